@@ -1,0 +1,27 @@
+# The README's commands. Every target installs what it needs first, so on a fresh machine
+# `make demo` and `make test` each work as the first command typed.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export WANDB_MODE ?= offline
+
+.PHONY: setup test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints/cpu.txt
+	@command -v bwrap >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || \
+	  echo "note: bubblewrap not installed; 'ralph run --sandbox bwrap' will fall back to --sandbox none"; }
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[llm,dev]"
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q -n 2 --timeout 300
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
