@@ -6,6 +6,7 @@ Backends never decide whether a feature passes: they only change the working tre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -50,6 +51,15 @@ class Budget:
 
 
 @dataclass
+class AgentEvent:
+    """Progress for the live view: the agent's latest action and what the attempt has spent so far."""
+
+    turn: int
+    action: str
+    usage: Usage
+
+
+@dataclass
 class Task:
     """One attempt at one feature.
 
@@ -66,6 +76,7 @@ class Task:
     protected: list[str] = field(default_factory=list)  # glob patterns relative to workdir
     env_allow: list[str] = field(default_factory=list)  # secret names the PRD allows through
     sandbox: Literal["none", "bwrap"] = "none"
+    on_event: Callable[[AgentEvent], None] | None = None  # called after every action; must not raise
 
 
 @dataclass
