@@ -1,0 +1,260 @@
+"""Run configuration: pydantic models loaded from YAML, with `--set key=value` overrides.
+
+Every section forbids unknown keys, so a typo fails before any training starts with a
+message that names the key and its section. Component names (encoder, aggregator, loss, …)
+are checked against the registries that build them, so a config can only name parts that exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lab.eval.gates import Gate, GateConfigError, parse_gate
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message says which key and how to fix it."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _registered(kind: str, name: str, registry: dict) -> str:
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; choose one of {sorted(registry)}")
+    return name
+
+
+class ViewsConfig(Section):
+    """How the M+1 views of a sample are made, and so what the actions mean."""
+
+    kind: Literal["rotation", "affine", "augment", "quat"] = "rotation"
+    rotation_deg: float = Field(180.0, gt=0, le=180, description="absolute angles drawn from ±this")
+    scale: tuple[float, float] = (0.75, 1.25)
+    translate: float = Field(0.15, ge=0, le=0.5, description="max shift as a fraction of the image")
+    colour: float = Field(0.4, ge=0, le=1, description="per-channel gain drawn from 1±this")
+    target_blur_p: float = Field(0.1, ge=0, le=1, description="augment: blur probability on the target view")
+    context_blur_p: float = Field(1.0, ge=0, le=1, description="augment: blur probability on context views")
+    target_solarize_p: float = Field(0.2, ge=0, le=1, description="augment: solarize probability on the target")
+    normalize_across_views: bool = Field(
+        False, description="augment: reproduce the released code's F.normalize over the view axis"
+    )
+
+
+class DataConfig(Section):
+    name: str = "shapes"
+    root: Path | None = Field(None, description="directory holding on-disk datasets (--data-root)")
+    seq_len: int = Field(3, ge=1, le=16, description="M_tr: context views per sequence")
+    image_size: int = Field(32, ge=8, le=256)
+    num_train: int | None = Field(None, ge=16, description="shapes: images generated; others: seeded subset")
+    num_test: int | None = Field(None, ge=16)
+    seed: int = 0
+    views: ViewsConfig = ViewsConfig()
+
+
+class ModelConfig(Section):
+    encoder: str = "resnet18_cifar"
+    convnet_width: int = Field(32, ge=4, description="convnet: channels of the first block (out = 8×)")
+    action_embed: str = "linear_bn"
+    action_dim: int = Field(128, ge=1)
+    aggregator: str = "transformer"
+    agg_layers: int = Field(3, ge=1)
+    agg_heads: int = Field(4, ge=1)
+    agg_ffn_mult: int = Field(4, ge=1)
+    agg_dropout: float = Field(0.1, ge=0, lt=1)
+    predictor: str = "mlp"
+    pred_hidden: int = Field(1024, description="≤ 0 gives Linear → BN")
+    act_cond: bool = Field(True, description="false: the no-action ablation (tokens and predictor see no actions)")
+
+    @field_validator("encoder", "action_embed", "aggregator", "predictor")
+    @classmethod
+    def _known(cls, v: str, info) -> str:
+        from lab.models.registry import REGISTRIES
+
+        return _registered(info.field_name, v, REGISTRIES[info.field_name])
+
+
+class ObjectiveConfig(Section):
+    loss: str = "cosine"
+    target: str = "ema"
+    ema_base: float = Field(0.996, ge=0, le=1)
+    ema_final: float = Field(1.0, ge=0, le=1)
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, v: str) -> str:
+        from lab.losses import LOSSES
+
+        return _registered("loss", v, LOSSES)
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, v: str) -> str:
+        from lab.models.target import TARGETS
+
+        return _registered("target", v, TARGETS)
+
+
+class OptimConfig(Section):
+    """`paper`: AdamW, wd on ≥2-D weights only, warmup then cosine to final_lr.
+    `released`: what hafezgh/seq-jepa main_transformed_views.py actually does: Adam, no weight
+    decay, warmup then a constant lr (its cosine schedule is overwritten every epoch)."""
+
+    style: Literal["paper", "released"] = "paper"
+    lr: float = Field(4e-4, gt=0)
+    weight_decay: float = Field(1e-3, ge=0)
+    warmup_epochs: float = Field(20, ge=0)
+    start_lr: float = Field(1e-5, ge=0)
+    final_lr: float = Field(1e-5, ge=0)
+    probe_lr: float = Field(1e-3, gt=0, description="online probes: own param group, no weight decay")
+
+
+class TrainConfig(Section):
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(512, ge=2)
+    steps_per_epoch: int | None = Field(None, ge=1, description="cap on steps per epoch (smoke runs)")
+    seed: int = 0
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads")
+    bf16: bool = Field(True, description="bf16 autocast on CUDA")
+    channels_last: bool = Field(True, description="channels_last memory format on CUDA")
+    compile: bool = Field(False, description="torch.compile the encoder on CUDA")
+    log_every: int = Field(10, ge=1)
+    ckpt_every: int = Field(1, ge=1, description="epochs between checkpoints")
+
+
+class EvalConfig(Section):
+    m_val: list[int] = Field([1, 3, 5, 8], description="context lengths for the z_AGG probe; M_tr is always added")
+    num_train: int | None = Field(None, ge=16, description="cap on probe-train samples")
+    num_test: int | None = Field(None, ge=16)
+    batch_size: int = Field(256, ge=2, description="feature extraction batch")
+    equi_head: Literal["mlp", "linear"] = Field("mlp", description="equivariance regressor (SIE deep-end MLP or ridge)")
+    equi_hidden: int = Field(1024, ge=1)
+    equi_epochs: int = Field(300, ge=1, description="MLP regressor epochs (paper: 300)")
+    seed: int = 1234
+    at_end: bool = Field(True, description="`lab train` evaluates the run when training finishes")
+    copy_to: Path | None = Field(None, description="also write results.json here (e.g. the experiment folder)")
+
+    @field_validator("m_val")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if not v or min(v) < 1:
+            raise ValueError("m_val needs at least one context length, each ≥ 1")
+        return sorted(set(v))
+
+
+class LoggingConfig(Section):
+    wandb: bool = True
+    project: str = "seq-jepa-lab"
+    entity: str | None = None
+    runs_dir: Path = Path("runs")
+    progress: bool = True
+
+
+class RunConfig(Section):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="run directory runs/<name>/")
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    gates: list[Gate] = []
+    logging: LoggingConfig = LoggingConfig()
+
+    @field_validator("gates", mode="before")
+    @classmethod
+    def _gates(cls, v: object) -> list[Gate]:
+        if not isinstance(v, list):
+            raise ValueError("gates must be a list of {key, op, value} or 'KEY OP VALUE' strings")
+        try:
+            return [parse_gate(g, f"gate #{i + 1}") for i, g in enumerate(v)]
+        except GateConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        if self.data.views.kind == "quat" and self.data.name != "3diebench":
+            raise ValueError("data.views.kind 'quat' needs data.name '3diebench' (it reads rotation latents)")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return self.logging.runs_dir / self.name
+
+    def digest(self) -> str:
+        """Stable hash of the training-relevant config (12 hex chars)."""
+        blob = json.dumps(self.model_dump(mode="json", exclude={"logging", "gates", "eval"}), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _describe(err: dict, raw: dict) -> str:
+    loc = [str(p) for p in err["loc"]]
+    key, section = loc[-1], ".".join(loc[:-1]) or "top level"
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {key!r} in section {section!r}" + _allowed(loc[:-1])
+    if err["type"] == "missing":
+        return f"missing required key {key!r} in section {section!r}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{'.'.join(loc)}: {msg} (got {err.get('input')!r})"
+
+
+def _allowed(path: list[str]) -> str:
+    model: Any = RunConfig
+    for part in path:
+        field = model.model_fields.get(part)
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return ""
+        model = field.annotation
+    return f"; allowed keys: {', '.join(model.model_fields)}"
+
+
+def parse_config(raw: dict) -> RunConfig:
+    """Validate a config dict; raise ConfigError listing every bad key."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe(e, raw) for e in exc.errors()]
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines)) from None
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Apply one `a.b.c=value` override in place; the value is parsed as YAML (3, true, [1,2])."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set train.epochs=5")
+    dotted, value = assignment.split("=", 1)
+    parts = dotted.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(value)
+
+
+def load_config(path: Path | str, overrides: list[str] = ()) -> RunConfig:
+    """Read YAML, apply `--set` overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data, model, …) at top level")
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return parse_config(raw)
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

@@ -1,0 +1,204 @@
+"""Sequences of M+1 views with relative actions, generated batched on the dataset's device.
+
+`ViewSampler.sample(idx, num_views)` returns views (B, V, 3, H, W) and actions (B, V−1, A),
+where actions[:, i] takes view i to view i+1 (the last one is what the predictor is told).
+There is no per-sample Python anywhere here: one kornia call or one `grid_sample` transforms
+the whole batch. Randomness comes from torch's global RNG (kornia samples from it too), so
+`torch.manual_seed` makes a batch reproducible.
+
+Kinds:
+- rotation: planar rotation by θ ~ U(±rotation_deg); action (sin Δθ, cos Δθ), 2-d.
+- affine:   rotation, scale, translation and per-channel colour gain; action 8-d (see actions.py).
+- augment:  the EquiMod protocol with kornia; action crop(4) + jitter(4) + blur σ(1) = 9-d,
+            context and target views drawn from different pipelines as in the official code.
+- quat:     3DIEBench: M+1 distinct renders of one object; action q(R_i⁻¹ R_{i+1}), 4-d.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import kornia.augmentation as K
+import torch
+import torch.nn.functional as F
+
+from lab.config import ViewsConfig
+from lab.data.actions import affine_actions, consecutive_diff, relative_angles, relative_quats
+from lab.data.base import ImageDataset
+
+
+@dataclass
+class Sequence:
+    views: torch.Tensor  # (B, V, 3, H, W) float, normalised per channel
+    actions: torch.Tensor  # (B, V−1, A) relative actions between consecutive views
+    labels: torch.Tensor  # (B,) class ids
+
+
+class ViewSampler(ABC):
+    """Holds a dataset's images on a device and turns sample indices into view sequences."""
+
+    action_dim: int
+
+    def __init__(self, ds: ImageDataset, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.images = ds.images.to(self.device)
+        self.labels = ds.labels.to(self.device)
+        self.num_classes = ds.num_classes
+        first = self._to_float(self.images[:4096])
+        self.mean = first.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
+        self.std = first.std(dim=(0, 2, 3)).clamp_min(1e-3).view(1, 3, 1, 1)
+
+    @property
+    def num_samples(self) -> int:
+        return self.labels.shape[0]
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[-1]
+
+    @staticmethod
+    def _to_float(img: torch.Tensor) -> torch.Tensor:
+        """uint8 (n, C, H, W) → float (n, 3, H, W) in [0, 1]; grayscale is repeated to RGB."""
+        img = img.float() / 255.0
+        return img.expand(-1, 3, -1, -1) if img.shape[1] == 1 else img
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    @abstractmethod
+    def sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
+        """idx: (B,) sample indices on the device → a Sequence of `num_views` views."""
+
+
+class AffineViews(ViewSampler):
+    """Known geometric and colour transformations of one image, one `grid_sample` per batch."""
+
+    def __init__(self, ds: ImageDataset, device: torch.device | str, cfg: ViewsConfig, rotation_only: bool) -> None:
+        super().__init__(ds, device)
+        self.cfg, self.rotation_only = cfg, rotation_only
+        self.action_dim = 2 if rotation_only else 8
+
+    def _uniform(self, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(shape, device=self.device)
+
+    def sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
+        b, v, cfg = idx.shape[0], num_views, self.cfg
+        rot = math.radians(cfg.rotation_deg)
+        theta = self._uniform((b, v), -rot, rot)
+        if self.rotation_only:
+            log_s = torch.zeros(b, v, device=self.device)
+            shift = torch.zeros(b, v, 2, device=self.device)
+            log_g = torch.zeros(b, v, 3, device=self.device)
+        else:
+            log_s = self._uniform((b, v), math.log(cfg.scale[0]), math.log(cfg.scale[1]))
+            shift = self._uniform((b, v, 2), -2 * cfg.translate, 2 * cfg.translate)  # [-1, 1] coords span 2
+            log_g = self._uniform((b, v, 3), math.log(1 - cfg.colour + 1e-3), math.log(1 + cfg.colour))
+        # affine_grid maps output pixels to input pixels, so it takes the inverse of x ↦ sR(θ)x + t.
+        cos, sin, inv_s = torch.cos(theta), torch.sin(theta), torch.exp(-log_s)
+        inv = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2) * inv_s[..., None, None]
+        mat = torch.cat([inv, -(inv @ shift[..., None])], dim=-1).flatten(0, 1)  # (B·V, 2, 3)
+        img = self._to_float(self.images[idx]).repeat_interleave(v, dim=0)  # (B·V, 3, H, W)
+        grid = F.affine_grid(mat, list(img.shape), align_corners=False)
+        out = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        out = (out * torch.exp(log_g).flatten(0, 1)[:, :, None, None]).clamp(0, 1)
+        views = self._normalise(out).unflatten(0, (b, v))
+        actions = relative_angles(theta) if self.rotation_only else affine_actions(theta, log_s, shift, log_g)
+        return Sequence(views=views, actions=actions, labels=self.labels[idx])
+
+
+class AugmentViews(ViewSampler):
+    """EquiMod-protocol augmentations with kornia; the sampled parameters become the actions.
+
+    Crop (top, left, height, width in pixels; flips happen but are not encoded), colour jitter
+    (brightness, contrast, saturation, hue factors; (1, 1, 1, 0) when skipped; grayscale not
+    encoded) and blur σ (0 when skipped). Context views blur with p=context_blur_p and never
+    solarize; the target blurs with p=target_blur_p and solarizes with p=target_solarize_p.
+    """
+
+    action_dim = 9
+
+    def __init__(self, ds: ImageDataset, device: torch.device | str, cfg: ViewsConfig) -> None:
+        super().__init__(ds, device)
+        self.cfg = cfg
+        size = self.image_size
+        kernel = max(3, 2 * round((size - 10) / 20) + 1)
+
+        def pipeline(blur_p: float, solarize_p: float) -> list[torch.nn.Module]:
+            mods = [
+                K.RandomResizedCrop((size, size), scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), resample="bicubic"),
+                K.RandomHorizontalFlip(),
+                K.ColorJitter(0.4, 0.4, 0.2, 0.1, p=0.8),
+                K.RandomGrayscale(p=0.2),
+                K.RandomGaussianBlur((kernel, kernel), (0.1, 2.0), p=blur_p),
+            ]
+            return mods + ([K.RandomSolarize(p=solarize_p)] if solarize_p > 0 else [])
+
+        self.context = pipeline(cfg.context_blur_p, 0.0)
+        self.target = pipeline(cfg.target_blur_p, cfg.target_solarize_p)
+
+    @staticmethod
+    def _run(x: torch.Tensor, mods: list[torch.nn.Module]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Apply a pipeline; return images (n, 3, H, W) and parameters (n, 9)."""
+        for mod in mods:
+            x = mod(x)
+        crop, jitter, blur = mods[0]._params, mods[2]._params, mods[4]._params
+        src = crop["src"].to(x.device)  # (n, 4, 2) box corners as (x, y)
+        top, left = src[:, 0, 1], src[:, 0, 0]
+        height, width = src[:, 2, 1] - top + 1, src[:, 2, 0] - left + 1
+        on = jitter["batch_prob"].to(x.device).bool()
+        factors = torch.stack(
+            [jitter[k].to(x.device) for k in ("brightness_factor", "contrast_factor", "saturation_factor", "hue_factor")], -1
+        )
+        factors = torch.where(on[:, None], factors, torch.tensor([1.0, 1.0, 1.0, 0.0], device=x.device))
+        sigma = blur["sigma"].to(x.device) * blur["batch_prob"].to(x.device) if "sigma" in blur else torch.zeros_like(top)
+        params = torch.cat([torch.stack([top, left, height, width], -1), factors, sigma[:, None]], -1)
+        return x, params.float()
+
+    def sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
+        b, m = idx.shape[0], num_views - 1
+        img = self._to_float(self.images[idx])
+        ctx, ctx_p = self._run(img.repeat_interleave(m, dim=0), self.context)
+        tgt, tgt_p = self._run(img, self.target)
+        views = torch.cat([ctx.unflatten(0, (b, m)), tgt[:, None]], dim=1)
+        params = torch.cat([ctx_p.unflatten(0, (b, m)), tgt_p[:, None]], dim=1)  # (B, V, 9)
+        if self.cfg.normalize_across_views:  # the released code's quirk: L2 over the view axis
+            params = F.normalize(params, p=2, dim=1)
+        views = self._normalise(views.flatten(0, 1)).unflatten(0, (b, num_views))
+        return Sequence(views=views, actions=consecutive_diff(params), labels=self.labels[idx])
+
+
+class QuatViews(ViewSampler):
+    """3DIEBench: a sample is an object; its views are distinct renders drawn without replacement."""
+
+    action_dim = 4
+
+    def __init__(self, ds: ImageDataset, device: torch.device | str) -> None:
+        if ds.groups is None or "quat" not in ds.latents:
+            raise ValueError(f"{ds.name}: 'quat' views need object groups and a 'quat' latent per image")
+        super().__init__(ds, device)
+        order = torch.argsort(ds.groups, stable=True)
+        _, counts = torch.unique_consecutive(ds.groups[order], return_counts=True)
+        per = int(counts.min())
+        starts = torch.cumsum(counts, 0) - counts
+        self.table = order[starts[:, None] + torch.arange(per)].to(self.device)  # (objects, renders)
+        self.quat = ds.latents["quat"].to(self.device).float()
+        self.labels = self.labels[self.table[:, 0]]
+
+    def sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
+        if num_views > self.table.shape[1]:
+            raise ValueError(f"{num_views} views asked, but objects have only {self.table.shape[1]} renders")
+        choice = torch.rand(idx.shape[0], self.table.shape[1], device=self.device).argsort(dim=1)[:, :num_views]
+        img_idx = self.table[idx[:, None], choice]  # (B, V)
+        views = self._normalise(self._to_float(self.images[img_idx.flatten()])).unflatten(0, tuple(img_idx.shape))
+        return Sequence(views=views, actions=relative_quats(self.quat[img_idx]), labels=self.labels[idx])
+
+
+def build_view_sampler(ds: ImageDataset, cfg: ViewsConfig, device: torch.device | str) -> ViewSampler:
+    """The sampler named by `cfg.kind` over dataset `ds`, holding its images on `device`."""
+    if cfg.kind in ("rotation", "affine"):
+        return AffineViews(ds, device, cfg, rotation_only=cfg.kind == "rotation")
+    if cfg.kind == "augment":
+        return AugmentViews(ds, device, cfg)
+    return QuatViews(ds, device)

@@ -1,0 +1,1 @@
+"""seq-JEPA parts: encoders, action embeddings, aggregators, predictors, targets, and their assembly."""

@@ -1,0 +1,33 @@
+"""Action embeddings: raw relative actions (…, d_a) → tokens' action slots (…, d_e)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from lab.config import ModelConfig
+
+
+class LinearBNActionEmbed(nn.Module):
+    """Linear(d_a → d_e, no bias) then BatchNorm1d(d_e, affine=False), as in the official code.
+
+    The BN normalises each embedded dimension over every action in the batch, so its output
+    depends on batch statistics (see gotcha 4 of the reference). (B, K, d_a) → (B, K, d_e).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_dim, out_dim, bias=False)
+        self.norm = nn.BatchNorm1d(out_dim, affine=False)
+        self.out_dim = out_dim
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.proj(a.flatten(0, -2))).view(*a.shape[:-1], self.out_dim)
+
+
+ACTION_EMBEDS: dict[str, Callable[[ModelConfig, int], nn.Module]] = {
+    "linear_bn": lambda cfg, in_dim: LinearBNActionEmbed(in_dim, cfg.action_dim),
+}

@@ -1,0 +1,1 @@
+"""Training: the loop, schedules, optimiser, online probes, checkpoints and logging."""

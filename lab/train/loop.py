@@ -1,0 +1,184 @@
+"""`lab train`: the seq-JEPA training loop, top to bottom in one function.
+
+One step: draw B sample indices → make M+1 views and M relative actions on the device →
+encode the M context views (online) and the target view (EMA) → aggregate → predict →
+1 − cos loss → online probes on detached features → one optimiser step → EMA update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from lab.config import ConfigError, RunConfig, save_config
+from lab.data.registry import load_dataset
+from lab.data.views import build_view_sampler
+from lab.losses import LOSSES
+from lab.models.seqjepa import build_seqjepa
+from lab.models.target import TARGETS
+from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from lab.train.logging import RunLogger
+from lab.train.optim import build_optimizer
+from lab.train.probes import OnlineProbes, ProbeInputs
+from lab.train.schedules import ema_tau, learning_rate
+
+
+class RunStateError(RuntimeError):
+    """The run directory does not fit the request (exists without --resume, or nothing to resume)."""
+
+
+@dataclass
+class Built:
+    """Everything a run is made of; `lab eval` rebuilds the same from the saved config."""
+
+    sampler: object
+    model: torch.nn.Module
+    target: torch.nn.Module
+    probes: OnlineProbes
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def build_run(cfg: RunConfig, device: torch.device, split: str = "train") -> Built:
+    """Dataset split → view sampler; model, target and probes sized to it, on `device`."""
+    num = cfg.data.num_train if split == "train" else cfg.data.num_test
+    ds = load_dataset(cfg.data.name, cfg.data.root, split, image_size=cfg.data.image_size, num=num, seed=cfg.data.seed)
+    sampler = build_view_sampler(ds, cfg.data.views, device)
+    model = build_seqjepa(cfg.model, sampler.action_dim).to(device)
+    target = TARGETS[cfg.objective.target](model.encoder).to(device)
+    probes = OnlineProbes(model.encoder.out_dim, model.aggregator.out_dim, sampler.num_classes, sampler.action_dim).to(device)
+    return Built(sampler, model, target, probes)
+
+
+def _check_run_dir(cfg: RunConfig, resume: bool) -> None:
+    has_ckpt = checkpoint_path(cfg.run_dir).is_file()
+    if has_ckpt and not resume:
+        raise RunStateError(
+            f"{cfg.run_dir} already holds a run; pass --resume to continue it, or pick another name with --set name=NEW"
+        )
+    if resume and not has_ckpt:
+        raise RunStateError(f"--resume: no checkpoint in {cfg.run_dir}; start the run without --resume")
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"), disable=not enabled,
+    )
+
+
+def train(cfg: RunConfig, resume: bool = False) -> Path:
+    """Train the run described by `cfg` into cfg.run_dir; returns the run directory."""
+    _check_run_dir(cfg, resume)
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+
+    built = build_run(cfg, device)
+    sampler, model, target, probes = built.sampler, built.model, built.target, built.probes
+    loss_fn = LOSSES[cfg.objective.loss]
+    opt = build_optimizer(cfg.optim, model, probes)
+    cuda = device.type == "cuda"
+    if cuda and cfg.train.channels_last:
+        model.to(memory_format=torch.channels_last)
+        target.to(memory_format=torch.channels_last)
+    if cuda and cfg.train.compile:
+        model.encoder.compile()
+        target.encoder.compile()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and cfg.train.bf16 else contextlib.nullcontext()
+
+    n, bs, m = sampler.num_samples, cfg.train.batch_size, cfg.data.seq_len
+    if n < bs:
+        raise ConfigError(f"train.batch_size {bs} exceeds the {n} training samples; lower it or raise data.num_train")
+    steps_per_epoch = min(n // bs, cfg.train.steps_per_epoch or n)
+    total_steps = cfg.train.epochs * steps_per_epoch
+    warmup_steps = min(total_steps, round(cfg.optim.warmup_epochs * steps_per_epoch))
+
+    start_epoch, step, train_seconds = 0, 0, 0.0
+    if resume:
+        state = load_checkpoint(run_dir, device)
+        if state["config_digest"] != cfg.digest():
+            raise RunStateError(f"--resume: the config differs from the one {run_dir} was trained with (see {run_dir}/config.yaml)")
+        for module, key in ((model, "model"), (target, "target"), (probes, "probes"), (opt, "optimizer")):
+            module.load_state_dict(state[key])
+        torch.set_rng_state(state["rng_cpu"])
+        if cuda and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"])
+        start_epoch, step, train_seconds = state["epoch"] + 1, state["step"], state["train_seconds"]
+    save_config(cfg, run_dir / "config.yaml")
+    logger = RunLogger(cfg, run_dir, resume)
+
+    for module in (model, target, probes):
+        module.train()
+    with _progress(cfg.logging.progress) as progress:
+        task = progress.add_task(cfg.name, total=total_steps, completed=step, stats="")
+        for epoch in range(start_epoch, cfg.train.epochs):
+            t0 = time.perf_counter()
+            tau = ema_tau(epoch, cfg.train.epochs, cfg.objective.ema_base, cfg.objective.ema_final)
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.train.seed * 100_003 + epoch)).to(device)
+            meter: dict[str, list[float]] = defaultdict(list)
+            for i in range(steps_per_epoch):
+                lr = learning_rate(step, total_steps, warmup_steps, cfg.optim)
+                for group in opt.param_groups:
+                    if group["role"] == "model":
+                        group["lr"] = lr
+
+                seq = sampler.sample(perm[i * bs : (i + 1) * bs], m + 1)  # views (B, M+1, 3, H, W), actions (B, M, A)
+                with autocast:
+                    out = model(seq.views[:, :m], seq.actions)
+                    z_target = target(seq.views[:, m])
+                    loss = loss_fn(out.pred, z_target)
+                    with torch.no_grad():  # inputs of the leakage probe: z_AGG of one-view sequences x1 and x2
+                        z2 = out.z[:, 1] if m > 1 else z_target
+                        e = model.embed_actions(seq.actions)
+                        aggs = model.aggregate(torch.stack([out.z[:, 0], z2]).flatten(0, 1)[:, None],
+                                               None if e is None else e.repeat(2, 1, 1))
+                    agg1, agg2 = aggs.chunk(2)
+                    probe_loss, probe_metrics = probes(
+                        ProbeInputs(out.z_agg, out.z[:, 0], z2, agg1, agg2, seq.actions[:, 0], seq.labels)
+                    )
+                opt.zero_grad(set_to_none=True)
+                (loss + probe_loss).backward()
+                opt.step()
+                target.update(model.encoder, tau)
+                step += 1
+
+                meter["loss"].append(loss.item())
+                for key, value in probe_metrics.items():
+                    meter[key].append(value)
+                if step % cfg.train.log_every == 0 or i == steps_per_epoch - 1:
+                    record = {"step": step, "epoch": epoch, "lr": lr, "tau": tau}
+                    record |= {k: sum(v) / len(v) for k, v in meter.items()}
+                    logger.log(record)
+                    meter.clear()
+                    progress.update(task, stats=(
+                        f"loss {record['loss']:.3f}  acc {record['probe/linacc_agg']:.2f}  R² {record['probe/r2_equi']:.2f}"
+                    ))
+                progress.update(task, completed=step)
+
+            train_seconds += time.perf_counter() - t0
+            if (epoch + 1) % cfg.train.ckpt_every == 0 or epoch == cfg.train.epochs - 1:
+                save_checkpoint(run_dir, {
+                    "epoch": epoch, "step": step, "train_seconds": train_seconds, "config_digest": cfg.digest(),
+                    "model": model.state_dict(), "target": target.state_dict(), "probes": probes.state_dict(),
+                    "optimizer": opt.state_dict(), "rng_cpu": torch.get_rng_state(),
+                    "rng_cuda": torch.cuda.get_rng_state() if cuda else None,
+                    "wandb_id": logger.wandb_id, "device": str(device),
+                })
+    logger.finish()
+    return run_dir
