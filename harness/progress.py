@@ -60,7 +60,9 @@ class Entry:
     at: str = field(default_factory=now_iso)
 
     def render(self) -> str:
-        head = [self.at, self.kind, self.subject] + ([f"phase {self.phase}"] if self.phase is not None else [])
+        head = [self.at, self.kind, self.subject]
+        if self.phase is not None and self.subject != f"phase {self.phase}":
+            head.append(f"phase {self.phase}")
         lines = ["## " + " | ".join(head)]
         lines += [f"{k}: {_one_line(v)}" for k, v in self.fields.items()]
         usage = [" ".join(x for x in (self.agent, self.model) if x)] if self.agent else []

@@ -1,0 +1,302 @@
+"""`ralph`: the research harness CLI. Thin: parse arguments, call library code, render with rich.
+
+Adding a command: decorate a function with `@command()`; use the `Repo`/`PrdPath` option types and
+`open_project()`; raise a `RalphError` for anything a person must fix (it becomes a message and
+the error's exit code, never a traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import git
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from harness.approval import approve as approve_phase
+from harness.approval import reject as reject_phase
+from harness.checks import Evidence
+from harness.errors import ExitCode, RalphError
+from harness.fileio import atomic_write_text
+from harness.ledger import RepoLock
+from harness.prd import Check, decode_json, import_snarktank, json_schema, load_prd, prd_warnings, save_prd
+from harness.progress import ProgressLog
+from harness.status import board, render_board, render_markdown
+from harness.templates import TEMPLATES, init_project
+from harness.verify import Project, select, verify_exit, verify_feature
+
+app = typer.Typer(
+    help="ralph drives a coding agent through a research plan (PRD.json); the harness runs the checks, "
+    "decides what passes, logs to progress.txt, commits, and stops for human approval between phases.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+Repo = Annotated[Path, typer.Option("--repo", "-C", help="Repository to work in.", file_okay=False)]
+PrdPath = Annotated[Optional[Path], typer.Option("--prd", help="PRD file [default: <repo>/PRD.json].", dir_okay=False)]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
+    """Register a command; a `RalphError` it raises is printed and becomes its exit code."""
+
+    def register(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            try:
+                return fn(*args, **kw)
+            except RalphError as e:
+                err_console.print(f"[bold red]error:[/] {escape(str(e))}")
+                raise typer.Exit(int(e.exit_code)) from None
+
+        app.command(name, **kwargs)(wrapper)
+        return fn
+
+    return register
+
+
+def open_project(repo: Path, prd: Path | None) -> Project:
+    return Project.open(repo, prd)
+
+
+def default_actor(repo: Path) -> str:
+    """Who is acting: git's user.name, else the login name."""
+    try:
+        name = git.Repo(repo).config_reader().get_value("user", "name", default="")
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        name = ""
+    return str(name) or getpass.getuser()
+
+
+class LiveChecks:
+    """Live display of running checks (implements `harness.checks.Reporter`)."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.label = ""
+        self.task: TaskID | None = None
+
+    def started(self, check: Check, index: int, total: int) -> None:
+        self.task = self.progress.add_task(f"{self.label} · {check.name} ({index + 1}/{total})", total=None, last="")
+
+    def line(self, text: str) -> None:
+        if self.task is not None and text.strip():
+            self.progress.update(self.task, last=text.strip()[:100])
+
+    def finished(self, evidence: Evidence) -> None:
+        if self.task is not None:
+            style = "green" if evidence.passed else "red"
+            self.progress.update(self.task, total=1, completed=1, last=f"[{style}]{evidence.verdict}[/]: "
+                                 f"{escape(evidence.detail[:100])}")
+            self.task = None
+
+
+def live_progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    TextColumn("[dim]{task.fields[last]}"), console=console, transient=False)
+
+
+def evidence_table(rows: list[tuple[str, Evidence]]) -> Table:
+    table = Table(title="verification", show_lines=False)
+    for col in ("subject", "check", "verdict", "detail", "time"):
+        table.add_column(col, justify="right" if col == "time" else "left")
+    for subject, e in rows:
+        style = "green" if e.passed else "red"
+        table.add_row(subject, e.check, Text(e.verdict, style), e.detail, f"{e.duration_s:.1f}s")
+    return table
+
+
+# ---------------------------------------------------------------- commands
+
+
+@command()
+def validate(path: Annotated[Optional[Path], typer.Argument(help="PRD file [default: PRD.json].")] = None) -> None:
+    """Check a PRD file; lists every problem with its JSON path (exit 2 when invalid)."""
+    target = path or Path("PRD.json")
+    prd = load_prd(target)
+    checks = sum(len(f.verify) for f in prd.features) + sum(len(p.entry) + len(p.exit) for p in prd.phases)
+    console.print(f"[green]✓[/] {escape(str(target))}: {len(prd.phases)} phases, {len(prd.features)} features, "
+                  f"{checks} checks")
+    for w in prd_warnings(prd):
+        console.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+@command()
+def schema(out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to a file.")] = None) -> None:
+    """Print the JSON Schema of PRD.json (point your editor's "$schema" at it)."""
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out:
+        atomic_write_text(out, text)
+        console.print(f"wrote {escape(str(out))}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@command("import")
+def import_(
+    src: Annotated[Path, typer.Argument(help="snarktank-style prd.json (userStories).", dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="PRD to write.")] = Path("PRD.json"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
+) -> None:
+    """Convert a snarktank-style prd.json into a ralph PRD with one phase (stories ordered by priority)."""
+    if not src.is_file():
+        raise RalphError(f"{src} not found")
+    prd = import_snarktank(decode_json(src.read_text(encoding="utf-8"), str(src)), str(src))
+    if out.exists() and not force:
+        raise RalphError(f"{out} already exists; nothing was written. Use --force to overwrite or --out elsewhere.")
+    save_prd(prd, out)
+    console.print(f"[green]✓[/] wrote {escape(str(out))}: 1 phase, {len(prd.features)} features")
+    for w in prd_warnings(prd):
+        console.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+class Template(str, Enum):
+    blank = "blank"
+    seq_jepa = "seq-jepa"
+
+
+@command()
+def init(
+    repo: Repo = Path("."),
+    template: Annotated[Template, typer.Option("--template", "-t", help="PRD to start from.")] = Template.blank,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite PRD.json and DESIGN-PRINCIPLES.md.")] = False,
+) -> None:
+    """Set up a (new or existing) git repository for ralph."""
+    assert template.value in TEMPLATES
+    written = init_project(repo, template.value, force=force)
+    console.print(f"[green]✓[/] {escape(str(repo))}: wrote {escape(', '.join(written))}")
+    console.print("next: edit PRD.json, then `ralph validate` and `ralph status`")
+
+
+@command()
+def verify(
+    ids: Annotated[Optional[list[str]], typer.Argument(help="Feature ids to verify.", show_default=False)] = None,
+    phase: Annotated[Optional[int], typer.Option("--phase", help="All features of a phase, and its exit checks.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every feature and every phase's exit checks.")] = False,
+    commit: Annotated[bool, typer.Option("--commit", help="Commit each feature that passes.")] = False,
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Run checks now, record the evidence (state, PRD passes, progress.txt); exit 1 if any fails."""
+    project = open_project(repo, prd)
+    features, phases = select(project.prd, ids or [], phase, all_)
+    rows: list[tuple[str, Evidence]] = []
+    with RepoLock(project.repo, "ralph verify"), live_progress() as progress:
+        live = LiveChecks(progress)
+        for f in features:
+            live.label = f.id
+            verdict = verify_feature(project, f, commit=commit, reporter=live)
+            rows += [(f.id, e) for e in verdict.evidence]
+            if verdict.commit:
+                progress.console.print(f"committed {f.id} as {verdict.commit.sha[:10]}"
+                                       + (f" ({len(verdict.commit.skipped)} files left out)"
+                                          if verdict.commit.skipped else ""))
+        for p in phases:
+            live.label = f"phase {p.id} exit"
+            rows += [(f"phase {p.id}", e) for e in verify_exit(project, p, reporter=live)]
+    console.print(evidence_table(rows))
+    failed = sum(not e.passed for _, e in rows)
+    console.print(f"[red]{failed} of {len(rows)} checks failed[/]" if failed else f"[green]all {len(rows)} checks passed[/]")
+    if failed:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Also render docs/STATUS.md.")] = False,
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """The board: phases, features, attempts, key figures, approvals, blockers."""
+    project = open_project(repo, prd)
+    data = board(project)
+    if write:
+        path = project.repo / "docs" / "STATUS.md"
+        atomic_write_text(path, render_markdown(data))
+        err_console.print(f"wrote {escape(str(path))}")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        console.print(render_board(data))
+
+
+@command()
+def approve(
+    phase: Annotated[int, typer.Argument(help="Phase id.")],
+    by: Annotated[str, typer.Option("--by", help="Who approves (recorded).")],
+    note: Annotated[str, typer.Option("--note", help="Why, or what to watch.")] = "",
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Approve a phase whose exit criteria pass (refused with the failing checks otherwise, exit 1)."""
+    project = open_project(repo, prd)
+    with RepoLock(project.repo, "ralph approve"), live_progress() as progress:
+        live = LiveChecks(progress)
+        live.label = f"phase {phase} exit"
+        decision = approve_phase(project, phase, by, note, reporter=live)
+    console.print(f"[green]✓[/] phase {phase} approved by {escape(by)} at {decision.commit and decision.commit[:10]}"
+                  f" (tag ralph/phase-{phase}-approved)")
+
+
+@command()
+def reject(
+    phase: Annotated[int, typer.Argument(help="Phase id.")],
+    reason: Annotated[str, typer.Option("--reason", help="What must change (recorded).")],
+    by: Annotated[Optional[str], typer.Option("--by", help="Who rejects [default: git user.name].")] = None,
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Reject a phase, with the reason recorded in state, progress.txt and a git tag."""
+    project = open_project(repo, prd)
+    who = by or default_actor(project.repo)
+    with RepoLock(project.repo, "ralph reject"):
+        reject_phase(project, phase, who, reason)
+    console.print(f"phase {phase} rejected by {escape(who)}: {escape(reason)} (tag ralph/phase-{phase}-rejected)")
+
+
+@command()
+def log(
+    tail: Annotated[Optional[int], typer.Option("--tail", "-n", help="Only the last N entries.", min=1)] = None,
+    accept_edits: Annotated[bool, typer.Option("--accept-edits", help="Accept outside edits to progress.txt "
+                                               "as the new baseline (logged as its own entry).")] = False,
+    by: Annotated[Optional[str], typer.Option("--by", help="Who accepts [default: git user.name].")] = None,
+    repo: Repo = Path("."),
+) -> None:
+    """Show progress.txt (the harness-written log)."""
+    progress = ProgressLog(repo)
+    if accept_edits:
+        with RepoLock(repo, "ralph log --accept-edits"):
+            accepted = progress.accept_edits(by or default_actor(repo))
+        console.print(f"[green]✓[/] accepted: {escape(accepted or 'no outside edits were pending')}")
+        return
+    problem = progress.problem()
+    if problem:
+        err_console.print(f"[bold red]warning:[/] {escape(problem)}; ralph will not append until "
+                          "`ralph log --accept-edits`")
+    blocks = progress.blocks()
+    if not blocks:
+        console.print("progress.txt has no entries yet")
+    for block in blocks[-tail:] if tail else blocks:
+        head, _, body = block.partition("\n")
+        console.print(Text(head, "bold cyan"))
+        console.print(Text(body.rstrip("\n")), highlight=False)
+        console.print()
+
+
+def main() -> None:
+    app()
