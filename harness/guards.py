@@ -67,6 +67,12 @@ def expand(repo: Path, patterns: Iterable[str]) -> set[str]:
     return found
 
 
+def readonly_paths(repo: Path, patterns: Iterable[str] = ()) -> list[Path]:
+    """Paths a sandbox mounts read-only: the always-protected ones and files the PRD's globs match now."""
+    fixed = [repo / pattern.removesuffix("/**") for pattern in ALWAYS_PROTECTED]
+    return [*fixed, *(repo / rel for rel in sorted(expand(repo, patterns)))]
+
+
 @dataclass(frozen=True)
 class Entry:
     """One protected file as it was: content (or link target) and permission bits."""

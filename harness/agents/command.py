@@ -26,6 +26,7 @@ from typing import Any, Literal
 from harness import sandbox
 from harness.agents.base import Budget, Result, ResultStatus, Task, Usage
 from harness.agents.transcript import Transcript, one_line
+from harness.guards import readonly_paths
 from harness.proc import run_in_group, scrubbed_env
 
 PromptVia = Literal["stdin", "file"]
@@ -124,7 +125,7 @@ class CommandAgent:
             max_turns=budget.max_turns,
             workdir=shlex.quote(str(task.workdir)),
         )
-        missing = self._missing_executable(command)
+        executable, missing = self._executable(command)
         if missing:
             return Result("error", error=missing, transcript_path=log.path)
         last = [""]
@@ -135,7 +136,7 @@ class CommandAgent:
                 log.event(0, last[0], Usage())
 
         with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:
-            argv, note = self._argv(command, task, Path(scratch))
+            argv, note = self._argv(command, task, Path(scratch), executable)
             if note:
                 with log.path.open("a") as out:
                     out.write(f"ralph: {note}\n")
@@ -167,24 +168,28 @@ class CommandAgent:
             result.status, result.error = _over_budget(usage, budget)
         return result
 
-    def _missing_executable(self, command: str) -> str | None:
+    def _executable(self, command: str) -> tuple[Path | None, str | None]:
+        """The agent's executable (None for a shell builtin), or why it cannot run."""
         try:
             words = [w for w in shlex.split(command) if "=" not in w.split("/")[0]]
         except ValueError as exc:
-            return f"agent command {command!r} cannot be parsed: {exc}"
+            return None, f"agent command {command!r} cannot be parsed: {exc}"
         if not words:
-            return "agent command is empty; pass --agent-cmd with a command or a preset (claude, codex, aider)"
-        if shutil.which(words[0]) is None and not _shell_knows(words[0]):
+            return None, "agent command is empty; pass --agent-cmd with a command or a preset (claude, codex, aider)"
+        found = shutil.which(words[0])
+        if found is None and not _shell_knows(words[0]):
             hint = f"install it ({self.install_hint})" if self.install_hint else "install it or fix the path"
-            return f"agent executable {words[0]!r} was not found on PATH; {hint}, or choose another --agent-cmd"
-        return None
+            return None, f"agent executable {words[0]!r} was not found on PATH; {hint}, or choose another --agent-cmd"
+        return (Path(found).resolve() if found else None), None
 
-    def _argv(self, command: str, task: Task, scratch: Path) -> tuple[list[str], str | None]:
+    def _argv(self, command: str, task: Task, scratch: Path, executable: Path | None) -> tuple[list[str], str | None]:
         kind, note = sandbox.resolve_sandbox(task.sandbox)
         if kind != "bwrap":
             return ["bash", "-c", command], note
         root = Path(task.workdir).resolve()
-        readonly = [root / rel for rel in ("PRD.json", "progress.txt", ".git", ".ralph")]
+        readonly = readonly_paths(root, task.protected)
+        if executable is not None:
+            readonly.append(executable)  # stays visible even when it lives under the private /tmp
         writable = [Path(p).expanduser() for p in self.state_paths]
         return sandbox.wrap(command, root, scratch, network=True, writable=writable, readonly=readonly), None
 

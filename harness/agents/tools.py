@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import sandbox
-from harness.guards import ALWAYS_PROTECTED, expand, matching_pattern
+from harness.guards import ALWAYS_PROTECTED, matching_pattern, readonly_paths
 from harness.proc import run_in_group, scrubbed_env
 
 BASH = "bash"
@@ -76,9 +76,7 @@ class Workspace:
         self._own_scratch = scratch is None and self.sandbox == "bwrap"
         self.scratch = Path(tempfile.mkdtemp(prefix="ralph-scratch-")) if self._own_scratch else scratch
         # Existing protected paths are mounted read-only in the sandbox; new ones are left to guards.
-        self._readonly = [self.root / rel for rel in ("PRD.json", "progress.txt", ".git", ".ralph")]
-        if self.sandbox == "bwrap" and protected:
-            self._readonly += [self.root / rel for rel in sorted(expand(self.root, protected))]
+        self._readonly = readonly_paths(self.root, protected) if self.sandbox == "bwrap" else []
 
     def close(self) -> None:
         if self._own_scratch and self.scratch is not None:

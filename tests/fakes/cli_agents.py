@@ -14,6 +14,15 @@ from pathlib import Path
 from textwrap import dedent
 
 
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie that nobody reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def _write(directory: Path, name: str, body: str) -> str:
     path = Path(directory) / name
     path.write_text(f"#!{sys.executable}\n" + dedent(body).lstrip())

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness import guards, sandbox
+from harness.agents import AgentConfigError, make_agent
+from harness.agents.base import Budget, Task
+from harness.agents.command import CommandAgent
+from tests.fakes import cli_agents
+
+
+def test_worker_gets_the_prompt_on_stdin(tmp_path: Path, repo: Path, make_task: Callable[..., Task]) -> None:
+    agent = CommandAgent(cli_agents.worker(tmp_path))
+    result = agent.run(make_task(system="FIRST LINE"), Budget(timeout_s=30))
+    assert result.status == "completed", result.error
+    assert (repo / "work.txt").read_text() == "FIRST LINE\n"
+    assert result.transcript_path is not None and "wrote work.txt" in result.transcript_path.read_text()
+    assert result.last_action == "wrote work.txt" and result.usage.cost_usd == 0.0
+
+
+def test_worker_gets_the_prompt_as_a_file(tmp_path: Path, repo: Path, make_task: Callable[..., Task]) -> None:
+    agent = CommandAgent(cli_agents.worker(tmp_path) + " {prompt_file}")
+    assert agent.prompt_via == "file"
+    assert agent.run(make_task(system="", prompt="VIA FILE"), Budget(timeout_s=30)).status == "completed"
+    assert (repo / "work.txt").read_text() == "VIA FILE\n"
+
+
+def test_hanging_agent_and_its_grandchild_are_killed_at_the_limit(
+    tmp_path: Path, make_task: Callable[..., Task]
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    start = time.monotonic()
+    result = CommandAgent(cli_agents.hanger(tmp_path, pid_file)).run(make_task(), Budget(timeout_s=1))
+    assert result.status == "timeout" and "process group was killed" in (result.error or "")
+    assert time.monotonic() - start < 6
+    assert not cli_agents.alive(int(pid_file.read_text()))
+
+
+def test_prd_tampering_is_detected_and_reverted(tmp_path: Path, repo: Path, make_task: Callable[..., Task]) -> None:
+    prd = (repo / "PRD.json").read_text()
+    before = guards.snapshot(repo)
+    result = CommandAgent(cli_agents.prd_tamperer(tmp_path)).run(make_task(), Budget(timeout_s=30))
+    assert result.status == "completed" and "all features pass" in result.summary  # its claim is advisory
+    assert json.loads((repo / "PRD.json").read_text())["features"][0]["passes"] is True
+    assert guards.check_and_restore(repo, before) == ["PRD.json"]
+    assert (repo / "PRD.json").read_text() == prd
+
+
+@pytest.mark.skipif(not sandbox.bwrap_available(), reason="bwrap unusable here")
+def test_sandboxed_cli_cannot_write_outside_the_repo(
+    tmp_path: Path, repo: Path, make_task: Callable[..., Task]
+) -> None:
+    target = Path.home() / f".ralph-test-escape-{tmp_path.name}"
+    result = CommandAgent(cli_agents.outside_writer(tmp_path, target)).run(
+        make_task(sandbox="bwrap"), Budget(timeout_s=30)
+    )
+    try:
+        assert result.status == "completed" and "refused" in result.summary
+        assert not target.exists()
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def test_nonzero_exit_is_an_error_with_the_output_tail(tmp_path: Path, make_task: Callable[..., Task]) -> None:
+    result = CommandAgent(cli_agents.failer(tmp_path, code=3)).run(make_task(), Budget(timeout_s=30))
+    assert result.status == "error"
+    assert "exited with 3" in (result.error or "") and "could not reach the model" in (result.error or "")
+
+
+CLAUDE_REPORT = {
+    "type": "result",
+    "subtype": "success",
+    "is_error": False,
+    "num_turns": 7,
+    "result": "Implemented the feature.",
+    "total_cost_usd": 0.1234,
+    "usage": {
+        "input_tokens": 1500,
+        "output_tokens": 800,
+        "cache_creation_input_tokens": 2000,
+        "cache_read_input_tokens": 9000,
+    },
+}
+
+
+def test_claude_style_json_gives_usage_and_cost(tmp_path: Path, repo: Path, make_task: Callable[..., Task]) -> None:
+    agent = CommandAgent(cli_agents.claude_json(tmp_path, CLAUDE_REPORT, filename="done.txt"))
+    result = agent.run(make_task(), Budget(timeout_s=30))
+    assert result.status == "completed" and result.summary == "Implemented the feature."
+    assert result.turns == 7 and result.usage.cost_usd == pytest.approx(0.1234)
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (1500, 800)
+    assert (result.usage.cache_creation_input_tokens, result.usage.cache_read_input_tokens) == (2000, 9000)
+    assert (repo / "done.txt").exists()
+    over = agent.run(make_task(attempt=2), Budget(timeout_s=30, max_cost_usd=0.05))
+    assert over.status == "budget" and "$0.1234" in (over.error or "")
+
+
+def test_claude_turn_limit_report_maps_to_turn_limit(tmp_path: Path, make_task: Callable[..., Task]) -> None:
+    report = {**CLAUDE_REPORT, "subtype": "error_max_turns", "is_error": True, "result": ""}
+    result = CommandAgent(cli_agents.claude_json(tmp_path, report)).run(make_task(), Budget(timeout_s=30, max_turns=5))
+    assert result.status == "turn_limit"
+
+
+def test_missing_executable_names_it_and_the_fix(make_task: Callable[..., Task]) -> None:
+    result = make_agent("claude").run(make_task(), Budget(timeout_s=30))
+    if result.status != "error" or "not found" not in (result.error or ""):
+        pytest.skip("a real `claude` CLI is installed here")
+    assert "'claude'" in (result.error or "") and "npm install -g @anthropic-ai/claude-code" in (result.error or "")
+    custom = CommandAgent("FOO=1 no-such-agent-cli --go").run(make_task(), Budget(timeout_s=30))
+    assert custom.status == "error" and "'no-such-agent-cli' was not found on PATH" in (custom.error or "")
+
+
+def test_presets_and_factory_errors() -> None:
+    claude = make_agent("command", agent_cmd="claude", model="claude-opus-4-5")
+    assert isinstance(claude, CommandAgent) and claude.name == "claude" and claude.prompt_via == "stdin"
+    assert "ANTHROPIC_API_KEY" in claude.pass_env
+    aider = make_agent("aider")
+    assert isinstance(aider, CommandAgent) and aider.prompt_via == "file"
+    with pytest.raises(AgentConfigError, match="needs --agent-cmd"):
+        make_agent("command")
+    with pytest.raises(AgentConfigError, match=r"unknown placeholder\(s\) \['prompt'\]"):
+        make_agent("command", agent_cmd="my-agent {prompt}")
+    with pytest.raises(AgentConfigError, match="unknown agent 'gpt'"):
+        make_agent("gpt")
