@@ -46,7 +46,7 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 Repo = Annotated[Path, typer.Option("--repo", "-C", help="Repository to work in.", file_okay=False)]
-PrdPath = Annotated[Optional[Path], typer.Option("--prd", help="PRD file [default: <repo>/PRD.json].", dir_okay=False)]
+PrdPath = Annotated[Optional[Path], typer.Option("--prd", help="PRD file.", show_default="<repo>/PRD.json", dir_okay=False)]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,9 +124,12 @@ def evidence_table(rows: list[tuple[str, Evidence]]) -> Table:
 
 
 @command()
-def validate(path: Annotated[Optional[Path], typer.Argument(help="PRD file [default: PRD.json].")] = None) -> None:
+def validate(
+    path: Annotated[Optional[Path], typer.Argument(help="PRD file.", show_default="<repo>/PRD.json")] = None,
+    repo: Repo = Path("."),
+) -> None:
     """Check a PRD file; lists every problem with its JSON path (exit 2 when invalid)."""
-    target = path or Path("PRD.json")
+    target = path or repo / "PRD.json"
     prd = load_prd(target)
     checks = sum(len(f.verify) for f in prd.features) + sum(len(p.entry) + len(p.exit) for p in prd.phases)
     console.print(f"[green]✓[/] {escape(str(target))}: {len(prd.phases)} phases, {len(prd.features)} features, "
@@ -257,7 +260,7 @@ def approve(
 def reject(
     phase: Annotated[int, typer.Argument(help="Phase id.")],
     reason: Annotated[str, typer.Option("--reason", help="What must change (recorded).")],
-    by: Annotated[Optional[str], typer.Option("--by", help="Who rejects [default: git user.name].")] = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="Who rejects.", show_default="git user.name")] = None,
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
@@ -274,7 +277,7 @@ def log(
     tail: Annotated[Optional[int], typer.Option("--tail", "-n", help="Only the last N entries.", min=1)] = None,
     accept_edits: Annotated[bool, typer.Option("--accept-edits", help="Accept outside edits to progress.txt "
                                                "as the new baseline (logged as its own entry).")] = False,
-    by: Annotated[Optional[str], typer.Option("--by", help="Who accepts [default: git user.name].")] = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="Who accepts.", show_default="git user.name")] = None,
     repo: Repo = Path("."),
 ) -> None:
     """Show progress.txt (the harness-written log)."""

@@ -53,7 +53,8 @@ def head_sha(repo_path: Path | str) -> str | None:
     return repo.head.commit.hexsha if repo.head.is_valid() else None
 
 
-def _require_branch(repo: git.Repo) -> None:
+def require_branch(repo: git.Repo) -> None:
+    """Raise `VCSError` unless HEAD is on a branch (an unborn one is fine)."""
     if repo.head.is_detached:
         raise VCSError(
             f"HEAD is detached (at {repo.head.commit.hexsha[:10]}), so a commit would belong to no branch. "
@@ -171,7 +172,7 @@ def commit_feature(
     every verification that passed has its commit. Raises `VCSError` on a detached HEAD.
     """
     repo = open_repo(repo_path)
-    _require_branch(repo)
+    require_branch(repo)
     staged, skipped = stage_changes(repo, max_file_bytes)
     msg = commit_message(feature, attempt, evidence, headline_metrics(evidence) if metrics is None else metrics,
                          skipped)

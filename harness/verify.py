@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.checks import Evidence, Reporter, all_passed, run_checks
 from harness.errors import RalphError
@@ -16,7 +17,7 @@ from harness.fileio import now_iso
 from harness.ledger import FeatureStatus, Ledger, ralph_dir
 from harness.prd import PRD, Check, Feature, Phase, load_prd, write_passes
 from harness.progress import Entry, ProgressLog
-from harness.vcs import CommitResult, commit_feature, head_sha, open_repo
+from harness.vcs import CommitResult, commit_feature, head_sha, open_repo, require_branch
 
 
 @dataclass
@@ -67,9 +68,17 @@ def verify_feature(
     commit: bool = False,
     reporter: Reporter | None = None,
     entry_kind: str = "verify",
+    entry_fields: dict[str, str] | None = None,
+    entry_agent: dict[str, Any] | None = None,
 ) -> FeatureVerdict:
-    """Run a feature's checks and record the result everywhere; commit the tree when asked and passing."""
+    """Run a feature's checks and record the result everywhere; commit the tree when asked and passing.
+
+    `entry_fields` and `entry_agent` (agent, model, turns, tokens, cost_usd, duration_s, summary)
+    go into the progress entry, so the loop records an attempt and its verdict as one event.
+    """
     project.progress.verify()  # refuse before hours of checks, not after
+    if commit:
+        require_branch(open_repo(project.repo))
     evidence = project.run(feature.verify, project.log_dir(feature.id), reporter)
     passed = all_passed(evidence)
     if feature.passes != passed:
@@ -82,11 +91,12 @@ def verify_feature(
             e.commit = result.sha
     sha = result.sha if result else head_sha(project.repo)
     status = project.ledger.record_verification(feature.id, evidence, commit=sha)
-    fields = {"status": status}
+    fields = {**(entry_fields or {}), "status": status}
     if result and result.skipped:
         fields["not committed"] = "; ".join(f"{p} ({why})" for p, why in result.skipped)
     project.progress.append(
-        Entry(kind=entry_kind, subject=feature.id, phase=feature.phase, fields=fields, checks=evidence, commit=sha)
+        Entry(kind=entry_kind, subject=feature.id, phase=feature.phase, fields=fields, checks=evidence, commit=sha,
+              **(entry_agent or {}))
     )
     return FeatureVerdict(feature, evidence, status, result)
 

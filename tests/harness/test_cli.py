@@ -206,3 +206,16 @@ def test_log_tamper_refusal_and_accept(prd_repo: Path):
     assert ralph("verify", "FEAT-2", "-C", prd_repo).exit_code == 0
     tail = ralph("log", "-n", "2", "-C", prd_repo).output
     assert "accept-edits | progress.txt" in tail and "by: ana" in tail
+
+
+def test_verify_phase_runs_exit_checks_and_detached_head_is_refused_first(prd_repo: Path):
+    result = ralph("verify", "--phase", "1", "-C", prd_repo)
+    assert result.exit_code == 0 and "exit ok" in result.output
+    state = json.loads((prd_repo / ".ralph" / "state.json").read_text())
+    assert [e["check"] for e in state["phases"]["1"]["exit_evidence"]] == ["exit ok"]
+    ralph("verify", "FEAT-1", "--commit", "-C", prd_repo)
+    git(prd_repo, "checkout", "-q", "--detach")
+    entries = (prd_repo / "progress.txt").read_text().count("## ")
+    detached = ralph("verify", "FEAT-2", "--commit", "-C", prd_repo)
+    assert detached.exit_code == 2 and "HEAD is detached" in detached.output
+    assert (prd_repo / "progress.txt").read_text().count("## ") == entries
