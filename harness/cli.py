@@ -19,18 +19,25 @@ import git
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.panel import Panel
+from rich.prompt import Prompt
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from harness.approval import approve as approve_phase
 from harness.approval import reject as reject_phase
+from harness.agents import AgentConfigError, make_agent
 from harness.checks import Evidence
 from harness.errors import ExitCode, RalphError
 from harness.fileio import atomic_write_text
 from harness.ledger import RepoLock
-from harness.prd import Check, decode_json, import_snarktank, json_schema, load_prd, prd_warnings, save_prd
+from harness.live import RunView
+from harness.loop import PhaseRunner, preview
+from harness.prd import Check, Phase, decode_json, import_snarktank, json_schema, load_prd, prd_warnings, save_prd
 from harness.progress import ProgressLog
+from harness.sandbox import resolve_sandbox
+from harness.settings import load_settings
 from harness.status import board, render_board, render_markdown
 from harness.templates import TEMPLATES, init_project
 from harness.verify import Project, select, verify_exit, verify_feature
@@ -198,6 +205,7 @@ def verify(
     project = open_project(repo, prd)
     features, phases = select(project.prd, ids or [], phase, all_)
     rows: list[tuple[str, Evidence]] = []
+    unverifiable = [f.id for f in features if not f.verify]
     with RepoLock(project.repo, "ralph verify"), live_progress() as progress:
         live = LiveChecks(progress)
         for f in features:
@@ -214,7 +222,9 @@ def verify(
     console.print(evidence_table(rows))
     failed = sum(not e.passed for _, e in rows)
     console.print(f"[red]{failed} of {len(rows)} checks failed[/]" if failed else f"[green]all {len(rows)} checks passed[/]")
-    if failed:
+    if unverifiable:
+        console.print(f"[red]{escape(', '.join(unverifiable))}: no checks in PRD.json, so not passing[/]")
+    if failed or unverifiable:
         raise typer.Exit(ExitCode.FAILED)
 
 
@@ -299,6 +309,101 @@ def log(
         console.print(Text(head, "bold cyan"))
         console.print(Text(body.rstrip("\n")), highlight=False)
         console.print()
+
+
+class SandboxKind(str, Enum):
+    none = "none"
+    bwrap = "bwrap"
+
+
+def ask_approval(phase: Phase, summary: str) -> tuple[str, str, str]:
+    """The interactive gate: show the phase summary, ask approve / reject / stop."""
+    console.print(Panel(escape(summary), title=f"phase {phase.id} complete: {escape(phase.name)}"))
+    choice = Prompt.ask("approve, reject, or stop (decide later with `ralph approve`)",
+                        choices=["approve", "reject", "stop"], default="stop", console=console)
+    if choice == "stop":
+        return choice, "", ""
+    name = Prompt.ask("your name (recorded)", default=default_actor(Path(".")), console=console)
+    text = Prompt.ask("note" if choice == "approve" else "reason (what must change)", default="", console=console)
+    return choice, name, text
+
+
+@command()
+def run(
+    phase: Annotated[int, typer.Option("--phase", "-p", help="Phase to work on.")],
+    feature: Annotated[Optional[str], typer.Option("--feature", help="Only this feature (a blocked one gets "
+                                                   "another round).")] = None,
+    agent: Annotated[Optional[str], typer.Option("--agent", help="anthropic | command | replay, or a preset: "
+                                                 "claude, codex, aider.", show_default="anthropic")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model name for the agent.")] = None,
+    agent_cmd: Annotated[Optional[str], typer.Option("--agent-cmd", help="command: a preset or a template with "
+                                                     "{prompt_file}; replay: the script path.")] = None,
+    max_iterations: Annotated[Optional[int], typer.Option(help="Agent attempts in this run.", min=1,
+                                                          show_default="10")] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per feature before it is blocked.", min=1,
+                                                        show_default="PRD defaults.max_attempts")] = None,
+    attempt_timeout: Annotated[Optional[float], typer.Option(help="Seconds per attempt; the agent's process group "
+                                                             "is killed after.", show_default="PRD defaults")] = None,
+    max_turns: Annotated[Optional[int], typer.Option(help="Agent turns per attempt.", min=1,
+                                                     show_default="50")] = None,
+    max_cost_usd: Annotated[Optional[float], typer.Option(help="USD for the whole run.", show_default="10")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Tokens for the whole run.",
+                                                      show_default="5000000")] = None,
+    max_hours: Annotated[Optional[float], typer.Option(help="Wall clock for the whole run.",
+                                                       show_default="8")] = None,
+    sandbox: Annotated[Optional[SandboxKind], typer.Option(help="bwrap: agent commands and checks see a read-only "
+                                                           "filesystem outside the repo and no network.",
+                                                           show_default="none")] = None,
+    reset_on_fail: Annotated[Optional[bool], typer.Option("--reset-on-fail/--keep-on-fail",
+                                                          help="Restore the tree after a failed attempt instead of "
+                                                          "keeping it for the next.", show_default="keep")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the prompts and checks; run nothing.")] = False,
+    no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt: write an approval request and "
+                                           "exit 3 instead.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Approve the phase automatically when its exit criteria "
+                                      "pass (recorded as such).")] = False,
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Work through a phase: one agent attempt at a time, verified by the harness, committed when it passes.
+
+    Exit codes: 0 done, 2 usage error, 3 awaiting approval, 4 budget exhausted, 5 blocked features or
+    failing exit checks, 6 entry criteria not met, 130 interrupted (state saved; run again to resume).
+    Defaults also come from `\\[tool.ralph]` in pyproject.toml and `.ralph/config.toml`.
+    """
+    project = open_project(repo, prd)
+    settings = load_settings(project.repo, {
+        "agent": agent, "model": model, "agent_cmd": agent_cmd, "max_iterations": max_iterations,
+        "max_attempts": max_attempts, "attempt_timeout_s": attempt_timeout, "max_turns": max_turns,
+        "max_cost_usd": max_cost_usd, "max_tokens": max_tokens, "max_hours": max_hours,
+        "sandbox": sandbox.value if sandbox else None, "reset_on_fail": reset_on_fail,
+    })
+    if dry_run:
+        typer.echo(preview(project, phase, settings, feature))
+        return
+    chosen, note = resolve_sandbox(settings.sandbox)
+    if note:
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
+    settings = settings.model_copy(update={"sandbox": chosen})
+    try:
+        backend = make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd)
+    except AgentConfigError as e:
+        raise RalphError(str(e)) from None
+    interactive = console.is_terminal and not no_input and not yes
+    with RepoLock(project.repo, "ralph run"):
+        with RunView(console, f"{phase}: {project.prd.phase(phase).name}") as view:
+            runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
+                                 ask=ask_approval if interactive else None, auto_approve=yes)
+            try:
+                outcome = runner.run()
+            finally:
+                view.say(runner.summary())
+    style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code == ExitCode.AWAITING_APPROVAL else "red"
+    console.print(f"[{style}]{escape(outcome.message)}[/]")
+    for fid, reason in outcome.blocked.items():
+        console.print(f"  [red]blocked[/] {fid}: {escape(reason)}")
+    raise typer.Exit(int(outcome.code))
+
 
 
 def main() -> None:

@@ -219,3 +219,27 @@ def test_verify_phase_runs_exit_checks_and_detached_head_is_refused_first(prd_re
     detached = ralph("verify", "FEAT-2", "--commit", "-C", prd_repo)
     assert detached.exit_code == 2 and "HEAD is detached" in detached.output
     assert (prd_repo / "progress.txt").read_text().count("## ") == entries
+
+
+def test_feature_without_checks_never_passes(prd_repo: Path, prd_dict):
+    prd_dict["features"][1]["verify"] = []
+    write_prd(prd_repo, prd_dict)
+    result = ralph("verify", "FEAT-2", "-C", prd_repo)
+    assert result.exit_code == 1 and "no checks" in result.output
+
+
+def test_approval_request_shows_on_the_board_and_clears_on_decision(prd_repo: Path):
+    from harness.approval import request_path, write_request
+    from harness.prd import load_prd
+
+    for fid in ("FEAT-1", "FEAT-2"):
+        ralph("verify", fid, "--commit", "-C", prd_repo)
+    ralph("verify", "--phase", "1", "-C", prd_repo)
+    path = write_request(prd_repo, load_prd(prd_repo / "PRD.json").phase(1), "both features pass")
+    assert path == request_path(prd_repo, 1)
+    body = json.loads(path.read_text())
+    assert body["summary"] == "both features pass" and body["commit"] == git(prd_repo, "rev-parse", "HEAD")
+    phase = json.loads(ralph("status", "--json", "-C", prd_repo).output)["phases"][0]
+    assert phase["status"] == "awaiting approval" and phase["approval_requested"]
+    assert ralph("approve", "1", "--by", "ana", "-C", prd_repo).exit_code == 0
+    assert not path.exists()
