@@ -97,8 +97,17 @@ class AnthropicAgent:
             )
         log = Transcript(task)
         price, exact = self.prices.lookup(self.model)
-        log.write("start", agent=self.name, model=self.model, feature=task.feature_id, attempt=task.attempt,
-                  system=task.system, prompt=task.prompt, price_per_mtok={k: round(v, 6) for k, v in vars(price).items()}, price_known=exact)
+        log.write(
+            "start",
+            agent=self.name,
+            model=self.model,
+            feature=task.feature_id,
+            attempt=task.attempt,
+            system=task.system,
+            prompt=task.prompt,
+            price_per_mtok={k: round(v, 6) for k, v in vars(price).items()},
+            price_known=exact,
+        )
         progress = _Progress()
         with Workspace(
             task.workdir,
@@ -144,9 +153,18 @@ class AnthropicAgent:
                 progress.summary = text
                 progress.last_action = text
                 log.event(progress.turns, text, progress.usage)
-            results = [self._execute(block, ws, deadline, progress, log) for block in content if block["type"] == "tool_use"]
-            log.write("turn", turn=progress.turns, stop_reason=response.stop_reason, content=content,
-                      tool_results=results, usage=usage_dict(turn_usage), total=usage_dict(progress.usage))
+            results = [
+                self._execute(block, ws, deadline, progress, log) for block in content if block["type"] == "tool_use"
+            ]
+            log.write(
+                "turn",
+                turn=progress.turns,
+                stop_reason=response.stop_reason,
+                content=content,
+                tool_results=results,
+                usage=usage_dict(turn_usage),
+                total=usage_dict(progress.usage),
+            )
             _check_budget(progress.usage, budget)
             if results:
                 messages.append({"role": "user", "content": results})
@@ -157,8 +175,14 @@ class AnthropicAgent:
             elif response.stop_reason != "pause_turn":
                 return  # end_turn / stop_sequence: the agent says it is done; the harness will check
 
-    def _create(self, client: anthropic.Anthropic, system: list[dict[str, Any]], messages: list[dict[str, Any]],
-                deadline: float, log: Transcript) -> Any:
+    def _create(
+        self,
+        client: anthropic.Anthropic,
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        deadline: float,
+        log: Transcript,
+    ) -> Any:
         """One Messages call with bounded retries; raises _Stop when it cannot get an answer."""
         delay, failures = self.retry.backoff_s, 0
         while True:
@@ -188,14 +212,19 @@ class AnthropicAgent:
             except anthropic.APIError as exc:
                 raise _Stop("error", f"Anthropic API request failed: {_describe(exc)}") from None
 
-    def _execute(self, block: dict[str, Any], ws: Workspace, deadline: float, progress: _Progress,
-                 log: Transcript) -> dict[str, Any]:
+    def _execute(
+        self, block: dict[str, Any], ws: Workspace, deadline: float, progress: _Progress, log: Transcript
+    ) -> dict[str, Any]:
         params = block["input"] if isinstance(block["input"], dict) else {}
         progress.last_action = _action(block["name"], params)
         log.event(progress.turns, progress.last_action, progress.usage)
         out = ws.run_tool(block["name"], params, timeout_s=max(deadline - time.monotonic(), 1.0))
-        return {"type": "tool_result", "tool_use_id": block["id"], "content": out.text or "(no output)",
-                "is_error": out.is_error}
+        return {
+            "type": "tool_result",
+            "tool_use_id": block["id"],
+            "content": out.text or "(no output)",
+            "is_error": out.is_error,
+        }
 
     def _usage(self, raw: Any) -> Usage:
         usage = Usage(

@@ -85,7 +85,9 @@ class CommandAgent:
         try:
             fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
         except ValueError as exc:
-            raise ValueError(f"agent command template {template!r} is malformed ({exc}); write literal braces as {{{{ }}}}") from None
+            raise ValueError(
+                f"agent command template {template!r} is malformed ({exc}); write literal braces as {{{{ }}}}"
+            ) from None
         unknown = fields - set(PLACEHOLDERS)
         if unknown:
             raise ValueError(
@@ -157,7 +159,10 @@ class CommandAgent:
         usage, turns, summary = _usage(report), int(report.get("num_turns") or 0), str(report.get("result") or "")
         result = Result("completed", summary or done.output_tail[-1500:], usage, turns, log.path, None, last[0])
         if done.timed_out:
-            result.status, result.error = "timeout", f"agent command ran past {budget.timeout_s:.0f}s; its process group was killed"
+            result.status, result.error = (
+                "timeout",
+                f"agent command ran past {budget.timeout_s:.0f}s; its process group was killed",
+            )
         elif done.returncode != 0:
             result.status, result.error = "error", f"agent command exited with {done.returncode}:\n{done.output_tail}"
         elif report.get("subtype") == "error_max_turns":

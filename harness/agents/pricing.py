@@ -74,7 +74,10 @@ class PriceTable:
 
     @classmethod
     def load(cls, path: Path) -> PriceTable:
-        """Defaults overridden by `path` (.toml or .json): `{model_prefix: {input, output[, cache_write, cache_read]}}`."""
+        """Defaults overridden by `path` (.toml or .json).
+
+        Shape: `{model_prefix: {input, output[, cache_write, cache_read]}}`, optionally under `models`.
+        """
         path = Path(path)
         try:
             raw = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
@@ -82,7 +85,9 @@ class PriceTable:
             raise PriceError(f"cannot read price table {path}: {exc}") from None
         entries = raw.get("models", raw) if isinstance(raw, dict) else None
         if not isinstance(entries, dict):
-            raise PriceError(f"{path}: expected a table of models, e.g. [models.\"claude-sonnet-4\"] input = 3.0, output = 15.0")
+            raise PriceError(
+                f'{path}: expected a table of models, e.g. [models."claude-sonnet-4"] input = 3.0, output = 15.0'
+            )
         table = cls.default()
         for model, entry in entries.items():
             try:

@@ -47,7 +47,9 @@ def _check_action(where: str, action: Any) -> dict[str, Any]:
         raise ReplayScriptError(f"{where}: an action must be a mapping like {{write: path, content: text}}")
     kinds = [k for k in ACTION_FIELDS if k in action]
     if len(kinds) != 1:
-        raise ReplayScriptError(f"{where}: an action needs exactly one of {', '.join(ACTION_FIELDS)}; got {sorted(action)}")
+        raise ReplayScriptError(
+            f"{where}: an action needs exactly one of {', '.join(ACTION_FIELDS)}; got {sorted(action)}"
+        )
     kind = kinds[0]
     unknown = set(action) - ACTION_FIELDS[kind]
     if unknown:
@@ -56,8 +58,14 @@ def _check_action(where: str, action: Any) -> dict[str, Any]:
     for name in (kind, *required):
         value = action.get(name)
         if kind == "spend" and name == "spend":
-            if not isinstance(value, dict) or not set(value) <= SPEND_FIELDS or not all(_number(v) for v in value.values()):
-                raise ReplayScriptError(f"{where}: spend takes a mapping of numbers with keys from {sorted(SPEND_FIELDS)}")
+            if (
+                not isinstance(value, dict)
+                or not set(value) <= SPEND_FIELDS
+                or not all(_number(v) for v in value.values())
+            ):
+                raise ReplayScriptError(
+                    f"{where}: spend takes a mapping of numbers with keys from {sorted(SPEND_FIELDS)}"
+                )
         elif not isinstance(value, str):
             raise ReplayScriptError(f"{where}: {kind!r} action needs a string {name!r}")
     if "timeout_s" in action and not (_number(action["timeout_s"]) and action["timeout_s"] > 0):
@@ -167,7 +175,12 @@ class ReplayAgent:
             params = {"command": "create", "path": action["write"], "file_text": action["content"]}
             desc = f"write: {action['write']}"
         else:
-            params = {"command": "str_replace", "path": action["edit"], "old_str": action["old"], "new_str": action["new"]}
+            params = {
+                "command": "str_replace",
+                "path": action["edit"],
+                "old_str": action["old"],
+                "new_str": action["new"],
+            }
             desc = f"edit: {action['edit']}"
         out = ws.run_tool(EDITOR, params)
         return out.text, out.is_error, desc

@@ -144,7 +144,12 @@ class Workspace:
                 seen[1] += len(line) + 1
 
         done = run_in_group(
-            argv, self.root, timeout_s=max(limit, 0.1), env=self.env, tail_bytes=self.max_output_chars, on_line=keep_head
+            argv,
+            self.root,
+            timeout_s=max(limit, 0.1),
+            env=self.env,
+            tail_bytes=self.max_output_chars,
+            on_line=keep_head,
         )
         output = done.output_tail.rstrip("\n")
         if seen[0] > self.max_output_chars:
@@ -152,7 +157,9 @@ class Workspace:
             first, last = "\n".join(head)[:half], output[-half:]
             output = f"{first}\n[... {seen[0] - len(first) - len(last)} characters omitted ...]\n{last}"
         if done.timed_out:
-            return ToolOutput(f"{output}\n[timed out after {limit:.0f}s; the command and its children were killed]", True)
+            return ToolOutput(
+                f"{output}\n[timed out after {limit:.0f}s; the command and its children were killed]", True
+            )
         return ToolOutput(f"{output}\n[exit code {done.returncode}]".lstrip("\n"))
 
     # --- editor ---------------------------------------------------------------------------
@@ -196,11 +203,15 @@ class Workspace:
                 for top in _visible(path)
                 for child in (top, *(_visible(top) if top.is_dir() and not top.is_symlink() else ()))
             ]
-            return truncate(f"Files and directories in {rel} (2 levels, hidden ones left out):\n" + "\n".join(entries), limit)
+            return truncate(
+                f"Files and directories in {rel} (2 levels, hidden ones left out):\n" + "\n".join(entries), limit
+            )
         lines = self._read_text(path, rel).splitlines()
         start, end = 1, len(lines)
         if view_range is not None:
-            if not (isinstance(view_range, list) and len(view_range) == 2 and all(isinstance(v, int) for v in view_range)):
+            if not (
+                isinstance(view_range, list) and len(view_range) == 2 and all(isinstance(v, int) for v in view_range)
+            ):
                 raise ToolError("view_range must be [start_line, end_line] (1-based; end_line -1 means to the end)")
             start, end = view_range[0], len(lines) if view_range[1] == -1 else view_range[1]
             if not 1 <= start <= max(len(lines), 1) or end < start or end > len(lines):
@@ -219,7 +230,9 @@ class Workspace:
             raise ToolError(f"old_str was not found in {rel}; view the file and copy the text exactly")
         if count > 1:
             lines = [str(content[:i].count("\n") + 1) for i in _find_all(content, old)]
-            raise ToolError(f"old_str occurs {count} times in {rel} (lines {', '.join(lines)}); add context to make it unique")
+            raise ToolError(
+                f"old_str occurs {count} times in {rel} (lines {', '.join(lines)}); add context to make it unique"
+            )
         path.write_text(content.replace(old, new, 1))
         line = content[: content.index(old)].count("\n") + 1
         return f"Edited {rel}: replaced 1 occurrence at line {line}"

@@ -131,7 +131,9 @@ class FakeAnthropic:
             return self.script(body, index)
         if index < len(self.script):
             return self.script[index]
-        return api_error(400, "invalid_request_error", f"FakeAnthropic script exhausted after {len(self.script)} replies")
+        return api_error(
+            400, "invalid_request_error", f"FakeAnthropic script exhausted after {len(self.script)} replies"
+        )
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

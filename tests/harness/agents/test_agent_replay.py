@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import yaml
 
 from harness.agents.base import Budget, Task
 from harness.agents.replay import ReplayAgent, ReplayScriptError
+from tests.fakes.cli_agents import alive
 
 SCRIPT = {
     "features": {
@@ -101,3 +105,19 @@ def test_unreadable_script_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("features: [unclosed")
     with pytest.raises(ReplayScriptError, match="cannot read replay script"):
         ReplayAgent(tmp_path / "broken.yaml")
+
+
+def test_ctrl_c_stops_the_command_and_returns_interrupted(
+    tmp_path: Path, repo: Path, make_task: Callable[..., Task]
+) -> None:
+    script = {"features": {"FEAT-1": [[{"run": "sleep 30 & echo $! > bg.pid; wait"}, {"say": "never"}]]}}
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        result = ReplayAgent(write_script(tmp_path, script)).run(make_task(), Budget(timeout_s=30))
+    finally:
+        timer.cancel()
+    assert result.status == "interrupted" and result.summary == ""
+    assert not alive(int((repo / "bg.pid").read_text()))
+    records = [json.loads(line) for line in result.transcript_path.read_text().splitlines()]
+    assert records[-1]["type"] == "end" and records[-1]["status"] == "interrupted"

@@ -35,7 +35,8 @@ def test_sandboxed_bash_has_no_network(repo: Path) -> None:
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
-        probe = f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), timeout=2); print(\"connected\")'"
+        connect = f'import socket; socket.create_connection(("127.0.0.1", {port}), timeout=2); print("connected")'
+        probe = f"python3 -c '{connect}'"
         assert "connected" in Workspace(repo).bash(probe).text  # control: reachable without the sandbox
         with Workspace(repo, sandbox_kind="bwrap") as ws:
             out = ws.bash(probe)
