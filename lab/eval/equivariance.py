@@ -30,7 +30,7 @@ import torch
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
-from lab.eval.inputs import as_matrix, check_same_width, standardise
+from lab.eval.inputs import as_matrix, check_same_width, column_stats, standardise
 
 Head = Literal["mlp", "linear"]
 
@@ -76,8 +76,9 @@ def fit_predict(
     head: Head, hidden: int, epochs: int, batch_size: int, lr: float, seed: int,
 ) -> torch.Tensor:
     """Fit the regressor on standardised train data and return (M, A) test predictions in target units."""
-    xtr, xte, _, _ = standardise(train_x, test_x)
-    ytr, _, y_mean, y_scale = standardise(train_a, train_a[:1])
+    xtr, xte = standardise(train_x, test_x)
+    y_mean, y_scale = column_stats(train_a)
+    ytr = (train_a - y_mean) / y_scale
     if head == "linear":
         ridge = Ridge(alpha=1.0).fit(xtr.cpu().double().numpy(), ytr.cpu().double().numpy())
         pred = torch.as_tensor(ridge.predict(xte.cpu().double().numpy()), dtype=torch.float32, device=xte.device)

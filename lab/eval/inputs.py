@@ -36,12 +36,13 @@ def check_same_width(train: torch.Tensor, test: torch.Tensor, what: str) -> None
         raise ValueError(f"train and test {what} differ in width: {train.shape[1]} vs {test.shape[1]}")
 
 
-def standardise(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Centre and scale both with the train mean/std per column (constant columns keep scale 1).
-
-    Returns (train_std, test_std, mean (D,), scale (D,)).
-    """
-    mean = train.mean(0)
+def column_stats(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-column mean (D,) and std (D,) of train; constant columns get scale 1."""
     scale = train.std(0, unbiased=False)
-    scale = torch.where(scale > 1e-8, scale, torch.ones_like(scale))
-    return (train - mean) / scale, (test - mean) / scale, mean, scale
+    return train.mean(0), torch.where(scale > 1e-8, scale, torch.ones_like(scale))
+
+
+def standardise(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre and scale both matrices with the train mean/std per column."""
+    mean, scale = column_stats(train)
+    return (train - mean) / scale, (test - mean) / scale

@@ -49,7 +49,7 @@ def linear_probe_accuracy(
     yte = as_labels(test_y, xte.shape[0], "test_y").cpu()
     if ytr.unique().numel() < 2:
         raise ValueError("train_y must contain at least 2 classes for a classification probe")
-    xtr, xte, _, _ = standardise(xtr, xte)
+    xtr, xte = standardise(xtr, xte)
     probe = LogisticRegression(C=C, max_iter=max_iter)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

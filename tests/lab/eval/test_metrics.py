@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab.eval import equivariance_r2, leakage_action_r2, leakage_class_accuracy, linear_probe_accuracy, r2_scores, rankme
+from lab.eval import collapse_stats, equivariance_r2, leakage_action_r2, leakage_class_accuracy, linear_probe_accuracy, r2_scores, rankme
 
 
 def blobs(n: int, d: int, classes: int, spread: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,3 +108,14 @@ def test_leakage_probes_read_the_representation_given():
     a = torch.randn(800, 2, generator=torch.Generator().manual_seed(8))
     r = leakage_action_r2(x[:600], a[:600], x[600:], a[600:], head="linear")
     assert r["r2_sklearn"] < 0.1
+
+
+def test_collapse_stats_separate_collapsed_from_spread_features():
+    g = torch.Generator().manual_seed(9)
+    spread = collapse_stats(torch.randn(4000, 64, generator=g))
+    assert spread["normalised_std"] == pytest.approx(1 / 8, rel=0.05)
+    assert abs(spread["mean_cosine"]) < 0.01
+    collapsed = collapse_stats(torch.ones(100, 64) + 1e-4 * torch.randn(100, 64, generator=g))
+    assert collapsed["normalised_std"] < 1e-3 and collapsed["mean_cosine"] > 0.999
+    opposite = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    assert collapse_stats(opposite)["mean_cosine"] == pytest.approx(-1.0)

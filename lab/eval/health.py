@@ -1,0 +1,27 @@
+"""Cheap collapse checks for an embedding matrix (the health panel beside RankMe).
+
+Definitions, for z: (N, D) and u_n = z_n / ‖z_n‖ (rows ℓ2-normalised):
+
+- ``normalised_std`` = mean over dimensions d of std_n(u_nd) (population std). A collapsed
+  representation scores ≈ 0; features spread evenly over the sphere score ≈ 1/√D.
+- ``mean_cosine`` = mean over pairs n ≠ m of u_n·u_m, computed in O(N·D) from
+  ‖Σ_n u_n‖² = N + Σ_{n≠m} u_n·u_m. Collapse → 1; centred, spread features → ≈ 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lab.eval.inputs import as_matrix
+
+
+def collapse_stats(z: torch.Tensor | np.ndarray) -> dict[str, float]:
+    """{"normalised_std", "mean_cosine"} of z: (N, D) with N >= 2 (see the module docstring)."""
+    u = F.normalize(as_matrix(z, "z").double(), dim=1)
+    n = u.shape[0]
+    if n < 2:
+        raise ValueError("collapse_stats needs at least 2 rows")
+    pair_sum = float(u.sum(0).pow(2).sum()) - n
+    return {"normalised_std": float(u.std(0, unbiased=False).mean()), "mean_cosine": pair_sum / (n * (n - 1))}
