@@ -174,19 +174,16 @@ def import_(
         console.print(f"[yellow]warning:[/] {escape(w)}")
 
 
-class Template(str, Enum):
-    blank = "blank"
-    seq_jepa = "seq-jepa"
+Template = Enum("Template", {name.replace("-", "_"): name for name in TEMPLATES}, type=str)  # type: ignore[misc]
 
 
 @command()
 def init(
     repo: Repo = Path("."),
-    template: Annotated[Template, typer.Option("--template", "-t", help="PRD to start from.")] = Template.blank,
+    template: Annotated[Template, typer.Option("--template", "-t", help="PRD to start from.")] = Template["blank"],
     force: Annotated[bool, typer.Option("--force", help="Overwrite PRD.json and DESIGN-PRINCIPLES.md.")] = False,
 ) -> None:
     """Set up a (new or existing) git repository for ralph."""
-    assert template.value in TEMPLATES
     written = init_project(repo, template.value, force=force)
     console.print(f"[green]✓[/] {escape(str(repo))}: wrote {escape(', '.join(written))}")
     console.print("next: edit PRD.json, then `ralph validate` and `ralph status`")
