@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 
-.PHONY: setup test clean
+.PHONY: setup demo test clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[llm,dev]"
 	@touch $(STAMP)
+
+demo: setup
+	bash scripts/demo.sh
 
 test: setup
 	$(PY) -m pytest -q -n 2 --timeout 300

@@ -43,7 +43,7 @@ class Evidence(BaseModel):
     """What one check did, as recorded in state.json and progress.txt."""
 
     check: str
-    kind: Literal["run", "metric"]
+    kind: Literal["run", "metric", "guard"]  # guard: the loop's protected-path comparison
     verdict: Verdict
     detail: str = Field(description="one line: why it passed or failed")
     figures: dict[str, float] = Field(default_factory=dict, description="metric values read")

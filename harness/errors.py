@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     BUDGET_EXHAUSTED = 4
     BLOCKED = 5
     ENTRY_NOT_MET = 6
+    INTERRUPTED = 130  # Ctrl-C: state saved, `ralph run` resumes
 
 
 class RalphError(Exception):

@@ -149,6 +149,12 @@ class Ledger:
         self.save()
         return fs.status
 
+    def unblock(self, feature_id: str) -> None:
+        """A person asked for another round (`ralph run --feature ID`): failing, attempts counted afresh."""
+        fs = self._feature(feature_id)
+        fs.status, fs.blocked_reason, fs.attempts = "failing", None, 0
+        self.save()
+
     def mark_blocked(self, feature_id: str, reason: str) -> None:
         fs = self._feature(feature_id)
         fs.status, fs.blocked_reason = "blocked", reason

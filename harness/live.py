@@ -1,0 +1,103 @@
+"""What `ralph run` shows while it works: phase, feature, attempt, elapsed, spend, latest action.
+
+On a terminal a rich Live panel refreshes in place; otherwise (CI, pipes, logs) each event is
+printed once as a plain line, so the output stays readable in a log file.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from harness.agents.base import AgentEvent, Usage
+from harness.checks import Evidence
+from harness.prd import Check
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}"
+
+
+class RunView:
+    """Receives loop events (and check progress, as a `checks.Reporter`) and renders them."""
+
+    def __init__(self, console: Console, phase_label: str):
+        self.console = console
+        self.phase_label = phase_label
+        self.t0 = time.monotonic()
+        self.feature = "-"
+        self.attempt = "-"
+        self.action = "starting"
+        self.spent = Usage()  # this run, finished attempts
+        self.attempt_usage = Usage()  # the attempt in flight
+        self._live: Live | None = None
+
+    # ---- lifecycle
+
+    def __enter__(self) -> RunView:
+        if self.console.is_terminal:
+            self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True,
+                              get_renderable=self._panel)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def _panel(self) -> Table:
+        spent = self.spent + self.attempt_usage
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold cyan")
+        grid.add_column()
+        grid.add_row("phase", self.phase_label)
+        grid.add_row("feature", f"{self.feature}  (attempt {self.attempt})")
+        grid.add_row("elapsed", _clock(time.monotonic() - self.t0))
+        grid.add_row("spent", f"{spent.total_tokens:,} tokens  ${spent.cost_usd:.4f}")
+        grid.add_row("doing", self.action[:200])
+        return grid
+
+    def say(self, text: str) -> None:
+        """A line that stays in the scrollback (above the live panel on a terminal)."""
+        self.console.print(text, highlight=False)
+
+    def _set_action(self, action: str) -> None:
+        self.action = " ".join(action.split())
+        if not self._live:
+            self.say(f"  [dim]{_clock(time.monotonic() - self.t0)}[/] {self.action[:160]}")
+
+    # ---- loop events
+
+    def attempt_started(self, feature_id: str, attempt: int, max_attempts: int) -> None:
+        self.feature, self.attempt = feature_id, f"{attempt}/{max_attempts}"
+        self.attempt_usage = Usage()
+        self.say(f"[bold]{feature_id}[/] attempt {attempt}/{max_attempts}")
+
+    def agent_event(self, event: AgentEvent) -> None:
+        self.attempt_usage = event.usage
+        self._set_action(f"agent turn {event.turn}: {event.action}")
+
+    def attempt_finished(self, usage: Usage, verdict: str) -> None:
+        self.spent = self.spent + usage
+        self.attempt_usage = Usage()
+        colour = "green" if verdict == "pass" else "red"
+        self.say(f"  → [{colour}]{verdict}[/]")
+
+    # ---- checks.Reporter
+
+    def started(self, check: Check, index: int, total: int) -> None:
+        self._set_action(f"check {index + 1}/{total}: {check.name}")
+
+    def line(self, text: str) -> None:
+        if self._live and text.strip():
+            self.action = f"check output: {text.strip()}"
+
+    def finished(self, evidence: Evidence) -> None:
+        colour = "green" if evidence.passed else "red"
+        self.say(f"  [{colour}]{evidence.verdict:<7}[/] {evidence.check}: {evidence.detail}")

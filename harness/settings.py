@@ -1,0 +1,74 @@
+"""Defaults for `ralph run`: built-ins < `[tool.ralph]` in pyproject.toml < `.ralph/config.toml` < CLI flags."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import RalphError
+
+
+class SettingsError(RalphError):
+    """A config file has a wrong key or value; the message names the file and the key."""
+
+
+class RunSettings(BaseModel):
+    """Every budget has a finite default: a loop that nobody capped is a loop that runs all night."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: Literal["anthropic", "command", "replay"] = "anthropic"
+    model: str = "claude-sonnet-4-5"
+    agent_cmd: str | None = None
+    max_iterations: int = Field(10, ge=1)
+    max_attempts: int | None = Field(None, ge=1)  # None: the PRD's defaults.max_attempts
+    attempt_timeout_s: float | None = Field(None, gt=0)  # None: the PRD's defaults.attempt_timeout_s
+    max_turns: int = Field(50, ge=1)
+    max_cost_usd: float = Field(10.0, gt=0)
+    max_tokens: int = Field(5_000_000, gt=0)
+    max_hours: float = Field(8.0, gt=0)
+    reset_on_fail: bool = False
+    sandbox: Literal["none", "bwrap"] = "none"
+
+
+def _read_toml(path: Path, table: tuple[str, ...]) -> dict:
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    for key in table:
+        data = data.get(key, {})
+    return data
+
+
+def load_settings(repo: Path, overrides: dict | None = None) -> RunSettings:
+    """Merge the config sources for `repo`; `overrides` are CLI flags (None values are ignored)."""
+    merged: dict = {}
+    sources = [(repo / "pyproject.toml", ("tool", "ralph")), (repo / ".ralph" / "config.toml", ())]
+    for path, table in sources:
+        if path.is_file():
+            found = _read_toml(path, table)
+            try:
+                RunSettings(**{**merged, **found})
+            except ValidationError as exc:
+                raise SettingsError(f"{path}: {_describe(exc)}") from exc
+            merged.update(found)
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return RunSettings(**merged)
+    except ValidationError as exc:
+        raise SettingsError(f"ralph run options: {_describe(exc)}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{where}' (known: {', '.join(RunSettings.model_fields)})")
+        else:
+            problems.append(f"'{where}': {err['msg']}")
+    return "; ".join(problems)
