@@ -104,6 +104,8 @@ class Workspace:
             raise ToolError(f"unknown tool {name!r}; available: {BASH}, {EDITOR}")
         except ToolError as exc:
             return ToolOutput(f"Error: {exc}", is_error=True)
+        except OSError as exc:  # e.g. a read-only file or a full disk: the model can react to it
+            return ToolOutput(f"Error: {exc.strerror or exc} ({exc.filename or name})", is_error=True)
 
     # --- paths ----------------------------------------------------------------------------
     def resolve(self, path: str, *, write: bool) -> Path:

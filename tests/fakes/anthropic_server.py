@@ -6,7 +6,8 @@
         ...
         assert api.requests[1]["messages"][-1]["content"][0]["type"] == "tool_result"
 
-A script is a list of `Reply` (served in order) or a callable `(request_body, index) -> Reply`.
+A script is a list of `Reply` (served in order) or a callable `(request_body, index) -> Reply`;
+`first_prompt(body)` and `turn(body)` help a callable route by feature and turn.
 Every POST to /v1/messages is recorded in `requests` (the JSON bodies) and `headers`. When the
 list runs out the server answers 400 so the client fails loudly instead of retrying.
 """
@@ -79,6 +80,17 @@ def message(
             },
         },
     )
+
+
+def first_prompt(body: dict[str, Any]) -> str:
+    """The text of a request's first user message (the attempt's prompt), for routing in a callable script."""
+    content = body["messages"][0]["content"]
+    return content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
+
+
+def turn(body: dict[str, Any]) -> int:
+    """How many assistant turns the request already contains (0 on an attempt's first call)."""
+    return sum(1 for m in body["messages"] if m["role"] == "assistant")
 
 
 def api_error(status: int, kind: str, msg: str, headers: dict[str, str] | None = None) -> Reply:

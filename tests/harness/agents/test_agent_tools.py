@@ -99,3 +99,9 @@ def test_bash_timeout_kills_the_process_group(repo: Path) -> None:
     assert out.is_error and "timed out" in out.text
     assert time.monotonic() - start < 5
     assert not alive(int((repo / "bg.pid").read_text()))
+
+
+def test_os_errors_come_back_as_tool_errors(repo: Path) -> None:
+    out = edit(Workspace(repo), command="create", path="src/model.py/inner.py", file_text="x\n")
+    assert out.is_error and out.text.startswith("Error: ") and "model.py" in out.text
+    assert (repo / "src" / "model.py").read_text() == "def f():\n    return 1\n"
