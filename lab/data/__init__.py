@@ -1,0 +1,1 @@
+"""Datasets (embedded and on-disk) and batched, on-device view/action generation."""
