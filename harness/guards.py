@@ -68,9 +68,20 @@ def expand(repo: Path, patterns: Iterable[str]) -> set[str]:
 
 
 def readonly_paths(repo: Path, patterns: Iterable[str] = ()) -> list[Path]:
-    """Paths a sandbox mounts read-only: the always-protected ones and files the PRD's globs match now."""
-    fixed = [repo / pattern.removesuffix("/**") for pattern in ALWAYS_PROTECTED]
-    return [*fixed, *(repo / rel for rel in sorted(expand(repo, patterns)))]
+    """Paths a sandbox mounts read-only: the always-protected ones plus what the PRD's globs cover.
+
+    A `dir/**` glob becomes one mount of `dir`; other globs mount the files they match now.
+    """
+    paths = [repo / pattern.removesuffix("/**") for pattern in ALWAYS_PROTECTED]
+    for pattern in dict.fromkeys(p.strip("/") for p in patterns):
+        if pattern in ALWAYS_PROTECTED:
+            continue
+        base = pattern.removesuffix("/**")
+        if base != pattern and not any(c in base for c in "*?["):
+            paths.append(repo / base)
+        else:
+            paths.extend(repo / rel for rel in sorted(expand(repo, [pattern])))
+    return paths
 
 
 @dataclass(frozen=True)

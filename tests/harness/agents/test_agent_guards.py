@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.guards import check_and_restore, matching_pattern, snapshot
+from harness.guards import ALWAYS_PROTECTED, check_and_restore, matching_pattern, readonly_paths, snapshot
 
 
 def test_untouched_tree_reports_nothing(repo: Path) -> None:
@@ -79,3 +79,12 @@ def test_permission_change_counts_as_tampering(repo: Path) -> None:
 )
 def test_glob_semantics(path: str, pattern: str, hit: bool) -> None:
     assert (matching_pattern(path, [pattern]) is not None) is hit
+
+
+def test_readonly_paths_mount_directories_once(repo: Path) -> None:
+    (repo / "tests" / "protected").mkdir(parents=True)
+    (repo / "tests" / "protected" / "test_gate.py").write_text("")
+    (repo / "eval.py").write_text("")
+    paths = readonly_paths(repo, [*ALWAYS_PROTECTED, "tests/protected/**", "*.py"])
+    rel = [p.relative_to(repo).as_posix() for p in paths]
+    assert rel == ["PRD.json", "progress.txt", ".ralph", ".git", "tests/protected", "eval.py"]
