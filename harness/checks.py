@@ -28,6 +28,7 @@ from harness.prd import SEED, Check, MetricGate
 from harness.proc import run_in_group, scrubbed_env
 
 Verdict = Literal["pass", "fail", "error", "timeout"]
+Confine = Callable[[str], list[str]]
 TAIL_BYTES = 2048
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -96,8 +97,12 @@ def run_command_check(
     timeout_s: float,
     log_path: Path | None = None,
     on_line: Callable[[str], None] | None = None,
+    confine: Confine | None = None,
 ) -> Evidence:
-    """Run `check.run` once per seed (or once), stopping at the first run that does not succeed."""
+    """Run `check.run` once per seed (or once), stopping at the first run that does not succeed.
+
+    `confine` turns the shell command into the argv that actually runs (the bwrap sandbox).
+    """
     assert check.run is not None
     start = time.monotonic()
     commands: list[str] = []
@@ -109,7 +114,8 @@ def run_command_check(
                 log.write(f"$ {command}\n")
         try:
             res = run_in_group(
-                command, repo, timeout_s=timeout_s, env=env, tail_bytes=TAIL_BYTES, log_path=log_path, on_line=on_line
+                confine(command) if confine else command, repo, timeout_s=timeout_s, env=env, tail_bytes=TAIL_BYTES,
+                log_path=log_path, on_line=on_line,
             )
         except OSError as e:  # e.g. the shell itself could not start
             return _run_evidence(check, "error", f"could not start: {e}", start, commands, None, "", log_path)
@@ -264,6 +270,7 @@ def run_check(
     log_dir: Path | None = None,
     commit: str | None = None,
     on_line: Callable[[str], None] | None = None,
+    confine: Confine | None = None,
 ) -> Evidence:
     """Run one check in `repo`; `commit` (the HEAD it ran at) is stamped on the evidence."""
     repo = Path(repo)
@@ -274,7 +281,7 @@ def run_check(
             log_path = log_dir / f"{_slug(check.name)}.log"
         ev = run_command_check(
             check, repo, env=check_env(env_allow), timeout_s=check.timeout_s or default_timeout_s,
-            log_path=log_path, on_line=on_line,
+            log_path=log_path, on_line=on_line, confine=confine,
         )
     else:
         ev = run_metric_check(check, repo)
@@ -291,6 +298,7 @@ def run_checks(
     log_dir: Path | None = None,
     commit: str | None = None,
     reporter: Reporter | None = None,
+    confine: Confine | None = None,
 ) -> list[Evidence]:
     """Run every check in order (a failure does not skip the rest: all evidence is recorded)."""
     out = []
@@ -299,7 +307,7 @@ def run_checks(
             reporter.started(check, i, len(checks))
         ev = run_check(
             check, repo, env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
-            on_line=reporter.line if reporter else None,
+            on_line=reporter.line if reporter else None, confine=confine,
         )
         if reporter:
             reporter.finished(ev)

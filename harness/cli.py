@@ -33,7 +33,7 @@ from harness.errors import ExitCode, RalphError
 from harness.fileio import atomic_write_text
 from harness.ledger import RepoLock
 from harness.live import RunView
-from harness.loop import PhaseRunner, preview
+from harness.loop import Interrupted, PhaseRunner, preview
 from harness.prd import Check, Phase, decode_json, import_snarktank, json_schema, load_prd, prd_warnings, save_prd
 from harness.progress import ProgressLog
 from harness.sandbox import resolve_sandbox
@@ -393,6 +393,8 @@ def run(
                                  ask=ask_approval if interactive else None, auto_approve=yes)
             try:
                 outcome = runner.run()
+            except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
+                raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
             finally:
                 view.say(runner.summary())
     style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code == ExitCode.AWAITING_APPROVAL else "red"

@@ -163,6 +163,7 @@ class PhaseRunner:
         self.ask = ask  # interactive approval prompt: (phase, summary) -> (choice, name, text)
         self.auto_approve = auto_approve
         self.spend = Spend(settings)
+        project.sandbox = settings.sandbox
         self.start_sha = head_sha(project.repo)
         d = project.prd.defaults
         self.max_attempts = settings.max_attempts or d.max_attempts
@@ -299,13 +300,14 @@ class PhaseRunner:
         started = time.monotonic()
         try:
             result = self.agent.run(task, self.spend.attempt_budget(self.attempt_timeout_s))
-        except KeyboardInterrupt:
-            guards.check_and_restore(project.repo, snapshot)
-            self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "agent"})
-            raise Interrupted(f"interrupted during {feature.id} attempt {number}; `ralph run` resumes") from None
+        except KeyboardInterrupt:  # backends return "interrupted" themselves; this covers one that does not
+            result = Result("interrupted")
         tampered = guards.check_and_restore(project.repo, snapshot)
         self.spend.add(result)
         ledger.add_usage(feature.id, cost_usd=result.usage.cost_usd, tokens=result.usage.total_tokens)
+        if result.status == "interrupted":
+            self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "agent"})
+            raise Interrupted(f"interrupted during {feature.id} attempt {number}; `ralph run` resumes")
         agent_fields = dict(
             agent=self.agent.name, model=self.agent.model or None, turns=result.turns,
             tokens=result.usage.total_tokens, cost_usd=result.usage.cost_usd,

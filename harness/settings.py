@@ -21,7 +21,7 @@ class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agent: Literal["anthropic", "command", "replay"] = "anthropic"
-    model: str = "claude-sonnet-4-5"
+    model: str | None = None  # None: the backend's default (agents.anthropic.DEFAULT_MODEL)
     agent_cmd: str | None = None
     max_iterations: int = Field(10, ge=1)
     max_attempts: int | None = Field(None, ge=1)  # None: the PRD's defaults.max_attempts

@@ -7,16 +7,19 @@ from their evidence, progress.txt gets an entry, and (on request) the verified t
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checks import Evidence, Reporter, all_passed, run_checks
+from harness.checks import Confine, Evidence, Reporter, all_passed, run_checks
 from harness.errors import RalphError
+from harness.guards import ALWAYS_PROTECTED, readonly_paths
 from harness.fileio import now_iso
 from harness.ledger import FeatureStatus, Ledger, ralph_dir
 from harness.prd import PRD, Check, Feature, Phase, load_prd, write_passes
 from harness.progress import Entry, ProgressLog
+from harness.sandbox import wrap
 from harness.vcs import CommitResult, commit_feature, head_sha, open_repo, require_branch
 
 
@@ -29,6 +32,7 @@ class Project:
     prd: PRD
     ledger: Ledger
     progress: ProgressLog
+    sandbox: str = "none"  # "bwrap" confines the checks (set by `ralph run --sandbox bwrap`)
 
     @classmethod
     def open(cls, repo: Path | str = ".", prd_path: Path | str | None = None) -> Project:
@@ -41,7 +45,16 @@ class Project:
     def run(self, checks: list[Check], log_dir: Path, reporter: Reporter | None) -> list[Evidence]:
         d = self.prd.defaults
         return run_checks(checks, self.repo, env_allow=d.env_allow, default_timeout_s=d.check_timeout_s,
-                          log_dir=log_dir, commit=head_sha(self.repo), reporter=reporter)
+                          log_dir=log_dir, commit=head_sha(self.repo), reporter=reporter, confine=self.confine())
+
+    def confine(self) -> Confine | None:
+        """Under `sandbox == "bwrap"`: checks see the filesystem read-only outside the repository and a
+        scratch directory, and the judge's files (PRD.json, .git, protected globs) read-only too."""
+        if self.sandbox != "bwrap":
+            return None
+        scratch = Path(tempfile.mkdtemp(prefix="ralph-check-"))
+        readonly = readonly_paths(self.repo, [*ALWAYS_PROTECTED, *self.prd.defaults.protected])
+        return lambda command: wrap(command, self.repo, scratch, network=True, readonly=readonly)
 
     def log_dir(self, name: str) -> Path:
         """`.ralph/runs/<timestamp>-<name>/` for full check output."""

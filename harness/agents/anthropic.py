@@ -26,7 +26,7 @@ from harness.agents.pricing import PriceTable
 from harness.agents.tools import BASH, EDITOR, Workspace
 from harness.agents.transcript import Transcript, usage_dict
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-4-6"  # claude-sonnet-4-5 reaches end-of-life on 2026-11-30
 TOOLS: list[dict[str, Any]] = [
     {"type": "bash_20250124", "name": BASH},
     {"type": "text_editor_20250728", "name": EDITOR},

@@ -57,7 +57,7 @@ def message(
     output_tokens: int = 20,
     cache_creation_input_tokens: int = 0,
     cache_read_input_tokens: int = 0,
-    model: str = "claude-sonnet-4-5",
+    model: str = "claude-sonnet-4-6",
 ) -> Reply:
     """An assistant message; stop_reason defaults to tool_use when a block calls a tool, else end_turn."""
     if stop_reason is None:
