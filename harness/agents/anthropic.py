@@ -109,13 +109,8 @@ class AnthropicAgent:
             price_known=exact,
         )
         progress = _Progress()
-        with Workspace(
-            task.workdir,
-            protected=task.protected,
-            env_allow=task.env_allow,
-            sandbox_kind=task.sandbox,
-            command_timeout_s=self.command_timeout_s,
-            max_output_chars=self.max_output_chars,
+        with Workspace.for_task(
+            task, command_timeout_s=self.command_timeout_s, max_output_chars=self.max_output_chars
         ) as ws:
             if ws.note:
                 log.write("note", text=ws.note)

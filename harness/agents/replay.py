@@ -120,13 +120,7 @@ class ReplayAgent:
             )
         log = Transcript(task)
         log.write("start", agent=self.name, script=str(self.script_path), feature=task.feature_id, attempt=task.attempt)
-        with Workspace(
-            task.workdir,
-            protected=task.protected,
-            env_allow=task.env_allow,
-            sandbox_kind=task.sandbox,
-            command_timeout_s=self.command_timeout_s,
-        ) as ws:
+        with Workspace.for_task(task, command_timeout_s=self.command_timeout_s) as ws:
             if ws.note:
                 log.write("note", text=ws.note)
             result = self._play(attempts[task.attempt - 1], ws, log, budget)

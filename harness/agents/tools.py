@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import sandbox
+from harness.agents.base import Task
 from harness.guards import ALWAYS_PROTECTED, matching_pattern, readonly_paths
 from harness.proc import run_in_group, scrubbed_env
 
@@ -77,6 +78,12 @@ class Workspace:
         self.scratch = Path(tempfile.mkdtemp(prefix="ralph-scratch-")) if self._own_scratch else scratch
         # Existing protected paths are mounted read-only in the sandbox; new ones are left to guards.
         self._readonly = readonly_paths(self.root, protected) if self.sandbox == "bwrap" else []
+
+    @classmethod
+    def for_task(cls, task: Task, **options: Any) -> Workspace:
+        """The workspace an attempt's tools run in: the task's repository, protections and sandbox."""
+        return cls(task.workdir, protected=task.protected, env_allow=task.env_allow, sandbox_kind=task.sandbox,
+                   **options)
 
     def close(self) -> None:
         if self._own_scratch and self.scratch is not None:
