@@ -200,12 +200,9 @@ class PhaseRunner:
         return self.gate()
 
     def check_entry(self) -> None:
-        """Refuse to start unless the previous phase is approved (if it asks) and entry checks pass."""
+        """Refuse to start unless the phases it follows are approved (if they ask) and entry checks pass."""
         missing = []
-        phases = self.project.prd.phases
-        index = phases.index(self.phase)
-        if index > 0:
-            prev = phases[index - 1]
+        for prev in self.project.prd.prerequisites(self.phase):
             if prev.approval and not self.project.ledger.phase(prev.id).approved:
                 missing.append(f"phase {prev.id} ({prev.name}) is not approved: `ralph approve {prev.id} --by NAME`")
         if self.phase.entry:

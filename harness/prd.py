@@ -97,6 +97,11 @@ class Phase(_Strict):
     entry: list[Check] = Field(default_factory=list, description="Must pass before the loop starts the phase")
     exit: list[Check] = Field(default_factory=list, description="Must pass (with every feature) to finish it")
     approval: bool = Field(True, description="Stop for a human `ralph approve` after the exit criteria pass")
+    after: list[int] | None = Field(
+        None,
+        description="Phases that must be approved (those that ask for approval) before this one starts; "
+        "default: the phase before it in the file. `[]` starts a parallel track.",
+    )
 
 
 class Feature(_Strict):
@@ -147,6 +152,13 @@ class PRD(_Strict):
         known = difflib.get_close_matches(feature_id, [f.id for f in self.features], n=3)
         hint = f"; did you mean {', '.join(known)}?" if known else ""
         raise UnknownIdError(f"feature '{feature_id}' does not exist{hint}")
+
+    def prerequisites(self, phase: Phase) -> list[Phase]:
+        """The phases whose approval `phase` waits for: `after`, or else the one before it in the file."""
+        if phase.after is not None:
+            return [self.phase(pid) for pid in phase.after]
+        index = self.phases.index(phase)
+        return self.phases[index - 1 : index] if index > 0 else []
 
     def features_in_phase(self, phase_id: int) -> list[Feature]:
         """The phase's features in dependency order (file order among independent ones)."""
@@ -252,6 +264,15 @@ def reference_problems(data: dict[str, Any]) -> list[str]:
             phase_ids.setdefault(p["id"], i)
         for group in ("entry", "exit"):
             problems += _duplicate_check_names(p.get(group) if isinstance(p, dict) else None, f"phases[{i}].{group}")
+
+    for i, p in enumerate(phases):
+        after = p.get("after") if isinstance(p.get("after"), list) else []
+        for j, pid in enumerate(after):
+            if pid == p.get("id"):
+                problems.append(f"phases[{i}].after[{j}]: a phase cannot wait for itself")
+            elif pid not in phase_ids:
+                known = ", ".join(str(k) for k in phase_ids)
+                problems.append(f"phases[{i}].after[{j}]: phase {pid!r} does not exist (phases: {known})")
 
     order = {pid: rank for rank, pid in enumerate(p.get("id") for p in phases)}
     feature_at: dict[str, int] = {}

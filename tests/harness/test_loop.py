@@ -306,3 +306,16 @@ def test_checks_under_the_sandbox_cannot_write_the_judge(plan_repo: Path) -> Non
     assert not evidence[0].passed and "Read-only file system" in evidence[0].output_tail
     allowed = check.model_copy(update={"run": "echo ok > fine.txt && test -f fine.txt"})
     assert project.run([allowed], plan_repo / ".ralph" / "runs" / "t", None)[0].passed
+
+
+def test_a_parallel_track_needs_no_earlier_approval(plan_repo: Path) -> None:
+    plan = json.loads((plan_repo / "PRD.json").read_text())
+    plan["phases"][1]["after"] = []
+    (plan_repo / "PRD.json").write_text(json.dumps(plan))
+    (plan_repo / "score.py").write_text(score_script(1))
+    script = _replay(plan_repo, {"FEAT-C": [[{"write": "c.txt", "content": "c\n"}]]})
+    assert runner_for(plan_repo, make_agent("replay", script=script), phase=2).run().code == ExitCode.OK
+    plan["phases"][1]["after"] = [7]
+    (plan_repo / "PRD.json").write_text(json.dumps(plan))
+    result = CliRunner().invoke(app, ["validate", "-C", str(plan_repo)])
+    assert result.exit_code == 2 and "phases[1].after[0]: phase 7 does not exist" in result.output
