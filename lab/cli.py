@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
 
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from lab.bench import app as bench_app
 from lab.data.cli import app as data_app
 from lab.llm.cli import app as llm_app
 
@@ -14,6 +21,91 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(llm_app, name="llm")
+app.add_typer(bench_app, name="bench")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _results_table(results: dict, title: str) -> Table:
+    table = Table("key", "value", title=title)
+    for key, value in results.items():
+        if key.startswith("eval.") and isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+    return table
+
+
+@app.command("train")
+def train_cmd(
+    config: Path = typer.Argument(..., help="run config YAML (sections: data, model, objective, optim, train, eval, gates, logging)"),
+    set_: list[str] = typer.Option([], "--set", help="override a key, e.g. --set train.epochs=5 (repeatable)"),
+    resume: bool = typer.Option(False, "--resume", help="continue runs/<name>/ from its last checkpoint"),
+    data_root: Path | None = typer.Option(None, "--data-root", envvar="LAB_DATA_ROOT", help="directory of on-disk datasets"),
+) -> None:
+    """Train a seq-JEPA run into runs/<name>/, then evaluate it (unless eval.at_end is false)."""
+    from lab.config import ConfigError, load_config
+    from lab.data.base import DatasetMissingError
+    from lab.eval.evaluate import evaluate
+    from lab.train.loop import RunStateError, train
+
+    overrides = list(set_) + ([f"data.root={data_root}"] if data_root else [])
+    try:
+        cfg = load_config(config, overrides)
+        run_dir = train(cfg, resume=resume)
+        out.print(f"trained {cfg.name}: {run_dir}")
+        if cfg.eval.at_end:
+            results = evaluate(run_dir)
+            out.print(_results_table(results, f"{cfg.name}: results.json"))
+    except (ConfigError, RunStateError, DatasetMissingError) as e:
+        raise _fail(str(e)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; the last finished epoch is checkpointed — continue with --resume", 130) from None
+
+
+@app.command("eval")
+def eval_cmd(
+    run: Path = typer.Argument(..., help="run directory, e.g. runs/smoke"),
+    device: str | None = typer.Option(None, help="override the run's train.device"),
+) -> None:
+    """Frozen offline probes on a trained run → RUN/results.json and RUN/plots/*.png."""
+    from lab.config import ConfigError
+    from lab.data.base import DatasetMissingError
+    from lab.eval.evaluate import evaluate
+
+    if not (run / "config.yaml").is_file():
+        raise _fail(f"{run} is not a run directory (no config.yaml); train one with `lab train CONFIG`")
+    try:
+        results = evaluate(run, device=device)
+    except (ConfigError, DatasetMissingError, FileNotFoundError) as e:
+        raise _fail(str(e)) from None
+    out.print(_results_table(results, f"{run}/results.json"))
+
+
+@app.command("gate")
+def gate_cmd(
+    run: Path = typer.Argument(..., help="run directory (its results.json) or a results.json file"),
+    config: Path | None = typer.Option(None, "--config", help="gate file or run config with a gates: section (default: RUN/config.yaml)"),
+) -> None:
+    """Check metric gates against a run's results: exit 0 all pass, 1 any fails, 2 no gates or bad input."""
+    from lab.eval.gates import GateConfigError, check_gates, gate_command_exit_code, gate_table, load_gates
+
+    results_path = run if run.is_file() else run / "results.json"
+    if not results_path.is_file():
+        raise _fail(f"no results at {results_path}; evaluate the run first: lab eval {run}")
+    gate_source = config or (run / "config.yaml")
+    try:
+        gates = load_gates(gate_source)
+    except GateConfigError as e:
+        raise _fail(str(e)) from None
+    report = check_gates(json.loads(results_path.read_text()), gates)
+    out.print(gate_table(report, title=f"gates from {gate_source}"))
+    code = gate_command_exit_code(report)
+    out.print({0: "[green]all gates pass[/green]", 1: "[red]gates failed[/red]", 2: "[yellow]no gates to check[/yellow]"}[code])
+    raise typer.Exit(code)
 
 
 def main() -> None:

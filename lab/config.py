@@ -126,6 +126,7 @@ class TrainConfig(Section):
     bf16: bool = Field(True, description="bf16 autocast on CUDA")
     channels_last: bool = Field(True, description="channels_last memory format on CUDA")
     compile: bool = Field(False, description="torch.compile the encoder on CUDA")
+    probe_hidden: int = Field(1024, ge=1, description="hidden width of the online action-probe MLPs")
     log_every: int = Field(10, ge=1)
     ckpt_every: int = Field(1, ge=1, description="epochs between checkpoints")
 
@@ -135,6 +136,7 @@ class EvalConfig(Section):
     num_train: int | None = Field(None, ge=16, description="cap on probe-train samples")
     num_test: int | None = Field(None, ge=16)
     batch_size: int = Field(256, ge=2, description="feature extraction batch")
+    probe_max_iter: int = Field(1000, ge=10, description="lbfgs iterations of the logistic-regression probes")
     equi_head: Literal["mlp", "linear"] = Field("mlp", description="equivariance regressor (SIE deep-end MLP or ridge)")
     equi_hidden: int = Field(1024, ge=1)
     equi_epochs: int = Field(300, ge=1, description="MLP regressor epochs (paper: 300)")

@@ -39,6 +39,8 @@ def _shape_mask(cls: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 def make_shapes(split: str = "train", num: int | None = None, image_size: int = 32, seed: int = 0) -> ImageDataset:
     """Coloured shapes on a dark background, one per image.
 
+    A near-white marker dot off the shape's centre breaks every rotational symmetry (disc, ring,
+    square, …), so the rotation between two views of any shape is identifiable.
     Each image draws a class, a colour, a background tint, a position, a size and an
     orientation; these are returned as `latents` (angle (N,), scale (N,), pos (N, 2),
     colour (N, 3)). Views are later made by known transformations of these images.
@@ -49,7 +51,7 @@ def make_shapes(split: str = "train", num: int | None = None, image_size: int = 
     g = torch.Generator().manual_seed(seed * 2 + _SPLIT_OFFSET[split])
     labels = torch.randint(len(SHAPE_CLASSES), (n,), generator=g)
     angle = (torch.rand(n, generator=g) * 2 - 1) * math.pi
-    scale = 0.3 + 0.25 * torch.rand(n, generator=g)
+    scale = 0.35 + 0.25 * torch.rand(n, generator=g)
     pos = (torch.rand(n, 2, generator=g) * 2 - 1) * 0.2
     colour = 0.35 + 0.65 * torch.rand(n, 3, generator=g)
     background = 0.2 * torch.rand(n, 3, generator=g)
@@ -57,7 +59,7 @@ def make_shapes(split: str = "train", num: int | None = None, image_size: int = 
     res = image_size * _SUPERSAMPLE
     axis = (torch.arange(res) + 0.5) / res * 2 - 1
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")
-    mask = torch.zeros(n, res, res)
+    mask, marker = torch.zeros(n, res, res), torch.zeros(n, res, res)
     for cls in range(len(SHAPE_CLASSES)):  # loop over classes, not samples
         idx = (labels == cls).nonzero().squeeze(1)
         if idx.numel() == 0:
@@ -65,9 +67,12 @@ def make_shapes(split: str = "train", num: int | None = None, image_size: int = 
         dx = (xx - pos[idx, 0, None, None]) / scale[idx, None, None]
         dy = (yy - pos[idx, 1, None, None]) / scale[idx, None, None]
         c, s = torch.cos(angle[idx])[:, None, None], torch.sin(angle[idx])[:, None, None]
-        mask[idx] = _shape_mask(cls, c * dx + s * dy, -s * dx + c * dy).float()
-    mask = F.avg_pool2d(mask[:, None], _SUPERSAMPLE)
+        u, v = c * dx + s * dy, -s * dx + c * dy
+        mask[idx] = _shape_mask(cls, u, v).float()
+        marker[idx] = (((u - 0.55) ** 2 + (v + 0.25) ** 2) <= 0.25**2).float()
+    mask, marker = F.avg_pool2d(mask[:, None], _SUPERSAMPLE), F.avg_pool2d(marker[:, None], _SUPERSAMPLE)
     img = background[:, :, None, None] * (1 - mask) + colour[:, :, None, None] * mask
+    img = img * (1 - marker) + 0.95 * marker
     return ImageDataset(
         name="shapes",
         images=(img * 255).round().to(torch.uint8),

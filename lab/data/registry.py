@@ -70,9 +70,9 @@ def load_dataset(
         return EMBEDDED[name](split=split, num=num, image_size=image_size or 32, seed=seed)
     if name not in ON_DISK:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    from lab.data import disk
+    from lab.data.disk import READERS
 
-    ds = getattr(disk, f"load_{name}")(Path(root or DEFAULT_ROOT), split)
+    ds = READERS[name](Path(root or DEFAULT_ROOT), split)
     if num is not None and num < _num_samples(ds):
         ds = _subset(ds, num, seed)
     if image_size is not None and ds.images.shape[-1] != image_size:

@@ -39,7 +39,7 @@ class Sequence:
 class ViewSampler(ABC):
     """Holds a dataset's images on a device and turns sample indices into view sequences."""
 
-    action_dim: int
+    action_names: list[str]  # one name per action dimension, for tables and plots
 
     def __init__(self, ds: ImageDataset, device: torch.device | str) -> None:
         self.device = torch.device(device)
@@ -49,6 +49,10 @@ class ViewSampler(ABC):
         first = self._to_float(self.images[:4096])
         self.mean = first.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
         self.std = first.std(dim=(0, 2, 3)).clamp_min(1e-3).view(1, 3, 1, 1)
+
+    @property
+    def action_dim(self) -> int:
+        return len(self.action_names)
 
     @property
     def num_samples(self) -> int:
@@ -78,7 +82,9 @@ class AffineViews(ViewSampler):
     def __init__(self, ds: ImageDataset, device: torch.device | str, cfg: ViewsConfig, rotation_only: bool) -> None:
         super().__init__(ds, device)
         self.cfg, self.rotation_only = cfg, rotation_only
-        self.action_dim = 2 if rotation_only else 8
+        self.action_names = ["sin_rot", "cos_rot"]
+        if not rotation_only:
+            self.action_names += ["log_scale", "shift_x", "shift_y", "log_gain_r", "log_gain_g", "log_gain_b"]
 
     def _uniform(self, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
         return low + (high - low) * torch.rand(shape, device=self.device)
@@ -117,7 +123,7 @@ class AugmentViews(ViewSampler):
     solarize; the target blurs with p=target_blur_p and solarizes with p=target_solarize_p.
     """
 
-    action_dim = 9
+    action_names = ["crop_top", "crop_left", "crop_h", "crop_w", "brightness", "contrast", "saturation", "hue", "blur_sigma"]
 
     def __init__(self, ds: ImageDataset, device: torch.device | str, cfg: ViewsConfig) -> None:
         super().__init__(ds, device)
@@ -172,7 +178,7 @@ class AugmentViews(ViewSampler):
 class QuatViews(ViewSampler):
     """3DIEBench: a sample is an object; its views are distinct renders drawn without replacement."""
 
-    action_dim = 4
+    action_names = ["q_x", "q_y", "q_z", "q_w"]
 
     def __init__(self, ds: ImageDataset, device: torch.device | str) -> None:
         if ds.groups is None or "quat" not in ds.latents:

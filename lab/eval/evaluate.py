@@ -8,7 +8,6 @@ functions of `lab.eval` (pure, documented there) turn them into the flat keys of
 
 from __future__ import annotations
 
-import contextlib
 import json
 import platform
 import time
@@ -29,7 +28,7 @@ from lab.eval.rank import rankme
 from lab.models.seqjepa import SeqJEPA
 from lab.train.checkpoint import load_checkpoint
 from lab.train.logging import read_metrics
-from lab.train.loop import build_parts, build_sampler, resolve_device
+from lab.train.loop import autocast_for, build_parts, build_sampler, resolve_device
 
 
 @dataclass
@@ -48,7 +47,7 @@ def extract(model: SeqJEPA, sampler: ViewSampler, m_vals: list[int], batch_size:
     n = min(sampler.num_samples, limit or sampler.num_samples)
     num_views = max(m_vals) + 1
     device = sampler.device
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    autocast = autocast_for(device)
     parts: dict[str, list[torch.Tensor]] = {"z1": [], "z2": [], "single": [], "action": [], "labels": []}
     aggs: dict[int, list[torch.Tensor]] = {k: [] for k in m_vals}
     for idx in torch.arange(n, device=device).split(batch_size):

@@ -15,10 +15,11 @@ from lab.config import RunConfig
 
 
 class RunLogger:
-    def __init__(self, cfg: RunConfig, run_dir: Path, resume: bool) -> None:
+    def __init__(self, cfg: RunConfig, run_dir: Path, resume_step: int | None = None) -> None:
+        """resume_step: the checkpoint's step when resuming; records logged after it are dropped."""
         self.path = run_dir / "metrics.jsonl"
-        if not resume:
-            self.path.unlink(missing_ok=True)
+        kept = [r for r in read_metrics(run_dir) if r["step"] <= resume_step] if resume_step is not None else []
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self.wandb_run = self._init_wandb(cfg, run_dir) if cfg.logging.wandb else None
 
     @staticmethod
@@ -26,13 +27,14 @@ class RunLogger:
         import wandb
 
         id_file = run_dir / "wandb_id"
-        run_id = id_file.read_text().strip() if id_file.is_file() else wandb.util.generate_id()
-        id_file.write_text(run_id)
+        run_id = id_file.read_text().strip() if id_file.is_file() else None  # None: W&B picks a new id
         mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
-        return wandb.init(
+        run = wandb.init(
             project=cfg.logging.project, entity=cfg.logging.entity, name=cfg.name, id=run_id, resume="allow",
             dir=str(run_dir), mode=mode, config=cfg.model_dump(mode="json"),
         )
+        id_file.write_text(run.id)
+        return run
 
     @property
     def wandb_id(self) -> str | None:

@@ -10,17 +10,18 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import nn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from lab.config import ConfigError, RunConfig, save_config
 from lab.data.registry import load_dataset
-from lab.data.views import build_view_sampler
+from lab.data.views import Sequence, ViewSampler, build_view_sampler
 from lab.losses import LOSSES
-from lab.models.seqjepa import build_seqjepa
+from lab.models.seqjepa import SeqJEPA, build_seqjepa
 from lab.models.target import TARGETS
 from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from lab.train.logging import RunLogger
@@ -33,16 +34,6 @@ class RunStateError(RuntimeError):
     """The run directory does not fit the request (exists without --resume, or nothing to resume)."""
 
 
-@dataclass
-class Built:
-    """Everything a run is made of; `lab eval` rebuilds the same from the saved config."""
-
-    sampler: object
-    model: torch.nn.Module
-    target: torch.nn.Module
-    probes: OnlineProbes
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -51,15 +42,25 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_run(cfg: RunConfig, device: torch.device, split: str = "train") -> Built:
-    """Dataset split → view sampler; model, target and probes sized to it, on `device`."""
+def autocast_for(device: torch.device, bf16: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; a no-op elsewhere (CPU runs stay float32)."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and bf16 else contextlib.nullcontext()
+
+
+def build_sampler(cfg: RunConfig, split: str, device: torch.device) -> ViewSampler:
+    """The configured dataset split behind its view sampler, images on `device`."""
     num = cfg.data.num_train if split == "train" else cfg.data.num_test
     ds = load_dataset(cfg.data.name, cfg.data.root, split, image_size=cfg.data.image_size, num=num, seed=cfg.data.seed)
-    sampler = build_view_sampler(ds, cfg.data.views, device)
+    return build_view_sampler(ds, cfg.data.views, device)
+
+
+def build_parts(cfg: RunConfig, sampler: ViewSampler, device: torch.device) -> tuple[SeqJEPA, nn.Module, OnlineProbes]:
+    """Model, target and online probes sized to the sampler's actions and classes, on `device`."""
     model = build_seqjepa(cfg.model, sampler.action_dim).to(device)
     target = TARGETS[cfg.objective.target](model.encoder).to(device)
-    probes = OnlineProbes(model.encoder.out_dim, model.aggregator.out_dim, sampler.num_classes, sampler.action_dim).to(device)
-    return Built(sampler, model, target, probes)
+    probes = OnlineProbes(model.encoder.out_dim, model.aggregator.out_dim, sampler.num_classes, sampler.action_dim,
+                          hidden=cfg.train.probe_hidden)
+    return model, target, probes.to(device)
 
 
 def _check_run_dir(cfg: RunConfig, resume: bool) -> None:
@@ -79,6 +80,27 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
+def train_step(model: SeqJEPA, target: nn.Module, probes: OnlineProbes, opt: torch.optim.Optimizer,
+               loss_fn: Callable, seq: Sequence, tau: float, autocast: contextlib.AbstractContextManager) -> tuple[float, dict]:
+    """One optimiser step on a sequence batch; returns the prediction loss and the probe metrics."""
+    m = seq.views.shape[1] - 1
+    with autocast:
+        out = model(seq.views[:, :m], seq.actions)  # context x_1..x_M with actions a_1..a_M
+        z_target = target(seq.views[:, m])  # EMA encoder on x_{M+1}
+        loss = loss_fn(out.pred, z_target)
+        with torch.no_grad():  # leakage-probe inputs: z_AGG of the one-view sequences x1 and x2
+            z2 = out.z[:, 1] if m > 1 else z_target
+            e = model.embed_actions(seq.actions)
+            singles = torch.stack([out.z[:, 0], z2]).flatten(0, 1)[:, None]  # (2B, 1, D)
+            agg1, agg2 = model.aggregate(singles, None if e is None else e.repeat(2, 1, 1)).chunk(2)
+        probe_loss, probe_metrics = probes(ProbeInputs(out.z_agg, out.z[:, 0], z2, agg1, agg2, seq.actions[:, 0], seq.labels))
+    opt.zero_grad(set_to_none=True)
+    (loss + probe_loss).backward()
+    opt.step()
+    target.update(model.encoder, tau)
+    return loss.item(), probe_metrics
+
+
 def train(cfg: RunConfig, resume: bool = False) -> Path:
     """Train the run described by `cfg` into cfg.run_dir; returns the run directory."""
     _check_run_dir(cfg, resume)
@@ -89,8 +111,8 @@ def train(cfg: RunConfig, resume: bool = False) -> Path:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
 
-    built = build_run(cfg, device)
-    sampler, model, target, probes = built.sampler, built.model, built.target, built.probes
+    sampler = build_sampler(cfg, "train", device)
+    model, target, probes = build_parts(cfg, sampler, device)
     loss_fn = LOSSES[cfg.objective.loss]
     opt = build_optimizer(cfg.optim, model, probes)
     cuda = device.type == "cuda"
@@ -100,7 +122,7 @@ def train(cfg: RunConfig, resume: bool = False) -> Path:
     if cuda and cfg.train.compile:
         model.encoder.compile()
         target.encoder.compile()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and cfg.train.bf16 else contextlib.nullcontext()
+    autocast = autocast_for(device, cfg.train.bf16)
 
     n, bs, m = sampler.num_samples, cfg.train.batch_size, cfg.data.seq_len
     if n < bs:
@@ -121,7 +143,7 @@ def train(cfg: RunConfig, resume: bool = False) -> Path:
             torch.cuda.set_rng_state(state["rng_cuda"])
         start_epoch, step, train_seconds = state["epoch"] + 1, state["step"], state["train_seconds"]
     save_config(cfg, run_dir / "config.yaml")
-    logger = RunLogger(cfg, run_dir, resume)
+    logger = RunLogger(cfg, run_dir, resume_step=step if resume else None)
 
     for module in (model, target, probes):
         module.train()
@@ -139,26 +161,10 @@ def train(cfg: RunConfig, resume: bool = False) -> Path:
                         group["lr"] = lr
 
                 seq = sampler.sample(perm[i * bs : (i + 1) * bs], m + 1)  # views (B, M+1, 3, H, W), actions (B, M, A)
-                with autocast:
-                    out = model(seq.views[:, :m], seq.actions)
-                    z_target = target(seq.views[:, m])
-                    loss = loss_fn(out.pred, z_target)
-                    with torch.no_grad():  # inputs of the leakage probe: z_AGG of one-view sequences x1 and x2
-                        z2 = out.z[:, 1] if m > 1 else z_target
-                        e = model.embed_actions(seq.actions)
-                        aggs = model.aggregate(torch.stack([out.z[:, 0], z2]).flatten(0, 1)[:, None],
-                                               None if e is None else e.repeat(2, 1, 1))
-                    agg1, agg2 = aggs.chunk(2)
-                    probe_loss, probe_metrics = probes(
-                        ProbeInputs(out.z_agg, out.z[:, 0], z2, agg1, agg2, seq.actions[:, 0], seq.labels)
-                    )
-                opt.zero_grad(set_to_none=True)
-                (loss + probe_loss).backward()
-                opt.step()
-                target.update(model.encoder, tau)
+                loss, probe_metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast)
                 step += 1
 
-                meter["loss"].append(loss.item())
+                meter["loss"].append(loss)
                 for key, value in probe_metrics.items():
                     meter[key].append(value)
                 if step % cfg.train.log_every == 0 or i == steps_per_epoch - 1:

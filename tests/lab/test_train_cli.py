@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+import lab.train.loop as loop
+from lab.cli import app
+from lab.config import parse_config
+from lab.train.checkpoint import load_checkpoint
+from lab.train.logging import read_metrics
+from tests.lab.conftest import tiny_config
+
+runner = CliRunner()
+
+
+def test_train_two_steps_then_eval_and_gate(tiny_yaml: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", str(tiny_yaml), "--set", "name=cli"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "cli"
+    assert {"config.yaml", "metrics.jsonl", "results.json"} <= {p.name for p in run.iterdir()}
+    assert [r["step"] for r in read_metrics(run)] == [1, 2]
+    results = json.loads((run / "results.json").read_text())
+    for key in ("eval.linacc_agg", "eval.linacc_agg@M1", "eval.linacc_agg@M2", "eval.linacc_agg@M3", "eval.linacc_enc",
+                "eval.r2_equi", "eval.r2_equi_global", "eval.leak_linacc", "eval.leak_r2", "eval.rankme_enc",
+                "eval.rankme_agg", "provenance.git_sha", "provenance.seed", "provenance.torch", "provenance.device",
+                "provenance.train_wall_s", "provenance.config_hash", "train.loss", "online.linacc_agg"):
+        assert key in results, key
+    assert results["eval.linacc_agg"] == results["eval.linacc_agg@M2"]
+    assert 0.0 <= results["eval.linacc_agg"] <= 1.0 and results["eval.rankme_enc"] >= 1.0
+    assert {p.name for p in (run / "plots").iterdir()} == {"curves.png", "acc_vs_mval.png", "r2_per_dim.png"}
+
+    passed = runner.invoke(app, ["gate", str(run)])
+    assert passed.exit_code == 0, passed.output
+    gates = tmp_path / "gates.yaml"
+    gates.write_text(yaml.safe_dump(["eval.linacc_agg > 1.5"]))
+    failed = runner.invoke(app, ["gate", str(run), "--config", str(gates)])
+    assert failed.exit_code == 1 and "FAIL" in failed.output
+
+
+def test_bad_key_fails_before_training(tiny_yaml: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", str(tiny_yaml), "--set", "model.agg_layer=2"])
+    assert result.exit_code == 2
+    assert "unknown key 'agg_layer' in section 'model'" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_existing_run_needs_resume(tiny_yaml: Path, tmp_path: Path) -> None:
+    args = ["train", str(tiny_yaml), "--set", "eval.at_end=false"]
+    assert runner.invoke(app, args).exit_code == 0
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--resume" in again.output
+    missing = runner.invoke(app, [*args, "--set", "name=other", "--resume"])
+    assert missing.exit_code == 2 and "no checkpoint" in missing.output
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sections = {"train": {"epochs": 3, "steps_per_epoch": 2}, "eval": {"at_end": False}}
+    straight = parse_config({**tiny_config(tmp_path / "a", **sections)})
+    loop.train(straight)
+
+    cfg = parse_config({**tiny_config(tmp_path / "b", **sections)})
+    real_step, calls = loop.train_step, {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:  # mid-way through the second epoch
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(cfg)
+    assert load_checkpoint(cfg.run_dir)["epoch"] == 0
+    monkeypatch.setattr(loop, "train_step", real_step)
+    loop.train(cfg, resume=True)
+
+    a, b = load_checkpoint(straight.run_dir), load_checkpoint(cfg.run_dir)
+    assert a["step"] == b["step"] == 6
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, msg=key)
+    assert [r["step"] for r in read_metrics(cfg.run_dir)] == [r["step"] for r in read_metrics(straight.run_dir)]
+
+
+def test_wandb_offline_run_id_is_recorded(tmp_path: Path) -> None:
+    cfg = parse_config(tiny_config(tmp_path, logging={"wandb": True, "project": "lab-tests"}, eval={"at_end": False}))
+    loop.train(cfg)
+    run_id = (cfg.run_dir / "wandb_id").read_text()
+    assert run_id and load_checkpoint(cfg.run_dir)["wandb_id"] == run_id
+    assert any(p.name.startswith("offline-run-") and p.name.endswith(run_id) for p in (cfg.run_dir / "wandb").iterdir())
