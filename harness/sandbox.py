@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def wrap(
     """
     repo, scratch = Path(repo).resolve(), Path(scratch).resolve()
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # The private /tmp would hide a Python environment that lives under /tmp (a CI clone's .venv):
+    # mount the running interpreter's prefixes back, read-only.
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        argv += ["--ro-bind", prefix, prefix]
     for path in (repo, scratch, *(Path(p).resolve() for p in writable)):
         if path.exists():
             argv += ["--bind", str(path), str(path)]
