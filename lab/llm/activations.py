@@ -162,8 +162,10 @@ def run_activations(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
                    f"(point {int(np.argmax(ratio))})")
     captions = {"layers": layer_caption, "positions": pos_caption, "probes": probe_caption(trained, control, majority)}
     figures = [
-        plots.layer_stats({"residual norm": metrics["norm"], "anisotropy": metrics["anisotropy"],
-                           "attention share of update": share}, out_dir / "residual_layers.png", layer_caption),
+        plots.layer_stats({"residual norm": (list(range(len(share) + 1)), metrics["norm"]),
+                           "anisotropy": (list(range(len(share) + 1)), metrics["anisotropy"]),
+                           "attention share of layer update": (list(range(1, len(share) + 1)), share)},
+                          out_dir / "residual_layers.png", layer_caption),
         plots.position_norms(np.array(metrics["norm_by_position"]), out_dir / "residual_positions.png", pos_caption),
         plots.probes(trained, control, majority, out_dir / "probes.png", captions["probes"]),
     ]

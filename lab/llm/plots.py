@@ -104,7 +104,8 @@ def attention_grid(attn: np.ndarray, path: Path, caption: str) -> Path:
 
 def head_matrices(mats: dict[str, np.ndarray], path: Path, caption: str) -> Path:
     """One annotated heatmap per named [L, H] statistic (entropy, distance, divergence …)."""
-    fig, axes = plt.subplots(1, len(mats), figsize=(4.2 * len(mats), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(mats), figsize=(4.8 * len(mats), 3.8), squeeze=False)
+    fig.subplots_adjust(wspace=0.45)
     for ax, (name, m) in zip(axes[0], mats.items()):
         im = ax.imshow(m, cmap="magma", aspect="auto")
         ax.set(xlabel="head", ylabel="layer", title=name)
@@ -117,12 +118,12 @@ def head_matrices(mats: dict[str, np.ndarray], path: Path, caption: str) -> Path
     return _save(fig, path, caption)
 
 
-def layer_stats(stats: dict[str, list[float]], path: Path, caption: str) -> Path:
-    """One line plot per named per-layer statistic, side by side."""
+def layer_stats(stats: dict[str, tuple[list[int], list[float]]], path: Path, caption: str) -> Path:
+    """One line plot per named statistic {name: (residual points, values)}, side by side."""
     fig, axes = plt.subplots(1, len(stats), figsize=(3.6 * len(stats), 3.6), squeeze=False)
-    for ax, (name, ys) in zip(axes[0], stats.items()):
-        ax.plot(range(len(ys)), ys, "o-")
-        ax.set(xlabel="layer", title=name)
+    for ax, (name, (xs, ys)) in zip(axes[0], stats.items()):
+        ax.plot(xs, ys, "o-")
+        ax.set(xlabel="residual point (0 = embeddings)", title=name, xticks=xs)
         ax.grid(alpha=0.3)
     return _save(fig, path, caption)
 
@@ -146,7 +147,7 @@ def probes(trained: dict[str, list[float]], control: dict[str, list[float]], maj
         ax.plot(control[name], "x--", color=color, alpha=0.7, label=f"{name} (random init)")
         ax.axhline(majority[name], color=color, ls=":", lw=1)
     ax.set(xlabel="residual point (0 = embeddings, l = after layer l)", ylabel="probe accuracy (held out)",
-           title="linear probes by layer")
+           title="linear probes by layer", xticks=range(len(next(iter(trained.values())))))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return _save(fig, path, caption)
