@@ -37,12 +37,11 @@ def _acc_vs_mval(results: dict[str, Any], m_vals: list[int], path: Path) -> None
     plt.close(fig)
 
 
-def _r2_per_dim(results: dict[str, Any], path: Path) -> None:
-    names = list(results["eval.r2_equi_per_dim"])
+def _r2_per_dim(results: dict[str, Any], names: list[str], path: Path) -> None:
     xs = range(len(names))
     fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(names)), 3.6))
-    ax.bar([x - 0.2 for x in xs], results["eval.r2_equi_per_dim"].values(), width=0.4, label="[z1; z2] (equivariance)")
-    ax.bar([x + 0.2 for x in xs], results["eval.leak_r2_per_dim"].values(), width=0.4, label="[z_AGG1; z_AGG2] (leakage)")
+    ax.bar([x - 0.2 for x in xs], [results[f"eval.r2_equi@{n}"] for n in names], width=0.4, label="[z1; z2] (equivariance)")
+    ax.bar([x + 0.2 for x in xs], [results[f"eval.leak_r2@{n}"] for n in names], width=0.4, label="[z_AGG1; z_AGG2] (leakage)")
     ax.set_xticks(list(xs), names, rotation=45, ha="right")
     ax.set(ylabel="test R² (sklearn)", title="relative-action R² per dimension")
     ax.axhline(0, color="black", lw=0.5)
@@ -52,7 +51,8 @@ def _r2_per_dim(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_run(run_dir: Path, results: dict[str, Any], history: list[dict[str, Any]], m_vals: list[int]) -> list[Path]:
+def plot_run(run_dir: Path, results: dict[str, Any], history: list[dict[str, Any]], m_vals: list[int],
+             action_names: list[str]) -> list[Path]:
     """Write RUN/plots/{curves,acc_vs_mval,r2_per_dim}.png; returns the paths written."""
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)
@@ -61,5 +61,5 @@ def plot_run(run_dir: Path, results: dict[str, Any], history: list[dict[str, Any
         _curves(history, out / "curves.png")
         paths.append(out / "curves.png")
     _acc_vs_mval(results, m_vals, out / "acc_vs_mval.png")
-    _r2_per_dim(results, out / "r2_per_dim.png")
+    _r2_per_dim(results, action_names, out / "r2_per_dim.png")
     return paths + [out / "acc_vs_mval.png", out / "r2_per_dim.png"]
