@@ -36,6 +36,10 @@ class ViewsConfig(Section):
     """How the M+1 views of a sample are made, and so what the actions mean."""
 
     kind: Literal["rotation", "affine", "augment", "quat"] = "rotation"
+    factors: list[Literal["rotation", "scale", "translate", "colour"]] = Field(
+        ["rotation", "scale", "translate", "colour"], min_length=1,
+        description="affine: which transformations vary between views (and so which action dimensions exist)",
+    )
     rotation_deg: float = Field(180.0, gt=0, le=180, description="absolute angles drawn from ±this")
     scale: tuple[float, float] = (0.75, 1.25)
     translate: float = Field(0.15, ge=0, le=0.5, description="max shift as a fraction of the image")

@@ -8,7 +8,8 @@ the whole batch. Randomness comes from torch's global RNG (kornia samples from i
 
 Kinds:
 - rotation: planar rotation by θ ~ U(±rotation_deg); action (sin Δθ, cos Δθ), 2-d.
-- affine:   rotation, scale, translation and per-channel colour gain; action 8-d (see actions.py).
+- affine:   rotation, scale, translation and per-channel colour gain (`views.factors` picks which);
+            action up to 8-d (see actions.py).
 - augment:  the EquiMod protocol with kornia; action crop(4) + jitter(4) + blur σ(1) = 9-d,
             context and target views drawn from different pipelines as in the official code.
 - quat:     3DIEBench: M+1 distinct renders of one object; action q(R_i⁻¹ R_{i+1}), 4-d.
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from lab.config import ViewsConfig
-from lab.data.actions import affine_actions, consecutive_diff, relative_angles, relative_quats
+from lab.data.actions import affine_actions, consecutive_diff, relative_quats
 from lab.data.base import ImageDataset
 
 
@@ -77,30 +78,35 @@ class ViewSampler(ABC):
 
 
 class AffineViews(ViewSampler):
-    """Known geometric and colour transformations of one image, one `grid_sample` per batch."""
+    """Known geometric and colour transformations of one image, one `grid_sample` per batch.
 
-    def __init__(self, ds: ImageDataset, device: torch.device | str, cfg: ViewsConfig, rotation_only: bool) -> None:
+    Each view draws an angle θ, a scale s, a shift t and per-channel gains g for the enabled
+    factors (the others stay at identity); view = gain · (sR(θ)x + t). Actions keep only the
+    enabled factors' dimensions.
+    """
+
+    _DIMS = {"rotation": ["sin_rot", "cos_rot"], "scale": ["log_scale"], "translate": ["shift_x", "shift_y"],
+             "colour": ["log_gain_r", "log_gain_g", "log_gain_b"]}
+
+    def __init__(self, ds: ImageDataset, device: torch.device | str, cfg: ViewsConfig, factors: list[str]) -> None:
         super().__init__(ds, device)
-        self.cfg, self.rotation_only = cfg, rotation_only
-        self.action_names = ["sin_rot", "cos_rot"]
-        if not rotation_only:
-            self.action_names += ["log_scale", "shift_x", "shift_y", "log_gain_r", "log_gain_g", "log_gain_b"]
+        self.cfg, self.factors = cfg, set(factors)
+        self.action_names = [name for factor in self._DIMS if factor in self.factors for name in self._DIMS[factor]]
+        all_names = [name for names in self._DIMS.values() for name in names]
+        self._keep = torch.tensor([all_names.index(n) for n in self.action_names], device=self.device)
 
-    def _uniform(self, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
+    def _uniform(self, factor: str, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
+        if factor not in self.factors:
+            return torch.zeros(shape, device=self.device)
         return low + (high - low) * torch.rand(shape, device=self.device)
 
     def sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
         b, v, cfg = idx.shape[0], num_views, self.cfg
         rot = math.radians(cfg.rotation_deg)
-        theta = self._uniform((b, v), -rot, rot)
-        if self.rotation_only:
-            log_s = torch.zeros(b, v, device=self.device)
-            shift = torch.zeros(b, v, 2, device=self.device)
-            log_g = torch.zeros(b, v, 3, device=self.device)
-        else:
-            log_s = self._uniform((b, v), math.log(cfg.scale[0]), math.log(cfg.scale[1]))
-            shift = self._uniform((b, v, 2), -2 * cfg.translate, 2 * cfg.translate)  # [-1, 1] coords span 2
-            log_g = self._uniform((b, v, 3), math.log(1 - cfg.colour + 1e-3), math.log(1 + cfg.colour))
+        theta = self._uniform("rotation", (b, v), -rot, rot)
+        log_s = self._uniform("scale", (b, v), math.log(cfg.scale[0]), math.log(cfg.scale[1]))
+        shift = self._uniform("translate", (b, v, 2), -2 * cfg.translate, 2 * cfg.translate)  # [-1, 1] coords span 2
+        log_g = self._uniform("colour", (b, v, 3), math.log(1 - cfg.colour + 1e-3), math.log(1 + cfg.colour))
         # affine_grid maps output pixels to input pixels, so it takes the inverse of x ↦ sR(θ)x + t.
         cos, sin, inv_s = torch.cos(theta), torch.sin(theta), torch.exp(-log_s)
         inv = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2) * inv_s[..., None, None]
@@ -110,7 +116,7 @@ class AffineViews(ViewSampler):
         out = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
         out = (out * torch.exp(log_g).flatten(0, 1)[:, :, None, None]).clamp(0, 1)
         views = self._normalise(out).unflatten(0, (b, v))
-        actions = relative_angles(theta) if self.rotation_only else affine_actions(theta, log_s, shift, log_g)
+        actions = affine_actions(theta, log_s, shift, log_g).index_select(-1, self._keep)
         return Sequence(views=views, actions=actions, labels=self.labels[idx])
 
 
@@ -204,7 +210,7 @@ class QuatViews(ViewSampler):
 def build_view_sampler(ds: ImageDataset, cfg: ViewsConfig, device: torch.device | str) -> ViewSampler:
     """The sampler named by `cfg.kind` over dataset `ds`, holding its images on `device`."""
     if cfg.kind in ("rotation", "affine"):
-        return AffineViews(ds, device, cfg, rotation_only=cfg.kind == "rotation")
+        return AffineViews(ds, device, cfg, ["rotation"] if cfg.kind == "rotation" else cfg.factors)
     if cfg.kind == "augment":
         return AugmentViews(ds, device, cfg)
     return QuatViews(ds, device)

@@ -38,7 +38,7 @@ def test_action_embed_predictor_shapes() -> None:
 
 def test_aggregator_is_post_norm_without_positions() -> None:
     agg = TransformerAggregator(64, layers=3, heads=4).eval()
-    assert float(agg.agg_token.abs().sum()) == 0
+    assert float(agg.agg_token.detach().abs().sum()) == 0
     layer = agg.encoder.layers[0]
     assert not layer.norm_first and layer.dropout.p == 0.1 and layer.linear1.out_features == 256
     assert isinstance(agg.encoder.norm, torch.nn.LayerNorm) and len(agg.encoder.layers) == 3

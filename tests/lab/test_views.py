@@ -92,3 +92,11 @@ def test_quat_views_use_distinct_renders_and_relative_quaternions() -> None:
     assert abs(want - got).max() < 1e-5
     with pytest.raises(ValueError, match="only 5 renders"):
         sampler.sample(torch.tensor([0]), 6)
+
+
+def test_affine_factors_select_action_dimensions() -> None:
+    cfg = ViewsConfig(kind="affine", factors=["scale", "colour"])
+    sampler = build_view_sampler(make_shapes("train", num=16, image_size=16), cfg, "cpu")
+    seq = sampler.sample(torch.arange(8), 3)
+    assert sampler.action_names == ["log_scale", "log_gain_r", "log_gain_g", "log_gain_b"]
+    assert seq.actions.shape == (8, 2, 4) and (seq.actions.abs() > 0).all()
