@@ -145,3 +145,15 @@ def test_crash_between_append_and_record_is_not_tampering(tmp_path: Path, monkey
     assert ProgressLog(tmp_path).problem() is None
     ProgressLog(tmp_path).append(Entry(kind="verify", subject="FEAT-2"))
     assert len(ProgressLog(tmp_path).blocks()) == 3
+
+
+def test_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) -> None:
+
+    fresh = tmp_path / "fresh.json"
+    atomic_write_text(fresh, "{}")
+    assert fresh.stat().st_mode & 0o077 != 0  # not the 0600 of a temp file: others may read it
+    shared = tmp_path / "shared.json"
+    shared.write_text("{}")
+    shared.chmod(0o640)
+    atomic_write_text(shared, "[]")
+    assert shared.stat().st_mode & 0o777 == 0o640 and shared.read_text() == "[]"
