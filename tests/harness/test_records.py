@@ -148,7 +148,6 @@ def test_crash_between_append_and_record_is_not_tampering(tmp_path: Path, monkey
 
 
 def test_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) -> None:
-
     fresh = tmp_path / "fresh.json"
     atomic_write_text(fresh, "{}")
     assert fresh.stat().st_mode & 0o077 != 0  # not the 0600 of a temp file: others may read it
