@@ -49,14 +49,16 @@ def sweep(param: str, values: list[float], curves: list[dict], final_val: list[f
           caption: str) -> Path:
     """Left: validation curves of every run; right: final validation loss against the swept value."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig.subplots_adjust(wspace=0.3)
     for i, (v, c) in enumerate(zip(values, curves)):
         a.plot(c["val_steps"], c["val_loss"], "o-", ms=3, color=f"C{i}", label=f"{param}={v:g}")
     a.set(xlabel="step", ylabel="validation loss (new domain)", title="curves")
     a.legend(fontsize=7)
     ys = [np.nan if y is None else y for y in final_val]
     b.plot(values, ys, "o-")
-    b.set(xlabel=param, ylabel="final validation loss", title="final loss", xscale="log", xticks=values)
-    b.set_xticklabels([f"{v:g}" for v in values])
+    b.set(xlabel=param, ylabel="final validation loss", title="final loss", xscale="log")
+    b.minorticks_off()
+    b.set_xticks(values, [f"{v:g}" for v in values])
     for ax in (a, b):
         ax.grid(alpha=0.3)
     return _save(fig, path, caption)
