@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -n 2 --timeout 300
+
+bench: setup
+	$(VENV)/bin/lab bench views
+	$(VENV)/bin/lab bench train
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
