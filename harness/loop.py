@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,11 @@ from harness.verify import Project, verify_exit, verify_feature
 
 PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
 HARNESS_FILES = frozenset({"PRD.json", "progress.txt"})  # written by the harness between attempts
+
+
+def agent_visible(paths: Iterable[str]) -> list[str]:
+    """`paths` without the harness's own records (PRD.json, progress.txt, anything under .ralph/)."""
+    return sorted({p for p in paths if p and p not in HARNESS_FILES and not p.startswith(".ralph/")})
 
 
 class EntryNotMet(RalphError):
@@ -107,7 +112,7 @@ def tree_fingerprint(repo: Path) -> str:
     """
     listed = open_repo(repo).git.ls_files("-z", "--cached", "--others", "--exclude-standard").split("\0")
     digest = hashlib.sha256()
-    for rel in sorted(set(filter(None, listed)) - HARNESS_FILES):
+    for rel in agent_visible(listed):
         path = repo / rel
         digest.update(rel.encode() + b"\0")
         digest.update((sha256_file(path) if path.is_file() else "-").encode())
@@ -117,7 +122,7 @@ def tree_fingerprint(repo: Path) -> str:
 def uncommitted(repo: Path) -> list[str]:
     """Changed or untracked (non-ignored) paths outside the harness's own records."""
     lines = open_repo(repo).git.status("--porcelain", "-z", "--untracked-files=all").split("\0")
-    return sorted({line[3:] for line in lines if len(line) > 3} - HARNESS_FILES)
+    return agent_visible(line[3:] for line in lines if len(line) > 3)
 
 
 def discard_changes(repo: Path) -> None:

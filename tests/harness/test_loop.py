@@ -319,3 +319,16 @@ def test_a_parallel_track_needs_no_earlier_approval(plan_repo: Path) -> None:
     (plan_repo / "PRD.json").write_text(json.dumps(plan))
     result = CliRunner().invoke(app, ["validate", "-C", str(plan_repo)])
     assert result.exit_code == 2 and "phases[1].after[0]: phase 7 does not exist" in result.output
+
+
+def test_harness_records_never_count_as_agent_changes(plan_repo: Path) -> None:
+    from harness.loop import tree_fingerprint, uncommitted
+
+    before = tree_fingerprint(plan_repo)
+    (plan_repo / ".ralph").mkdir(exist_ok=True)
+    (plan_repo / ".ralph" / "state.json").write_text("{}")
+    git(plan_repo, "add", "-f", ".ralph/state.json")  # a repository may choose to track its ledger
+    (plan_repo / "progress.txt").write_text("log\n")
+    assert tree_fingerprint(plan_repo) == before and uncommitted(plan_repo) == []
+    (plan_repo / "new.py").write_text("x = 1\n")
+    assert tree_fingerprint(plan_repo) != before and uncommitted(plan_repo) == ["new.py"]
