@@ -107,7 +107,7 @@ def board(project: Project) -> dict[str, Any]:
 
 def _metrics_text(metrics: dict[str, float], limit: int = 3) -> str:
     items = [f"{k}={v:.4g}" for k, v in metrics.items()]
-    return ", ".join(items[:limit]) + (f" (+{len(items) - limit})" if len(items) > limit else "")
+    return "\n".join(items[:limit]) + (f"\n(+{len(items) - limit})" if len(items) > limit else "")
 
 
 def _decision_text(p: dict[str, Any]) -> str:
@@ -133,16 +133,21 @@ def render_board(data: dict[str, Any]) -> RenderableType:
         body: list[RenderableType] = [Text(p["goal"], "italic")] if p["goal"] else []
         if p["features"]:
             table = Table(expand=True, show_edge=False, pad_edge=False, box=None, header_style="bold")
-            for col, kw in (("feature", {"ratio": 3}), ("status", {"no_wrap": True}), ("tries", {"justify": "right"}),
-                            ("key figures", {"ratio": 2}), ("commit", {"no_wrap": True}),
-                            ("blocker / failing", {"ratio": 2})):
+            # Ids, statuses and figures never wrap; the title gives way first (ellipsis), so the
+            # board stays one line per feature plus one per figure, even at 80 columns.
+            for col, kw in (("feature", {"no_wrap": True, "style": "bold"}),
+                            ("title", {"ratio": 2, "no_wrap": True, "overflow": "ellipsis", "style": "dim"}),
+                            ("status", {"no_wrap": True}), ("tries", {"justify": "right"}),
+                            ("key figures", {"ratio": 2, "no_wrap": True, "overflow": "ellipsis"}),
+                            ("commit", {"no_wrap": True})):
                 table.add_column(col, **kw)
-            for f in p["features"]:
+            issues = [(f["blocked_reason"] or "; ".join(f["failing"]))[:160] for f in p["features"]]
+            if any(issues):  # the column only takes room in a phase that has something to say in it
+                table.add_column("blocker / failing", ratio=2)
+            for f, issue in zip(p["features"], issues):
                 table.add_row(
-                    Text.assemble((f["id"], "bold"), " ", (f["title"], "dim")),
-                    Text(f["status"], STYLES.get(f["status"], "")), str(f["attempts"]),
-                    _metrics_text(f["metrics"]), (f["verified_commit"] or "")[:8],
-                    (f["blocked_reason"] or "; ".join(f["failing"]))[:160],
+                    f["id"], f["title"], Text(f["status"], STYLES.get(f["status"], "")), str(f["attempts"]),
+                    _metrics_text(f["metrics"]), (f["verified_commit"] or "")[:7], *([issue] if any(issues) else []),
                 )
             body.append(table)
         exits = ", ".join(f"{e['check']}: {e['verdict']}" for e in p["exit"]) or "none"
