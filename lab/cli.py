@@ -50,6 +50,7 @@ def train_cmd(
     from lab.config import ConfigError, load_config
     from lab.data.base import DatasetMissingError
     from lab.eval.evaluate import evaluate
+    from lab.eval.gates import check_gates, gate_table
     from lab.train.loop import RunStateError, train
 
     overrides = list(set_) + ([f"data.root={data_root}"] if data_root else [])
@@ -60,6 +61,8 @@ def train_cmd(
         if cfg.eval.at_end:
             results = evaluate(run_dir)
             out.print(_results_table(results, f"{cfg.name}: results.json"))
+            if cfg.gates:  # informative only; `lab gate RUN` gives the exit code
+                out.print(gate_table(check_gates(results, cfg.gates), title=f"gates (check with: lab gate {run_dir})"))
     except (ConfigError, RunStateError, DatasetMissingError) as e:
         raise _fail(str(e)) from None
     except KeyboardInterrupt:

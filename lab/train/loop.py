@@ -1,8 +1,10 @@
-"""`lab train`: the seq-JEPA training loop, top to bottom in one function.
+"""`lab train`: the seq-JEPA training loop, read top to bottom in this file.
 
-One step: draw B sample indices → make M+1 views and M relative actions on the device →
-encode the M context views (online) and the target view (EMA) → aggregate → predict →
-1 − cos loss → online probes on detached features → one optimiser step → EMA update.
+`train_step`: M+1 views and M relative actions (made on the device) → encode the M context
+views (online) and the target view (EMA) → aggregate → predict → 1 − cos loss → online probes
+on detached features → one optimiser step → EMA update.
+`train`: build data, model, target, probes and optimiser from the config; resume if asked; per
+epoch set τ, per step set the lr and call `train_step`; log, checkpoint.
 """
 
 from __future__ import annotations
