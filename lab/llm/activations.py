@@ -43,18 +43,21 @@ def residual_stream(model: PreTrainedModel, ids: torch.Tensor) -> dict[str, torc
     def first(x):
         return (x[0] if isinstance(x, (tuple, list)) else x).detach().float().cpu()
 
-    def keep(kind: str, i: int):
+    def keep_input(kind: str, i: int):
         return lambda module, args, kwargs: store[kind].__setitem__(i, first(args or kwargs["hidden_states"]))
+
+    def keep_output(kind: str, i: int):
+        return lambda module, args, output: store[kind].__setitem__(i, first(output))
 
     handles = []
     for i, layer in enumerate(layers):
-        handles.append(layer.register_forward_pre_hook(keep("pre", i), with_kwargs=True))
-        handles.append(layer.register_forward_hook(lambda m, a, o, i=i: store["post"].__setitem__(i, first(o))))
+        handles.append(layer.register_forward_pre_hook(keep_input("pre", i), with_kwargs=True))
+        handles.append(layer.register_forward_hook(keep_output("post", i)))
         norm = next((getattr(layer, n) for n in _PRE_MLP_NORMS if hasattr(layer, n)), None)
         if norm is not None:
-            handles.append(norm.register_forward_pre_hook(keep("mid", i), with_kwargs=True))
+            handles.append(norm.register_forward_pre_hook(keep_input("mid", i), with_kwargs=True))
         elif hasattr(layer, "attention"):
-            handles.append(layer.attention.register_forward_hook(lambda m, a, o, i=i: store["mid"].__setitem__(i, first(o))))
+            handles.append(layer.attention.register_forward_hook(keep_output("mid", i)))
         else:
             raise ModelError(f"cannot tell where attention ends in {type(layer).__name__}")
     try:

@@ -67,11 +67,13 @@ def captions(stats: dict[str, np.ndarray]) -> dict[str, str]:
     """Short sentences for the figures, each derived from the statistics it describes."""
     lp, hp, prev = _argmax(stats["prev_token"])
     ls, hs, sink = _argmax(stats["first_token"])
+    lz, hz, own = _argmax(stats["self"])
     le, he, _ = _argmax(-stats["entropy"])
     ld, hd, far = _argmax(stats["distance"])
     prev_sentence = f"head {lp}.{hp} attends most to the previous token for {prev:.0%} of queries"
     return {
-        "heads": f"{prev_sentence}; head {ls}.{hs} puts its peak on the first token for {sink:.0%} (a sink)",
+        "heads": (f"{prev_sentence}; head {lz}.{hz} attends most to the token itself for {own:.0%}; head {ls}.{hs} "
+                  f"puts its peak on the first token for {sink:.0%} (a sink)"),
         "stats": (f"sharpest head {le}.{he} (entropy {stats['entropy'][le, he]:.2f} nats, mean over heads "
                   f"{stats['entropy'].mean():.2f}); longest reach: head {ld}.{hd}, {far:.1f} tokens back on average"),
         "prev": prev_sentence,

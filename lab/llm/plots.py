@@ -75,6 +75,9 @@ def forgetting(table: dict[str, tuple[float, float]], path: Path, caption: str) 
         ax.bar(x + 0.2, [v[1] for v in group.values()], 0.4, label="after")
         ax.set_xticks(x, list(group), rotation=15, fontsize=8)
         ax.set(ylabel=ylabel)
+        if group is losses:  # losses differ by tenths on a base of ~5: do not start the axis at zero
+            values = [x for pair in group.values() for x in pair]
+            ax.set_ylim(min(values) - 0.1 * (max(values) - min(values) + 1), max(values) + 0.05)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
     return _save(fig, path, caption)

@@ -21,7 +21,7 @@ def encode_blocks(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str], ctx:
     """Tokenise `texts`, join them with the EOS (or SEP) token and cut the stream into blocks: LongTensor [N, ctx]."""
     sep = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
     stream: list[int] = []
-    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+    for ids in tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]:
         stream.extend(ids)
         if sep is not None:
             stream.append(sep)
