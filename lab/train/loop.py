@@ -107,7 +107,6 @@ def train(cfg: RunConfig, resume: bool = False) -> Path:
     """Train the run described by `cfg` into cfg.run_dir; returns the run directory."""
     _check_run_dir(cfg, resume)
     run_dir = cfg.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -144,6 +143,7 @@ def train(cfg: RunConfig, resume: bool = False) -> Path:
         if cuda and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"])
         start_epoch, step, train_seconds = state["epoch"] + 1, state["step"], state["train_seconds"]
+    run_dir.mkdir(parents=True, exist_ok=True)  # only once data and model are built
     save_config(cfg, run_dir / "config.yaml")
     logger = RunLogger(cfg, run_dir, resume_step=step if resume else None)
 

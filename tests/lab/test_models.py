@@ -108,7 +108,7 @@ def test_lr_schedules_paper_and_released() -> None:
 def test_cosine_loss_values_and_stop_gradient() -> None:
     x = torch.randn(4, 8, requires_grad=True)
     t = torch.randn(4, 8, requires_grad=True)
-    assert float(cosine_loss(x, x.detach())) == pytest.approx(0.0, abs=1e-6)
-    assert float(cosine_loss(x, -x.detach())) == pytest.approx(2.0, abs=1e-6)
+    assert cosine_loss(x, x.detach()).item() == pytest.approx(0.0, abs=1e-6)
+    assert cosine_loss(x, -x.detach()).item() == pytest.approx(2.0, abs=1e-6)
     cosine_loss(x, t).backward()
     assert x.grad is not None and t.grad is None

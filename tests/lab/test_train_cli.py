@@ -92,3 +92,9 @@ def test_wandb_offline_run_id_is_recorded(tmp_path: Path) -> None:
     run_id = (cfg.run_dir / "wandb_id").read_text()
     assert run_id and load_checkpoint(cfg.run_dir)["wandb_id"] == run_id
     assert any(p.name.startswith("offline-run-") and p.name.endswith(run_id) for p in (cfg.run_dir / "wandb").iterdir())
+
+
+def test_missing_dataset_is_a_clear_error_and_leaves_no_run(tiny_yaml: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", str(tiny_yaml), "--set", "data.name=cifar10", "--data-root", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "expected layout" in result.output
+    assert not (tmp_path / "runs").exists()
