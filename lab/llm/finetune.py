@@ -53,7 +53,7 @@ class Domains:
 
 
 def domains(tokenizer: PreTrainedTokenizerBase, spec: FinetuneSpec) -> Domains:
-    """Blocks of both domains; prose validation is the base model's held-out split (same seed)."""
+    """Blocks of both domains; prose validation is the base model's held-out prose split."""
     code_train, code_val = corpus.code_split()
     _, prose_val = corpus.prose_split()
     cut = spec.max_val_blocks
