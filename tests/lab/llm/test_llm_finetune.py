@@ -152,3 +152,13 @@ def test_qlora_gradients_match_the_dequantised_float_model_even_after_eval(tiny_
         grads.append([p.grad for p in model.parameters() if p.requires_grad])
     for gq, gf in zip(*grads):
         assert torch.allclose(gq, gf, atol=0.02 * gf.abs().max().item())
+
+
+def test_a_diverged_run_is_named_and_stored_as_null(tmp_path: Path):
+    from lab.llm.results import write_results
+    from lab.llm.sweep import caption
+
+    res = {"param": "lr", "values": [1e-3, 1e-2, 1.0], "final_val_loss": [5.2, 5.1, float("nan")]}
+    assert caption(res).startswith("lr=0.01 reaches the lowest") and caption(res).endswith("diverged: 1")
+    stored = json.loads(write_results(tmp_path, {"final_val_loss": res["final_val_loss"]}, seed=0).read_text())
+    assert stored["final_val_loss"] == [5.2, 5.1, None] and stored["provenance"]["seed"] == 0
