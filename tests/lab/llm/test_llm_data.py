@@ -58,3 +58,15 @@ def test_blocks_and_a_loop_that_learns(tok):
     assert curve["val_loss"][-1] < 0.5 * curve["val_loss"][0]
     assert eval_loss(model, one) == pytest.approx(curve["val_loss"][-1], rel=1e-5)
     assert final_loss([1.0, 2.0, 3.0], window=2) == 2.5
+
+
+def test_base_spec_builds_llama_and_qwen2_and_rejects_the_rest():
+    from lab.llm.base import BaseSpec, build_model
+
+    for arch in ("llama", "qwen2"):
+        spec = BaseSpec(arch=arch, hidden=32, layers=1, heads=4, kv_heads=2, intermediate=64, ctx=16)
+        model = build_model(spec, vocab_size=300, eos_id=0)
+        assert model.config.model_type == arch and model.config.tie_word_embeddings
+        assert model(input_ids=torch.zeros(1, 8, dtype=torch.long)).logits.shape == (1, 8, 300)
+    with pytest.raises(ValueError, match="unknown arch"):
+        BaseSpec(arch="gpt5")
