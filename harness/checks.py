@@ -157,6 +157,8 @@ def lookup(data: Any, key: str) -> Any:
     into lists by integer index. Raises KeyError when nothing matches."""
     if isinstance(data, dict) and key in data:
         return data[key]
+    if isinstance(data, list) and key.isdigit() and int(key) < len(data):
+        return data[int(key)]
     parts = key.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         head, rest = ".".join(parts[:cut]), ".".join(parts[cut:])

@@ -69,8 +69,11 @@ def test_lookup_prefers_flat_dotted_keys():
     assert lookup(data, "eval.r2@M5") == 0.3
     assert lookup(data, "runs.0.acc") == 0.9
     assert lookup({"a": {"b.c": {"d": 1}}}, "a.b.c.d") == 1
+    assert lookup({"probe": {"by_layer": [0.5, 0.8]}}, "probe.by_layer.1") == 0.8  # an index as the last part
     with pytest.raises(KeyError):
         lookup(data, "eval.missing")
+    with pytest.raises(KeyError):
+        lookup({"by_layer": [0.5]}, "by_layer.3")
 
 
 def test_metric_gate_pass_fail_missing_file_and_key(tmp_path: Path):
