@@ -61,8 +61,8 @@ def bench_views(kinds: list[str], batch_size: int, num_views: int, per_sample: i
 
         batched = _rate(lambda: sampler.sample(idx, num_views), batch_size * num_views, device, reps)
         single = _rate(per_sample_loop, per_sample * num_views, device, 1)
-        rows.append({"kind": kind, "batch_size": batch_size, "views_per_sample": num_views,
-                     "batched_views_per_s": batched, "per_sample_views_per_s": single, "speedup": batched / single})
+        rows.append({"kind": kind, "batch": batch_size, "views": num_views,
+                     "batched_views_s": batched, "per_sample_views_s": single, "speedup": batched / single})
     return rows
 
 
@@ -91,9 +91,9 @@ def bench_train(configs: list[Path], batch_size: int | None, steps: int, device:
 
         rate = _rate(step, 1, device, steps)
         params = sum(p.numel() for p in model.parameters())
-        rows.append({"config": str(path), "encoder": cfg.model.encoder, "params_M": params / 1e6, "batch_size": bs,
-                     "seq_len": m, "image_size": cfg.data.image_size, "steps_per_s": rate,
-                     "images_per_s": rate * bs * (m + 1), "peak_memory_mib": _peak_memory_mib(device)})
+        rows.append({"config": path.name, "encoder": cfg.model.encoder, "params_M": params / 1e6, "batch": bs,
+                     "M": m, "px": cfg.data.image_size, "steps_s": rate,
+                     "images_s": rate * bs * (m + 1), "peak_mem_MiB": _peak_memory_mib(device)})
     return rows
 
 
