@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,14 @@ import yaml
 
 
 @pytest.fixture(autouse=True)
-def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """W&B offline and silent; one torch thread (restored after), fastest on a shared CPU."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_config(runs_dir: Path, **sections: dict) -> dict:
