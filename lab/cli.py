@@ -99,6 +99,8 @@ def gate_cmd(
     results_path = run if run.is_file() else run / "results.json"
     if not results_path.is_file():
         raise _fail(f"no results at {results_path}; evaluate the run first: lab eval {run}")
+    if config is None and not run.is_dir():
+        raise _fail(f"{run} is a results file: name the gates with --config GATES.yaml (or pass the run directory)")
     gate_source = config or (run / "config.yaml")
     try:
         gates = load_gates(gate_source)
