@@ -201,7 +201,7 @@ class RunConfig(Section):
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def _describe(err: dict, raw: dict) -> str:
+def _describe(err: dict) -> str:
     loc = [str(p) for p in err["loc"]]
     key, section = loc[-1], ".".join(loc[:-1]) or "top level"
     if err["type"] == "extra_forbidden":
@@ -227,7 +227,7 @@ def parse_config(raw: dict) -> RunConfig:
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [_describe(e, raw) for e in exc.errors()]
+        lines = [_describe(e) for e in exc.errors()]
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines)) from None
 
 
