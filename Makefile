@@ -28,8 +28,8 @@ test: setup
 	$(PY) -m pytest -q -n 2 --timeout 300
 
 bench: setup
-	$(VENV)/bin/lab bench views
-	$(VENV)/bin/lab bench train
+	$(VENV)/bin/lab bench views --threads 1
+	$(VENV)/bin/lab bench train --threads 1 --batch-size 32 --steps 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -44,6 +44,7 @@ def train_cmd(
     config: Path = typer.Argument(..., help="run config YAML (sections: data, model, objective, optim, train, eval, gates, logging)"),
     set_: list[str] = typer.Option([], "--set", help="override a key, e.g. --set train.epochs=5 (repeatable)"),
     resume: bool = typer.Option(False, "--resume", help="continue runs/<name>/ from its last checkpoint"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="delete an existing runs/<name>/ and start again"),
     data_root: Path | None = typer.Option(None, "--data-root", envvar="LAB_DATA_ROOT", help="directory of on-disk datasets"),
 ) -> None:
     """Train a seq-JEPA run into runs/<name>/, then evaluate it (unless eval.at_end is false)."""
@@ -56,7 +57,7 @@ def train_cmd(
     overrides = list(set_) + ([f"data.root={data_root}"] if data_root else [])
     try:
         cfg = load_config(config, overrides)
-        run_dir = train(cfg, resume=resume)
+        run_dir = train(cfg, resume=resume, overwrite=overwrite)
         out.print(f"trained {cfg.name}: {run_dir}")
         if cfg.eval.at_end:
             results = evaluate(run_dir)

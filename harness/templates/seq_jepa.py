@@ -21,7 +21,7 @@ def _train_eval(name: str, config: str, run: str, sets: str = "", seeds: bool = 
     extra: dict[str, Any] = {"seeds": [0, 1, 2]} if seeds else {}
     seed_set = " --set train.seed={seed}" if seeds else ""
     return [
-        {"name": f"{name} train", "run": f"lab train {config} --set name={run}{seed_set}{sets}", "timeout_s": 1800,
+        {"name": f"{name} train", "run": f"lab train {config} --overwrite --set name={run}{seed_set}{sets}", "timeout_s": 1800,
          **extra},
         {"name": f"{name} eval", "run": f"lab eval runs/{run}", "timeout_s": 900, **extra},
     ]

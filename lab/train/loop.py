@@ -10,6 +10,7 @@ epoch set τ, per step set the lr and call `train_step`; log, checkpoint.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -65,11 +66,14 @@ def build_parts(cfg: RunConfig, sampler: ViewSampler, device: torch.device) -> t
     return model, target, probes.to(device)
 
 
-def _check_run_dir(cfg: RunConfig, resume: bool) -> None:
+def _check_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> None:
+    if resume and overwrite:
+        raise RunStateError("--resume continues a run and --overwrite replaces it: pass one of them")
     has_ckpt = checkpoint_path(cfg.run_dir).is_file()
-    if has_ckpt and not resume:
+    if has_ckpt and not (resume or overwrite):
         raise RunStateError(
-            f"{cfg.run_dir} already holds a run; pass --resume to continue it, or pick another name with --set name=NEW"
+            f"{cfg.run_dir} already holds a run; pass --resume to continue it, --overwrite to start it again, "
+            "or pick another name with --set name=NEW"
         )
     if resume and not has_ckpt:
         raise RunStateError(f"--resume: no checkpoint in {cfg.run_dir}; start the run without --resume")
@@ -103,9 +107,14 @@ def train_step(model: SeqJEPA, target: nn.Module, probes: OnlineProbes, opt: tor
     return loss.item(), probe_metrics
 
 
-def train(cfg: RunConfig, resume: bool = False) -> Path:
-    """Train the run described by `cfg` into cfg.run_dir; returns the run directory."""
-    _check_run_dir(cfg, resume)
+def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train the run described by `cfg` into cfg.run_dir; returns the run directory.
+
+    `overwrite` deletes an existing run directory first (what a re-runnable verification wants).
+    """
+    _check_run_dir(cfg, resume, overwrite)
+    if overwrite and cfg.run_dir.exists():
+        shutil.rmtree(cfg.run_dir)
     run_dir = cfg.run_dir
     device = resolve_device(cfg.train.device)
     if cfg.train.threads:

@@ -56,6 +56,19 @@ def test_existing_run_needs_resume(tiny_yaml: Path, tmp_path: Path) -> None:
     assert again.exit_code == 2 and "--resume" in again.output
     missing = runner.invoke(app, [*args, "--set", "name=other", "--resume"])
     assert missing.exit_code == 2 and "no checkpoint" in missing.output
+    both = runner.invoke(app, [*args, "--resume", "--overwrite"])
+    assert both.exit_code == 2 and "pass one of them" in both.output
+
+
+def test_overwrite_starts_the_run_again(tiny_yaml: Path, tmp_path: Path) -> None:
+    args = ["train", str(tiny_yaml), "--set", "eval.at_end=false", "--set", "name=again"]
+    assert runner.invoke(app, args).exit_code == 0
+    run = tmp_path / "runs" / "again"
+    stale = run / "stale.txt"
+    stale.write_text("from the earlier run")
+    result = runner.invoke(app, [*args, "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and (run / "metrics.jsonl").is_file()
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
