@@ -396,7 +396,8 @@ def run(
             except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
                 raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
             finally:
-                view.say(runner.summary())
+                if runner.entered:
+                    view.say(runner.summary())
     style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code == ExitCode.AWAITING_APPROVAL else "red"
     console.print(f"[{style}]{escape(outcome.message)}[/]")
     for fid, reason in outcome.blocked.items():

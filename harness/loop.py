@@ -168,6 +168,7 @@ class PhaseRunner:
         self.ask = ask  # interactive approval prompt: (phase, summary) -> (choice, name, text)
         self.auto_approve = auto_approve
         self.spend = Spend(settings)
+        self.entered = False  # past the entry checks: from then on a summary of the run means something
         project.sandbox = settings.sandbox
         self.start_sha = head_sha(project.repo)
         d = project.prd.defaults
@@ -182,6 +183,7 @@ class PhaseRunner:
             raise RalphError(f"phase {self.phase.id} ({self.phase.name}) has no features yet; add some to PRD.json "
                              "(`ralph validate` checks them)")
         self.check_entry()
+        self.entered = True
         self.record("run-start", fields={
             "budgets": (f"iterations {self.settings.max_iterations}, attempts {self.max_attempts}/feature, "
                         f"${self.settings.max_cost_usd:g}, {self.settings.max_tokens} tokens, "

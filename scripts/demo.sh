@@ -35,4 +35,14 @@ run ralph log --tail 3
 step "git log --format='%h %s | %(trailers:key=Ralph-Metrics,valueonly,separator=)'"
 git log --format='%h %s | %(trailers:key=Ralph-Metrics,valueonly,separator=)'
 echo
-echo "Done. Everything above is in $demo (progress.txt, .ralph/state.json, .ralph/runs/*/transcript.jsonl)."
+echo "ralph's records are in $demo (progress.txt, .ralph/state.json, .ralph/runs/*/transcript.jsonl)."
+
+# Act two: the lab the agent would be writing — a real seq-JEPA smoke run on embedded data
+# (about a minute on 2 CPU cores), its frozen probes, and the gates a PRD check would call.
+if [ "${DEMO_LAB:-1}" != "0" ]; then
+  cd "$root"
+  run lab train experiments/step1-baseline/smoke.yaml --overwrite --set name=demo-smoke \
+    --set eval.copy_to=null --set logging.wandb=false
+  run lab gate runs/demo-smoke
+  echo "plots: $root/runs/demo-smoke/plots/ (skip this part with DEMO_LAB=0)"
+fi
