@@ -55,6 +55,10 @@ class Interrupted(RalphError):
     exit_code = ExitCode.INTERRUPTED
 
 
+class AgentUnusable(RalphError):
+    """The agent failed without touching the tree (missing CLI or key, API down): retrying cannot help."""
+
+
 @dataclass
 class Outcome:
     """How a run ended: its exit code and one message for a person."""
@@ -264,7 +268,12 @@ class PhaseRunner:
             result, evidence, tampered = self.attempt(feature, last_failure)
             if all_passed(evidence):
                 return
-            unchanged_streak = unchanged_streak + 1 if tree_fingerprint(self.project.repo) == before else 0
+            unchanged = tree_fingerprint(self.project.repo) == before
+            if result.status == "error" and unchanged:
+                self.record("agent-failed", subject=feature.id, fields={"error": result.error or "unknown"})
+                raise AgentUnusable(f"the agent failed on {feature.id} without changing anything: {result.error}; "
+                                    "fix that and run again (state is saved)")
+            unchanged_streak = unchanged_streak + 1 if unchanged else 0
             signature = failure_signature(evidence)
             if result.status == "budget":
                 continue  # the next turn of the loop stops the run with the budget's reason

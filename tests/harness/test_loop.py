@@ -23,7 +23,7 @@ from harness.cli import app
 from harness.errors import ExitCode
 from harness.ledger import Ledger
 from harness.live import RunView
-from harness.loop import BudgetExhausted, EntryNotMet, PhaseRunner
+from harness.loop import AgentUnusable, BudgetExhausted, EntryNotMet, PhaseRunner
 from harness.progress import ProgressLog
 from harness.sandbox import bwrap_available
 from harness.settings import RunSettings
@@ -164,9 +164,9 @@ def _replay(repo: Path, features: dict[str, Any]) -> Path:
 
 def test_cli_agent_that_does_the_work(plan_repo: Path, tmp_path: Path) -> None:
     agent = make_agent("command", agent_cmd=cli_agents.worker(tmp_path, "a.txt"))
-    outcome = runner_for(plan_repo, agent, max_iterations=1).run.__self__
-    outcome.only = outcome.project.prd.feature("FEAT-A")
-    assert outcome.run().code == ExitCode.OK
+    runner = runner_for(plan_repo, agent, max_iterations=1)
+    runner.only = runner.project.prd.feature("FEAT-A")
+    assert runner.run().code == ExitCode.OK
     assert commits(plan_repo)[0] == "feat(FEAT-A): write a"
 
 
@@ -204,14 +204,30 @@ def test_cli_writing_outside_the_repository_is_refused_in_the_sandbox(plan_repo:
     assert outcome.code == ExitCode.BLOCKED
 
 
-def test_cli_exiting_nonzero_is_an_agent_error_and_the_checks_still_judge(plan_repo: Path, tmp_path: Path) -> None:
+def test_agent_that_fails_without_changing_anything_stops_the_run(plan_repo: Path, tmp_path: Path) -> None:
     agent = make_agent("command", agent_cmd=cli_agents.failer(tmp_path, code=3))
-    outcome = runner_for(plan_repo, agent).run()
-    assert outcome.code == ExitCode.BLOCKED
-    assert "two attempts in a row changed nothing" in outcome.blocked["FEAT-A"]
-    assert Ledger(plan_repo).feature("FEAT-A").attempts == 2
+    with pytest.raises(AgentUnusable, match="exit"):
+        runner_for(plan_repo, agent).run()
+    assert Ledger(plan_repo).feature("FEAT-A").attempts == 1  # no second attempt burned
+    log = (plan_repo / "progress.txt").read_text()
+    assert "agent status: error" in log and "| agent-failed | FEAT-A" in log
+    ProgressLog(plan_repo).verify()
+
+
+def test_missing_agent_cli_is_a_clear_error_through_the_cli(plan_repo: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "--phase", "1", "--agent", "command", "--agent-cmd",
+                                      "no-such-agent-cli {prompt_file}", "--no-input", "-C", str(plan_repo)])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "no-such-agent-cli" in result.output and "Traceback" not in result.output
+
+
+def test_agent_error_after_changes_is_judged_by_the_checks(plan_repo: Path) -> None:
+    """An agent that crashes after doing the work still gets its work verified."""
+    agent = make_agent("command", agent_cmd="sh -c 'echo a > a.txt; exit 7'")
+    runner = runner_for(plan_repo, agent)
+    runner.only = runner.project.prd.feature("FEAT-A")
+    assert runner.run().code == ExitCode.OK
     assert "agent status: error" in (plan_repo / "progress.txt").read_text()
-    assert "FEAT-B" in outcome.blocked and "depends on FEAT-A" in outcome.blocked["FEAT-B"]
 
 
 def test_agent_written_metric_file_does_not_count(plan_repo: Path) -> None:
