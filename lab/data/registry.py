@@ -72,6 +72,9 @@ def load_dataset(
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     from lab.data.disk import READERS
 
+    if name == "3diebench":  # ~17 GB in full: its reader picks objects and resizes while it reads
+        return READERS[name](Path(root or DEFAULT_ROOT), split, num_objects=num, image_size=image_size or 128,
+                             seed=seed)
     ds = READERS[name](Path(root or DEFAULT_ROOT), split)
     if num is not None and num < _num_samples(ds):
         ds = _subset(ds, num, seed)

@@ -122,3 +122,13 @@ def test_unknown_split_lists_the_valid_ones(tmp_path, writers):
     writers["cifar10"](tmp_path)
     with pytest.raises(ValueError, match="choose one of train, test"):
         load_cifar10(tmp_path, "val")
+
+
+def test_registry_subsets_3diebench_by_object_while_reading(tmp_path, writers):
+    """The registry hands `num` and `image_size` to the reader, so the full set is never loaded."""
+    from lab.data.registry import load_dataset
+
+    writers["3diebench"](tmp_path)
+    ds = load_dataset("3diebench", tmp_path, "train", num=2, image_size=8)
+    assert ds.images.shape[1:] == (3, 8, 8)
+    assert len(set(ds.groups.tolist())) == 2 and len(ds) == 2 * 50
