@@ -140,6 +140,16 @@ def discard_changes(repo: Path) -> None:
             (repo / rel).unlink(missing_ok=True)
 
 
+def attempt_prompts(project: Project, feature: Feature, attempt: int, max_attempts: int,
+                    last_failure: str) -> tuple[str, str]:
+    """(system, prompt) for one attempt, exactly as the agent receives them (and `--dry-run` shows)."""
+    path = project.repo / PRINCIPLES_FILE
+    principles = path.read_text(encoding="utf-8") if path.is_file() else ""
+    system = build_system(principles, feature, protected=project.protected,
+                          check_timeout_s=project.prd.defaults.check_timeout_s)
+    return system, build_prompt(attempt, max_attempts, last_failure, project.progress.tail(3))
+
+
 def failure_signature(evidence: list[Evidence]) -> str:
     """Identifies "the same failure": which checks failed, how, and with what output."""
     failing = [f"{e.check}|{e.verdict}|{e.detail}|{e.output_tail}" for e in evidence if not e.passed]
@@ -178,7 +188,6 @@ class PhaseRunner:
         d = project.prd.defaults
         self.max_attempts = settings.max_attempts or d.max_attempts
         self.attempt_timeout_s = settings.attempt_timeout_s or d.attempt_timeout_s
-        self.protected = list(dict.fromkeys([*guards.ALWAYS_PROTECTED, *d.protected]))
 
     # ---------------------------------------------------------------- the run
 
@@ -294,15 +303,15 @@ class PhaseRunner:
         number = ledger.begin_attempt(feature.id)
         run_dir = ralph_dir(project.repo) / "runs" / f"{now_iso().replace(':', '')}-{feature.id}-{number}"
         run_dir.mkdir(parents=True, exist_ok=True)
+        system, prompt = attempt_prompts(project, feature, number, self.max_attempts, last_failure)
         task = Task(
             feature_id=feature.id,
             attempt=number,
-            system=build_system(self.principles(), feature, protected=self.protected,
-                                check_timeout_s=project.prd.defaults.check_timeout_s),
-            prompt=build_prompt(number, self.max_attempts, last_failure, project.progress.tail(3)),
+            system=system,
+            prompt=prompt,
             workdir=project.repo,
             transcript_path=run_dir / "transcript.jsonl",
-            protected=self.protected,
+            protected=project.protected,
             env_allow=list(project.prd.defaults.env_allow),
             sandbox=self.settings.sandbox,
             on_event=self.view.agent_event,
@@ -352,10 +361,6 @@ class PhaseRunner:
         self.project.ledger.mark_blocked(feature.id, reason)
         self.record("blocked", subject=feature.id, fields={"reason": reason})
         self.view.say(f"[bold red]{feature.id} blocked[/]: {reason}")
-
-    def principles(self) -> str:
-        path = self.project.repo / PRINCIPLES_FILE
-        return path.read_text(encoding="utf-8") if path.is_file() else ""
 
     def record(self, kind: str, *, subject: str | None = None, fields: dict[str, str] | None = None,
                checks: list[Evidence] | None = None) -> None:
@@ -409,10 +414,7 @@ def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: 
     """What `ralph run --dry-run` prints: entry and exit checks, and each feature's first prompt."""
     phase = project.prd.phase(phase_id)
     d = project.prd.defaults
-    protected = list(dict.fromkeys([*guards.ALWAYS_PROTECTED, *d.protected]))
     max_attempts = settings.max_attempts or d.max_attempts
-    principles_path = project.repo / PRINCIPLES_FILE
-    principles = principles_path.read_text(encoding="utf-8") if principles_path.is_file() else ""
     out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)"]
     out += ["## Entry checks", *([describe_check(c, d.check_timeout_s) for c in phase.entry] or ["(none)"])]
     features = [project.prd.feature(feature_id)] if feature_id else project.prd.features_in_phase(phase.id)
@@ -421,9 +423,8 @@ def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: 
         if state.status == "passing":
             out.append(f"## {f.id}: passing, skipped")
             continue
-        system = build_system(principles, f, protected=protected, check_timeout_s=d.check_timeout_s)
-        prompt = build_prompt(state.attempts + 1, max_attempts, describe_failure(state.last_evidence),
-                              project.progress.tail(3))
+        system, prompt = attempt_prompts(project, f, state.attempts + 1, max_attempts,
+                                         describe_failure(state.last_evidence))
         out += [f"## {f.id}: {state.status}, next attempt {state.attempts + 1}/{max_attempts}",
                 "### system (cached across attempts)", system, "### prompt", prompt]
     out += ["## Exit checks", *([describe_check(c, d.check_timeout_s) for c in phase.exit] or ["(none)"])]

@@ -44,16 +44,22 @@ class Project:
 
     def run(self, checks: list[Check], log_dir: Path, reporter: Reporter | None) -> list[Evidence]:
         d = self.prd.defaults
-        return run_checks(checks, self.repo, env_allow=d.env_allow, default_timeout_s=d.check_timeout_s,
-                          log_dir=log_dir, commit=head_sha(self.repo), reporter=reporter, confine=self.confine())
+        with tempfile.TemporaryDirectory(prefix="ralph-check-") as scratch:
+            return run_checks(checks, self.repo, env_allow=d.env_allow, default_timeout_s=d.check_timeout_s,
+                              log_dir=log_dir, commit=head_sha(self.repo), reporter=reporter,
+                              confine=self.confine(Path(scratch)))
 
-    def confine(self) -> Confine | None:
-        """Under `sandbox == "bwrap"`: checks see the filesystem read-only outside the repository and a
-        scratch directory, and the judge's files (PRD.json, .git, protected globs) read-only too."""
+    @property
+    def protected(self) -> list[str]:
+        """What the agent may not change: the harness's records plus the PRD's `protected` globs."""
+        return list(dict.fromkeys([*ALWAYS_PROTECTED, *self.prd.defaults.protected]))
+
+    def confine(self, scratch: Path) -> Confine | None:
+        """Under `sandbox == "bwrap"`: checks see the filesystem read-only outside the repository and
+        `scratch`, and the judge's files (PRD.json, .git, protected globs) read-only too."""
         if self.sandbox != "bwrap":
             return None
-        scratch = Path(tempfile.mkdtemp(prefix="ralph-check-"))
-        readonly = readonly_paths(self.repo, [*ALWAYS_PROTECTED, *self.prd.defaults.protected])
+        readonly = readonly_paths(self.repo, self.protected)
         return lambda command: wrap(command, self.repo, scratch, network=True, readonly=readonly)
 
     def log_dir(self, name: str) -> Path:
