@@ -60,6 +60,12 @@ class DataConfig(Section):
     num_train: int | None = Field(None, ge=16, description="shapes: images generated; others: seeded subset")
     num_test: int | None = Field(None, ge=16)
     seed: int = 0
+    stream: Literal["auto", "memory", "disk"] = Field(
+        "auto", description="3diebench: read renders per batch from a uint8 disk cache ('disk'), load them ('memory'), "
+        "or stream exactly when the split exceeds memory_gib ('auto')",
+    )
+    memory_gib: float = Field(16.0, gt=0, description="largest split held in memory; above it 'auto' streams from disk")
+    cache_dir: Path | None = Field(None, description="where the disk cache is built (default <root>/3DIEBench-cache)")
     views: ViewsConfig = ViewsConfig()
 
 

@@ -59,12 +59,18 @@ def load_dataset(
     image_size: int | None = None,
     num: int | None = None,
     seed: int = 0,
+    stream: str = "auto",
+    memory_gib: float = 16.0,
+    cache_dir: Path | str | None = None,
 ) -> ImageDataset:
     """Load dataset `name` ('shapes', 'digits', 'cifar10', 'cifar100', 'mnist', 'stl10', '3diebench').
 
     image_size: resize to this (embedded data is rendered at it; default 32 for embedded,
     native size for on-disk). num: shapes generates this many; others take a seeded subset
     (of objects, for 3DIEBench, whose samples are objects).
+    stream (3DIEBench): 'memory' loads the renders (refused over `memory_gib`), 'disk' reads
+    them per batch from a uint8 cache built once under `cache_dir`, 'auto' streams exactly
+    when the split would exceed `memory_gib`.
     """
     if name in EMBEDDED:
         return EMBEDDED[name](split=split, num=num, image_size=image_size or 32, seed=seed)
@@ -72,9 +78,20 @@ def load_dataset(
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     from lab.data.disk import READERS
 
-    if name == "3diebench":  # ~17 GB in full: its reader picks objects and resizes while it reads
-        return READERS[name](Path(root or DEFAULT_ROOT), split, num_objects=num, image_size=image_size or 128,
-                             seed=seed)
+    if stream not in ("auto", "memory", "disk"):
+        raise ValueError(f"stream must be 'auto', 'memory' or 'disk', got {stream!r}")
+    if name == "3diebench":
+        # The train split is 41,920 objects × 50 renders × 128²×3 B ≈ 96 GiB as uint8: the reader
+        # picks objects and resizes while it reads, and streams from a disk cache when asked (or
+        # when the split would not fit in memory_gib).
+        from lab.data.disk.iebench import objects_for_split, VIEWS
+
+        size, root = image_size or 128, Path(root or DEFAULT_ROOT)
+        if stream == "auto":
+            objects = min(num or 1 << 62, len(objects_for_split(root, split)[0]))
+            stream = "disk" if objects * VIEWS * 3 * size**2 / 2**30 > memory_gib else "memory"
+        return READERS[name](root, split, num_objects=num, image_size=size, seed=seed, max_gib=memory_gib,
+                             stream=stream == "disk", cache_dir=None if cache_dir is None else Path(cache_dir))
     ds = READERS[name](Path(root or DEFAULT_ROOT), split)
     if num is not None and num < _num_samples(ds):
         ds = _subset(ds, num, seed)

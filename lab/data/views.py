@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from lab.config import ViewsConfig
 from lab.data.actions import affine_actions, consecutive_diff, relative_quats
 from lab.data.base import ImageDataset
+from lab.data.disk.cache import DiskImages
 
 
 @dataclass
@@ -38,19 +39,43 @@ class Sequence:
 
 
 class ViewSampler(ABC):
-    """Holds a dataset's images on a device and turns sample indices into view sequences."""
+    """Turns sample indices into view sequences, batched on its device.
+
+    In-memory images are held on the device; streamed ones (`DiskImages`) stay on disk and
+    only the rows of a batch are read and moved to the device (pinned first on CUDA).
+    """
 
     action_names: list[str]  # one name per action dimension, for tables and plots
     CPU_CHUNK = 64
+    STATS_IMAGES, STATS_CHUNK = 4096, 512
 
     def __init__(self, ds: ImageDataset, device: torch.device | str) -> None:
         self.device = torch.device(device)
-        self.images = ds.images.to(self.device)
+        self.streamed = isinstance(ds.images, DiskImages)
+        self.images = ds.images if self.streamed else ds.images.to(self.device)
         self.labels = ds.labels.to(self.device)
         self.num_classes = ds.num_classes
-        first = self._to_float(self.images[:4096])
-        self.mean = first.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
-        self.std = first.std(dim=(0, 2, 3)).clamp_min(1e-3).view(1, 3, 1, 1)
+        self.mean, self.std = self._channel_stats()
+
+    def _channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and std (1, 3, 1, 1) over the first STATS_IMAGES images, read in chunks."""
+        total = torch.zeros(2, 3, dtype=torch.float64, device=self.device)
+        count = 0
+        for start in range(0, min(len(self.images), self.STATS_IMAGES), self.STATS_CHUNK):
+            rows = torch.arange(start, min(start + self.STATS_CHUNK, len(self.images), self.STATS_IMAGES))
+            x = self._to_float(self._gather(rows.to(self.device))).double()
+            total += torch.stack([x.sum(dim=(0, 2, 3)), x.pow(2).sum(dim=(0, 2, 3))])
+            count += x.shape[0] * x.shape[2] * x.shape[3]
+        mean = total[0] / count
+        var = (total[1] - count * mean**2) / max(count - 1, 1)
+        return mean.float().view(1, 3, 1, 1), var.clamp_min(0).sqrt().float().clamp_min(1e-3).view(1, 3, 1, 1)
+
+    def _gather(self, idx: torch.Tensor) -> torch.Tensor:
+        """uint8 images (n, C, H, W) on the device for image indices idx (n,)."""
+        if not self.streamed:
+            return self.images[idx]
+        rows = self.images[idx]  # read from disk on the host
+        return rows.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else rows.to(self.device)
 
     @property
     def action_dim(self) -> int:
@@ -131,7 +156,7 @@ class AffineViews(ViewSampler):
         py = (axis.view(1, 1, size, 1) - shift[..., 1, None, None]) * inv_s[..., None, None]  # (B, V, H, 1)
         c, s_ = cos[..., None, None], sin[..., None, None]
         grid = torch.stack([c * px + s_ * py, -s_ * px + c * py], dim=-1)  # (B, V, H, W, 2)
-        img = self._to_float(self.images[idx])  # (B, 3, H, W)
+        img = self._to_float(self._gather(idx))  # (B, 3, H, W)
         out = F.grid_sample(img, grid.flatten(1, 2), mode="bilinear", padding_mode="border", align_corners=False)
         out = out.unflatten(2, (v, size)).transpose(1, 2)  # (B, V, 3, H, W)
         if "colour" in self.factors:
@@ -191,7 +216,7 @@ class AugmentViews(ViewSampler):
 
     def _sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
         b, m = idx.shape[0], num_views - 1
-        img = self._to_float(self.images[idx])
+        img = self._to_float(self._gather(idx))
         ctx, ctx_p = self._run(img.repeat_interleave(m, dim=0), self.context)
         tgt, tgt_p = self._run(img, self.target)
         views = torch.cat([ctx.unflatten(0, (b, m)), tgt[:, None]], dim=1)
@@ -224,7 +249,7 @@ class QuatViews(ViewSampler):
             raise ValueError(f"{num_views} views asked, but objects have only {self.table.shape[1]} renders")
         choice = torch.rand(idx.shape[0], self.table.shape[1], device=self.device).argsort(dim=1)[:, :num_views]
         img_idx = self.table[idx[:, None], choice]  # (B, V)
-        views = self._normalise(self._to_float(self.images[img_idx.flatten()])).unflatten(0, tuple(img_idx.shape))
+        views = self._normalise(self._to_float(self._gather(img_idx.flatten()))).unflatten(0, tuple(img_idx.shape))
         return Sequence(views=views, actions=relative_quats(self.quat[img_idx]), labels=self.labels[idx])
 
 

@@ -53,7 +53,9 @@ def autocast_for(device: torch.device, bf16: bool = True) -> contextlib.Abstract
 def build_sampler(cfg: RunConfig, split: str, device: torch.device) -> ViewSampler:
     """The configured dataset split behind its view sampler, images on `device`."""
     num = cfg.data.num_train if split == "train" else cfg.data.num_test
-    ds = load_dataset(cfg.data.name, cfg.data.root, split, image_size=cfg.data.image_size, num=num, seed=cfg.data.seed)
+    d = cfg.data
+    ds = load_dataset(d.name, d.root, split, image_size=d.image_size, num=num, seed=d.seed, stream=d.stream,
+                      memory_gib=d.memory_gib, cache_dir=d.cache_dir)
     return build_view_sampler(ds, cfg.data.views, device)
 
 

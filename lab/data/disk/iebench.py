@@ -7,13 +7,20 @@ SIE and seq-JEPA). Split: SIE's ``{train,val}_{images,labels}.npy`` when present
 folder ('test' reads the val files); otherwise a deterministic split of the scanned folders —
 synsets sorted (class id = position), objects sorted, every fifth object of a synset to 'test'.
 
-The full set (2.6M images) does not fit in memory: ``num_objects`` (a seeded subset of
-objects), ``views_per_object`` and ``image_size`` bound what is read, and a load that would
-exceed ``max_gib`` stops before reading with the numbers to change.
+The full set (52,472 objects × 50 renders; the train split alone is ≈ 96 GiB as uint8 at 128²)
+does not fit in memory. Two ways to read it:
+- in memory: ``num_objects`` (a seeded subset of objects), ``views_per_object`` and
+  ``image_size`` bound what is read, and a load over ``max_gib`` stops before reading with
+  the numbers to change;
+- streamed (``stream=True``): the renders are decoded and resized once into a uint8 cache
+  file (``lab.data.disk.cache``, progress bar), and the dataset's images are read from it per
+  batch, so memory does not grow with the split (see docs/scale.md for the figure).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +31,7 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from lab.data.base import ImageDataset
+from lab.data.disk.cache import DiskImages, batched, open_cache, write_cache
 from lab.data.disk.layout import LAYOUTS, missing
 from lab.data.disk.splits import check_split
 
@@ -83,6 +91,38 @@ def _read_view(obj_dir: Path, view: int, size: int) -> tuple[np.ndarray, np.ndar
     return pixels.transpose(2, 0, 1), np.load(latent_path).astype(np.float64)
 
 
+def _decode(jobs: list[tuple[Path, int]], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Renders (n, 3, size, size) uint8 and latents (n, L) float64 for (object folder, view) jobs."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # PIL decodes outside the GIL
+        decoded = list(pool.map(lambda job: _read_view(*job, size), jobs))
+    latents = np.stack([lat for _, lat in decoded])
+    if latents.ndim != 2 or latents.shape[1] < 3:
+        raise ValueError(f"3diebench: latent files must hold at least 3 values (rotX, rotY, rotZ), got shape {latents.shape[1:]}")
+    return np.stack([img for img, _ in decoded]), latents
+
+
+def _cached(folder: Path, objects: list[str], jobs: list[tuple[Path, int]], size: int, cache_dir: Path,
+            progress: bool) -> tuple[DiskImages, np.ndarray]:
+    """The renders of `jobs` from a cache under cache_dir (built first if absent), and their latents."""
+    key = {"dataset": str(folder.resolve()), "objects": objects, "views": len(jobs) // len(objects), "size": size}
+    name = f"3diebench-{size}px-{len(objects)}obj-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:10]}"
+    found = open_cache(cache_dir / name, key)
+    if found is None:
+        latents: list[np.ndarray] = []
+
+        def decode(part: list[tuple[Path, int]]) -> np.ndarray:
+            images, lat = _decode(part, size)
+            latents.append(lat)
+            return images
+
+        # 512 renders per chunk: what the writer holds at once (≈ 24 MiB at 128²).
+        images = write_cache(cache_dir / name, (len(jobs), 3, size, size), batched(jobs, 512, decode),
+                             lambda: {"latents": np.concatenate(latents)}, key,
+                             description=f"3diebench → {cache_dir / name}", progress=progress)
+        return images, np.concatenate(latents)
+    return found[0], found[1]["latents"]
+
+
 def load_3diebench(
     root: Path,
     split: str = "train",
@@ -92,10 +132,16 @@ def load_3diebench(
     image_size: int = 128,
     seed: int = 0,
     max_gib: float = 16.0,
+    stream: bool = False,
+    cache_dir: Path | None = None,
+    progress: bool = True,
 ) -> ImageDataset:
     """3DIEBench split 'train' or 'test' → images (N, 3, S, S) uint8 with N = objects × views,
     labels (N,), groups (N,) object index, latents {"quat": (N, 4) xyzw, "euler": (N, 3),
     "scene": (N, L−3) floor hue, light θ, light φ, light hue}.
+
+    stream: images are a `DiskImages` over a cache in `cache_dir` (default
+    <root>/3DIEBench-cache), built on first use; `max_gib` then does not apply.
     """
     objects, labels, names = objects_for_split(root, split)
     folder = Path(root) / LAYOUTS["3diebench"].dirs[0]
@@ -107,21 +153,22 @@ def load_3diebench(
         keep = np.sort(np.random.default_rng(seed).choice(len(objects), num_objects, replace=False))
         objects, labels = [objects[i] for i in keep], labels[keep]
     gib = len(objects) * views_per_object * 3 * image_size**2 / 2**30
-    if gib > max_gib:
+    if gib > max_gib and not stream:
         raise ValueError(
             f"3diebench {split}: {len(objects)} objects × {views_per_object} views at {image_size}² is {gib:.1f} GiB "
-            f"(limit {max_gib:g}); lower num_objects, views_per_object or image_size, or raise max_gib"
+            f"(limit {max_gib:g}); stream it from a disk cache (data.stream=disk), lower num_objects, "
+            "views_per_object or image_size, or raise max_gib"
         )
     jobs = [(folder / obj, v) for obj in objects for v in range(views_per_object)]
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # PIL decodes outside the GIL
-        decoded = list(pool.map(lambda job: _read_view(*job, image_size), jobs))
-    latents = np.stack([lat for _, lat in decoded])
-    if latents.ndim != 2 or latents.shape[1] < 3:
-        raise ValueError(f"3diebench: latent files must hold at least 3 values (rotX, rotY, rotZ), got shape {latents.shape[1:]}")
+    if stream:
+        images, latents = _cached(folder, objects, jobs, image_size, Path(cache_dir or Path(root) / "3DIEBench-cache"), progress)
+    else:
+        pixels, latents = _decode(jobs, image_size)
+        images = torch.from_numpy(pixels)
     quat = Rotation.from_euler("xyz", latents[:, :3]).as_quat()
     return ImageDataset(
         name="3diebench",
-        images=torch.from_numpy(np.stack([img for img, _ in decoded])),
+        images=images,
         labels=torch.from_numpy(np.repeat(labels, views_per_object)),
         num_classes=len(names),
         class_names=names,
