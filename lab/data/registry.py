@@ -62,6 +62,7 @@ def load_dataset(
     stream: str = "auto",
     memory_gib: float = 16.0,
     cache_dir: Path | str | None = None,
+    progress: bool = True,
 ) -> ImageDataset:
     """Load dataset `name` ('shapes', 'digits', 'cifar10', 'cifar100', 'mnist', 'stl10', '3diebench').
 
@@ -70,7 +71,7 @@ def load_dataset(
     (of objects, for 3DIEBench, whose samples are objects).
     stream (3DIEBench): 'memory' loads the renders (refused over `memory_gib`), 'disk' reads
     them per batch from a uint8 cache built once under `cache_dir`, 'auto' streams exactly
-    when the split would exceed `memory_gib`.
+    when the split would exceed `memory_gib`; `progress` shows the cache build.
     """
     if name in EMBEDDED:
         return EMBEDDED[name](split=split, num=num, image_size=image_size or 32, seed=seed)
@@ -91,7 +92,8 @@ def load_dataset(
             objects = min(num or 1 << 62, len(objects_for_split(root, split)[0]))
             stream = "disk" if objects * VIEWS * 3 * size**2 / 2**30 > memory_gib else "memory"
         return READERS[name](root, split, num_objects=num, image_size=size, seed=seed, max_gib=memory_gib,
-                             stream=stream == "disk", cache_dir=None if cache_dir is None else Path(cache_dir))
+                             stream=stream == "disk", cache_dir=None if cache_dir is None else Path(cache_dir),
+                             progress=progress)
     ds = READERS[name](Path(root or DEFAULT_ROOT), split)
     if num is not None and num < _num_samples(ds):
         ds = _subset(ds, num, seed)

@@ -50,6 +50,18 @@ def autocast_for(device: torch.device, bf16: bool = True) -> contextlib.Abstract
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and bf16 else contextlib.nullcontext()
 
 
+def accelerate(cfg: RunConfig, model: SeqJEPA, target: nn.Module, device: torch.device) -> None:
+    """On CUDA: channels_last memory format and torch.compile of the encoders, as the config asks."""
+    if device.type != "cuda":
+        return
+    if cfg.train.channels_last:
+        model.to(memory_format=torch.channels_last)
+        target.to(memory_format=torch.channels_last)
+    if cfg.train.compile:
+        model.encoder.compile()
+        target.encoder.compile()
+
+
 def build_sampler(cfg: RunConfig, split: str, device: torch.device) -> ViewSampler:
     """The configured dataset split behind its view sampler, images on `device`."""
     num = cfg.data.num_train if split == "train" else cfg.data.num_test
@@ -128,12 +140,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
     loss_fn = LOSSES[cfg.objective.loss]
     opt = build_optimizer(cfg.optim, model, probes)
     cuda = device.type == "cuda"
-    if cuda and cfg.train.channels_last:
-        model.to(memory_format=torch.channels_last)
-        target.to(memory_format=torch.channels_last)
-    if cuda and cfg.train.compile:
-        model.encoder.compile()
-        target.encoder.compile()
+    accelerate(cfg, model, target, device)
     autocast = autocast_for(device, cfg.train.bf16)
 
     n, bs, m = sampler.num_samples, cfg.train.batch_size, cfg.data.seq_len

@@ -101,11 +101,16 @@ def _decode(jobs: list[tuple[Path, int]], size: int) -> tuple[np.ndarray, np.nda
     return np.stack([img for img, _ in decoded]), latents
 
 
+def cache_key(folder: Path, objects: list[str], views: int, size: int) -> tuple[str, dict]:
+    """The cache folder name and the key a cache of these renders is recorded under."""
+    key = {"dataset": str(folder.resolve()), "objects": objects, "views": views, "size": size}
+    return f"3diebench-{size}px-{len(objects)}obj-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:10]}", key
+
+
 def _cached(folder: Path, objects: list[str], jobs: list[tuple[Path, int]], size: int, cache_dir: Path,
             progress: bool) -> tuple[DiskImages, np.ndarray]:
     """The renders of `jobs` from a cache under cache_dir (built first if absent), and their latents."""
-    key = {"dataset": str(folder.resolve()), "objects": objects, "views": len(jobs) // len(objects), "size": size}
-    name = f"3diebench-{size}px-{len(objects)}obj-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:10]}"
+    name, key = cache_key(folder, objects, len(jobs) // len(objects), size)
     found = open_cache(cache_dir / name, key)
     if found is None:
         latents: list[np.ndarray] = []
