@@ -3,8 +3,10 @@
 `ViewSampler.sample(idx, num_views)` returns views (B, V, 3, H, W) and actions (B, V−1, A),
 where actions[:, i] takes view i to view i+1 (the last one is what the predictor is told).
 There is no per-sample Python anywhere here: one kornia call or one `grid_sample` transforms
-the whole batch. Randomness comes from torch's global RNG (kornia samples from it too), so
-`torch.manual_seed` makes a batch reproducible.
+the whole batch. Random view parameters come from the sampler's own generator, seeded from the
+global RNG when the sampler is built (kornia's augmentations draw from the global RNG), so a
+`torch.manual_seed` before building makes the batches reproducible. `shard(rank, world)` makes
+a sampler serve one data-parallel rank (see `ViewSampler.shard`).
 
 Kinds:
 - rotation: planar rotation by θ ~ U(±rotation_deg); action (sin Δθ, cos Δθ), 2-d.
@@ -56,6 +58,11 @@ class ViewSampler(ABC):
         self.labels = ds.labels.to(self.device)
         self.num_classes = ds.num_classes
         self.mean, self.std = self._channel_stats()
+        self.rank, self.world = 0, 1
+        # View parameters come from this generator, seeded from the global RNG once: what a
+        # `torch.manual_seed` before construction makes reproducible, and alike on every rank.
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(int(torch.randint(0, 2**62, (1,))))
 
     def _channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and std (1, 3, 1, 1) over the first STATS_IMAGES images, read in chunks."""
@@ -98,21 +105,43 @@ class ViewSampler(ABC):
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
+    def shard(self, rank: int, world: int) -> None:
+        """Data parallel: this sampler serves rank `rank` of `world`. `sample` then takes the rank's
+        own indices, and the random view parameters are drawn for the whole global batch (world ×
+        the rank's batch, from the generator every rank seeds alike) and this rank's rows kept, so
+        the ranks' views together are the views one process would make for the global batch."""
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} is not in 0…{world - 1}")
+        self.rank, self.world = rank, world
+
     def sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
-        """idx: (B,) sample indices on the device → a Sequence of `num_views` views.
+        """idx: (B,) sample indices on the device (this rank's, when sharded) → a Sequence of `num_views` views.
 
         On CPU the batch is made in chunks of `CPU_CHUNK` samples: whole-batch tensors of a few
         MB fall out of cache and made a 256-sample batch 3× slower per view than a 64-sample one
         (measured with `lab bench views`). On GPU the whole batch is one call.
         """
-        if self.device.type != "cpu" or idx.shape[0] <= self.CPU_CHUNK:
-            return self._sample(idx, num_views)
-        parts = [self._sample(chunk, num_views) for chunk in idx.split(self.CPU_CHUNK)]
+        b = idx.shape[0]
+        drawn = self._draw(b * self.world, num_views)
+        params = {k: v[self.rank * b : (self.rank + 1) * b] for k, v in drawn.items()}
+        if self.device.type != "cpu" or b <= self.CPU_CHUNK:
+            return self._render(idx, num_views, params)
+        parts = [self._render(idx[start : start + self.CPU_CHUNK], num_views,
+                              {k: v[start : start + self.CPU_CHUNK] for k, v in params.items()})
+                 for start in range(0, b, self.CPU_CHUNK)]
         return Sequence(*(torch.cat(tensors) for tensors in zip(*(vars(p).values() for p in parts), strict=True)))
 
+    def _rand(self, *shape: int) -> torch.Tensor:
+        """U[0, 1) of `shape` from the sampler's own generator (seeded alike on every rank)."""
+        return torch.rand(shape, generator=self.generator, device=self.device)
+
+    def _draw(self, n: int, num_views: int) -> dict[str, torch.Tensor]:
+        """Random parameters for n samples, each (n, …); none by default (kornia draws its own)."""
+        return {}
+
     @abstractmethod
-    def _sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
-        """The whole batch at once; see `sample`."""
+    def _render(self, idx: torch.Tensor, num_views: int, params: dict[str, torch.Tensor]) -> Sequence:
+        """The views of samples idx with their drawn parameters (rows matching idx); see `sample`."""
 
 
 class AffineViews(ViewSampler):
@@ -133,18 +162,26 @@ class AffineViews(ViewSampler):
         all_names = [name for names in self._DIMS.values() for name in names]
         self._keep = torch.tensor([all_names.index(n) for n in self.action_names], device=self.device)
 
-    def _uniform(self, factor: str, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
-        if factor not in self.factors:
-            return torch.zeros(shape, device=self.device)
-        return low + (high - low) * torch.rand(shape, device=self.device)
-
-    def _sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
-        b, v, cfg = idx.shape[0], num_views, self.cfg
+    def _draw(self, n: int, num_views: int) -> dict[str, torch.Tensor]:
+        """θ, log s, shift and log gain for n samples × num_views views (zeros for disabled factors)."""
+        cfg, v = self.cfg, num_views
         rot = math.radians(cfg.rotation_deg)
-        theta = self._uniform("rotation", (b, v), -rot, rot)
-        log_s = self._uniform("scale", (b, v), math.log(cfg.scale[0]), math.log(cfg.scale[1]))
-        shift = self._uniform("translate", (b, v, 2), -2 * cfg.translate, 2 * cfg.translate)  # [-1, 1] coords span 2
-        log_g = self._uniform("colour", (b, v, 3), math.log(1 - cfg.colour + 1e-3), math.log(1 + cfg.colour))
+
+        def uniform(factor: str, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
+            if factor not in self.factors:
+                return torch.zeros(shape, device=self.device)
+            return low + (high - low) * self._rand(*shape)
+
+        return {
+            "theta": uniform("rotation", (n, v), -rot, rot),
+            "log_s": uniform("scale", (n, v), math.log(cfg.scale[0]), math.log(cfg.scale[1])),
+            "shift": uniform("translate", (n, v, 2), -2 * cfg.translate, 2 * cfg.translate),  # [-1, 1] coords span 2
+            "log_g": uniform("colour", (n, v, 3), math.log(1 - cfg.colour + 1e-3), math.log(1 + cfg.colour)),
+        }
+
+    def _render(self, idx: torch.Tensor, num_views: int, params: dict[str, torch.Tensor]) -> Sequence:
+        v = num_views
+        theta, log_s, shift, log_g = params["theta"], params["log_s"], params["shift"], params["log_g"]
         # Sampling grid: output pixel p reads input pixel A⁻¹(p − t), A = sR(θ), in [-1, 1] coordinates.
         # Written out with broadcasting rather than F.affine_grid, whose K=3 batched matmul made it
         # 4× slower on CPU here; the V grids of a sample are stacked along the height so one
@@ -214,7 +251,7 @@ class AugmentViews(ViewSampler):
         params = torch.cat([torch.stack([top, left, height, width], -1), factors, sigma[:, None]], -1)
         return x, params.float()
 
-    def _sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
+    def _render(self, idx: torch.Tensor, num_views: int, params: dict[str, torch.Tensor]) -> Sequence:
         b, m = idx.shape[0], num_views - 1
         img = self._to_float(self._gather(idx))
         ctx, ctx_p = self._run(img.repeat_interleave(m, dim=0), self.context)
@@ -244,10 +281,14 @@ class QuatViews(ViewSampler):
         self.quat = ds.latents["quat"].to(self.device).float()
         self.labels = self.labels[self.table[:, 0]]
 
-    def _sample(self, idx: torch.Tensor, num_views: int) -> Sequence:
+    def _draw(self, n: int, num_views: int) -> dict[str, torch.Tensor]:
+        """Which renders: num_views distinct ones per sample, as a random order of the renders."""
         if num_views > self.table.shape[1]:
             raise ValueError(f"{num_views} views asked, but objects have only {self.table.shape[1]} renders")
-        choice = torch.rand(idx.shape[0], self.table.shape[1], device=self.device).argsort(dim=1)[:, :num_views]
+        return {"choice": self._rand(n, self.table.shape[1]).argsort(dim=1)[:, :num_views]}
+
+    def _render(self, idx: torch.Tensor, num_views: int, params: dict[str, torch.Tensor]) -> Sequence:
+        choice = params["choice"]
         img_idx = self.table[idx[:, None], choice]  # (B, V)
         views = self._normalise(self._to_float(self._gather(img_idx.flatten()))).unflatten(0, tuple(img_idx.shape))
         return Sequence(views=views, actions=relative_quats(self.quat[img_idx]), labels=self.labels[idx])

@@ -158,6 +158,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
         for module, key in ((model, "model"), (target, "target"), (probes, "probes"), (opt, "optimizer")):
             module.load_state_dict(state[key])
         torch.set_rng_state(state["rng_cpu"])
+        sampler.generator.set_state(state["rng_views"].to(sampler.generator.get_state().device))
         if cuda and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"])
         start_epoch, step, train_seconds = state["epoch"] + 1, state["step"], state["train_seconds"]
@@ -203,6 +204,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
                     "epoch": epoch, "step": step, "train_seconds": train_seconds, "config_digest": cfg.digest(),
                     "model": model.state_dict(), "target": target.state_dict(), "probes": probes.state_dict(),
                     "optimizer": opt.state_dict(), "rng_cpu": torch.get_rng_state(),
+                    "rng_views": sampler.generator.get_state(),
                     "rng_cuda": torch.cuda.get_rng_state() if cuda else None,
                     "wandb_id": logger.wandb_id, "device": str(device),
                 })

@@ -74,14 +74,14 @@ def test_an_interrupted_build_is_redone(tree: Path) -> None:
 
 def test_streamed_sampler_gives_the_same_views_as_the_in_memory_one(tree: Path) -> None:
     views = ViewsConfig(kind="quat")
-    samplers = [build_view_sampler(load_dataset("3diebench", tree, "train", image_size=32, stream=s), views, "cpu")
-                for s in ("disk", "memory")]
+    samplers, seqs = [], []
+    for stream in ("disk", "memory"):
+        ds = load_dataset("3diebench", tree, "train", image_size=32, stream=stream)
+        torch.manual_seed(5)
+        samplers.append(build_view_sampler(ds, views, "cpu"))
+        seqs.append(samplers[-1].sample(torch.tensor([3, 1, 6, 0]), 4))
     assert samplers[0].streamed and not samplers[1].streamed
     assert torch.allclose(samplers[0].mean, samplers[1].mean) and torch.allclose(samplers[0].std, samplers[1].std)
-    seqs = []
-    for sampler in samplers:
-        torch.manual_seed(5)
-        seqs.append(sampler.sample(torch.tensor([3, 1, 6, 0]), 4))
     assert torch.equal(seqs[0].views, seqs[1].views) and torch.equal(seqs[0].actions, seqs[1].actions)
 
 
