@@ -35,7 +35,8 @@ from lab.data.registry import load_dataset
 from lab.data.actions import consecutive_diff
 from lab.data.views import Sequence, ViewSampler, build_view_sampler
 from lab.losses import LOSSES
-from lab.train.loop import accelerate, autocast_for, build_parts, resolve_device, train_step
+from lab.build import accelerate, autocast_for, build_parts, resolve_device
+from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
 
 app = typer.Typer(help="Throughput benchmarks (views/s, train steps/s, peak memory).", no_args_is_help=True)
@@ -165,7 +166,7 @@ def bench_train(configs: list[Path], batch_size: int | None, steps: int, device:
         autocast = autocast_for(device, cfg.train.bf16)
         rate = _rate(lambda: train_step(model, target, probes, opt, loss_fn, sampler.sample(idx, m + 1), 0.996, autocast),
                      1, device, steps)
-        row = {"config": path.name, "encoder": cfg.model.encoder, "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        row = {"config": path.name, "encoder": cfg.model.encoder.kind, "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
                "batch": bs, "M": m, "px": cfg.data.image_size, "steps_s": rate, "images_s": rate * bs * (m + 1),
                "peak_mem_MiB": _peak_memory_mib(device), "official_style_steps_s": None, "speedup_vs_official": None}
         if cfg.data.views.kind == "augment":
