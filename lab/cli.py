@@ -46,25 +46,47 @@ def train_cmd(
     resume: bool = typer.Option(False, "--resume", help="continue runs/<name>/ from its last checkpoint"),
     overwrite: bool = typer.Option(False, "--overwrite", help="delete an existing runs/<name>/ and start again"),
     data_root: Path | None = typer.Option(None, "--data-root", envvar="LAB_DATA_ROOT", help="directory of on-disk datasets"),
+    nproc: int = typer.Option(1, "--nproc", help="data-parallel processes on this node (torchrun; gloo on CPU, NCCL on CUDA)"),
+    nnodes: int = typer.Option(1, "--nnodes", help="nodes taking part (run the same command on each)"),
+    node_rank: int = typer.Option(0, "--node-rank", help="this node's index, 0…nnodes−1 (multi-node)"),
+    rdzv_endpoint: str | None = typer.Option(None, "--rdzv-endpoint", help="HOST:PORT of torchrun's rendezvous (multi-node)"),
+    rdzv_id: str = typer.Option("lab", "--rdzv-id", help="rendezvous id shared by the nodes of one job"),
 ) -> None:
-    """Train a seq-JEPA run into runs/<name>/, then evaluate it (unless eval.at_end is false)."""
+    """Train a seq-JEPA run into runs/<name>/, then evaluate it (unless eval.at_end is false).
+
+    With --nproc N (and, across nodes, --nnodes/--node-rank/--rdzv-endpoint) training runs in
+    N processes per node with DistributedDataParallel; train.batch_size is the global batch."""
     from lab.config import ConfigError, load_config
     from lab.data.base import DatasetMissingError
     from lab.evaluate import evaluate
     from lab.eval.gates import check_gates, gate_table
+    from lab.train.ddp import TrainingProcessFailed
     from lab.train.loop import RunStateError, train
 
     overrides = list(set_) + ([f"data.root={data_root}"] if data_root else [])
     try:
         cfg = load_config(config, overrides)
-        run_dir = train(cfg, resume=resume, overwrite=overwrite)
+        if nproc > 1 or nnodes > 1:
+            from lab.train.ddp import Rank, launch, shard_batch, torchrun_args
+            from lab.train.loop import prepare_run_dir
+
+            try:
+                launcher = torchrun_args(nproc, nnodes, node_rank, rdzv_endpoint, rdzv_id)
+                shard_batch(Rank(world=nproc * nnodes), cfg.train.batch_size)  # before starting any process
+            except ValueError as e:
+                raise _fail(str(e)) from None
+            prepare_run_dir(cfg, resume, overwrite)
+            launch(config, overrides, resume, launcher)
+            run_dir = cfg.run_dir
+        else:
+            run_dir = train(cfg, resume=resume, overwrite=overwrite)
         out.print(f"trained {cfg.name}: {run_dir}")
-        if cfg.eval.at_end:
+        if cfg.eval.at_end and node_rank == 0:
             results = evaluate(run_dir)
             out.print(_results_table(results, f"{cfg.name}: results.json"))
             if cfg.gates:  # informative only; `lab gate RUN` gives the exit code
                 out.print(gate_table(check_gates(results, cfg.gates), title=f"gates (check with: lab gate {run_dir})"))
-    except (ConfigError, RunStateError, DatasetMissingError) as e:
+    except (ConfigError, RunStateError, DatasetMissingError, TrainingProcessFailed) as e:
         raise _fail(str(e)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; the last finished epoch is checkpointed — continue with --resume", 130) from None

@@ -181,7 +181,7 @@ class OptimConfig(Section):
 
 class TrainConfig(Section):
     epochs: int = Field(100, ge=1)
-    batch_size: int = Field(512, ge=2)
+    batch_size: int = Field(512, ge=2, description="the global batch; with --nproc N each process takes batch_size / N")
     steps_per_epoch: int | None = Field(None, ge=1, description="cap on steps per epoch (smoke runs)")
     seed: int = 0
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
@@ -189,6 +189,7 @@ class TrainConfig(Section):
     bf16: bool = Field(True, description="bf16 autocast on CUDA")
     channels_last: bool = Field(True, description="channels_last memory format on CUDA")
     compile: bool = Field(False, description="torch.compile the encoder on CUDA")
+    sync_bn: bool = Field(True, description="data parallel on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)")
     probe_hidden: int = Field(1024, ge=1, description="hidden width of the online action-probe MLPs")
     log_every: int = Field(10, ge=1)
     ckpt_every: int = Field(1, ge=1, description="epochs between checkpoints")

@@ -25,6 +25,7 @@ from lab.config import ConfigError, RunConfig, save_config
 from lab.data.views import Sequence
 from lab.losses import LOSSES
 from lab.models.seqjepa import SeqJEPA
+from lab.train import ddp
 from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from lab.train.logging import RunLogger
 from lab.train.optim import build_optimizer
@@ -49,6 +50,13 @@ def _check_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> None:
         raise RunStateError(f"--resume: no checkpoint in {cfg.run_dir}; start the run without --resume")
 
 
+def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> None:
+    """Check the run directory fits the request; with `overwrite`, delete it."""
+    _check_run_dir(cfg, resume, overwrite)
+    if overwrite and cfg.run_dir.exists():
+        shutil.rmtree(cfg.run_dir)
+
+
 def _progress(enabled: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -57,11 +65,17 @@ def _progress(enabled: bool) -> Progress:
 
 
 def train_step(model: SeqJEPA, target: nn.Module, probes: OnlineProbes, opt: torch.optim.Optimizer,
-               loss_fn: Callable, seq: Sequence, tau: float, autocast: contextlib.AbstractContextManager) -> tuple[float, dict]:
-    """One optimiser step on a sequence batch; returns the prediction loss and the probe metrics."""
+               loss_fn: Callable, seq: Sequence, tau: float, autocast: contextlib.AbstractContextManager,
+               replicas: tuple[nn.Module, nn.Module] | None = None) -> tuple[float, dict]:
+    """One optimiser step on a sequence batch; returns the prediction loss and the probe metrics.
+
+    replicas: the DistributedDataParallel wrappers of (model, probes) when data parallel; their
+    forward calls all-reduce the gradients in backward.
+    """
     m = seq.views.shape[1] - 1
+    forward, probe_forward = replicas or (model, probes)
     with autocast:
-        out = model(seq.views[:, :m], seq.actions)  # context x_1..x_M with actions a_1..a_M
+        out = forward(seq.views[:, :m], seq.actions)  # context x_1..x_M with actions a_1..a_M
         z_target = target(seq.views[:, m])  # EMA encoder on x_{M+1}
         loss = loss_fn(out.pred, z_target)
         with torch.no_grad():  # leakage-probe inputs: z_AGG of the one-view sequences x1 and x2
@@ -69,7 +83,7 @@ def train_step(model: SeqJEPA, target: nn.Module, probes: OnlineProbes, opt: tor
             e = model.embed_actions(seq.actions)
             singles = torch.stack([out.z[:, 0], z2]).flatten(0, 1)[:, None]  # (2B, 1, D)
             agg1, agg2 = model.aggregate(singles, None if e is None else e.repeat(2, 1, 1)).chunk(2)
-        probe_loss, probe_metrics = probes(ProbeInputs(out.z_agg, out.z[:, 0], z2, agg1, agg2, seq.actions[:, 0], seq.labels))
+        probe_loss, probe_metrics = probe_forward(ProbeInputs(out.z_agg, out.z[:, 0], z2, agg1, agg2, seq.actions[:, 0], seq.labels))
     opt.zero_grad(set_to_none=True)
     (loss + probe_loss).backward()
     opt.step()
@@ -82,26 +96,34 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
 
     `overwrite` deletes an existing run directory first (what a re-runnable verification wants).
     """
-    _check_run_dir(cfg, resume, overwrite)
-    if overwrite and cfg.run_dir.exists():
-        shutil.rmtree(cfg.run_dir)
+    prepare_run_dir(cfg, resume, overwrite)
     run_dir = cfg.run_dir
-    device = resolve_device(cfg.train.device)
+    rank = ddp.current()  # rank 0 of 1 unless started by `lab train --nproc N` (lab.train.ddp)
+    device = ddp.device_for(rank, resolve_device(cfg.train.device))
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
 
     sampler = build_sampler(cfg, "train", device)
+    sampler.shard(rank.rank, rank.world)
     model, target, probes = build_parts(cfg, sampler, device)
+    ddp.sync_batchnorm([model, target], rank, device, cfg.train.sync_bn)
+    if rank.world > 1:  # own streams per rank for kornia's draws and dropout (views' parameters are shared)
+        torch.manual_seed(cfg.train.seed + 1_000_003 * rank.rank)
     loss_fn = LOSSES[cfg.objective.loss]
     opt = build_optimizer(cfg.optim, model, probes)
     cuda = device.type == "cuda"
     accelerate(cfg, model, target, device)
     autocast = autocast_for(device, cfg.train.bf16)
+    replicas = None if rank.world == 1 else (ddp.wrap(model, rank, device), ddp.wrap(probes, rank, device))
 
     n, bs, m = sampler.num_samples, cfg.train.batch_size, cfg.data.seq_len
     if n < bs:
         raise ConfigError(f"train.batch_size {bs} exceeds the {n} training samples; lower it or raise data.num_train")
+    try:
+        local_bs = ddp.shard_batch(rank, bs)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     steps_per_epoch = min(n // bs, cfg.train.steps_per_epoch or n)
     total_steps = cfg.train.epochs * steps_per_epoch
     warmup_steps = min(total_steps, round(cfg.optim.warmup_epochs * steps_per_epoch))
@@ -113,18 +135,23 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
             raise RunStateError(f"--resume: the config differs from the one {run_dir} was trained with (see {run_dir}/config.yaml)")
         for module, key in ((model, "model"), (target, "target"), (probes, "probes"), (opt, "optimizer")):
             module.load_state_dict(state[key])
-        torch.set_rng_state(state["rng_cpu"])
+        ranks_rng = state.get("rng_cpu_ranks") or [state["rng_cpu"]]
+        if len(ranks_rng) != rank.world:
+            raise RunStateError(f"--resume: {run_dir} was trained by {len(ranks_rng)} process(es); resume it with --nproc {len(ranks_rng)}")
+        torch.set_rng_state(ranks_rng[rank.rank])
         sampler.generator.set_state(state["rng_views"].to(sampler.generator.get_state().device))
-        if cuda and state.get("rng_cuda") is not None:
+        if cuda and state.get("rng_cuda") is not None and rank.world == 1:
             torch.cuda.set_rng_state(state["rng_cuda"])
         start_epoch, step, train_seconds = state["epoch"] + 1, state["step"], state["train_seconds"]
-    run_dir.mkdir(parents=True, exist_ok=True)  # only once data and model are built
-    save_config(cfg, run_dir / "config.yaml")
-    logger = RunLogger(cfg, run_dir, resume_step=step if resume else None)
+    logger = None
+    if rank.main:  # logging, W&B and checkpoints: rank 0 only
+        run_dir.mkdir(parents=True, exist_ok=True)  # only once data and model are built
+        save_config(cfg, run_dir / "config.yaml")
+        logger = RunLogger(cfg, run_dir, resume_step=step if resume else None)
 
     for module in (model, target, probes):
         module.train()
-    with _progress(cfg.logging.progress) as progress:
+    with _progress(cfg.logging.progress and rank.main) as progress:
         task = progress.add_task(cfg.name, total=total_steps, completed=step, stats="")
         for epoch in range(start_epoch, cfg.train.epochs):
             t0 = time.perf_counter()
@@ -137,8 +164,9 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
                     if group["role"] == "model":
                         group["lr"] = lr
 
-                seq = sampler.sample(perm[i * bs : (i + 1) * bs], m + 1)  # views (B, M+1, 3, H, W), actions (B, M, A)
-                loss, probe_metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast)
+                start = i * bs + rank.rank * local_bs  # this rank's rows of the global batch
+                seq = sampler.sample(perm[start : start + local_bs], m + 1)  # views (b, M+1, 3, H, W), actions (b, M, A)
+                loss, probe_metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, replicas)
                 step += 1
 
                 meter["loss"].append(loss)
@@ -146,8 +174,9 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
                     meter[key].append(value)
                 if step % cfg.train.log_every == 0 or i == steps_per_epoch - 1:
                     record = {"step": step, "epoch": epoch, "lr": lr, "tau": tau}
-                    record |= {k: sum(v) / len(v) for k, v in meter.items()}
-                    logger.log(record)
+                    record |= ddp.mean_over_ranks({k: sum(v) / len(v) for k, v in meter.items()}, rank, device)
+                    if logger is not None:
+                        logger.log(record)
                     meter.clear()
                     progress.update(task, stats=(
                         f"loss {record['loss']:.3f}  acc {record['probe/linacc_agg']:.2f}  R² {record['probe/r2_equi']:.2f}"
@@ -156,13 +185,18 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
 
             train_seconds += time.perf_counter() - t0
             if (epoch + 1) % cfg.train.ckpt_every == 0 or epoch == cfg.train.epochs - 1:
-                save_checkpoint(run_dir, {
-                    "epoch": epoch, "step": step, "train_seconds": train_seconds, "config_digest": cfg.digest(),
-                    "model": model.state_dict(), "target": target.state_dict(), "probes": probes.state_dict(),
-                    "optimizer": opt.state_dict(), "rng_cpu": torch.get_rng_state(),
-                    "rng_views": sampler.generator.get_state(),
-                    "rng_cuda": torch.cuda.get_rng_state() if cuda else None,
-                    "wandb_id": logger.wandb_id, "device": str(device),
-                })
-    logger.finish()
+                rng_ranks = ddp.gather_rng(rank)
+                if rank.main:
+                    save_checkpoint(run_dir, {
+                        "epoch": epoch, "step": step, "train_seconds": train_seconds, "config_digest": cfg.digest(),
+                        "model": model.state_dict(), "target": target.state_dict(), "probes": probes.state_dict(),
+                        "optimizer": opt.state_dict(), "rng_cpu": torch.get_rng_state(), "rng_cpu_ranks": rng_ranks,
+                        "rng_views": sampler.generator.get_state(),
+                        "rng_cuda": torch.cuda.get_rng_state() if cuda else None,
+                        "wandb_id": logger.wandb_id, "device": str(device),
+                    })
+    if rank.world > 1:
+        ddp.write_summary(run_dir, rank, ddp.replica_spread(model, rank, device))
+    if logger is not None:
+        logger.finish()
     return run_dir

@@ -1,0 +1,70 @@
+"""Data parallel: `lab train --nproc 2` (torchrun, gloo, DDP) against one process on the same global batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lab.cli import app
+from lab.train.ddp import torchrun_args
+from lab.train.logging import read_metrics
+from tests.lab.conftest import tiny_config
+
+
+def _config(tmp_path: Path, name: str, seed: int = 0) -> Path:
+    raw = tiny_config(tmp_path / "runs", data={"num_train": 128, "num_test": 64, "views": {"kind": "affine"}},
+                      model={"aggregator": {"kind": "transformer", "dropout": 0.0}},  # dropout masks differ per process count
+                      train={"epochs": 2, "steps_per_epoch": 4, "batch_size": 32, "seed": seed, "threads": 1})
+    raw["name"] = name
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _train(path: Path, *extra: str) -> None:
+    result = CliRunner().invoke(app, ["train", str(path), *extra])
+    assert result.exit_code == 0, result.output
+
+
+def test_two_processes_on_half_batches_match_one_process_on_the_whole_batch(tmp_path: Path) -> None:
+    """2 × B/2 vs 1 × B: same views (the sharded sampler), gradients averaged by DDP. On CPU each rank's
+    BatchNorm normalises over its 16 samples instead of 32 (torch has no SyncBatchNorm on CPU), so losses
+    differ from the first step, before any update; the tolerance is that effect measured against a control:
+    the gap must stay well inside the gap between two seeds of the single process."""
+    for name, seed, extra in (("ddp", 0, ("--nproc", "2")), ("one", 0, ()), ("seed1", 1, ())):
+        _train(_config(tmp_path, name, seed), *extra)
+    runs = tmp_path / "runs"
+    loss = {n: [r["loss"] for r in read_metrics(runs / n)] for n in ("ddp", "one", "seed1")}
+    assert len(loss["ddp"]) == len(loss["one"]) == 8  # logged once per global step, on rank 0 only
+
+    summary = json.loads((runs / "ddp" / "ddp.json").read_text())
+    assert summary["world"] == 2 and summary["backend"] == "gloo"
+    assert summary["param_spread"] == 0.0  # the replicas stayed identical: gradients were all-reduced
+
+    gap = max(abs(a - b) for a, b in zip(loss["ddp"], loss["one"]))
+    control = max(abs(a - b) for a, b in zip(loss["seed1"], loss["one"]))
+    assert abs(loss["ddp"][0] - loss["one"][0]) < 0.02  # BatchNorm over 16 vs 32 samples, before any update
+    assert gap < 0.5 * control, (gap, control)
+    results = {n: json.loads((runs / n / "results.json").read_text()) for n in ("ddp", "one")}
+    assert abs(results["ddp"]["eval.linacc_agg"] - results["one"]["eval.linacc_agg"]) <= 0.05
+    assert abs(results["ddp"]["eval.r2_equi"] - results["one"]["eval.r2_equi"]) <= 0.05
+
+
+def test_a_global_batch_that_does_not_split_is_refused(tmp_path: Path) -> None:
+    path = _config(tmp_path, "odd")
+    result = CliRunner().invoke(app, ["train", str(path), "--nproc", "3", "--set", "eval.at_end=false"])
+    assert result.exit_code != 0
+    assert "does not split over 3 processes" in result.output
+
+
+def test_torchrun_flags_single_and_multi_node() -> None:
+    assert torchrun_args(4) == ["--nproc-per-node=4", "--nnodes=1", "--standalone"]
+    multi = torchrun_args(8, nnodes=2, node_rank=1, rdzv_endpoint="head:29400", rdzv_id="job7")
+    assert multi == ["--nproc-per-node=8", "--nnodes=2", "--node-rank=1", "--rdzv-backend=c10d",
+                     "--rdzv-endpoint=head:29400", "--rdzv-id=job7"]
+    with pytest.raises(ValueError, match="needs --rdzv-endpoint"):
+        torchrun_args(2, nnodes=2)
