@@ -77,19 +77,20 @@ def accelerate(cfg: RunConfig, model: SeqJEPA, target: nn.Module, device: torch.
         target.encoder.compile()
 
 
-def build_seqjepa(cfg: ModelConfig, action_in_dim: int) -> SeqJEPA:
+def build_seqjepa(cfg: ModelConfig, action_in_dim: int, views_kind: str = "rotation") -> SeqJEPA:
     """Encoder, action embedding (if act_cond), aggregator over [z; e] tokens, predictor on [z_AGG; e_M]."""
     encoder = ENCODERS[cfg.encoder.kind](cfg.encoder)
     action_embed = ACTION_EMBEDS[cfg.action_embed.kind](cfg.action_embed, action_in_dim) if cfg.act_cond else None
     d_e = action_embed.out_dim if action_embed is not None else 0
     aggregator = AGGREGATORS[cfg.aggregator.kind](cfg.aggregator, encoder.out_dim + d_e)
     predictor = PREDICTORS[cfg.predictor.kind](cfg.predictor, aggregator.out_dim + d_e, encoder.out_dim)
-    return SeqJEPA(encoder, action_embed, aggregator, predictor)
+    return SeqJEPA(encoder, action_embed, aggregator, predictor, action_calls=cfg.action_embed.calls,
+                   released_last="action" if views_kind == "quat" else "zero")
 
 
 def build_parts(cfg: RunConfig, sampler: ViewSampler, device: torch.device) -> tuple[SeqJEPA, nn.Module, OnlineProbes]:
     """Model, target and online probes sized to the sampler's actions and classes, on `device`."""
-    model = build_seqjepa(cfg.model, sampler.action_dim).to(device)
+    model = build_seqjepa(cfg.model, sampler.action_dim, cfg.data.views.kind).to(device)
     target = TARGETS[cfg.objective.target.kind](cfg.objective.target, model.encoder).to(device)
     probes = OnlineProbes(model.encoder.out_dim, model.aggregator.out_dim, sampler.num_classes, sampler.action_dim,
                           hidden=cfg.train.probe_hidden)

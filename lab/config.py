@@ -89,6 +89,11 @@ class LinearBNActionConfig(Section):
 
     kind: Literal["linear_bn"] = "linear_bn"
     dim: int = Field(128, ge=1, description="width of the action embedding (each token's action slot)")
+    calls: Literal["joint", "released"] = Field(
+        "joint", description="training: 'joint' embeds the M actions in one BatchNorm call; 'released' as the "
+        "released code: context actions plus a zero last slot (3DIEBench: the last action) in one call, the "
+        "predictor's action in its own",
+    )
 
 
 ActionEmbedConfig = Annotated[LinearBNActionConfig, Field(discriminator="kind")]
@@ -196,7 +201,8 @@ class TrainConfig(Section):
 
 
 class EvalConfig(Section):
-    m_val: list[int] = Field([1, 3, 5, 8], description="context lengths for the z_AGG probe; M_tr is always added")
+    m_val: list[int] = Field([1, 3, 5, 8], description="context lengths for the z_AGG probe; M_tr and 5 (the "
+                             "released code's headline) are always added")
     num_train: int | None = Field(None, ge=16, description="cap on probe-train samples")
     num_test: int | None = Field(None, ge=16)
     batch_size: int = Field(256, ge=2, description="feature extraction batch")
@@ -204,6 +210,20 @@ class EvalConfig(Section):
     equi_head: Literal["mlp", "linear"] = Field("mlp", description="equivariance regressor (SIE deep-end MLP or ridge)")
     equi_hidden: int = Field(1024, ge=1)
     equi_epochs: int = Field(300, ge=1, description="MLP regressor epochs (paper: 300)")
+    enc_probe_input: Literal["view1", "original"] = Field(
+        "view1", description="linacc_enc on view 1's z, or ('original', as the released code) on the un-augmented image"
+    )
+    r2_heads: Literal["joint", "per_factor"] = Field(
+        "joint", description="augment: one regressor for all 9 action dims, or the released code's per-factor heads "
+        "(MLP crop, MLP jitter, linear blur) reported as eval.r2_equi_group@crop|jitter|blur",
+    )
+    fresh_view_probe: bool = Field(
+        False, description="also train the released code's offline probe: linear on z_AGG, AdamW on views drawn "
+        "afresh every epoch (eval.linacc_agg_fresh)",
+    )
+    fresh_epochs: int = Field(300, ge=1, description="epochs of the fresh-view probe (released code: 300)")
+    fresh_lr: float = Field(4e-4, gt=0)
+    fresh_weight_decay: float = Field(1e-3, ge=0)
     seed: int = 1234
     at_end: bool = Field(True, description="`lab train` evaluates the run when training finishes")
     copy_to: Path | None = Field(None, description="also write results.json here (e.g. the experiment folder)")
@@ -249,6 +269,11 @@ class RunConfig(Section):
     def _consistent(self) -> RunConfig:
         if self.data.views.kind == "quat" and self.data.name != "3diebench":
             raise ValueError("data.views.kind 'quat' needs data.name '3diebench' (it reads rotation latents)")
+        if self.eval.enc_probe_input == "original" and self.data.views.kind == "quat":
+            raise ValueError("eval.enc_probe_input 'original' needs transformed views: 3DIEBench renders have no original")
+        if self.eval.r2_heads == "per_factor" and self.data.views.kind != "augment":
+            raise ValueError("eval.r2_heads 'per_factor' groups the augment actions (crop, jitter, blur); "
+                             "use data.views.kind 'augment' or r2_heads 'joint'")
         return self
 
     @property

@@ -23,6 +23,7 @@ from lab.build import autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import RunConfig, load_config
 from lab.data.views import ViewSampler
 from lab.eval.equivariance import equivariance_r2
+from lab.eval.fresh_probe import fresh_view_probe_accuracy
 from lab.eval.leakage import leakage_action_r2, leakage_class_accuracy
 from lab.eval.plots import plot_run
 from lab.eval.probes import linear_probe_accuracy
@@ -30,6 +31,9 @@ from lab.eval.rank import rankme
 from lab.models.seqjepa import SeqJEPA
 from lab.train.checkpoint import load_checkpoint
 from lab.train.logging import read_metrics
+
+
+R2_GROUPS = {"crop": (slice(0, 4), "mlp"), "jitter": (slice(4, 8), "mlp"), "blur": (slice(8, 9), "linear")}
 
 
 @dataclass
@@ -40,16 +44,21 @@ class Features:
     single: torch.Tensor  # (N, 2·D_tok) [z_AGG(x1); z_AGG(x2)], one-view sequences
     action: torch.Tensor  # (N, A) a_1: x1 → x2
     labels: torch.Tensor  # (N,)
+    original: torch.Tensor | None = None  # (N, D) encoder output of the un-augmented image, when asked
 
 
 @torch.no_grad()
-def extract(model: SeqJEPA, sampler: ViewSampler, m_vals: list[int], batch_size: int, limit: int | None) -> Features:
-    """Frozen features for the first `limit` samples (all when None), batch by batch."""
+def extract(model: SeqJEPA, sampler: ViewSampler, m_vals: list[int], batch_size: int, limit: int | None,
+            originals: bool = False) -> Features:
+    """Frozen features for the first `limit` samples (all when None), batch by batch; with
+    `originals`, also z of the un-augmented images."""
     n = min(sampler.num_samples, limit or sampler.num_samples)
     num_views = max(m_vals) + 1
     device = sampler.device
     autocast = autocast_for(device)
     parts: dict[str, list[torch.Tensor]] = {"z1": [], "z2": [], "single": [], "action": [], "labels": []}
+    if originals:
+        parts["original"] = []
     aggs: dict[int, list[torch.Tensor]] = {k: [] for k in m_vals}
     for idx in torch.arange(n, device=device).split(batch_size):
         seq = sampler.sample(idx, num_views)
@@ -65,6 +74,9 @@ def extract(model: SeqJEPA, sampler: ViewSampler, m_vals: list[int], batch_size:
         parts["single"].append(single.reshape(idx.shape[0], -1))
         parts["action"].append(seq.actions[:, 0].float())
         parts["labels"].append(seq.labels)
+        if originals:
+            with autocast:
+                parts["original"].append(model.encoder(sampler.originals(idx)).float())
     cat = {k: torch.cat(v).cpu() for k, v in parts.items()}
     return Features(**cat, agg={k: torch.cat(v).cpu() for k, v in aggs.items()})
 
@@ -88,9 +100,15 @@ def compute_metrics(cfg: RunConfig, tr: Features, te: Features, action_names: li
     for k in sorted(tr.agg):
         out[f"eval.linacc_agg@M{k}"] = linear_probe_accuracy(tr.agg[k], tr.labels, te.agg[k], te.labels, **probe)
     out["eval.linacc_agg"] = out[f"eval.linacc_agg@M{cfg.data.seq_len}"]
-    out["eval.linacc_enc"] = linear_probe_accuracy(tr.z1, tr.labels, te.z1, te.labels, **probe)
+    enc = (tr.original, te.original) if ev.enc_probe_input == "original" else (tr.z1, te.z1)
+    out["eval.linacc_enc"] = linear_probe_accuracy(enc[0], tr.labels, enc[1], te.labels, **probe)
     regressor = {"head": ev.equi_head, "hidden": ev.equi_hidden, "epochs": ev.equi_epochs, "seed": ev.seed}
-    equi = equivariance_r2(torch.cat([tr.z1, tr.z2], 1), tr.action, torch.cat([te.z1, te.z2], 1), te.action, **regressor)
+    pairs = torch.cat([tr.z1, tr.z2], 1), torch.cat([te.z1, te.z2], 1)
+    equi = equivariance_r2(pairs[0], tr.action, pairs[1], te.action, **regressor)
+    if ev.r2_heads == "per_factor":  # the released code's heads: MLP crop, MLP jitter, linear blur
+        for group, (cols, head) in R2_GROUPS.items():
+            r2 = equivariance_r2(pairs[0], tr.action[:, cols], pairs[1], te.action[:, cols], **(regressor | {"head": head}))
+            out[f"eval.r2_equi_group@{group}"] = r2["r2_sklearn"]
     leak = leakage_action_r2(tr.single, tr.action, te.single, te.action, **regressor)
     out |= {"eval.r2_equi": equi["r2_sklearn"], "eval.r2_equi_global": equi["r2_global"]}
     out |= {f"eval.r2_equi@{name}": v for name, v in zip(action_names, equi["r2_per_dim"], strict=True)}
@@ -116,18 +134,29 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
     state = load_checkpoint(run_dir, dev)
     t0 = time.perf_counter()
     torch.manual_seed(cfg.eval.seed)
-    m_vals = sorted(set(cfg.eval.m_val) | {cfg.data.seq_len})
+    m_vals = sorted(set(cfg.eval.m_val) | {cfg.data.seq_len, 5})
     train_sampler = build_sampler(cfg, "train", dev)
     test_sampler = build_sampler(cfg, "test", dev)
     model, _, _ = build_parts(cfg, train_sampler, dev)
     model.load_state_dict(state["model"])
     model.eval()
-    tr = extract(model, train_sampler, m_vals, cfg.eval.batch_size, cfg.eval.num_train)
-    te = extract(model, test_sampler, m_vals, cfg.eval.batch_size, cfg.eval.num_test)
+    originals = cfg.eval.enc_probe_input == "original"
+    tr = extract(model, train_sampler, m_vals, cfg.eval.batch_size, cfg.eval.num_train, originals)
+    te = extract(model, test_sampler, m_vals, cfg.eval.batch_size, cfg.eval.num_test, originals)
     # One BLAS thread for the scikit-learn probes: multi-threaded OpenBLAS spin-waits on a busy
     # machine and made lbfgs ~50× slower here (2.4 s vs 0.05 s for a 1024×256 probe on 2 cores).
     with threadpool_limits(limits=1, user_api="blas"):
         results = compute_metrics(cfg, tr, te, train_sampler.action_names)
+    if cfg.eval.fresh_view_probe:
+        m, ev = cfg.data.seq_len, cfg.eval
+
+        def fresh() -> tuple[torch.Tensor, torch.Tensor]:  # train-split z_AGG at M_tr from newly drawn views
+            f = extract(model, train_sampler, [m], ev.batch_size, ev.num_train)
+            return f.agg[m], f.labels
+
+        results["eval.linacc_agg_fresh"] = fresh_view_probe_accuracy(
+            fresh, te.agg[m], te.labels, train_sampler.num_classes, epochs=ev.fresh_epochs, lr=ev.fresh_lr,
+            weight_decay=ev.fresh_weight_decay, batch_size=ev.batch_size, seed=ev.seed)
 
     history = read_metrics(run_dir)
     if history:  # the last logged training record: train.loss, train.step, …, online.<probe>

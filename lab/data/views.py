@@ -105,6 +105,10 @@ class ViewSampler(ABC):
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
+    def originals(self, idx: torch.Tensor) -> torch.Tensor:
+        """The un-transformed images of samples idx, normalised as the views: (B, 3, H, W)."""
+        return self._normalise(self._to_float(self._gather(idx)))
+
     def shard(self, rank: int, world: int) -> None:
         """Data parallel: this sampler serves rank `rank` of `world`. `sample` then takes the rank's
         own indices, and the random view parameters are drawn for the whole global batch (world ×

@@ -23,12 +23,18 @@ class Forward:
     pred: torch.Tensor  # (B, D) predicted target embedding ẑ_{M+1}
     z: torch.Tensor  # (B, M, D) encoder outputs of the context views
     z_agg: torch.Tensor  # (B, D_tok) aggregate
+    e: torch.Tensor | None = None  # (B, M, d_e) action embeddings: M−1 context slots then the predictor's
 
 
 class SeqJEPA(nn.Module):
-    def __init__(self, encoder: nn.Module, action_embed: nn.Module | None, aggregator: nn.Module, predictor: nn.Module) -> None:
+    def __init__(self, encoder: nn.Module, action_embed: nn.Module | None, aggregator: nn.Module, predictor: nn.Module,
+                 action_calls: str = "joint", released_last: str = "zero") -> None:
+        """action_calls: 'joint' embeds the M actions in one call (one set of BatchNorm statistics);
+        'released' as the released code: the context actions with a last slot (zero, or the last
+        action when released_last='action', its 3DIEBench path) in one call, the predictor's in its own."""
         super().__init__()
         self.encoder, self.action_embed, self.aggregator, self.predictor = encoder, action_embed, aggregator, predictor
+        self.action_calls, self.released_last = action_calls, released_last
         self.agg_token = nn.Parameter(torch.zeros(1, 1, aggregator.out_dim))
 
     @property
@@ -55,10 +61,18 @@ class SeqJEPA(nn.Module):
         """(B, K, d_a) → (B, K, d_e), or None without action conditioning."""
         return self.action_embed(actions) if self.act_cond else None
 
+    def _embed_for_training(self, actions: torch.Tensor) -> torch.Tensor | None:
+        """(B, M, d_a) → (B, M, d_e): slots a_1..a_{M−1} then the predictor's a_M (see action_calls)."""
+        if not self.act_cond or self.action_calls == "joint":
+            return self.embed_actions(actions)
+        last = actions[:, -1:] if self.released_last == "action" else torch.zeros_like(actions[:, -1:])
+        context = self.action_embed(torch.cat([actions[:, :-1], last], dim=1))  # BN statistics over B·M rows
+        return torch.cat([context[:, :-1], self.action_embed(actions[:, -1:])], dim=1)
+
     def forward(self, context: torch.Tensor, actions: torch.Tensor) -> Forward:
         """context: (B, M, 3, H, W) views x_1..x_M; actions: (B, M, d_a), actions[:, i] = a_{i+1}: x_{i+1} → x_{i+2}."""
         z = self.encode(context)
-        e = self.embed_actions(actions)
+        e = self._embed_for_training(actions)
         z_agg = self.aggregate(z, e)
         pred_in = z_agg if e is None else torch.cat([z_agg, e[:, -1]], dim=-1)
-        return Forward(pred=self.predictor(pred_in), z=z, z_agg=z_agg)
+        return Forward(pred=self.predictor(pred_in), z=z, z_agg=z_agg, e=e)

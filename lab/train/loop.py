@@ -80,7 +80,7 @@ def train_step(model: SeqJEPA, target: nn.Module, probes: OnlineProbes, opt: tor
         loss = loss_fn(out.pred, z_target)
         with torch.no_grad():  # leakage-probe inputs: z_AGG of the one-view sequences x1 and x2
             z2 = out.z[:, 1] if m > 1 else z_target
-            e = model.embed_actions(seq.actions)
+            e = out.e  # the forward's embeddings: the action BatchNorm sees one batch per step
             singles = torch.stack([out.z[:, 0], z2]).flatten(0, 1)[:, None]  # (2B, 1, D)
             agg1, agg2 = model.aggregate(singles, None if e is None else e.repeat(2, 1, 1)).chunk(2)
         probe_loss, probe_metrics = probe_forward(ProbeInputs(out.z_agg, out.z[:, 0], z2, agg1, agg2, seq.actions[:, 0], seq.labels))
