@@ -84,6 +84,7 @@ def fit_predict(
     if head == "linear":
         ridge = Ridge(alpha=1.0).fit(xtr.cpu().double().numpy(), ytr.cpu().double().numpy())
         pred = torch.as_tensor(ridge.predict(xte.cpu().double().numpy()), dtype=torch.float32, device=xte.device)
+        pred = pred.reshape(xte.shape[0], -1)  # Ridge returns (M,) for a single target column
     elif head == "mlp":
         model = _fit_mlp(xtr, ytr, hidden, epochs, batch_size, lr, seed)
         with torch.no_grad():
