@@ -1,9 +1,11 @@
-"""`lab bench views` and `lab bench train`: throughput figures measured in this process.
+"""`lab bench views | train | stream`: throughput and memory figures measured in this process.
 
-views: views/s of the batched on-device pipeline against the same samplers called one sample
-at a time from a Python loop (the official code's per-sample `__getitem__` style), same data,
-same transforms. train: optimiser steps/s and peak memory for given run configs on the
-procedural shapes (at the config's image size and view kind), so no download is needed.
+views: views/s of the batched on-device pipeline against the released code's per-sample pipeline
+(`lab.bench_official`: PIL on uint8 images, optionally in DataLoader workers) and against our
+own sampler called one sample at a time. train: optimiser steps/s and peak memory for run
+configs on the procedural shapes, and for augment configs the official-style step (per-sample
+views, fp32) on the same model. stream: peak memory of a 3DIEBench config streamed from a
+paper-sized synthetic split. Every ratio is against a baseline measured in the same run.
 On CPU the memory figure is the process's peak resident set size (it includes everything the
 process holds); on CUDA it is `torch.cuda.max_memory_allocated`.
 """
@@ -29,13 +31,13 @@ from torch.utils.data import DataLoader
 from lab.bench_official import CifarStyleSequences, IEBenchStyleSequences
 from lab.config import ConfigError, ViewsConfig, load_config
 from lab.data.disk.iebench import objects_for_split
-from lab.data.disk.synthetic import write_tree
+from lab.data.disk.synthetic import write_sparse_split, write_tree
 from lab.data.embedded import make_shapes
 from lab.data.registry import load_dataset
 from lab.data.actions import consecutive_diff
 from lab.data.views import Sequence, ViewSampler, build_view_sampler
 from lab.losses import LOSSES
-from lab.build import accelerate, autocast_for, build_parts, resolve_device
+from lab.build import accelerate, autocast_for, build_parts, build_sampler, resolve_device
 from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
 
@@ -178,6 +180,33 @@ def bench_train(configs: list[Path], batch_size: int | None, steps: int, device:
     return rows
 
 
+def bench_stream(config: Path, synsets: int, objects: int, batch_size: int, steps: int, device: torch.device,
+                 scratch: Path) -> dict:
+    """Peak memory of `steps` training steps of a 3DIEBench config streamed from a full-size synthetic split
+    (object folders plus a sparse uint8 cache: reads return zeros, no disk used)."""
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        write_sparse_split(root, synsets, objects, renders=50, size=128)
+        setup_s = time.perf_counter() - t0
+        cfg = load_config(config, [f"data.root={root}", "data.stream=disk", f"train.batch_size={batch_size}",
+                                   "logging.wandb=false"])
+        before = _peak_memory_mib(device)
+        sampler = build_sampler(cfg, "train", device)
+        model, target, probes = build_parts(cfg, sampler, device)
+        opt = build_optimizer(cfg.optim, model, probes)
+        accelerate(cfg, model, target, device)
+        autocast, m = autocast_for(device, cfg.train.bf16), cfg.data.seq_len
+        perm = torch.randperm(sampler.num_samples, device=device)
+        batches = iter(perm.split(batch_size))
+        rate = _rate(lambda: train_step(model, target, probes, opt, LOSSES[cfg.objective.loss],
+                                        sampler.sample(next(batches), m + 1), 0.996, autocast), 1, device, steps)
+        split_gib = sampler.images.nbytes / 2**30 if sampler.streamed else float("nan")
+        return {"config": config.name, "objects": sampler.num_samples, "renders": len(sampler.images),
+                "split_GiB": split_gib, "batch": batch_size, "M": m, "px": sampler.image_size, "steps_s": rate,
+                "peak_mem_MiB_before_data": before, "peak_mem_MiB": _peak_memory_mib(device), "setup_s": setup_s}
+
+
 def _cell(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else "n/a" if v is None else str(v)
 
@@ -244,3 +273,27 @@ def train_cmd(
     except ConfigError as e:
         raise typer.BadParameter(str(e)) from None
     _emit(rows, "train steps/s", out_path, dev)
+
+
+@app.command("stream")
+def stream_cmd(
+    config: Path = typer.Argument(Path("configs/seqjepa/paper-3diebench.yaml"), help="a 3DIEBench run config"),
+    synsets: int = typer.Option(55, help="synsets of the synthetic split"),
+    objects: int = typer.Option(953, help="objects per synset (4 of 5 go to train: 55 × 953 → 41,932 train objects)"),
+    batch_size: int = typer.Option(8, help="global batch of the timed steps"),
+    steps: int = typer.Option(2, help="timed steps (after one warm-up step)"),
+    device: str = typer.Option("auto"),
+    threads: int | None = typer.Option(None, help="torch CPU threads"),
+    out_path: Path = typer.Option(Path("runs/bench/stream.json"), "--out"),
+) -> None:
+    """Peak memory of a 3DIEBench config streamed from disk, on a paper-sized synthetic split
+    (≈ 96 GiB of uint8 renders as a sparse file) — the bound docs/scale.md documents."""
+    if threads:
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        row = bench_stream(config, synsets, objects, batch_size, steps, dev, out_path.parent)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e)) from None
+    _emit([row], "streamed 3DIEBench", out_path, dev)

@@ -149,3 +149,17 @@ def test_a_run_reports_m_val_5_and_the_fresh_probe(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "runs" / "tiny" / "results.json").read_text())
     assert raw["eval"]["m_val"] == [1, 3] and "eval.linacc_agg@M5" in results  # M_val 5 always
     assert 0 <= results["eval.linacc_agg_fresh"] <= 1
+
+
+@pytest.mark.parametrize("path", sorted(Path("configs/seqjepa").glob("*.yaml")), ids=lambda p: p.name)
+def test_paper_and_official_configs_load(path: Path) -> None:
+    from lab.config import load_config
+
+    cfg = load_config(path)
+    if path.name.startswith("official-"):
+        assert cfg.optim.style == "released" and cfg.model.action_embed.calls == "released" and cfg.eval.fresh_view_probe
+    if cfg.data.views.kind == "augment" and path.name.startswith("official-"):
+        assert cfg.data.views.normalize_across_views and cfg.eval.enc_probe_input == "original"
+        assert cfg.eval.r2_heads == "per_factor"
+    if cfg.data.name == "3diebench":
+        assert cfg.data.stream == "disk"
