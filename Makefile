@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-gpu clean
 
 setup: $(STAMP)
 
@@ -27,9 +27,18 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -n 2 --timeout 300
 
+# CPU figures, each a ratio against a baseline timed in the same run (docs/scale.md).
 bench: setup
-	$(VENV)/bin/lab bench views --threads 1
+	$(VENV)/bin/lab bench views --threads 1 --batch-size 256 --per-sample 64 --reps 2
 	$(VENV)/bin/lab bench train --threads 1 --batch-size 32 --steps 2
+	$(VENV)/bin/lab bench stream --threads 1 --batch-size 4 --steps 1
+
+# The same on CUDA: bf16 autocast, channels_last, torch.compile (train.compile), views batched on the GPU.
+bench-gpu: setup
+	@$(PY) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'bench-gpu needs a CUDA GPU: torch.cuda.is_available() is False here')"
+	$(VENV)/bin/lab bench views --device cuda --batch-size 512 --per-sample 128 --workers 8 --out runs/bench/gpu/views.json
+	$(VENV)/bin/lab bench train --device cuda --batch-size 256 --steps 20 --workers 8 --set train.compile=true --out runs/bench/gpu/train.json
+	$(VENV)/bin/lab bench stream --device cuda --batch-size 128 --steps 10 --out runs/bench/gpu/stream.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -45,6 +45,13 @@ app = typer.Typer(help="Throughput benchmarks (views/s, train steps/s, peak memo
 out = Console()
 
 
+def _device(name: str) -> torch.device:
+    try:
+        return resolve_device(name)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="--device") from None
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -149,13 +156,13 @@ def _official_batches(cfg, bs: int, workers: int, device: torch.device) -> Itera
 
 
 def bench_train(configs: list[Path], batch_size: int | None, steps: int, device: torch.device,
-                workers: int = 0) -> list[dict]:
+                workers: int = 0, overrides: list[str] = ()) -> list[dict]:
     """One row per config: steps/s and images/s of our `train_step` (batched views, the config's
     bf16 / channels_last / compile on CUDA) and peak memory; for augment configs also the
     official-style step on the same model (per-sample PIL views in `workers` processes, fp32)."""
     rows = []
     for path in configs:
-        cfg = load_config(path, ["data.name=shapes", "logging.wandb=false"])
+        cfg = load_config(path, ["data.name=shapes", "logging.wandb=false", *overrides])
         bs = batch_size or cfg.train.batch_size
         sampler = build_view_sampler(make_shapes("train", num=bs, image_size=cfg.data.image_size), cfg.data.views, device)
         model, target, probes = build_parts(cfg, sampler, device)
@@ -186,11 +193,11 @@ def bench_stream(config: Path, synsets: int, objects: int, batch_size: int, step
     (object folders plus a sparse uint8 cache: reads return zeros, no disk used)."""
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         root = Path(tmp)
-        t0 = time.perf_counter()
-        write_sparse_split(root, synsets, objects, renders=50, size=128)
-        setup_s = time.perf_counter() - t0
         cfg = load_config(config, [f"data.root={root}", "data.stream=disk", f"train.batch_size={batch_size}",
-                                   "logging.wandb=false"])
+                                   "data.num_train=null", "logging.wandb=false"])
+        t0 = time.perf_counter()
+        write_sparse_split(root, synsets, objects, renders=50, size=cfg.data.image_size)
+        setup_s = time.perf_counter() - t0
         before = _peak_memory_mib(device)
         sampler = build_sampler(cfg, "train", device)
         model, target, probes = build_parts(cfg, sampler, device)
@@ -246,7 +253,7 @@ def views_cmd(
         raise typer.BadParameter(f"unknown view kind(s) {bad}; choose from augment, 3diebench, rotation, affine")
     if threads:
         torch.set_num_threads(threads)
-    dev = resolve_device(device)
+    dev = _device(device)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _emit(bench_views(kinds, batch_size, num_views, per_sample, reps, dev, workers, iebench_objects,
                       scratch=out_path.parent), "views/s", out_path, dev)
@@ -258,6 +265,7 @@ def train_cmd(
     batch_size: int | None = typer.Option(None, help="override each config's batch size"),
     steps: int = typer.Option(5, help="timed steps per config (after one warm-up step)"),
     workers: int = typer.Option(0, help="DataLoader workers of the official-style step (0: in-process)"),
+    set_: list[str] = typer.Option([], "--set", help="config override for every config, e.g. --set train.compile=true"),
     device: str = typer.Option("auto"),
     threads: int | None = typer.Option(None, help="torch CPU threads"),
     out_path: Path = typer.Option(Path("runs/bench/train.json"), "--out"),
@@ -267,9 +275,9 @@ def train_cmd(
     configs = configs or [Path("experiments/step1-baseline/smoke.yaml"), Path("configs/seqjepa/paper-cifar100.yaml")]
     if threads:
         torch.set_num_threads(threads)
-    dev = resolve_device(device)
+    dev = _device(device)
     try:
-        rows = bench_train(configs, batch_size, steps, dev, workers)
+        rows = bench_train(configs, batch_size, steps, dev, workers, set_)
     except ConfigError as e:
         raise typer.BadParameter(str(e)) from None
     _emit(rows, "train steps/s", out_path, dev)
@@ -290,7 +298,7 @@ def stream_cmd(
     (≈ 96 GiB of uint8 renders as a sparse file) — the bound docs/scale.md documents."""
     if threads:
         torch.set_num_threads(threads)
-    dev = resolve_device(device)
+    dev = _device(device)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         row = bench_stream(config, synsets, objects, batch_size, steps, dev, out_path.parent)

@@ -8,6 +8,8 @@ import yaml
 from typer.testing import CliRunner
 
 from lab.bench import bench_train, bench_views
+from lab.build import build_parts
+from lab.data.views import build_view_sampler
 from lab.bench_official import CifarStyleSequences, IEBenchStyleSequences
 from lab.cli import app
 from lab.data.disk.synthetic import write_tree
@@ -61,3 +63,30 @@ def test_bench_train_times_the_official_style_step_for_augment_configs(tmp_path:
     path.write_text(yaml.safe_dump(tiny_config(tmp_path / "runs", data={"views": {"kind": "augment"}})))
     row = bench_train([path], 4, 1, torch.device("cpu"))[0]
     assert row["official_style_steps_s"] > 0 and row["speedup_vs_official"] == row["steps_s"] / row["official_style_steps_s"]
+
+
+def test_bench_stream_trains_a_3diebench_config_from_a_sparse_split(tmp_path: Path) -> None:
+    from lab.bench import bench_stream
+
+    raw = tiny_config(tmp_path / "runs", data={"name": "3diebench", "views": {"kind": "quat"}, "image_size": 32,
+                                               "num_train": None, "num_test": None})
+    raw["gates"] = []
+    path = tmp_path / "ie.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    row = bench_stream(path, synsets=2, objects=5, batch_size=4, steps=1, device=torch.device("cpu"), scratch=tmp_path)
+    assert row["objects"] == 8 and row["renders"] == 400 and row["px"] == 32  # streamed from the sparse cache
+    assert row["split_GiB"] == 400 * 3 * 32**2 / 2**30 and row["steps_s"] > 0
+
+
+def test_gpu_settings_fall_back_to_plain_float32_on_cpu(tiny_yaml: Path) -> None:
+    from lab.build import accelerate, autocast_for
+    from lab.config import load_config
+
+    cfg = load_config(tiny_yaml, ["train.compile=true", "train.channels_last=true"])
+    sampler = build_view_sampler(make_shapes("train", num=16, image_size=16), cfg.data.views, "cpu")
+    model, target, _ = build_parts(cfg, sampler, torch.device("cpu"))
+    accelerate(cfg, model, target, torch.device("cpu"))
+    conv = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous() and not hasattr(model.encoder, "_compiled_call_impl") or model.encoder._compiled_call_impl is None
+    with autocast_for(torch.device("cpu"), bf16=True):
+        assert model.encoder(torch.randn(2, 3, 16, 16)).dtype == torch.float32
