@@ -119,7 +119,8 @@ def finetune(model: Optional[str] = MODEL,
     runs = {}
     for m in dict.fromkeys(method):
         _, runs[m] = run(path, _finetune_spec(m, rank, lr, steps, batch, ctx, seed), out / m)
-    plots.loss_curves({m: r["curve"] for m, r in runs.items()}, out / "loss.png", f"fine-tuning {path} on code")
+    plots.loss_curves({m: r["curve"] for m, r in runs.items()}, out / "loss.png",
+                      f"fine-tuning on stdlib source: rank {rank}, lr {lr:g}, {steps} steps")
     write_results(out, {"model": str(path), "runs": runs,
                         **{f"{m}_val_loss": r["val_loss"] for m, r in runs.items()},
                         **{f"{m}_weights_bytes": r["weights_bytes"] for m, r in runs.items()}}, seed)
@@ -196,7 +197,8 @@ def forgetting(model: Optional[str] = MODEL, method: str = METHOD, rank: int = R
     res = run_forgetting(path, _finetune_spec(method, rank, lr, steps, batch, ctx, seed), out)
     res["caption"] = caption(res)
     table = {k: (res["before"][k], res["after"][k]) for k in res["before"]}
-    plots.forgetting(table, out / "forgetting.png", res["caption"])
+    plots.forgetting(table, out / "forgetting.png", res["caption"],
+                     f"forgetting: {method} rank {rank}, lr {lr:g}, {steps} steps on code")
     write_results(out, {"model": str(path), **res}, seed)
     _table(f"forgetting: {method} r={rank} lr={lr:g}, {steps} steps on code → {out}",
            ["metric", "before", "after", "change"], [[k, b, a, f"{a - b:+.4f}"] for k, (b, a) in table.items()])
