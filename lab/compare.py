@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lab.train.logging import strip_seed
 
 HEADLINE = ["eval.linacc_agg", "eval.linacc_enc", "eval.r2_equi", "eval.leak_r2", "eval.rankme_enc", "eval.rankme_agg"]
 
@@ -32,10 +33,7 @@ class Run:
 
     @property
     def group(self) -> str:
-        """The run's name without its seed suffix (`-s{seed}`, `_seed{seed}`)."""
-        if self.seed is None:
-            return self.name
-        return re.sub(rf"[-_](s|seed){self.seed}$", "", self.name)
+        return strip_seed(self.name, self.seed)
 
 
 @dataclass
@@ -61,13 +59,13 @@ def _num(x: float) -> str:
     return f"{x:.4g}" if abs(x) >= 100 else f"{x:.3f}"
 
 
-def _flatten(obj: Any, prefix: str = "") -> dict[str, float]:
+def flatten_numeric(obj: Any, prefix: str = "") -> dict[str, float]:
     """Numeric leaves of nested dicts as {dotted.key: value} (lists and strings are skipped)."""
     out: dict[str, float] = {}
     for key, value in obj.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict):
-            out |= _flatten(value, f"{dotted}.")
+            out |= flatten_numeric(value, f"{dotted}.")
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[dotted] = float(value)
     return out
@@ -85,7 +83,7 @@ def load_run(path: Path) -> Run:
         raise CompareError(f"{file} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise CompareError(f"{file}: expected a JSON object of metrics")
-    flat = _flatten(raw)
+    flat = flatten_numeric(raw)
     nested = raw["provenance"] if isinstance(raw.get("provenance"), dict) else {}  # the LLM track's layout
     seed = raw.get("provenance.seed", nested.get("seed"))
     name = raw.get("provenance.run") or (file.parent.name if file.name == "results.json" else file.stem)
