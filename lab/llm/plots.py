@@ -90,7 +90,11 @@ def loss_curves(curves: dict[str, dict], path: Path, title: str, caption: str | 
 
 def sweep(param: str, values: list[float], curves: list[dict], final_val: list[float], path: Path,
           caption: str) -> Path:
-    """Left: validation curves of every run; right: final validation loss against the swept value, best starred."""
+    """Left: validation curves of every run; right: final validation loss against the swept value, best starred.
+
+    Both axes stop a little above the common starting loss: a run that ends above it did worse than not
+    training, and its value is written at the top edge instead of squashing every other run into a line.
+    """
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.2))
     for i, (v, c) in enumerate(zip(values, curves)):
         a.plot(c["val_steps"], c["val_loss"], "o-", ms=3, color=f"C{i}", label=f"{param}={v:g}")
@@ -101,10 +105,20 @@ def sweep(param: str, values: list[float], curves: list[dict], final_val: list[f
     if np.isfinite(ys).any():
         best = int(np.nanargmin(ys))
         b.plot(values[best], ys[best], "*", color="C3", ms=14, label=f"best: {param}={values[best]:g}")
+        start = curves[0]["val_loss"][0]
+        if start > ys[best]:
+            top = start + 0.3 * (start - ys[best])
+            a.set_ylim(top=top)
+            b.set_ylim(top=top)
+            for v, y in zip(values, ys):
+                if not y <= top:  # above the axis, or diverged (NaN)
+                    b.plot(v, top, "^", color="C1", ms=8, clip_on=False)
+                    b.annotate("diverged" if np.isnan(y) else f"{y:.2f}", (v, top), xytext=(0, -14),
+                               textcoords="offset points", ha="center", fontsize=8, color="C1")
         b.legend(fontsize=8)
     b.set(xlabel=param, ylabel="final validation loss", title="final loss", xscale="log")
     b.minorticks_off()
-    b.set_xticks(values, [f"{v:g}" for v in values])
+    b.set_xticks(values, [f"{v:g}" for v in values], rotation=45)
     for ax in (a, b):
         ax.grid(alpha=0.3)
     return _save(fig, path, caption, f"{param} sweep")

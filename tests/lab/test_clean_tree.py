@@ -75,6 +75,8 @@ def test_docs_name_the_commands_checked() -> None:
 
 @pytest.mark.parametrize(("doc", "argv"), documented_commands(), ids=lambda v: " ".join(v) if isinstance(v, list) else v)
 def test_documented_command_writes_only_ignored_paths(doc: str, argv: list[str]) -> None:
+    if argv[0] == "publish" or "--publish" in argv:
+        pytest.skip("copying into a tracked folder is what lab publish is for: the explicit choice")
     for path in output_paths(argv):
         assert ignored(path), f"`lab {' '.join(argv)}` in {doc} writes {path}, which git tracks or does not ignore"
 
