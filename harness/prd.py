@@ -8,6 +8,7 @@ phases, dependencies), which works on the raw JSON so it runs even when the mode
 from __future__ import annotations
 
 import difflib
+import hashlib
 import heapq
 import json
 from collections.abc import Iterable
@@ -52,7 +53,7 @@ class MetricGate(_Strict):
         description="Dotted key; a flat key that itself contains dots (\"eval.linacc_agg\") is found first",
     )
     op: Op
-    value: float
+    value: float = Field(allow_inf_nan=False, description="A finite threshold")
 
 
 class Check(_Strict):
@@ -88,6 +89,19 @@ class Check(_Strict):
     @property
     def kind(self) -> Literal["run", "metric"]:
         return "run" if self.run is not None else "metric"
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the check's canonical JSON (sorted keys, unset fields left out): evidence is bound
+        to it, so a check edited after it passed no longer vouches for the feature."""
+        body = self.model_dump(mode="json", exclude_none=True)
+        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def checks_digest(checks: Iterable[Check | str]) -> str:
+    """One digest for an ordered list of checks (or of their `Check.digest`s): what a verdict is bound to."""
+    digests = [c if isinstance(c, str) else c.digest for c in checks]
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
 class Phase(_Strict):
