@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text
+from harness.guards import expand
 
 Op = Literal[">=", ">", "<=", "<", "=="]
 Agg = Literal["mean", "mean-std"]
@@ -302,6 +303,7 @@ def reference_problems(data: dict[str, Any]) -> list[str]:
         problems += _duplicate_check_names(f.get("verify"), f"features[{i}].verify")
 
     graph: dict[str, list[str]] = {}
+    by_index = dict(feats)
     for i, f in feats:
         deps = f.get("depends_on") if isinstance(f.get("depends_on"), list) else []
         for j, dep in enumerate(deps):
@@ -313,7 +315,7 @@ def reference_problems(data: dict[str, Any]) -> list[str]:
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 problems.append(f"{where}: unknown feature {dep!r}{hint}")
             else:
-                dep_phase, own_phase = dict(feats)[feature_at[dep]].get("phase"), f.get("phase")
+                dep_phase, own_phase = by_index[feature_at[dep]].get("phase"), f.get("phase")
                 if order.get(dep_phase, -1) > order.get(own_phase, 1 << 30):
                     problems.append(
                         f"{where}: '{dep}' is in phase {dep_phase}, which comes after this feature's phase {own_phase}"
@@ -395,9 +397,14 @@ def decode_json(text: str, source: str) -> Any:
         raise PRDError(source, [f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}"]) from None
 
 
-def prd_warnings(prd: PRD) -> list[str]:
-    """Legal but probably unintended choices, shown by `ralph validate`."""
+def prd_warnings(prd: PRD, repo: Path | None = None) -> list[str]:
+    """Legal but probably unintended choices, shown by `ralph validate`; with `repo`, also the
+    protected patterns that match nothing there (usually a typo: nothing would be protected)."""
     out = []
+    for pattern in prd.defaults.protected if repo is not None else []:
+        if not expand(repo, [pattern]):
+            out.append(f"defaults.protected: '{pattern}' matches nothing in {repo} (a typo?); it only stops the "
+                       "agent from creating such paths")
     for f in prd.features:
         if not f.verify:
             out.append(f"{f.id}: no 'verify' checks, so ralph can never mark it passing; add at least one")
