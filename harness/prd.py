@@ -187,18 +187,20 @@ class PRD(_Strict):
         chosen = list(self.features if features is None else features)
         index = {f.id: i for i, f in enumerate(chosen)}
         waiting = {f.id: {d for d in f.depends_on if d in index} for f in chosen}
+        dependents: dict[str, list[str]] = {}
+        for f in chosen:
+            for d in waiting[f.id]:
+                dependents.setdefault(d, []).append(f.id)
         ready = [i for i, f in enumerate(chosen) if not waiting[f.id]]
         heapq.heapify(ready)
         ordered: list[Feature] = []
         while ready:
             f = chosen[heapq.heappop(ready)]
             ordered.append(f)
-            for other in chosen:
-                deps = waiting[other.id]
-                if f.id in deps:
-                    deps.discard(f.id)
-                    if not deps:
-                        heapq.heappush(ready, index[other.id])
+            for other in dependents.get(f.id, []):
+                waiting[other].discard(f.id)
+                if not waiting[other]:
+                    heapq.heappush(ready, index[other])
         if len(ordered) != len(chosen):  # only reachable for a PRD built without validation
             raise PRDError("PRD", ["features: dependency cycle; run `ralph validate` for details"])
         return ordered

@@ -23,7 +23,7 @@ SECRET_PATTERNS = ("*_TOKEN", "*_SECRET", "*_KEY")
 KILL_GRACE_S = 2.0
 READ_CHUNK = 1 << 16  # bytes per read of a command's output
 LINE_MAX = 8_192  # bytes of one output line handed to `on_line`; the rest is counted, not kept
-LOG_MAX = 64 << 20  # bytes of output kept in `log_path`: its head, a "bytes cut" note, its last LOG_TAIL
+LOG_MAX = 16 << 20  # bytes of output kept in `log_path`: its head, a "bytes cut" note, its last LOG_TAIL
 LOG_TAIL = 4 << 20
 
 
