@@ -327,15 +327,13 @@ class ProgressLog:
         except FileNotFoundError:
             return []
         with f:
-            pos, buf = f.seek(0, os.SEEK_END), b""
-            while pos > 0 and buf.count(b"\n## ") < n:
-                step = min(PIECE, pos)
+            pos, buf, step = f.seek(0, os.SEEK_END), b"", 4096
+            while (start := _nth_last_header(buf, n, pos == 0)) is None and pos > 0:
+                step = min(2 * step, PIECE, pos)
                 pos -= step
                 f.seek(pos)
                 buf = f.read(step) + buf
-        if pos > 0:  # drop the partial block (and any split character) before the first whole header
-            buf = buf[buf.index(b"\n## ") + 1 :]
-        return _split_blocks(buf.decode("utf-8", "replace"))[-n:]
+        return _split_blocks(buf[start or 0 :].decode("utf-8", "replace"))[-n:]
 
     def tail(self, n: int = 5, max_chars: int | None = None) -> str:
         """The last `n` blocks, dropping the oldest of them until they fit in `max_chars` (for prompts)."""
@@ -344,6 +342,20 @@ class ProgressLog:
             picked.pop(0)
         text = "\n".join(picked)
         return text[-max_chars:] if max_chars is not None else text
+
+
+def _nth_last_header(buf: bytes, n: int, at_file_start: bool) -> int | None:
+    """Offset in `buf` of the `n`-th last block header, or None when `buf` does not reach back that far
+    (at the start of the file: the first header, if any, or the end of `buf`)."""
+    at = len(buf)
+    for _ in range(n):
+        found = buf.rfind(b"\n## ", 0, at)
+        if found < 0:
+            if not at_file_start:
+                return None
+            return 0 if buf.startswith(b"## ") else at
+        at = found
+    return at + 1
 
 
 def _split_blocks(text: str) -> list[str]:
