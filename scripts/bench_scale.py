@@ -105,9 +105,10 @@ def main() -> None:
         large = make_repo(Path(tmp) / "large", a.features, a.dry_run_features, int(a.log_mb * 2**20))
         size = (large / "progress.txt").stat().st_size
         print(f"setup {time.perf_counter() - t0:.1f}s: large repo {a.features} features, progress.txt "
-              f"{size / 2**20:.1f} MB; small repo 2 features, {(small / 'progress.txt').stat().st_size} B")
+              f"{size / 2**20:.1f} MB; small repo 2 features, {(small / 'progress.txt').stat().st_size} B", flush=True)
         entry = Entry(kind="verify", subject="F-0001", phase=1, fields={"status": "passing"})
-        rows: list[tuple[str, float, float, str]] = []
+        width = 55
+        print(f"{'operation':<{width}}  {'small':>9}  {'large':>9}  {'ratio':>7}  target (large)", flush=True)
         settings = RunSettings()
         for name, fn, target in [
             ("progress.append (one entry)", lambda r: (lambda: ProgressLog(r).append(entry)), ""),
@@ -127,11 +128,7 @@ def main() -> None:
              lambda r: cli(r, "run", "--phase", "2", "--dry-run"), "< 10 s"),
         ]:
             s, big = best_of(a.repeat, fn(small)), best_of(a.repeat, fn(large))
-            rows.append((name, s, big, target))
-        width = max(len(r[0]) for r in rows)
-        print(f"{'operation':<{width}}  {'small':>9}  {'large':>9}  {'ratio':>7}  target (large)")
-        for name, s, big, target in rows:
-            print(f"{name:<{width}}  {s * 1e3:>7.1f}ms  {big * 1e3:>7.1f}ms  {big / s:>6.1f}x  {target}")
+            print(f"{name:<{width}}  {s * 1e3:>7.1f}ms  {big * 1e3:>7.1f}ms  {big / s:>6.1f}x  {target}", flush=True)
 
 
 if __name__ == "__main__":
