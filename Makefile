@@ -32,6 +32,7 @@ bench: setup
 	$(VENV)/bin/lab bench views --threads 1 --batch-size 256 --per-sample 64 --reps 2
 	$(VENV)/bin/lab bench train --threads 1 --batch-size 32 --steps 2
 	$(VENV)/bin/lab bench stream --threads 1 --batch-size 4 --steps 1
+	$(PY) scripts/bench_scale.py
 
 # The same on CUDA: bf16 autocast, channels_last, torch.compile (train.compile), views batched on the GPU.
 bench-gpu: setup
