@@ -165,6 +165,8 @@ def _worker(argv: list[str]) -> None:
     ns = parser.parse_args(argv)
     cfg = load_config(ns.config, ns.set)
     cuda = cfg.train.device.startswith("cuda") or (cfg.train.device == "auto" and torch.cuda.is_available())
+    if cuda:  # bind this rank's GPU before NCCL starts
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     try:
         train(cfg, resume=ns.resume)
