@@ -95,9 +95,11 @@ def codex(text: str) -> CliReport:
         if kind == "turn.completed" and isinstance(event.get("usage"), dict):
             raw = event["usage"]
             cached = _int(raw, "cached_input_tokens")
+            written = _int(raw, "cache_write_input_tokens")
             result.usage += Usage(
-                input_tokens=max(_int(raw, "input_tokens") - cached, 0),
+                input_tokens=max(_int(raw, "input_tokens") - cached - written, 0),
                 output_tokens=_int(raw, "output_tokens"),
+                cache_creation_input_tokens=written,
                 cache_read_input_tokens=cached,
             )
         elif kind == "item.completed" and isinstance(event.get("item"), dict):
@@ -114,7 +116,7 @@ def codex(text: str) -> CliReport:
     return result
 
 
-_TOKENS = re.compile(r"^Tokens: (?P<counts>.+?)\.(?: Cost: \$(?P<message>[\d.]+) message, \$(?P<session>[\d.]+) session)?")
+_TOKENS = re.compile(r"^Tokens: (?P<counts>.*? received)\.(?: Cost: \$(?P<message>[\d.]+) message, \$(?P<session>[\d.]+) session)?")
 _COUNT = re.compile(r"([\d.]+)([kKmM]?) (sent|received|cache write|cache hit)")
 _SCALE = {"": 1, "k": 1_000, "m": 1_000_000}
 
@@ -142,6 +144,8 @@ def aider(text: str) -> CliReport:
             session_cost = float(match["session"])
     if session_cost is not None:
         result.usage.cost_usd = session_cost
-    tail = [line for line in text.splitlines() if line.strip() and not _TOKENS.match(line.strip())]
-    result.summary = "\n".join(tail[-20:])
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Repo-map:")]  # the end of its banner
+    reply = [line for line in lines[starts[-1] + 1 if starts else 0 :] if line.strip() and not _TOKENS.match(line)]
+    result.summary = "\n".join(reply[-20:])
     return result
