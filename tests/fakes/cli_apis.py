@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.local_server import LocalServer
 
 _ids = itertools.count(1)
 
@@ -44,7 +45,7 @@ class Seen:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-class _FakeAPI:
+class _FakeAPI(LocalServer):
     """An HTTP server on an ephemeral port; subclasses answer `reply(seen, handler)`."""
 
     key_header = "authorization"
@@ -52,20 +53,7 @@ class _FakeAPI:
     def __init__(self, work: Work) -> None:
         self.work = work
         self.seen: list[Seen] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> _FakeAPI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(self._handler())
 
     # --- what tests assert on -----------------------------------------------------------
     def keys(self) -> set[str]:
