@@ -93,7 +93,8 @@ def make_agent(
                     raise AgentConfigError(f"--agent {kind} with --agent-cmd {cmd}: choose one CLI")
                 agent = CommandAgent.preset(cmd, model=model or "", pass_env=tuple(agent_env))
             else:
-                agent = CommandAgent(cmd, model=model or "", pass_env=tuple(agent_env), name=kind if kind in PRESETS else None)
+                name = kind if kind in PRESETS else None
+                agent = CommandAgent(cmd, model=model or "", pass_env=tuple(agent_env), name=name)
             agent.prices = table
             return agent
         if kind == "replay":

@@ -71,7 +71,8 @@ class CommandAgent:
         self.template = template
         self.cli = cli or cli_for(template)
         self.prompt_via: PromptVia = prompt_via or ("file" if "prompt_file" in fields else "stdin")
-        self.model = model or (self.cli.default_model if self.cli else "")
+        takes_model = bool(fields & {"model", "model_args"})  # a default only means something if it is passed
+        self.model = model or (self.cli.default_model if self.cli and takes_model else "")
         self.name = name or "command"
         self.pass_env = tuple(dict.fromkeys([*(self.cli.credentials if self.cli else ()), *pass_env]))
         self.state_paths = self.cli.state_paths if self.cli else ()

@@ -63,11 +63,13 @@ class PriceTable:
 
     def unpriced_warning(self, model: str) -> str | None:
         """A warning for the record when `model` has no entry (its cost is an overestimate), else None."""
-        if self.lookup(model)[1]:
+        price, exact = self.lookup(model)
+        if exact:
             return None
-        price = self.lookup(model)[0]
-        return (f"no price for model {model!r} in the price table; costed at the dearest entry "
-                f"(${price.input:g}/${price.output:g} per million tokens): add it to {PRICES_FILE.name} or a --prices file")
+        return (
+            f"no price for model {model!r} in the price table; costed at the dearest entry "
+            f"(${price.input:g}/${price.output:g} per million tokens): add it to {PRICES_FILE}"
+        )
 
     @classmethod
     def default(cls) -> PriceTable:

@@ -116,7 +116,9 @@ def codex(text: str) -> CliReport:
     return result
 
 
-_TOKENS = re.compile(r"^Tokens: (?P<counts>.*? received)\.(?: Cost: \$(?P<message>[\d.]+) message, \$(?P<session>[\d.]+) session)?")
+_TOKENS = re.compile(
+    r"^Tokens: (?P<counts>.*? received)\.(?: Cost: \$(?P<message>[\d.]+) message, \$(?P<session>[\d.]+) session)?"
+)
 _COUNT = re.compile(r"([\d.]+)([kKmM]?) (sent|received|cache write|cache hit)")
 _SCALE = {"": 1, "k": 1_000, "m": 1_000_000}
 

@@ -111,6 +111,8 @@ def test_codex_cost_comes_from_the_price_table_and_a_missing_price_is_noted(
     fake = script(tmp_path / "bin" / "codex", f"print({json.dumps(json.dumps(event))})\n")
     priced = CommandAgent(f"{fake} exec", model="gpt-6-sol").run(make_task(), Budget(timeout_s=30))
     assert priced.status == "completed" and priced.usage.cost_usd == pytest.approx(2.0)
+    assert make_agent("codex").model == "gpt-6-sol"  # the preset passes it with --model, so it prices it
+    assert CommandAgent(f"{fake} exec").model == ""  # a template that passes no model is not priced by a guess
     unknown = CommandAgent(f"{fake} exec", model="gpt-unknown-1").run(make_task(attempt=2), Budget(timeout_s=30))
     assert unknown.transcript_path is not None
     assert "no price for model 'gpt-unknown-1'" in unknown.transcript_path.read_text()
@@ -191,8 +193,8 @@ def test_an_npm_cli_under_tmp_finds_its_sibling_packages_inside_the_sandbox(
 ) -> None:
     modules = tmp_path / "prefix" / "node_modules"
     helper = script(modules / "cli-linux-x64" / "bin" / "real-cli", "open('out.txt', 'w').write('native')\n")
-    entry = script(modules / "cli" / "bin" / "cli.sh", f'exec "$(dirname "$(readlink -f "$0")")/../../cli-linux-x64/bin/{helper.name}"\n',
-                   shebang="/usr/bin/env bash")
+    launcher = f'exec "$(dirname "$(readlink -f "$0")")/../../cli-linux-x64/bin/{helper.name}"\n'
+    entry = script(modules / "cli" / "bin" / "cli.sh", launcher, shebang="/usr/bin/env bash")
     (modules / ".bin").mkdir()
     (modules / ".bin" / "npm-cli").symlink_to(entry)
     monkeypatch.setenv("PATH", f"{modules / '.bin'}:{os.environ['PATH']}")
