@@ -332,14 +332,14 @@ def run(
     feature: Annotated[Optional[str], typer.Option("--feature", help="Only this feature (a blocked one gets "
                                                    "another round).")] = None,
     agent: Annotated[Optional[str], typer.Option("--agent", help=f"{describe_kinds()}. See docs/agents.md.",
-                                                 show_default="anthropic")] = None,
+                                                 metavar="KIND", show_default="anthropic")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Model name for the agent.")] = None,
     agent_cmd: Annotated[Optional[str], typer.Option("--agent-cmd", help="command: a preset or a template with "
                                                      "{prompt_file}; replay: the script path.")] = None,
     agent_env: Annotated[Optional[list[str]], typer.Option("--agent-env", help="An environment variable the agent "
                                                            "CLI may see although it looks secret (repeatable; a "
                                                            "known CLI's own keys pass anyway). Checks never see it.",
-                                                           show_default=False)] = None,
+                                                           metavar="NAME", show_default=False)] = None,
     max_iterations: Annotated[Optional[int], typer.Option(help="Agent attempts in this run.", min=1,
                                                           show_default="10")] = None,
     max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per feature before it is blocked.", min=1,
