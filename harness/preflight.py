@@ -39,8 +39,8 @@ def _command(agent: CommandAgent, workdir: Path, sandbox_kind: str) -> str:
     if missing:
         raise PreflightError(missing)
     cli = agent.cli
-    if cli is not None and not _present(cli.credentials) and not _logged_in(cli.login_files):
-        names = " or ".join(cli.credentials)
+    if cli is not None and not _present(cli.keys()) and not _logged_in(cli.login_files):
+        names = " or ".join(cli.keys())
         login = f", or log in with `{cli.login}`" if cli.login else ""
         raise PreflightError(f"{cli.name} needs its API key: export {names}{login}; nothing was run")
     done = agent.version(workdir, sandbox_kind)

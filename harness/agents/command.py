@@ -74,7 +74,7 @@ class CommandAgent:
         takes_model = bool(fields & {"model", "model_args"})  # a default only means something if it is passed
         self.model = model or (self.cli.default_model if self.cli and takes_model else "")
         self.name = name or "command"
-        self.pass_env = tuple(dict.fromkeys([*(self.cli.credentials if self.cli else ()), *pass_env]))
+        self.pass_env = tuple(dict.fromkeys([*(self.cli.keys() if self.cli else ()), *pass_env]))
         self.state_paths = self.cli.state_paths if self.cli else ()
         self.install_hint = self.cli.install if self.cli else ""
         self.prices = prices

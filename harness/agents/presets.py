@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,12 @@ class Preset:
     default_model: str = ""  # "" lets the CLI choose (and report its own cost)
     login_files: tuple[str, ...] = ()  # a login that stands in for the key (`~`, `$VAR` expanded)
     login: str = ""  # how to log in instead of exporting a key
+    configured_keys: Callable[[], tuple[str, ...]] | None = None  # more key names its own config names
+
+    def keys(self) -> tuple[str, ...]:
+        """Every environment variable that may hold this CLI's key (fixed ones, then configured ones)."""
+        extra = self.configured_keys() if self.configured_keys else ()
+        return tuple(dict.fromkeys([*self.credentials, *extra]))
 
 
 def _codex_env(scratch: Path) -> dict[str, str]:
@@ -64,6 +71,18 @@ def _codex_env(scratch: Path) -> dict[str, str]:
     if not os.environ.get("CODEX_HOME"):
         (home / "config.toml").write_text(codex_config(os.environ.get("OPENAI_BASE_URL")))
     return {"CODEX_HOME": str(home), "TMPDIR": str(scratch)}
+
+
+def codex_provider_keys() -> tuple[str, ...]:
+    """The `env_key`s of the providers in the user's own CODEX_HOME config (ralph's names OPENAI_API_KEY)."""
+    if not os.environ.get("CODEX_HOME"):
+        return ()
+    try:
+        config = tomllib.loads((Path(os.environ["CODEX_HOME"]) / "config.toml").read_text())
+    except (OSError, ValueError):
+        return ()
+    providers = config.get("model_providers") if isinstance(config.get("model_providers"), dict) else {}
+    return tuple(str(p["env_key"]) for p in providers.values() if isinstance(p, dict) and p.get("env_key"))
 
 
 def codex_home() -> Path:
@@ -122,6 +141,7 @@ PRESETS: dict[str, Preset] = {
         default_model="gpt-6-sol",  # codex reports no cost: ralph prices the model it names
         login_files=("$CODEX_HOME/auth.json",),  # only a CODEX_HOME of your own uses its login
         login="codex login, with CODEX_HOME set to your own configuration",
+        configured_keys=codex_provider_keys,
     ),
     "aider": Preset(
         name="aider",

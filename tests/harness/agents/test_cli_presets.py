@@ -168,6 +168,11 @@ def test_codex_gets_a_provider_config_and_a_tmpdir_outside_its_home(
     assert not (mine / "config.toml").exists()
     assert 'base_url = "https://api.openai.com/v1"' in codex_config(None)
 
+    # the user's own providers may name another key variable: it passes to codex, not to anything else
+    (mine / "config.toml").write_text('[model_providers.corp]\nbase_url = "http://x"\nenv_key = "CORP_LLM_KEY"\n')
+    assert "CORP_LLM_KEY" in make_agent("codex").pass_env
+    assert "CORP_LLM_KEY" not in make_agent("claude").pass_env
+
 
 # ------------------------------------------------------------------ the install tree under bwrap
 
