@@ -1,8 +1,10 @@
 """Before the first attempt: is the agent runnable here? Answers exit 2 with the fix, charging nothing.
 
-Checked, in order: the agent's executable exists and answers `--version` (inside the sandbox
-when one is used, with the same mounts an attempt gets, so a CLI the sandbox hides is caught
-here), and its credentials are present (an API key variable, or the CLI's own login file).
+Checked, in order: the agent's executable exists; for a CLI ralph knows (claude, codex, aider,
+however the template names it), its credentials are present (an API key variable, or the CLI's
+own login file) and it answers `--version` inside the sandbox when one is used, with the same
+mounts an attempt gets, so a CLI the sandbox hides is caught here. Another command need not
+answer `--version`; only its executable is checked.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 from pathlib import Path
 
 from harness.agents import Agent
+from harness.agents.presets import command_word
 from harness.errors import RalphError
 
 
@@ -20,7 +23,7 @@ class PreflightError(RalphError):
 
 def preflight(agent: Agent, workdir: Path, sandbox_kind: str) -> str:
     """Raise PreflightError unless `agent` can start an attempt; returns a one-line account of what was checked."""
-    from harness.agents.command import CommandAgent
+    from harness.agents.command import CommandAgent  # imported here: it loads the sandbox and guards
 
     if isinstance(agent, CommandAgent):
         return _command(agent, Path(workdir), sandbox_kind)
@@ -39,7 +42,9 @@ def _command(agent: CommandAgent, workdir: Path, sandbox_kind: str) -> str:
     if missing:
         raise PreflightError(missing)
     cli = agent.cli
-    if cli is not None and not _present(cli.keys()) and not _logged_in(cli.login_files):
+    if cli is None:  # a CLI ralph does not know need not answer --version (`sh`, `python agent.py`)
+        return f"{agent.name}: {command_word(agent.template)} found"
+    if not _present(cli.keys()) and not _logged_in(cli.login_files):
         names = " or ".join(cli.keys())
         login = f", or log in with `{cli.login}`" if cli.login else ""
         raise PreflightError(f"{cli.name} needs its API key: export {names}{login}; nothing was run")
@@ -48,17 +53,17 @@ def _command(agent: CommandAgent, workdir: Path, sandbox_kind: str) -> str:
         where = " inside the bwrap sandbox" if sandbox_kind == "bwrap" else ""
         outside = agent.version(workdir, "none") if sandbox_kind == "bwrap" else None
         hint = (
-            "it runs outside the sandbox, so the sandbox hides part of its installation: install it "
-            "outside /tmp, or run with --sandbox none"
+            "it runs outside the sandbox, so the sandbox hides something it needs: run with --sandbox none, "
+            "or see docs/agents.md (Under --sandbox bwrap) for what ralph mounts"
             if outside is not None and outside.ok
             else f"reinstall it ({agent.install_hint})" if agent.install_hint else "check the installation"
         )
         code = "timed out" if done.timed_out else f"exit code {done.returncode}"
         raise PreflightError(
-            f"`{agent.template.split()[0]} --version` failed{where} ({code}): {done.output_tail.strip()[-400:]}\n{hint}"
+            f"`{command_word(agent.template)} --version` failed{where} ({code}): {done.output_tail.strip()[-400:]}\n{hint}"
         )
     version = done.output_tail.strip().splitlines()[-1] if done.output_tail.strip() else "?"
-    if cli is not None and cli.version not in version:
+    if cli.version not in version:
         return f"{agent.name}: {version} (ralph's flags were verified with {cli.version})"
     return f"{agent.name}: {version}"
 

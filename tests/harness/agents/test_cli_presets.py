@@ -259,6 +259,8 @@ def test_preflight_passes_and_says_which_version(tmp_path: Path, repo: Path, mon
     from harness.preflight import preflight
 
     assert preflight(make_agent("aider"), repo, "none") == "aider: aider 0.86.2"
+    # a command ralph does not know need not answer --version: `sh --version` is an error, `sh` is fine
+    assert preflight(make_agent("command", agent_cmd="sh my-agent.sh"), repo, "none") == "command: sh found"
 
 
 # ------------------------------------------------------------------ prices and the default model
