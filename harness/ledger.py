@@ -32,6 +32,8 @@ from harness.prd import PRD, Check, Feature, checks_digest
 
 RALPH_DIR = ".ralph"
 FeatureStatus = Literal["pending", "passing", "failing", "blocked"]
+LEGACY_NOTE = ("(legacy): verified before checks were hashed, matched by name, command and threshold; "
+               "`ralph verify ID` binds it (approval waits for that)")
 
 
 def ralph_dir(repo: Path | str) -> Path:
