@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,10 +146,16 @@ def launch(config: Path, overrides: list[str], resume: bool, launcher_args: list
 
     worker = [str(config), *(a for o in overrides for a in ("--set", o)), *(["--resume"] if resume else [])]
     args = get_args_parser().parse_args([*launcher_args, "--module", "lab.train.ddp", *worker])
+    # torchrun's agent installs its own signal handlers in this process and leaves them; put ours back,
+    # so Ctrl-C is a KeyboardInterrupt again after the launch.
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
     try:
         run(args)
     except ChildFailedError as e:
         raise TrainingProcessFailed(f"a training process failed:\n{e.format_msg()}") from None
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _worker(argv: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,10 @@ def test_two_processes_on_half_batches_match_one_process_on_the_whole_batch(tmp_
     BatchNorm normalises over its 16 samples instead of 32 (torch has no SyncBatchNorm on CPU), so losses
     differ from the first step, before any update; the tolerance is that effect measured against a control:
     the gap must stay well inside the gap between two seeds of the single process."""
+    handler = signal.getsignal(signal.SIGINT)
     for name, seed, extra in (("ddp", 0, ("--nproc", "2")), ("one", 0, ()), ("seed1", 1, ())):
         _train(_config(tmp_path, name, seed), *extra)
+    assert signal.getsignal(signal.SIGINT) is handler  # torchrun's handlers do not outlive the launch
     runs = tmp_path / "runs"
     loss = {n: [r["loss"] for r in read_metrics(runs / n)] for n in ("ddp", "one", "seed1")}
     assert len(loss["ddp"]) == len(loss["one"]) == 8  # logged once per global step, on rank 0 only
