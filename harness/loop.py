@@ -146,7 +146,8 @@ def attempt_prompts(project: Project, feature: Feature, attempt: int, max_attemp
     path = project.repo / PRINCIPLES_FILE
     principles = path.read_text(encoding="utf-8") if path.is_file() else ""
     system = build_system(principles, feature, protected=project.protected,
-                          check_timeout_s=project.prd.defaults.check_timeout_s)
+                          check_timeout_s=project.prd.defaults.check_timeout_s,
+                          dependencies={d: project.ledger.feature(d).status for d in feature.depends_on})
     return system, build_prompt(attempt, max_attempts, last_failure, project.progress.tail(3))
 
 
@@ -410,14 +411,31 @@ class PhaseRunner:
                        f"approve: ralph approve {phase.id} --by NAME   reject: ralph reject {phase.id} --reason TEXT")
 
 
+def describe_agent(settings: RunSettings) -> str:
+    """Agent and model as `ralph run` will build them, for the dry run."""
+    if settings.agent == "anthropic":
+        from harness.agents.anthropic import DEFAULT_MODEL
+
+        return f"anthropic, model {settings.model or DEFAULT_MODEL}"
+    if settings.agent == "replay":
+        return f"replay, script {settings.agent_cmd or '(none: pass --agent-cmd PATH)'}"
+    return f"{settings.agent} `{settings.agent_cmd or '(no --agent-cmd)'}`, model {settings.model or 'the CLI default'}"
+
+
 def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: str | None = None) -> str:
-    """What `ralph run --dry-run` prints: entry and exit checks, and each feature's first prompt."""
+    """What `ralph run --dry-run` prints: agent and budgets, entry and exit checks, the system prompt's
+    common part once, then each feature's own part and its first prompt."""
     phase = project.prd.phase(phase_id)
     d = project.prd.defaults
     max_attempts = settings.max_attempts or d.max_attempts
-    out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)"]
+    out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)",
+           f"agent: {describe_agent(settings)}; sandbox {settings.sandbox}",
+           f"budgets: {settings.max_iterations} attempts in this run, {max_attempts} per feature, "
+           f"{settings.attempt_timeout_s or d.attempt_timeout_s:g} s and {settings.max_turns} turns per attempt; "
+           f"${settings.max_cost_usd:g}, {settings.max_tokens:,} tokens, {settings.max_hours:g} h for the run"]
     out += ["## Entry checks", *([describe_check(c, d.check_timeout_s) for c in phase.entry] or ["(none)"])]
     features = [project.prd.feature(feature_id)] if feature_id else project.prd.features_in_phase(phase.id)
+    common: str | None = None
     for f in features:
         state = project.ledger.feature(f.id)
         if state.status == "passing":
@@ -425,7 +443,13 @@ def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: 
             continue
         system, prompt = attempt_prompts(project, f, state.attempts + 1, max_attempts,
                                          describe_failure(state.last_evidence))
-        out += [f"## {f.id}: {state.status}, next attempt {state.attempts + 1}/{max_attempts}",
-                "### system (cached across attempts)", system, "### prompt", prompt]
+        head, _, own = system.partition("\n\n# Feature ")
+        if common is None:
+            common = head
+            out += ["## System prompt, common to every feature (cached across attempts)", common]
+        waiting = [dep for dep in f.depends_on if project.ledger.feature(dep).status != "passing"]
+        note = f" (starts only once {', '.join(waiting)} pass{'es' * (len(waiting) == 1)})" if waiting else ""
+        out += [f"## {f.id}: {state.status}, next attempt {state.attempts + 1}/{max_attempts}{note}",
+                "### system, this feature's part", "# Feature " + own, "### prompt", prompt]
     out += ["## Exit checks", *([describe_check(c, d.check_timeout_s) for c in phase.exit] or ["(none)"])]
     return "\n\n".join(out)
