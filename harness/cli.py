@@ -500,16 +500,22 @@ def run(
     except AgentConfigError as e:
         raise RalphError(str(e)) from None
     interactive = console.is_terminal and not no_input and not yes
+    asked: list[Phase] = []  # the approval prompt shows the summary itself
+
+    def ask(p: Phase, summary: str) -> tuple[str, str, str]:
+        asked.append(p)
+        return ask_approval(p, summary)
+
     with RepoLock(project.repo, "ralph run"):
         with RunView(console, f"{phase}: {project.prd.phase(phase).name}", project.repo) as view:
             runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
-                                 ask=view.paused(ask_approval) if interactive else None, auto_approve=yes)
+                                 ask=view.paused(ask) if interactive else None, auto_approve=yes)
             try:
                 outcome = runner.run()
             except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
                 raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
             finally:
-                if runner.entered:
+                if runner.entered and not asked:
                     view.say(runner.summary())
     style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code == ExitCode.AWAITING_APPROVAL else "red"
     console.print(f"[{style}]{escape(outcome.message)}[/]")

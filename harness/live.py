@@ -51,10 +51,13 @@ class RunView:
 
     def __enter__(self) -> RunView:
         if self.console.is_terminal:
-            self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True,
-                              get_renderable=self._panel)
-            self._live.__enter__()
+            self._start_live()
         return self
+
+    def _start_live(self) -> None:
+        self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True,
+                          get_renderable=self._panel)
+        self._live.start()
 
     def __exit__(self, *exc: object) -> None:
         if self._live:
@@ -74,8 +77,9 @@ class RunView:
             try:
                 return fn(*args, **kwargs)
             finally:
-                self._live = live
-                live.start()
+                # A new Live, not `live.start()`: a restarted one still knows the old panel's height
+                # and would erase that many lines of the prompt and the answers above it.
+                self._start_live()
 
         return call
 
