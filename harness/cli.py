@@ -538,7 +538,7 @@ def show(
 
     project = open_project(repo, prd)
     record = find_attempt(project, project.prd.feature(feature).id, attempt)
-    console.print(render_attempt(record, full=full))
+    console.print(render_attempt(record, full=full), soft_wrap=False)
 
 
 @command()

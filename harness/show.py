@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 TAIL_LINES = 12
 SHORT_CHARS = 2_000  # a tool output or prompt longer than this is cut unless --full
+ACTION_CHARS = 300  # a scripted action (a whole file's content) is cut sooner
 STAMP = r"\d{4}-\d{2}-\d{2}T\d{6}Z"
 
 
@@ -171,7 +172,8 @@ def _turn(record: dict[str, Any], full: bool) -> list[RenderableType]:
     else:  # the replay agent: one scripted action and its output
         action = record.get("action")
         if action is not None:
-            out.append(Text(json.dumps(action) if not isinstance(action, str) else action, "bold yellow"))
+            described = action if isinstance(action, str) else json.dumps(action)
+            out.append(Text(_short(described, full, ACTION_CHARS), "bold yellow"))
         output = str(record.get("output") or "")
         if output.strip():
             out.append(Text(_short(output.rstrip(), full), "red" if record.get("is_error") else "dim"))
