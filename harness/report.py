@@ -19,6 +19,8 @@ from typing import Any
 
 from harness.checks import Evidence
 from harness.fileio import atomic_write_text
+from harness.prd import Check
+from harness.prompt import describe_check
 from harness.show import attempt_dirs
 from harness.status import board
 from harness.verify import Project
@@ -88,7 +90,7 @@ def wandb_runs(repo: Path, evidence: list[Evidence]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def evidence_rows(evidence: list[Evidence], page_dir: Path) -> str:
+def evidence_rows(evidence: list[Evidence], checks: list[Check], timeout_s: float, page_dir: Path) -> str:
     rows = []
     for e in evidence:
         log = link(Path(e.log), page_dir, "log") if e.log and Path(e.log).is_file() else ""
@@ -96,7 +98,8 @@ def evidence_rows(evidence: list[Evidence], page_dir: Path) -> str:
         rows.append(f"<tr><td>{esc(e.check)}</td><td>{badge(e.verdict)}</td>"
                     f"<td>{esc(e.detail)}{tail}</td><td>{e.duration_s:.1f}s</td><td>{log}</td></tr>")
     if not rows:
-        return '<p class="muted">not verified yet</p>'
+        planned = "".join(f"<li><code>{esc(describe_check(c, timeout_s)[2:])}</code></li>" for c in checks)
+        return f'<p class="muted">not verified yet; judged by:</p><ul>{planned}</ul>'
     return ("<table><tr><th>check</th><th>verdict</th><th>detail</th><th>time</th><th></th></tr>"
             + "".join(rows) + "</table>")
 
@@ -121,7 +124,8 @@ def feature_card(project: Project, row: dict[str, Any], page_dir: Path) -> str:
         parts.append(f'<p><b>blocked:</b> {esc(row["blocked_reason"])}</p>')
     if figures:
         parts.append(f'<div class="figures">{figures}</div>')
-    parts.append(evidence_rows(state.last_evidence, page_dir))
+    parts.append(evidence_rows(state.last_evidence, project.prd.feature(row["id"]).verify,
+                               project.prd.defaults.check_timeout_s, page_dir))
     if attempts:
         parts.append("<div>transcripts: " + "<br>".join(attempts) + "</div>")
     if runs:
@@ -164,7 +168,9 @@ def plots_section(repo: Path, page_dir: Path) -> str:
 def render_report(project: Project, page_dir: Path) -> str:
     data = board(project)
     t = data["totals"]
-    nav = " · ".join(f'<a href="#phase-{p["id"]}">phase {p["id"]}</a>' for p in data["phases"])
+    plots = plots_section(project.repo, page_dir)
+    nav = " · ".join([*(f'<a href="#phase-{p["id"]}">phase {p["id"]}</a>' for p in data["phases"]),
+                      *(['<a href="#plots">plots</a>'] if plots else [])])
     problem = (f'<p style="color:#cf222e"><b>progress.txt was edited outside ralph:</b> {esc(data["progress_problem"])}</p>'
                if data["progress_problem"] else "")
     body = [
@@ -174,9 +180,9 @@ def render_report(project: Project, page_dir: Path) -> str:
         f' · {t["passing"]}/{t["features"]} features passing, {t["blocked"]} blocked, {t["attempts"]} attempts, '
         f'${t["cost_usd"]:.2f}</p>',
         problem,
-        f"<nav>{nav} · <a href=\"#plots\">plots</a></nav>",
+        f"<nav>{nav}</nav>",
         *(phase_section(project, p, page_dir) for p in data["phases"]),
-        plots_section(project.repo, page_dir),
+        plots,
     ]
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(data['project'])}: ralph report"
             f"</title><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{STYLE}</style>"
