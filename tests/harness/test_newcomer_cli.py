@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from harness import __version__
@@ -106,3 +107,14 @@ def test_a_failing_check_shows_its_last_lines_in_run(prd_repo: Path, tmp_path: P
                    "-C", prd_repo)
     assert result.exit_code == 4, result.output  # the one allowed attempt is spent
     assert "no such dir: tests/lab" in result.output and "full log: .ralph/runs/" in result.output
+
+
+def test_shell_completion_completes_commands_and_options() -> None:
+    exe = Path(sys.executable).parent / "ralph"
+    if not exe.exists():
+        pytest.skip("the ralph console script is not installed next to this interpreter (pip install -e .)")
+    env = {"PATH": str(exe.parent), "_RALPH_COMPLETE": "complete_bash", "COMP_WORDS": "ralph ru", "COMP_CWORD": "1"}
+    out = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60).stdout
+    assert out.split() == ["run"]
+    env.update(COMP_WORDS="ralph show --at", COMP_CWORD="2")
+    assert "--attempt" in subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60).stdout
