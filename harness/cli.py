@@ -154,7 +154,7 @@ def print_lint(prd: PRD, *, strict: bool) -> int:
 
 
 def next_phase(project: Project) -> Phase:
-    """The first phase (in PRD order) that is not done: approved, done, or planned without features."""
+    """The first phase (in PRD order) with work left: not approved, not done, and not empty (planned)."""
     from harness.status import board
 
     for p in board(project)["phases"]:
