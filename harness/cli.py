@@ -135,14 +135,15 @@ def print_failures(rows: list[tuple[str, Evidence]], repo: Path) -> None:
             console.print(check_failure(subject, e, repo))
 
 
-def print_lint(prd: PRD, *, strict: bool) -> int:
-    """Print the plan's warnings and lint findings; returns how many findings count as errors."""
+def print_lint(prd: PRD, repo: Path | None, *, strict: bool) -> int:
+    """Print the plan's warnings (with `repo`: protected globs matching nothing there too) and lint
+    findings; returns how many findings count as errors."""
     from harness.lint import HINT, plan_findings
     from harness.prd import prd_warnings
 
     findings = plan_findings(prd)
     unchecked = {f.feature for f in findings if f.kind == "no checks"}
-    for w in prd_warnings(prd):
+    for w in prd_warnings(prd, repo):
         if w.split(":", 1)[0] not in unchecked:  # the lint says the same, with the fix
             console.print(f"[yellow]warning:[/] {escape(w)}")
     label = "[bold red]error:[/]" if strict else "[yellow]warning:[/]"
@@ -200,7 +201,7 @@ def validate(
     checks = sum(len(f.verify) for f in prd.features) + sum(len(p.entry) + len(p.exit) for p in prd.phases)
     console.print(f"[green]✓[/] {escape(str(target))}: {len(prd.phases)} phases, {len(prd.features)} features, "
                   f"{checks} checks")
-    if print_lint(prd, strict=strict):
+    if print_lint(prd, repo, strict=strict):
         raise typer.Exit(ExitCode.USAGE)
 
 
@@ -234,7 +235,7 @@ def import_(
         raise RalphError(f"{out} already exists; nothing was written. Use --force to overwrite or --out elsewhere.")
     save_prd(prd, out)
     console.print(f"[green]✓[/] wrote {escape(str(out))}: 1 phase, {len(prd.features)} features")
-    print_lint(prd, strict=False)
+    print_lint(prd, None, strict=False)
 
 
 Template = Enum("Template", {name.replace("-", "_"): name for name in TEMPLATE_NAMES}, type=str)  # type: ignore[misc]
@@ -256,7 +257,7 @@ def init(
         console.print(f"[yellow]note:[/] '{escape(glob)}' is not protected yet: nothing in the repository matches "
                       "it, so the agent may create it. Once it holds what judges the plan (tests, evaluation code), add it back to "
                       "defaults.protected in PRD.json so no agent can weaken them.")
-    print_lint(load_prd(repo / "PRD.json"), strict=False)
+    print_lint(load_prd(repo / "PRD.json"), repo, strict=False)
     console.print("next: edit PRD.json, then `ralph validate`, `ralph status` and `ralph run --dry-run`")
 
 
