@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from harness import __version__
+from harness.agents import describe_kinds  # light: backends are imported when built
 from harness.errors import ExitCode, RalphError
 from harness.templates import TEMPLATE_NAMES
 
@@ -428,11 +429,15 @@ def run(
                                                  show_default="the first phase not done")] = None,
     feature: Annotated[Optional[str], typer.Option("--feature", help="Only this feature (a blocked one gets "
                                                    "another round).")] = None,
-    agent: Annotated[Optional[str], typer.Option("--agent", help="anthropic | command | replay, or a preset: "
-                                                 "claude, codex, aider.", show_default="anthropic")] = None,
+    agent: Annotated[Optional[str], typer.Option("--agent", help=f"{describe_kinds()}. See docs/agents.md.",
+                                                 metavar="KIND", show_default="anthropic")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Model name for the agent.")] = None,
     agent_cmd: Annotated[Optional[str], typer.Option("--agent-cmd", help="command: a preset or a template with "
                                                      "{prompt_file}; replay: the script path.")] = None,
+    agent_env: Annotated[Optional[list[str]], typer.Option("--agent-env", help="An environment variable the agent "
+                                                           "CLI may see although it looks secret (repeatable; a "
+                                                           "known CLI's own keys pass anyway). Checks never see it.",
+                                                           metavar="NAME", show_default=False)] = None,
     max_iterations: Annotated[Optional[int], typer.Option(help="Agent attempts in this run.", min=1,
                                                           show_default="10")] = None,
     max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per feature before it is blocked.", min=1,
@@ -476,30 +481,37 @@ def run(
                           + ("the phase of " + feature if feature else "the first phase not done")
                           + " (--phase N to choose another)")
     settings = load_settings(project.repo, {
-        "agent": agent, "model": model, "agent_cmd": agent_cmd, "max_iterations": max_iterations,
+        "agent": agent, "model": model, "agent_cmd": agent_cmd, "agent_env": agent_env or None,
+        "max_iterations": max_iterations,
         "max_attempts": max_attempts, "attempt_timeout_s": attempt_timeout, "max_turns": max_turns,
         "max_cost_usd": max_cost_usd, "max_tokens": max_tokens, "max_hours": max_hours,
         "sandbox": sandbox.value if sandbox else None, "reset_on_fail": reset_on_fail,
     })
+    from harness.agents import AgentConfigError, make_agent
+
+    try:
+        backend = make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd,
+                             agent_env=tuple(settings.agent_env))
+    except AgentConfigError as e:
+        raise RalphError(str(e)) from None
     if dry_run:
         from harness.loop import preview
 
-        typer.echo(preview(project, phase, settings, feature))
+        template = getattr(backend, "template", None)
+        described = f"{backend.name} runs: {template}" if template else f"{backend.name}, model {backend.model}"
+        typer.echo(preview(project, phase, settings, feature, agent=described))
         return
-    from harness.agents import AgentConfigError, make_agent
     from harness.ledger import RepoLock
     from harness.live import RunView
     from harness.loop import Interrupted, PhaseRunner
+    from harness.preflight import preflight
     from harness.sandbox import resolve_sandbox
 
     sandbox_kind, note = resolve_sandbox(settings.sandbox)
     if note:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
     settings = settings.model_copy(update={"sandbox": sandbox_kind})
-    try:
-        backend = make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd)
-    except AgentConfigError as e:
-        raise RalphError(str(e)) from None
+    err_console.print(f"preflight: {escape(preflight(backend, project.repo, sandbox_kind))}")
     interactive = console.is_terminal and not no_input and not yes
     asked: list[Phase] = []  # the approval prompt shows the summary itself
 

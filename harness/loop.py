@@ -411,25 +411,15 @@ class PhaseRunner:
                        f"approve: ralph approve {phase.id} --by NAME   reject: ralph reject {phase.id} --reason TEXT")
 
 
-def describe_agent(settings: RunSettings) -> str:
-    """Agent and model as `ralph run` will build them, for the dry run."""
-    if settings.agent == "anthropic":
-        from harness.agents.anthropic import DEFAULT_MODEL
-
-        return f"anthropic, model {settings.model or DEFAULT_MODEL}"
-    if settings.agent == "replay":
-        return f"replay, script {settings.agent_cmd or '(none: pass --agent-cmd PATH)'}"
-    return f"{settings.agent} `{settings.agent_cmd or '(no --agent-cmd)'}`, model {settings.model or 'the CLI default'}"
-
-
-def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: str | None = None) -> str:
-    """What `ralph run --dry-run` prints: agent and budgets, entry and exit checks, the system prompt's
-    common part once, then each feature's own part and its first prompt."""
+def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: str | None = None, *,
+            agent: str = "") -> str:
+    """What `ralph run --dry-run` prints: `agent` (the backend, described) and budgets, entry and exit
+    checks, the system prompt's common part once, then each feature's own part and its first prompt."""
     phase = project.prd.phase(phase_id)
     d = project.prd.defaults
     max_attempts = settings.max_attempts or d.max_attempts
     out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)",
-           f"agent: {describe_agent(settings)}; sandbox {settings.sandbox}",
+           f"agent: {agent or settings.agent}; sandbox {settings.sandbox}",
            f"budgets: {settings.max_iterations} attempts in this run, {max_attempts} per feature, "
            f"{settings.attempt_timeout_s or d.attempt_timeout_s:g} s and {settings.max_turns} turns per attempt; "
            f"${settings.max_cost_usd:g}, {settings.max_tokens:,} tokens, {settings.max_hours:g} h for the run"]
