@@ -50,7 +50,7 @@ def train_cmd(
     """Train a seq-JEPA run into runs/<name>/, then evaluate it (unless eval.at_end is false)."""
     from lab.config import ConfigError, load_config
     from lab.data.base import DatasetMissingError
-    from lab.eval.evaluate import evaluate
+    from lab.evaluate import evaluate
     from lab.eval.gates import check_gates, gate_table
     from lab.train.loop import RunStateError, train
 
@@ -78,7 +78,7 @@ def eval_cmd(
     """Frozen offline probes on a trained run → RUN/results.json and RUN/plots/*.png."""
     from lab.config import ConfigError
     from lab.data.base import DatasetMissingError
-    from lab.eval.evaluate import evaluate
+    from lab.evaluate import evaluate
 
     if not (run / "config.yaml").is_file():
         raise _fail(f"{run} is not a run directory (no config.yaml); train one with `lab train CONFIG`")

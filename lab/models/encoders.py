@@ -8,13 +8,8 @@ max-pool with one 3×3/1 convolution, as the paper does for 32-px inputs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
-
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from lab.config import ModelConfig
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -101,10 +96,3 @@ class ConvNet(StagedEncoder):
             c_in = c_out
         self.stages = nn.ModuleList(stages)
         self.out_dim = self.stage_dims[-1]
-
-
-ENCODERS: dict[str, Callable[[ModelConfig], nn.Module]] = {
-    "convnet": lambda cfg: ConvNet(cfg.convnet_width),
-    "resnet18_cifar": lambda cfg: ResNet18(cifar_stem=True),
-    "resnet18": lambda cfg: ResNet18(cifar_stem=False),
-}

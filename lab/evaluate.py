@@ -3,7 +3,7 @@
 Features are extracted once, with the model in eval mode and fixed-seed views, from sequences
 of max(M_val)+1 views: z of every view, z_AGG at each M_val (views 1..k with actions
 a_1..a_{k−1}, the last slot zero), and z_AGG of the one-view sequences x1 and x2. The metric
-functions of `lab.eval` (pure, documented there) turn them into the flat keys of docs/metrics.md.
+functions of `lab.eval` (pure, documented there; this module only orchestrates) turn them into the flat keys of docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from threadpoolctl import threadpool_limits
 
+from lab.build import autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import RunConfig, load_config
 from lab.data.views import ViewSampler
 from lab.eval.equivariance import equivariance_r2
@@ -29,7 +30,6 @@ from lab.eval.rank import rankme
 from lab.models.seqjepa import SeqJEPA
 from lab.train.checkpoint import load_checkpoint
 from lab.train.logging import read_metrics
-from lab.train.loop import autocast_for, build_parts, build_sampler, resolve_device
 
 
 @dataclass
