@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lab.bench_aggregators import aggregators_cmd
 from lab.config import ConfigError, ViewsConfig, load_config
 from lab.data.embedded import make_shapes
 from lab.data.views import ViewSampler, build_view_sampler
@@ -29,6 +30,7 @@ from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
 
 app = typer.Typer(help="Throughput benchmarks (views/s, train steps/s, peak memory).", no_args_is_help=True)
+app.command("aggregators")(aggregators_cmd)
 out = Console()
 
 

@@ -67,12 +67,18 @@ def _kind_shorthand(value: Any) -> Any:
 class ConvNetEncoderConfig(Section):
     kind: Literal["convnet"] = "convnet"
     width: int = Field(32, ge=4, description="channels of the first block (output 8× this)")
+    norm: Literal["batch", "group", "layer"] = Field(
+        "batch", description="batch: BatchNorm (the paper's); group / layer: GroupNorm / LayerNorm, no batch statistics (streams)"
+    )
 
 
 class ResNetEncoderConfig(Section):
     """`resnet18_cifar`: 3×3 stride-1 stem, no max-pool (32-px inputs); `resnet18`: ImageNet stem."""
 
     kind: Literal["resnet18_cifar", "resnet18"] = "resnet18_cifar"
+    norm: Literal["batch", "group", "layer"] = Field(
+        "batch", description="batch: BatchNorm (the paper's); group / layer: GroupNorm / LayerNorm, no batch statistics (streams)"
+    )
 
 
 EncoderConfig = Annotated[ConvNetEncoderConfig | ResNetEncoderConfig, Field(discriminator="kind")]
@@ -85,7 +91,14 @@ class LinearBNActionConfig(Section):
     dim: int = Field(128, ge=1, description="width of the action embedding (each token's action slot)")
 
 
-ActionEmbedConfig = Annotated[LinearBNActionConfig, Field(discriminator="kind")]
+class LinearLNActionConfig(Section):
+    """Linear (no bias) + LayerNorm (no affine): per action, no batch statistics (tiny streaming batches)."""
+
+    kind: Literal["linear_ln"] = "linear_ln"
+    dim: int = Field(128, ge=1, description="width of the action embedding (each token's action slot)")
+
+
+ActionEmbedConfig = Annotated[LinearBNActionConfig | LinearLNActionConfig, Field(discriminator="kind")]
 
 
 class TransformerAggConfig(Section):
@@ -98,12 +111,27 @@ class TransformerAggConfig(Section):
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
-AggregatorConfig = Annotated[TransformerAggConfig, Field(discriminator="kind")]
+class ToSTAggConfig(Section):
+    """Token Statistics Transformer blocks (TSSA + MLP, pre-LN, LayerScale): linear in the tokens.
+    `causal: true` mixes the context in stream order with running statistics, so it can consume
+    a stream one view at a time (lab.models.aggregators.tost)."""
+
+    kind: Literal["tost"] = "tost"
+    layers: int = Field(3, ge=1)
+    heads: int = Field(4, ge=1)
+    mlp_mult: int = Field(4, ge=1, description="MLP width as a multiple of the token width")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    causal: bool = False
+    layerscale: float = Field(1.0, gt=0, description="initial LayerScale γ (ToST: 1.0 for shallow, 1e-5 for deep stacks)")
+
+
+AggregatorConfig = Annotated[TransformerAggConfig | ToSTAggConfig, Field(discriminator="kind")]
 
 
 class MLPPredictorConfig(Section):
     kind: Literal["mlp"] = "mlp"
     hidden: int = Field(1024, description="≤ 0 gives Linear → BN")
+    norm: Literal["batch", "layer"] = Field("batch", description="batch: BatchNorm1d (the paper's); layer: LayerNorm (streams)")
 
 
 PredictorConfig = Annotated[MLPPredictorConfig, Field(discriminator="kind")]
@@ -149,9 +177,24 @@ class EMATargetConfig(Section):
 TargetConfig = Annotated[EMATargetConfig, Field(discriminator="kind")]
 
 
+class LocalConfig(Section):
+    """Blockwise (local) learning: every encoder stage trains on its own JEPA loss with
+    stop-gradient between stages, a light predictor per stage, and an anti-collapse term
+    (lab.train.local). Off: end-to-end backpropagation, as in the paper."""
+
+    enabled: bool = False
+    hidden: int = Field(128, ge=1, description="hidden width of each stage's light predictor")
+    anti_collapse: Literal["rate", "varcov"] = Field(
+        "varcov", description="rate: coding rate of normalised pooled features; varcov: LPL variance + covariance"
+    )
+    weight: float = Field(0.05, ge=0, description="weight of the anti-collapse term")
+    eps_sq: float = Field(0.5, gt=0, description="ε² of the coding rate")
+
+
 class ObjectiveConfig(Section):
     loss: Literal["cosine"] = "cosine"
     target: TargetConfig = EMATargetConfig()
+    local: LocalConfig = LocalConfig()
 
     @field_validator("target", mode="before")
     @classmethod
@@ -209,6 +252,40 @@ class EvalConfig(Section):
         return sorted(set(v))
 
 
+_DRIFTABLE = ("rotation_deg", "scale", "translate", "colour")
+
+
+class StreamConfig(Section):
+    """`lab stream`: one pass over a non-IID stream instead of epochs (lab.train.stream).
+
+    Class-incremental tasks arrive one after another in small batches, each sample once; the
+    view distribution can drift; a replay buffer and distillation from the previous task's
+    encoder (CaSSLe-style, through the JEPA cosine loss) fight forgetting."""
+
+    tasks: int = Field(4, ge=1, description="class-incremental tasks (the classes split in a seeded order); 1 = no split")
+    batch_size: int = Field(16, ge=2, description="new samples per step")
+    replay: Literal["none", "fifo", "reservoir", "minred"] = "none"
+    buffer_size: int = Field(256, ge=1, description="replay buffer capacity (sample indices)")
+    replay_batch: int = Field(16, ge=1, description="replayed samples added to each step")
+    distill: float = Field(0.0, ge=0, description="weight of distillation from the previous task's encoder; 0 = off")
+    drift: dict[str, list] = Field({}, description="view field → [start, end], interpolated along the stream")
+    warmup_steps: int = Field(10, ge=0)
+    evals_per_task: int = Field(2, ge=1, description="points of the accuracy-vs-samples curve per task")
+    copy_to: Path | None = Field(None, description="also write stream.json here (e.g. the experiment folder)")
+
+    @field_validator("drift")
+    @classmethod
+    def _drift(cls, v: dict[str, list]) -> dict[str, list]:
+        for key, pair in v.items():
+            if key not in _DRIFTABLE:
+                raise ValueError(f"drift of {key!r} is not supported; drift one of {', '.join(_DRIFTABLE)}")
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise ValueError(f"drift.{key} must be [start, end]")
+            for value in pair:
+                ViewsConfig(**{key: value})  # each end must be a valid setting
+        return v
+
+
 class LoggingConfig(Section):
     wandb: bool = True
     project: str = "seq-jepa-lab"
@@ -227,6 +304,7 @@ class RunConfig(Section):
     eval: EvalConfig = EvalConfig()
     gates: list[Gate] = []
     logging: LoggingConfig = LoggingConfig()
+    stream: StreamConfig | None = Field(None, description="streaming / continual run (lab stream); none for lab train")
 
     @field_validator("gates", mode="before")
     @classmethod
@@ -242,6 +320,8 @@ class RunConfig(Section):
     def _consistent(self) -> RunConfig:
         if self.data.views.kind == "quat" and self.data.name != "3diebench":
             raise ValueError("data.views.kind 'quat' needs data.name '3diebench' (it reads rotation latents)")
+        if self.stream is not None and self.stream.drift and self.data.views.kind not in ("rotation", "affine"):
+            raise ValueError("stream.drift needs data.views.kind rotation or affine (their settings are read per batch)")
         return self
 
     @property

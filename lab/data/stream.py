@@ -20,8 +20,6 @@ from lab.config import ViewsConfig
 from lab.data.base import ImageDataset
 from lab.data.views import Sequence, build_view_sampler
 
-DRIFTABLE = ("rotation_deg", "scale", "translate", "colour")
-
 
 def task_classes(num_classes: int, tasks: int, seed: int) -> list[list[int]]:
     """Split classes 0..num_classes−1, in a seeded random order, into `tasks` near-equal groups."""

@@ -24,12 +24,16 @@ from lab.build import autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import ConfigError, RunConfig, save_config
 from lab.data.views import Sequence
 from lab.losses import LOSSES
-from lab.models.seqjepa import SeqJEPA
+from lab.models.seqjepa import Forward, SeqJEPA
 from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from lab.train.local import local_loss
 from lab.train.logging import RunLogger
 from lab.train.optim import build_optimizer
 from lab.train.probes import OnlineProbes, ProbeInputs
 from lab.train.schedules import ema_tau, learning_rate
+
+
+ExtraLoss = Callable[[Forward, Sequence], tuple[torch.Tensor, dict]]
 
 
 class RunStateError(RuntimeError):
@@ -57,8 +61,13 @@ def _progress(enabled: bool) -> Progress:
 
 
 def train_step(model: SeqJEPA, target: nn.Module, probes: OnlineProbes, opt: torch.optim.Optimizer,
-               loss_fn: Callable, seq: Sequence, tau: float, autocast: contextlib.AbstractContextManager) -> tuple[float, dict]:
-    """One optimiser step on a sequence batch; returns the prediction loss and the probe metrics."""
+               loss_fn: Callable, seq: Sequence, tau: float, autocast: contextlib.AbstractContextManager,
+               extra: ExtraLoss | None = None) -> tuple[float, dict]:
+    """One optimiser step on a sequence batch; returns the prediction loss and the probe metrics.
+
+    `extra(out, seq)` adds loss terms that need the forward pass (local stage losses,
+    distillation); its metrics are returned with the probes'.
+    """
     m = seq.views.shape[1] - 1
     with autocast:
         out = model(seq.views[:, :m], seq.actions)  # context x_1..x_M with actions a_1..a_M
@@ -70,8 +79,12 @@ def train_step(model: SeqJEPA, target: nn.Module, probes: OnlineProbes, opt: tor
             singles = torch.stack([out.z[:, 0], z2]).flatten(0, 1)[:, None]  # (2B, 1, D)
             agg1, agg2 = model.aggregate(singles, None if e is None else e.repeat(2, 1, 1)).chunk(2)
         probe_loss, probe_metrics = probes(ProbeInputs(out.z_agg, out.z[:, 0], z2, agg1, agg2, seq.actions[:, 0], seq.labels))
+        extra_loss = out.pred.new_zeros(())
+        if extra is not None:
+            extra_loss, extra_metrics = extra(out, seq)
+            probe_metrics = probe_metrics | extra_metrics
     opt.zero_grad(set_to_none=True)
-    (loss + probe_loss).backward()
+    (loss + extra_loss + probe_loss).backward()
     opt.step()
     target.update(model.encoder, tau)
     return loss.item(), probe_metrics
@@ -94,6 +107,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
     sampler = build_sampler(cfg, "train", device)
     model, target, probes = build_parts(cfg, sampler, device)
     loss_fn = LOSSES[cfg.objective.loss]
+    extra = local_loss(model, target) if cfg.objective.local.enabled else None
     opt = build_optimizer(cfg.optim, model, probes)
     cuda = device.type == "cuda"
     if cuda and cfg.train.channels_last:
@@ -142,7 +156,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
                         group["lr"] = lr
 
                 seq = sampler.sample(perm[i * bs : (i + 1) * bs], m + 1)  # views (B, M+1, 3, H, W), actions (B, M, A)
-                loss, probe_metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast)
+                loss, probe_metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, extra)
                 step += 1
 
                 meter["loss"].append(loss)
