@@ -114,5 +114,29 @@ def gate_cmd(
     raise typer.Exit(code)
 
 
+@app.command("stream")
+def stream_cmd(
+    config: Path = typer.Argument(..., help="run config YAML with a `stream:` section (tasks, batch_size, replay, distill, drift)"),
+    set_: list[str] = typer.Option([], "--set", help="override a key, e.g. --set stream.replay=reservoir (repeatable)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="delete an existing runs/<name>/ and start again"),
+) -> None:
+    """One pass over a class-incremental stream (each sample once, small batches, optional replay,
+    distillation and view drift) → runs/<name>/stream.json (task × task accuracies, forgetting, gains)."""
+    from lab.config import ConfigError, load_config
+    from lab.data.base import DatasetMissingError
+    from lab.train.stream import train_stream
+
+    try:
+        cfg = load_config(config, list(set_))
+        results = train_stream(cfg, overwrite=overwrite)
+    except (ConfigError, DatasetMissingError, ValueError) as e:
+        raise _fail(str(e)) from None
+    table = Table("key", "value", title=f"{cfg.name}: stream.json")
+    for key, value in results.items():
+        if key.split(".")[0] in ("eval", "init", "gain") and isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+    out.print(table)
+
+
 def main() -> None:
     app()
