@@ -243,6 +243,7 @@ class EvalConfig(Section):
     seed: int = 1234
     at_end: bool = Field(True, description="`lab train` evaluates the run when training finishes")
     copy_to: Path | None = Field(None, description="also write results.json here (e.g. the experiment folder)")
+    stages: bool = Field(False, description="per-stage probes (accuracy, R²) of the encoder, trained and untrained")
 
     @field_validator("m_val")
     @classmethod

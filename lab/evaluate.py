@@ -29,6 +29,7 @@ from lab.eval.probes import linear_probe_accuracy
 from lab.eval.rank import rankme
 from lab.models.seqjepa import SeqJEPA
 from lab.train.checkpoint import load_checkpoint
+from lab.train.local import stage_metrics
 from lab.train.logging import read_metrics
 
 
@@ -128,6 +129,13 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
     # machine and made lbfgs ~50× slower here (2.4 s vs 0.05 s for a 1024×256 probe on 2 cores).
     with threadpool_limits(limits=1, user_api="blas"):
         results = compute_metrics(cfg, tr, te, train_sampler.action_names)
+        if cfg.eval.stages:  # per-stage probes, of the run and of its untrained twin (same seed, same init)
+            torch.manual_seed(cfg.train.seed)
+            twin = build_parts(cfg, train_sampler, dev)[0]
+            for prefix, net in (("eval", model), ("init", twin)):
+                results |= {f"{prefix}.{k}": v for k, v in stage_metrics(net.encoder, train_sampler, test_sampler, cfg.eval).items()}
+            results |= {f"gain.{k[5:]}": v - results[f"init.{k[5:]}"] for k, v in list(results.items())
+                        if k.startswith("eval.stage")}
 
     history = read_metrics(run_dir)
     if history:  # the last logged training record: train.loss, train.step, …, online.<probe>
