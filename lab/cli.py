@@ -138,5 +138,30 @@ def stream_cmd(
     out.print(table)
 
 
+@app.command("compare")
+def compare_cmd(
+    a: list[Path] = typer.Option(..., "--a", help="results files of group a (repeat, e.g. one per seed)"),
+    b: list[Path] = typer.Option(..., "--b", help="results files of group b"),
+    key: str = typer.Option(..., "--key", help="metric, e.g. eval.forgetting"),
+    out_path: Path | None = typer.Option(None, "--out", help="write {a, b, diff = mean(a) − mean(b)} here as JSON"),
+) -> None:
+    """Mean ± std of one metric over two groups of runs, and their difference (for comparison gates)."""
+    from lab.compare import compare
+
+    try:
+        report = compare(a, b, key)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    table = Table("group", "mean", "std", "values", title=key)
+    for name in ("a", "b"):
+        g = report[name]
+        table.add_row(name, f"{g['mean']:.4f}", f"{g['std']:.4f}", ", ".join(f"{v:.3f}" for v in g["values"]))
+    out.print(table)
+    out.print(f"diff (a − b) = {report['diff']:.4f}")
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(report, indent=2))
+
+
 def main() -> None:
     app()
