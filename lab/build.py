@@ -16,11 +16,12 @@ from lab.config import ConfigError, ModelConfig, RunConfig
 from lab.data.registry import load_dataset
 from lab.data.views import ViewSampler, build_view_sampler
 from lab.models.action_embed import LinearBNActionEmbed
+from lab.models.aggregators.crate import CrateAggregator
 from lab.models.aggregators.transformer import TransformerAggregator
 from lab.models.encoders import ConvNet, ResNet18
 from lab.models.predictors import mlp_predictor
 from lab.models.seqjepa import SeqJEPA
-from lab.models.target import EMATarget
+from lab.models.target import EMATarget, StopGradTarget
 from lab.train.probes import OnlineProbes
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
@@ -34,12 +35,16 @@ ACTION_EMBEDS: dict[str, Callable[..., nn.Module]] = {
 AGGREGATORS: dict[str, Callable[..., nn.Module]] = {
     "transformer": lambda c, dim: TransformerAggregator(dim, layers=c.layers, heads=c.heads, ffn_mult=c.ffn_mult,
                                                         dropout=c.dropout),
+    "crate": lambda c, dim: CrateAggregator(dim, layers=c.layers, heads=c.heads, eta=c.eta, lambd=c.lambd),
+    "crate_alpha": lambda c, dim: CrateAggregator(dim, layers=c.layers, heads=c.heads, eta=c.eta, lambd=c.lambd,
+                                                  overcomplete=c.overcomplete),
 }
 PREDICTORS: dict[str, Callable[..., nn.Module]] = {
     "mlp": lambda c, in_dim, out_dim: mlp_predictor(in_dim, out_dim, c.hidden),
 }
 TARGETS: dict[str, Callable[..., nn.Module]] = {
     "ema": lambda c, encoder: EMATarget(encoder),
+    "stopgrad": lambda c, encoder: StopGradTarget(),
 }
 
 
@@ -74,7 +79,12 @@ def build_seqjepa(cfg: ModelConfig, action_in_dim: int) -> SeqJEPA:
 
 
 def build_parts(cfg: RunConfig, sampler: ViewSampler, device: torch.device) -> tuple[SeqJEPA, nn.Module, OnlineProbes]:
-    """Model, target and online probes sized to the sampler's actions and classes, on `device`."""
+    """Model, target and online probes sized to the sampler's actions and classes, on `device`.
+
+    Seeds torch with `train.seed` first, so every call gives the run's initial weights: `lab eval`
+    builds the untrained twin this way.
+    """
+    torch.manual_seed(cfg.train.seed)
     model = build_seqjepa(cfg.model, sampler.action_dim).to(device)
     target = TARGETS[cfg.objective.target.kind](cfg.objective.target, model.encoder).to(device)
     probes = OnlineProbes(model.encoder.out_dim, model.aggregator.out_dim, sampler.num_classes, sampler.action_dim,

@@ -98,7 +98,27 @@ class TransformerAggConfig(Section):
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
-AggregatorConfig = Annotated[TransformerAggConfig, Field(discriminator="kind")]
+class CrateAggConfig(Section):
+    """CRATE layers: MSSA (one projection per head as q, k and v) + one ISTA step (η, λ), no residual around ISTA.
+    A layer holds ~3·d² weights against the transformer's ~(4 + 2·ffn_mult)·d²: compare at equal
+    parameters by depth (experiments/step3-crate/README.md)."""
+
+    kind: Literal["crate"] = "crate"
+    layers: int = Field(3, ge=1)
+    heads: int = Field(4, ge=1)
+    eta: float = Field(0.1, gt=0, description="ISTA step size η")
+    lambd: float = Field(0.1, ge=0, description="ISTA sparsity weight λ")
+
+
+class CrateAlphaAggConfig(CrateAggConfig):
+    """CRATE-α layers: MSSA + two ISTA steps on an overcomplete dictionary (d × overcomplete·d),
+    a separate decoder and a residual."""
+
+    kind: Literal["crate_alpha"] = "crate_alpha"  # type: ignore[assignment]
+    overcomplete: int = Field(4, ge=1, description="dictionary atoms per token dimension")
+
+
+AggregatorConfig = Annotated[TransformerAggConfig | CrateAggConfig | CrateAlphaAggConfig, Field(discriminator="kind")]
 
 
 class MLPPredictorConfig(Section):
@@ -108,7 +128,7 @@ class MLPPredictorConfig(Section):
 
 PredictorConfig = Annotated[MLPPredictorConfig, Field(discriminator="kind")]
 
-_KIND_SECTIONS = {"encoder", "action_embed", "aggregator", "predictor", "target"}
+_KIND_SECTIONS = {"encoder", "action_embed", "aggregator", "predictor", "target", "loss"}
 
 # Flat keys of the first config layout, named in the error so an old file is easy to migrate.
 _MOVED_MODEL_KEYS = {
@@ -146,14 +166,51 @@ class EMATargetConfig(Section):
     final: float = Field(1.0, ge=0, le=1)
 
 
-TargetConfig = Annotated[EMATargetConfig, Field(discriminator="kind")]
+class StopGradTargetConfig(Section):
+    """Teacherless: the online encoder itself under stop-gradient, no EMA copy. Its forward pass on
+    the target views uses batch statistics but leaves the online BatchNorm running statistics as they were."""
+
+    kind: Literal["stopgrad"] = "stopgrad"
+
+
+TargetConfig = Annotated[EMATargetConfig | StopGradTargetConfig, Field(discriminator="kind")]
+
+
+class CosineLossConfig(Section):
+    """1 − cos(ẑ, sg(z̄)), the paper's loss."""
+
+    kind: Literal["cosine"] = "cosine"
+
+
+class SharpenedLossConfig(Section):
+    """Target sharpening (DINO-style, stateless): cross-entropy between softmax((z̄ − batch mean)/target_temp),
+    detached, and log-softmax(ẑ/student_temp); a colder target than student sharpens it."""
+
+    kind: Literal["sharpened"] = "sharpened"
+    student_temp: float = Field(0.1, gt=0)
+    target_temp: float = Field(0.04, gt=0)
+
+
+LossConfig = Annotated[CosineLossConfig | SharpenedLossConfig, Field(discriminator="kind")]
+
+
+class RateConfig(Section):
+    """Coding-rate term: loss −= λ·R̃, R̃ = R(Z; ε²) / ((d/2)·log(1 + 1/ε²)) ∈ (0, 1], per context view's
+    batch of features (averaged over views), on z, z_AGG or both (lab/losses/coding_rate.py)."""
+
+    weight: float = Field(0.0, ge=0, description="λ; 0 turns the term off")
+    eps_sq: float = Field(0.5, gt=0, description="ε² (not ε), as MCR² and SimDINO pass it")
+    features: Literal["z", "z_agg", "both"] = Field("z", description="which features the rate is computed on")
+    warmup_epochs: float = Field(0.0, ge=0, description="λ ramps linearly from 0 over these epochs")
 
 
 class ObjectiveConfig(Section):
-    loss: Literal["cosine"] = "cosine"
+    loss: LossConfig = CosineLossConfig()
     target: TargetConfig = EMATargetConfig()
+    symmetric: bool = Field(False, description="also predict x_1 from the reversed sequence x_{M+1}..x_2 (inverse actions); average")
+    rate: RateConfig = RateConfig()
 
-    @field_validator("target", mode="before")
+    @field_validator("target", "loss", mode="before")
     @classmethod
     def _shorthand(cls, v: Any) -> Any:
         return _kind_shorthand(v)
