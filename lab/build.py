@@ -16,12 +16,13 @@ from lab.config import ConfigError, ModelConfig, RunConfig
 from lab.data.registry import load_dataset
 from lab.data.views import ViewSampler, build_view_sampler
 from lab.models.action_embed import LinearBNActionEmbed, LinearLNActionEmbed
+from lab.models.aggregators.crate import CrateAggregator
 from lab.models.aggregators.tost import ToSTAggregator
 from lab.models.aggregators.transformer import TransformerAggregator
 from lab.models.encoders import ConvNet, ResNet18
 from lab.models.predictors import mlp_predictor
 from lab.models.seqjepa import SeqJEPA
-from lab.models.target import EMATarget
+from lab.models.target import EMATarget, StopGradTarget
 from lab.train.local import BlockwiseEncoder, LocalObjective
 from lab.train.probes import OnlineProbes
 
@@ -37,6 +38,9 @@ ACTION_EMBEDS: dict[str, Callable[..., nn.Module]] = {
 AGGREGATORS: dict[str, Callable[..., nn.Module]] = {
     "transformer": lambda c, dim: TransformerAggregator(dim, layers=c.layers, heads=c.heads, ffn_mult=c.ffn_mult,
                                                         dropout=c.dropout),
+    "crate": lambda c, dim: CrateAggregator(dim, layers=c.layers, heads=c.heads, eta=c.eta, lambd=c.lambd),
+    "crate_alpha": lambda c, dim: CrateAggregator(dim, layers=c.layers, heads=c.heads, eta=c.eta, lambd=c.lambd,
+                                                  overcomplete=c.overcomplete),
     "tost": lambda c, dim: ToSTAggregator(dim, layers=c.layers, heads=c.heads, mlp_mult=c.mlp_mult, causal=c.causal,
                                           dropout=c.dropout, layerscale=c.layerscale),
 }
@@ -45,6 +49,7 @@ PREDICTORS: dict[str, Callable[..., nn.Module]] = {
 }
 TARGETS: dict[str, Callable[..., nn.Module]] = {
     "ema": lambda c, encoder: EMATarget(encoder),
+    "stopgrad": lambda c, encoder: StopGradTarget(),
 }
 
 
@@ -81,10 +86,13 @@ def build_seqjepa(cfg: ModelConfig, action_in_dim: int) -> SeqJEPA:
 def build_parts(cfg: RunConfig, sampler: ViewSampler, device: torch.device) -> tuple[SeqJEPA, nn.Module, OnlineProbes]:
     """Model, target and online probes sized to the sampler's actions and classes, on `device`.
 
-    Local learning (`objective.local.enabled`) wraps the encoder for stop-gradient between stages
-    and adds the stages' light predictors as `model.local`, so the optimiser, the checkpoint and
-    the evaluation's rebuilt model all include them; the target then copies the wrapped encoder.
+    Seeds torch with `train.seed` first, so every call gives the run's initial weights: `lab eval`
+    builds the untrained twin this way. Local learning (`objective.local.enabled`) wraps the
+    encoder for stop-gradient between stages and adds the stages' light predictors as
+    `model.local`, so the optimiser, the checkpoint and the evaluation's rebuilt model all include
+    them; the target then copies the wrapped encoder.
     """
+    torch.manual_seed(cfg.train.seed)
     model = build_seqjepa(cfg.model, sampler.action_dim)
     if cfg.objective.local.enabled:
         local = cfg.objective.local

@@ -111,6 +111,27 @@ class TransformerAggConfig(Section):
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
+class CrateAggConfig(Section):
+    """CRATE layers: MSSA (one projection per head as q, k and v) + one ISTA step (η, λ), no residual around ISTA.
+    A layer holds ~3·d² weights against the transformer's ~(4 + 2·ffn_mult)·d²: compare at equal
+    parameters by depth (experiments/step3-crate/README.md)."""
+
+    kind: Literal["crate"] = "crate"
+    layers: int = Field(3, ge=1)
+    heads: int = Field(4, ge=1)
+    eta: float = Field(0.1, gt=0, description="ISTA step size η")
+    lambd: float = Field(0.1, ge=0, description="ISTA sparsity weight λ")
+
+
+class CrateAlphaAggConfig(CrateAggConfig):
+    """CRATE-α layers: MSSA + two ISTA steps on an overcomplete dictionary (d × overcomplete·d),
+    a separate decoder and a residual."""
+
+    kind: Literal["crate_alpha"] = "crate_alpha"  # type: ignore[assignment]
+    overcomplete: int = Field(4, ge=1, description="dictionary atoms per token dimension")
+
+
+
 class ToSTAggConfig(Section):
     """Token Statistics Transformer blocks (TSSA + MLP, pre-LN, LayerScale): linear in the tokens.
     `causal: true` mixes the context in stream order with running statistics, so it can consume
@@ -125,7 +146,8 @@ class ToSTAggConfig(Section):
     layerscale: float = Field(1.0, gt=0, description="initial LayerScale γ (ToST: 1.0 for shallow, 1e-5 for deep stacks)")
 
 
-AggregatorConfig = Annotated[TransformerAggConfig | ToSTAggConfig, Field(discriminator="kind")]
+AggregatorConfig = Annotated[TransformerAggConfig | CrateAggConfig | CrateAlphaAggConfig | ToSTAggConfig,
+                             Field(discriminator="kind")]
 
 
 class MLPPredictorConfig(Section):
@@ -136,7 +158,7 @@ class MLPPredictorConfig(Section):
 
 PredictorConfig = Annotated[MLPPredictorConfig, Field(discriminator="kind")]
 
-_KIND_SECTIONS = {"encoder", "action_embed", "aggregator", "predictor", "target"}
+_KIND_SECTIONS = {"encoder", "action_embed", "aggregator", "predictor", "target", "loss"}
 
 # Flat keys of the first config layout, named in the error so an old file is easy to migrate.
 _MOVED_MODEL_KEYS = {
@@ -174,7 +196,42 @@ class EMATargetConfig(Section):
     final: float = Field(1.0, ge=0, le=1)
 
 
-TargetConfig = Annotated[EMATargetConfig, Field(discriminator="kind")]
+class StopGradTargetConfig(Section):
+    """Teacherless: the online encoder itself under stop-gradient, no EMA copy. Its forward pass on
+    the target views uses batch statistics but leaves the online BatchNorm running statistics as they were."""
+
+    kind: Literal["stopgrad"] = "stopgrad"
+
+
+TargetConfig = Annotated[EMATargetConfig | StopGradTargetConfig, Field(discriminator="kind")]
+
+
+class CosineLossConfig(Section):
+    """1 − cos(ẑ, sg(z̄)), the paper's loss."""
+
+    kind: Literal["cosine"] = "cosine"
+
+
+class SharpenedLossConfig(Section):
+    """Target sharpening (DINO-style, stateless): cross-entropy between softmax((z̄ − batch mean)/target_temp),
+    detached, and log-softmax(ẑ/student_temp); a colder target than student sharpens it."""
+
+    kind: Literal["sharpened"] = "sharpened"
+    student_temp: float = Field(0.1, gt=0)
+    target_temp: float = Field(0.04, gt=0)
+
+
+LossConfig = Annotated[CosineLossConfig | SharpenedLossConfig, Field(discriminator="kind")]
+
+
+class RateConfig(Section):
+    """Coding-rate term: loss −= λ·R̃, R̃ = R(Z; ε²) / ((d/2)·log(1 + 1/ε²)) ∈ (0, 1], per context view's
+    batch of features (averaged over views), on z, z_AGG or both (lab/losses/coding_rate.py)."""
+
+    weight: float = Field(0.0, ge=0, description="λ; 0 turns the term off")
+    eps_sq: float = Field(0.5, gt=0, description="ε² (not ε), as MCR² and SimDINO pass it")
+    features: Literal["z", "z_agg", "both"] = Field("z", description="which features the rate is computed on")
+    warmup_epochs: float = Field(0.0, ge=0, description="λ ramps linearly from 0 over these epochs")
 
 
 class LocalConfig(Section):
@@ -192,11 +249,13 @@ class LocalConfig(Section):
 
 
 class ObjectiveConfig(Section):
-    loss: Literal["cosine"] = "cosine"
+    loss: LossConfig = CosineLossConfig()
     target: TargetConfig = EMATargetConfig()
+    symmetric: bool = Field(False, description="also predict x_1 from the reversed sequence x_{M+1}..x_2 (inverse actions); average")
+    rate: RateConfig = RateConfig()
     local: LocalConfig = LocalConfig()
 
-    @field_validator("target", mode="before")
+    @field_validator("target", "loss", mode="before")
     @classmethod
     def _shorthand(cls, v: Any) -> Any:
         return _kind_shorthand(v)
@@ -321,6 +380,8 @@ class RunConfig(Section):
     def _consistent(self) -> RunConfig:
         if self.data.views.kind == "quat" and self.data.name != "3diebench":
             raise ValueError("data.views.kind 'quat' needs data.name '3diebench' (it reads rotation latents)")
+        if self.objective.local.enabled and (self.objective.symmetric or self.objective.target.kind != "ema"):
+            raise ValueError("objective.local needs the EMA target and no symmetric loss (its stages' targets are the EMA copy's)")
         if self.stream is not None and self.stream.drift and self.data.views.kind not in ("rotation", "affine"):
             raise ValueError("stream.drift needs data.views.kind rotation or affine (their settings are read per batch)")
         return self

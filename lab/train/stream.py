@@ -20,6 +20,7 @@ RUN/plots/stream.png; the checkpoint is the usual one, so `lab eval RUN` also wo
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import shutil
 import time
@@ -37,7 +38,7 @@ from lab.data.replay import BUFFERS
 from lab.data.stream import DeviceWindow, batches, class_incremental_order, drifted, task_classes
 from lab.eval.probes import linear_probe_accuracy
 from lab.evaluate import extract
-from lab.losses import LOSSES, cosine_loss
+from lab.losses import cosine_loss, objective
 from lab.train.checkpoint import save_checkpoint
 from lab.train.logging import RunLogger
 from lab.train.loop import _progress, train_step
@@ -110,7 +111,7 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     distiller = Distiller(model.encoder.out_dim, cfg.train.probe_hidden, sc.distill).to(device) if sc.distill > 0 else None
     opt = build_optimizer(cfg.optim, nn.ModuleList([model] + ([distiller] if distiller else [])), probes)
     buffer = BUFFERS[sc.replay](sc.buffer_size, seed=cfg.train.seed) if sc.replay != "none" else None
-    loss_fn, autocast, m = LOSSES[cfg.objective.loss], autocast_for(device, cfg.train.bf16), cfg.data.seq_len
+    loss_fn, autocast, m = functools.partial(objective, cfg.objective), autocast_for(device, cfg.train.bf16), cfg.data.seq_len
     probe_tr, probe_te = build_sampler(cfg, "train", device), build_sampler(cfg, "test", device)
     max_iter = cfg.eval.probe_max_iter
 
@@ -151,7 +152,9 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
             idx = torch.cat([batch.idx, replayed])
             views = drifted(cfg.data.views, sc.drift, batch.progress) if sc.drift else None
             seq = window.sample(idx, m + 1, views)
-            loss, metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, distiller)
+            metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, cfg.objective.rate.weight,
+                                 None, distiller)
+            loss = metrics.pop("loss")
             if buffer is not None:
                 with torch.no_grad():
                     feats = model.encoder(seq.views[:, 0]) if sc.replay == "minred" else None

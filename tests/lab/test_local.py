@@ -79,7 +79,9 @@ def test_local_objective_is_part_of_the_model_and_one_step_trains_every_stage(tm
     model, target, probes = build_parts(cfg, sampler, torch.device("cpu"))
     assert isinstance(model.encoder, BlockwiseEncoder) and len(model.local.heads) == 3
     assert any(k.startswith("local.heads.0") for k in model.state_dict())  # saved and restored with the model
-    from lab.losses import cosine_loss
+    import functools
+
+    from lab.losses import objective
     from lab.train.local import local_loss
     from lab.train.loop import train_step
     from lab.train.optim import build_optimizer
@@ -87,8 +89,8 @@ def test_local_objective_is_part_of_the_model_and_one_step_trains_every_stage(tm
     opt = build_optimizer(cfg.optim, model, probes)
     before = [p.detach().clone() for p in model.encoder.parameters()]
     seq = sampler.sample(torch.arange(16), 3)
-    _, metrics = train_step(model, target, probes, opt, cosine_loss, seq, 0.99, torch.autocast("cpu", enabled=False),
-                            local_loss(model, target))
+    metrics = train_step(model, target, probes, opt, functools.partial(objective, cfg.objective), seq, 0.99,
+                         torch.autocast("cpu", enabled=False), extra=local_loss(model, target))
     assert {"local/stage0_jepa", "local/stage2_push"} <= set(metrics)
     changed = [not torch.equal(b, p) for b, p in zip(before, model.encoder.parameters(), strict=True)]
     stage_of = [i for i, s in enumerate(model.encoder.stages) for _ in s.parameters()]
