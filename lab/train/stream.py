@@ -117,10 +117,8 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
 
     def evaluate_now() -> tuple:
         model.eval()
-        with torch.random.fork_rng():
-            torch.manual_seed(cfg.eval.seed)
-            tr = extract(model, probe_tr, [m], cfg.eval.batch_size, cfg.eval.num_train)
-            te = extract(model, probe_te, [m], cfg.eval.batch_size, cfg.eval.num_test)
+        tr = extract(model, probe_tr, [m], cfg.eval.batch_size, cfg.eval.num_train, cfg.eval.seed)
+        te = extract(model, probe_te, [m], cfg.eval.batch_size, cfg.eval.num_test, cfg.eval.seed + 1)
         model.train()
         return tr, te
 

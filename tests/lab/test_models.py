@@ -158,7 +158,7 @@ def test_stopgrad_target_is_the_online_encoder_and_leaves_bn_stats() -> None:
     for key, value in online.state_dict().items():  # running mean/var and counters untouched
         torch.testing.assert_close(value, before[key], msg=key)
     online(x)  # an ordinary training pass does move them
-    assert not torch.equal(online.state_dict()["net.1.running_mean"], before["net.1.running_mean"])
+    assert not torch.equal(online.state_dict()["stages.0.1.running_mean"], before["stages.0.1.running_mean"])
 
 
 def test_sharpened_loss_prefers_the_sharpened_target() -> None:
