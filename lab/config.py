@@ -331,7 +331,6 @@ class StreamConfig(Section):
     drift: dict[str, list] = Field({}, description="view field → [start, end], interpolated along the stream")
     warmup_steps: int = Field(10, ge=0)
     evals_per_task: int = Field(2, ge=1, description="points of the accuracy-vs-samples curve per task")
-    copy_to: Path | None = Field(None, description="also write stream.json here (e.g. the experiment folder)")
 
     @field_validator("drift")
     @classmethod

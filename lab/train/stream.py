@@ -202,9 +202,6 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     }
     text = json.dumps(results, indent=2)
     (cfg.run_dir / "stream.json").write_text(text)
-    if sc.copy_to is not None:
-        sc.copy_to.parent.mkdir(parents=True, exist_ok=True)
-        sc.copy_to.write_text(text)
     plot_continual(matrix, curve, cfg.run_dir / "plots" / "stream.png",
                    f"{cfg.name}: replay {sc.replay}, distill {sc.distill}")
     return results

@@ -1,4 +1,4 @@
-"""`lab bench aggregators` and `lab compare`: tiny runs of the real commands."""
+"""`lab bench aggregators` and `lab diff`: tiny runs of the real commands."""
 
 from __future__ import annotations
 
@@ -38,13 +38,13 @@ def test_scaling_exponents_recover_known_powers() -> None:
     assert fits["quad"]["x8"]["time_ratio"] == pytest.approx(64.0)
 
 
-def test_compare_reports_group_means_and_their_difference(tmp_path: Path) -> None:
+def test_diff_reports_group_means_and_their_difference(tmp_path: Path) -> None:
     files = {}
     for name, value in (("a0", 0.1), ("a1", 0.3), ("b0", 0.5), ("b1", 0.5)):
         files[name] = tmp_path / f"{name}.json"
         files[name].write_text(json.dumps({"eval.forgetting": value, "nested": {"x": value}}))
     out = tmp_path / "cmp.json"
-    args = ["compare", "--a", str(files["a0"]), "--a", str(files["a1"]), "--b", str(files["b0"]), "--b", str(files["b1"]),
+    args = ["diff", "--a", str(files["a0"]), "--a", str(files["a1"]), "--b", str(files["b0"]), "--b", str(files["b1"]),
             "--key", "eval.forgetting", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -53,5 +53,5 @@ def test_compare_reports_group_means_and_their_difference(tmp_path: Path) -> Non
     assert report["diff"] == pytest.approx(-0.3)
     args[-3] = "nested.x"
     assert CliRunner().invoke(app, args).exit_code == 0
-    missing = CliRunner().invoke(app, ["compare", "--a", str(tmp_path / "none.json"), "--b", str(files["b0"]), "--key", "k"])
+    missing = CliRunner().invoke(app, ["diff", "--a", str(tmp_path / "none.json"), "--b", str(files["b0"]), "--key", "k"])
     assert missing.exit_code == 2 and "no results file" in missing.output
