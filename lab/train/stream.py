@@ -69,23 +69,22 @@ class Distiller(nn.Module):
         return self.weight * loss, {"distill/loss": loss.item()}
 
 
-def _probe_row(tr, te, m: int, groups: list[list[int]], max_iter: int) -> tuple[list[float], dict[str, float]]:
-    """Within-task accuracies (one per task) and all-class accuracy of z_AGG probes."""
-    row = []
-    for classes in groups:
-        keep_tr, keep_te = torch.isin(tr.labels, torch.tensor(classes)), torch.isin(te.labels, torch.tensor(classes))
-        row.append(linear_probe_accuracy(tr.agg[m][keep_tr], tr.labels[keep_tr], te.agg[m][keep_te], te.labels[keep_te],
-                                         max_iter=max_iter))
-    acc_all = linear_probe_accuracy(tr.agg[m], tr.labels, te.agg[m], te.labels, max_iter=max_iter)
-    return row, {"acc_all": acc_all}
-
-
-def _seen_accuracy(tr, te, m: int, classes: list[int], max_iter: int) -> float:
+def _subset_accuracy(tr, te, m: int, classes: list[int], max_iter: int) -> float:
+    """z_AGG linear-probe accuracy restricted to `classes` (train and test samples of those classes)."""
     keep_tr, keep_te = torch.isin(tr.labels, torch.tensor(classes)), torch.isin(te.labels, torch.tensor(classes))
-    if len(classes) < 2:
-        return float("nan")
     return linear_probe_accuracy(tr.agg[m][keep_tr], tr.labels[keep_tr], te.agg[m][keep_te], te.labels[keep_te],
                                  max_iter=max_iter)
+
+
+def _probe_row(tr, te, m: int, groups: list[list[int]], max_iter: int) -> tuple[list[float], dict[str, float]]:
+    """Within-task accuracies (one per task) and all-class accuracy of z_AGG probes."""
+    row = [_subset_accuracy(tr, te, m, classes, max_iter) for classes in groups]
+    return row, {"acc_all": _subset_accuracy(tr, te, m, sorted(c for g in groups for c in g), max_iter)}
+
+
+def _seen_accuracy(tr, te, m: int, classes: list[int], max_iter: int) -> float | None:
+    """Probe over the classes seen so far (None with fewer than 2)."""
+    return _subset_accuracy(tr, te, m, classes, max_iter) if len(classes) >= 2 else None
 
 
 def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
@@ -134,7 +133,7 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
         tr, te = evaluate_now()
         row, extra = _probe_row(tr, te, m, groups, max_iter)
     matrix, curve = [row], [{"seen": 0, "task": -1, "acc_all": extra["acc_all"],
-                             "acc_seen": float("nan"), "task_end": False}]
+                             "acc_seen": None, "task_end": False}]
     t0, in_task = time.perf_counter(), 0
     for module in (model, target, probes):
         module.train()

@@ -42,7 +42,7 @@ def plot_continual(acc: list[list[float]], curve: list[dict], path: Path, title:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     xs = [p["seen"] for p in curve]
     for key, label in (("acc_all", "all classes"), ("acc_seen", "classes seen so far")):
-        left.plot(xs, [p[key] for p in curve], "o-", label=label)
+        left.plot(xs, [float("nan") if p[key] is None else p[key] for p in curve], "o-", label=label)
     for p in curve:
         if p.get("task_end"):
             left.axvline(p["seen"], color="grey", ls="--", lw=0.8)
