@@ -85,7 +85,8 @@ def test_streaming_with_running_statistics_equals_the_causal_batch(chunks: list[
     torch.testing.assert_close(torch.cat(streamed, 1), batch[:, 1:], atol=1e-10, rtol=1e-9)
     torch.testing.assert_close(reads[-1], batch[:, 0], atol=1e-10, rtol=1e-9)
     # O(1) state: per layer and head p + p + 1 numbers, whatever the stream's length
-    assert len(state) == 3 and all(s.sum_sq.shape == (4, 4, 12) and s.sum_pi.shape == (4, 4, 1) for s in state)
+    assert len(state.layers) == 3 and state.out_sum.shape == (4, 48) and state.count == sum(chunks)
+    assert all(s.sum_sq.shape == (4, 4, 12) and s.sum_pi.shape == (4, 4, 1) for s in state.layers)
 
 
 def test_streaming_matches_in_float32_over_a_long_stream() -> None:
@@ -96,6 +97,16 @@ def test_streaming_matches_in_float32_over_a_long_stream() -> None:
     for t in range(64):
         _, state = mixer.step(tokens[:, t : t + 1], state)
     torch.testing.assert_close(mixer.read(agg, state), mixer(torch.cat([agg, tokens], 1))[:, 0], atol=1e-5, rtol=1e-4)
+
+
+def test_agg_reads_the_context_through_the_mean_of_its_outputs() -> None:
+    torch.manual_seed(0)
+    mixer = ToSTAggregator(32, layers=2, heads=4).eval()
+    agg = torch.zeros(1, 1, 32)  # the model's [AGG] starts at zero
+    a, b = torch.randn(8, 4, 32), torch.randn(8, 4, 32)
+    za, zb = mixer(_with_agg(agg, a))[:, 0], mixer(_with_agg(agg, b))[:, 0]
+    # different contexts give clearly different aggregates (not only a rescaled constant)
+    assert (za - zb).norm(dim=-1).mean() > 0.3 * za.norm(dim=-1).mean()
 
 
 def test_batch_form_refuses_streaming_and_bad_width() -> None:

@@ -35,6 +35,16 @@ _EPS = 1e-8
 
 
 @dataclass
+class StreamState:
+    """A causal ToST stream: the statistics of every layer and the running sum of the last layer's
+    context outputs (for the [AGG] read-out), O(layers·dim) numbers per stream."""
+
+    layers: list[TSSAState]
+    out_sum: torch.Tensor  # (B, dim) Σ_j h_j over the context tokens seen
+    count: int
+
+
+@dataclass
 class TSSAState:
     """Running token statistics of one causal TSSA layer, each (B, heads, ·)."""
 
@@ -125,6 +135,13 @@ class ToSTAggregator(nn.Module):
     """`layers` ToST blocks and a final LayerNorm: a token mixer (B, T, dim) → (B, T, dim) over the
     sequence [AGG], u_1..u_M (the model owns [AGG] and reads position 0). No positions.
 
+    Read-out: TSSA passes to a token only gains computed from the others (second moments that
+    rescale its own projection), so [AGG]'s own path carries almost nothing of the context (a
+    first run read z_AGG at chance, experiments/step4-tost/README.md). Position 0 therefore returns
+    LN(h_AGG + mean_j h_j), the mean of the context tokens' outputs added to [AGG]'s — a first-order
+    token statistic, linear in the tokens and streamable as a running sum, in place of the
+    class-attention layers the ToST vision models end with.
+
     Causal form: the context tokens are mixed in stream order, each seeing its prefix only, and
     [AGG] comes *last* in the causal order, so its output reads the statistics of every context
     token. Streaming keeps that order: `start` gives the empty state, `step` consumes the next
@@ -135,7 +152,7 @@ class ToSTAggregator(nn.Module):
                  dropout: float = 0.0, layerscale: float = 1.0) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(ToSTBlock(dim, heads, mlp_mult, causal, dropout, layerscale) for _ in range(layers))
-        self.norm = nn.LayerNorm(dim)
+        self.norm, self.readout_norm = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.causal, self.out_dim = causal, dim
 
     def _run(self, x: torch.Tensor, states: list[TSSAState] | None) -> tuple[torch.Tensor, list[TSSAState] | None]:
@@ -146,27 +163,37 @@ class ToSTAggregator(nn.Module):
                 new_states.append(state)
         return self.norm(x), new_states
 
+    def _readout(self, agg_out: torch.Tensor, context_mean: torch.Tensor) -> torch.Tensor:
+        return self.readout_norm(agg_out + context_mean)
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if not self.causal:
-            return self._run(tokens, None)[0]
-        stream_order = torch.roll(tokens, -1, dims=1)  # u_1..u_M, [AGG]
-        return torch.roll(self._run(stream_order, self.start(tokens))[0], 1, dims=1)
+            h = self._run(tokens, None)[0]
+        else:
+            stream_order = torch.roll(tokens, -1, dims=1)  # u_1..u_M, [AGG]
+            h = torch.roll(self._run(stream_order, [b.attn.empty_state(tokens) for b in self.blocks])[0], 1, dims=1)
+        if h.shape[1] == 1:
+            return h
+        return torch.cat([self._readout(h[:, 0], h[:, 1:].mean(1))[:, None], h[:, 1:]], dim=1)
 
     def _need_causal(self) -> None:
         if not self.causal:
             raise ValueError("streaming needs the causal form of the ToST aggregator (causal: true)")
 
-    def start(self, like: torch.Tensor) -> list[TSSAState]:
+    def start(self, like: torch.Tensor) -> StreamState:
         """Empty stream state for a batch like `like` (B, ·, dim): O(layers·dim) numbers per stream."""
         self._need_causal()
-        return [block.attn.empty_state(like) for block in self.blocks]
+        return StreamState([block.attn.empty_state(like) for block in self.blocks], like.new_zeros(like.shape[0], self.out_dim), 0)
 
-    def step(self, tokens: torch.Tensor, states: list[TSSAState]) -> tuple[torch.Tensor, list[TSSAState]]:
+    def step(self, tokens: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, StreamState]:
         """Consume the next context token(s) (B, n, dim) → (their outputs (B, n, dim), the new state)."""
         self._need_causal()
-        return self._run(tokens, states)
+        out, layers = self._run(tokens, state.layers)
+        return out, StreamState(layers, state.out_sum + out.sum(1), state.count + tokens.shape[1])
 
-    def read(self, agg: torch.Tensor, states: list[TSSAState]) -> torch.Tensor:
+    def read(self, agg: torch.Tensor, state: StreamState) -> torch.Tensor:
         """[AGG] (B, 1, dim) read against the stream so far → z_AGG (B, dim); the state is unchanged."""
         self._need_causal()
-        return self._run(agg, states)[0][:, 0]
+        if state.count == 0:
+            raise ValueError("read needs at least one context token in the stream")
+        return self._readout(self._run(agg, state.layers)[0][:, 0], state.out_sum / state.count)
