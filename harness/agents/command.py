@@ -18,16 +18,15 @@ import shlex
 import shutil
 import string
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness import sandbox
 from harness.agents.base import Budget, Result, ResultStatus, Task, Usage
 from harness.agents.transcript import Transcript, one_line
+from harness.environment import Environment
 from harness.guards import readonly_paths
-from harness.proc import run_in_group, scrubbed_env
+from harness.proc import scrubbed_env
 
 PromptVia = Literal["stdin", "file"]
 PLACEHOLDERS = ("prompt_file", "model", "model_args", "max_turns", "workdir")
@@ -137,24 +136,27 @@ class CommandAgent:
                 last[0] = one_line(line)
                 log.event(0, last[0], Usage())
 
-        with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:
-            argv, note = self._argv(command, task, Path(scratch), executable)
-            if note:
-                with log.path.open("a") as out:
-                    out.write(f"ralph: {note}\n")
-            try:
-                done = run_in_group(
-                    argv,
-                    task.workdir,
-                    timeout_s=budget.timeout_s,
-                    env=scrubbed_env([*task.env_allow, *self.pass_env]),
-                    stdin=prompt if self.prompt_via == "stdin" else None,
-                    tail_bytes=TAIL_BYTES,
-                    log_path=log.path,
-                    on_line=on_line,
-                )
-            except KeyboardInterrupt:
-                return Result("interrupted", transcript_path=log.path, last_action=last[0])
+        environment = Environment(task.sandbox)
+        if environment.note:
+            with log.path.open("a") as out:
+                out.write(f"ralph: {environment.note}\n")
+        readonly, writable = self._mounts(task, executable) if environment.sandboxed else ([], [])
+        try:
+            done = environment.run(
+                command,
+                task.workdir,
+                timeout_s=budget.timeout_s,
+                env=scrubbed_env([*task.env_allow, *self.pass_env]),
+                network=True,
+                readonly=readonly,
+                writable=writable,
+                stdin=prompt if self.prompt_via == "stdin" else None,
+                tail_bytes=TAIL_BYTES,
+                log_path=log.path,
+                on_line=on_line,
+            )
+        except KeyboardInterrupt:
+            return Result("interrupted", transcript_path=log.path, last_action=last[0])
         report = _last_json(log.path)
         usage, turns, summary = _usage(report), int(report.get("num_turns") or 0), str(report.get("result") or "")
         result = Result("completed", summary or done.output_tail[-1500:], usage, turns, log.path, None, last[0])
@@ -187,16 +189,12 @@ class CommandAgent:
             return None, f"agent executable {words[0]!r} was not found on PATH; {hint}, or choose another --agent-cmd"
         return (Path(found).resolve() if found else None), None
 
-    def _argv(self, command: str, task: Task, scratch: Path, executable: Path | None) -> tuple[list[str], str | None]:
-        kind, note = sandbox.resolve_sandbox(task.sandbox)
-        if kind != "bwrap":
-            return ["bash", "-c", command], note
-        root = Path(task.workdir).resolve()
-        readonly = readonly_paths(root, task.protected)
+    def _mounts(self, task: Task, executable: Path | None) -> tuple[list[Path], list[Path]]:
+        """(read-only, writable) mounts under bwrap: the judge's files, and the CLI's state directories."""
+        readonly = readonly_paths(Path(task.workdir).resolve(), task.protected)
         if executable is not None:
             readonly.append(executable)  # stays visible even when it lives under the private /tmp
-        writable = [Path(p).expanduser() for p in self.state_paths]
-        return sandbox.wrap(command, root, scratch, network=True, writable=writable, readonly=readonly), None
+        return readonly, [Path(p).expanduser() for p in self.state_paths]
 
 
 def _shell_knows(word: str) -> bool:
