@@ -395,11 +395,17 @@ def run(
         project = open_project(repo, prd)
         typer.echo(preview(project, phase, load_settings(project.repo, flags), feature))
         return
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # stopped by a supervisor or a closed terminal: like Ctrl-C
-        signal.signal(sig, signal.default_int_handler)
-    with locked_project(repo, prd, "ralph run") as project:
-        run_locked(project, phase, feature, load_settings(project.repo, flags), no_input=no_input, yes=yes,
-                   allow_dirty=allow_dirty)
+    stops = (signal.SIGTERM, signal.SIGHUP)  # a supervisor's stop or a closed terminal: handled like Ctrl-C
+    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in stops}
+    try:
+        with locked_project(repo, prd, "ralph run") as project:
+            run_locked(project, phase, feature, load_settings(project.repo, flags), no_input=no_input, yes=yes,
+                       allow_dirty=allow_dirty)
+    except KeyboardInterrupt:  # before or after the loop (it handles its own): nothing is half-done
+        raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_locked(project: Project, phase: int, feature: str | None, settings: RunSettings, *, no_input: bool, yes: bool,
