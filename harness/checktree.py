@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import guards
-from harness.checks import Evidence, Reporter, run_check
+from harness.checks import Evidence, Reporter, run_checks
 from harness.environment import Environment
 from harness.freshness import regenerated
 from harness.prd import Check
@@ -114,24 +114,14 @@ def run_in_check_tree(
         readonly, writable = _mounts(repo, root, shared, protected) if environment.sandboxed else ([], [])
         launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable)
         stash = log_dir / "set-aside"
-        evidence: dict[int, Evidence] = {}
-        commands = [i for i, c in enumerate(checks) if c.run is not None]
-        gates = [i for i, c in enumerate(checks) if c.run is None]
-
-        def run(i: int, where: Path) -> None:
-            if reporter:
-                reporter.started(checks[i], len(evidence), len(checks))
-            evidence[i] = run_check(checks[i], where, env_allow=env_allow, default_timeout_s=default_timeout_s,
-                                    log_dir=log_dir, commit=commit, on_line=reporter.line if reporter else None,
-                                    launch=launch)
-            if reporter:
-                reporter.finished(evidence[i])
-
+        commands = [c for c in checks if c.run is not None]
+        gates = [c for c in checks if c.run is None]
+        common = dict(env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
+                      reporter=reporter, launch=launch)
         with regenerated(repo, list(set_aside), stash / "repo"), regenerated(root, list(set_aside), stash / "tree"):
             before = _digests(root)
-            for i in commands:
-                run(i, root)
+            ran = run_checks(commands, root, **common)
             outputs = _move_back(root, repo, before, protected)
-            for i in gates:  # the files they read came back from the checkout with the outputs
-                run(i, repo)
-    return CheckRun([evidence[i] for i in range(len(checks))], cand, outputs)
+            read = run_checks(gates, repo, **common)  # their files came back from the checkout with the outputs
+    by_check = {id(c): e for c, e in [*zip(commands, ran), *zip(gates, read)]}
+    return CheckRun([by_check[id(c)] for c in checks], cand, outputs)
