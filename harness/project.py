@@ -40,7 +40,7 @@ class Project:
         open_repo(repo)
         path = Path(prd_path) if prd_path else repo / "PRD.json"
         prd = load_prd(path)
-        return cls(repo, path, prd, Ledger(repo), ProgressLog(repo), path.read_text(encoding="utf-8"))
+        return cls(repo, path, prd, Ledger(repo, plan=prd), ProgressLog(repo), path.read_text(encoding="utf-8"))
 
     @property
     def protected(self) -> list[str]:

@@ -24,7 +24,8 @@ from lab.config import ConfigError, ViewsConfig, load_config
 from lab.data.embedded import make_shapes
 from lab.data.views import ViewSampler, build_view_sampler
 from lab.losses import LOSSES
-from lab.train.loop import autocast_for, build_parts, resolve_device, train_step
+from lab.build import autocast_for, build_parts, resolve_device
+from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
 
 app = typer.Typer(help="Throughput benchmarks (views/s, train steps/s, peak memory).", no_args_is_help=True)
@@ -91,7 +92,7 @@ def bench_train(configs: list[Path], batch_size: int | None, steps: int, device:
 
         rate = _rate(step, 1, device, steps)
         params = sum(p.numel() for p in model.parameters())
-        rows.append({"config": path.name, "encoder": cfg.model.encoder, "params_M": params / 1e6, "batch": bs,
+        rows.append({"config": path.name, "encoder": cfg.model.encoder.kind, "params_M": params / 1e6, "batch": bs,
                      "M": m, "px": cfg.data.image_size, "steps_s": rate,
                      "images_s": rate * bs * (m + 1), "peak_mem_MiB": _peak_memory_mib(device)})
     return rows

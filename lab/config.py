@@ -1,8 +1,10 @@
 """Run configuration: pydantic models loaded from YAML, with `--set key=value` overrides.
 
 Every section forbids unknown keys, so a typo fails before any training starts with a
-message that names the key and its section. Component names (encoder, aggregator, loss, …)
-are checked against the registries that build them, so a config can only name parts that exist.
+message that names the key and its section. Each model part (encoder, action embedding,
+aggregator, predictor) and the target is its own sub-config chosen by `kind` (a pydantic
+discriminated union), with only the fields that kind uses; `lab.build` turns them into modules.
+This module imports nothing from `lab.models`, so the parts never depend on the config.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,12 +26,6 @@ class ConfigError(ValueError):
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _registered(kind: str, name: str, registry: dict) -> str:
-    if name not in registry:
-        raise ValueError(f"unknown {kind} {name!r}; choose one of {sorted(registry)}")
-    return name
 
 
 class ViewsConfig(Section):
@@ -63,47 +59,104 @@ class DataConfig(Section):
     views: ViewsConfig = ViewsConfig()
 
 
+def _kind_shorthand(value: Any) -> Any:
+    """`encoder: convnet` means `encoder: {kind: convnet}` (so `--set model.encoder=resnet18` works)."""
+    return {"kind": value} if isinstance(value, str) else value
+
+
+class ConvNetEncoderConfig(Section):
+    kind: Literal["convnet"] = "convnet"
+    width: int = Field(32, ge=4, description="channels of the first block (output 8× this)")
+
+
+class ResNetEncoderConfig(Section):
+    """`resnet18_cifar`: 3×3 stride-1 stem, no max-pool (32-px inputs); `resnet18`: ImageNet stem."""
+
+    kind: Literal["resnet18_cifar", "resnet18"] = "resnet18_cifar"
+
+
+EncoderConfig = Annotated[ConvNetEncoderConfig | ResNetEncoderConfig, Field(discriminator="kind")]
+
+
+class LinearBNActionConfig(Section):
+    """Linear (no bias) + BatchNorm1d (affine=False), as in the official code."""
+
+    kind: Literal["linear_bn"] = "linear_bn"
+    dim: int = Field(128, ge=1, description="width of the action embedding (each token's action slot)")
+
+
+ActionEmbedConfig = Annotated[LinearBNActionConfig, Field(discriminator="kind")]
+
+
+class TransformerAggConfig(Section):
+    """Post-norm nn.TransformerEncoderLayer stack and a final LayerNorm (the paper's g_φ)."""
+
+    kind: Literal["transformer"] = "transformer"
+    layers: int = Field(3, ge=1)
+    heads: int = Field(4, ge=1)
+    ffn_mult: int = Field(4, ge=1, description="feed-forward width as a multiple of the token width")
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+AggregatorConfig = Annotated[TransformerAggConfig, Field(discriminator="kind")]
+
+
+class MLPPredictorConfig(Section):
+    kind: Literal["mlp"] = "mlp"
+    hidden: int = Field(1024, description="≤ 0 gives Linear → BN")
+
+
+PredictorConfig = Annotated[MLPPredictorConfig, Field(discriminator="kind")]
+
+_KIND_SECTIONS = {"encoder", "action_embed", "aggregator", "predictor", "target"}
+
+# Flat keys of the first config layout, named in the error so an old file is easy to migrate.
+_MOVED_MODEL_KEYS = {
+    "convnet_width": "model.encoder.width", "action_dim": "model.action_embed.dim",
+    "agg_layers": "model.aggregator.layers", "agg_heads": "model.aggregator.heads",
+    "agg_ffn_mult": "model.aggregator.ffn_mult", "agg_dropout": "model.aggregator.dropout",
+    "pred_hidden": "model.predictor.hidden", "ema_base": "objective.target.base", "ema_final": "objective.target.final",
+}
+
+
 class ModelConfig(Section):
-    encoder: str = "resnet18_cifar"
-    convnet_width: int = Field(32, ge=4, description="convnet: channels of the first block (out = 8×)")
-    action_embed: str = "linear_bn"
-    action_dim: int = Field(128, ge=1)
-    aggregator: str = "transformer"
-    agg_layers: int = Field(3, ge=1)
-    agg_heads: int = Field(4, ge=1)
-    agg_ffn_mult: int = Field(4, ge=1)
-    agg_dropout: float = Field(0.1, ge=0, lt=1)
-    predictor: str = "mlp"
-    pred_hidden: int = Field(1024, description="≤ 0 gives Linear → BN")
+    """One sub-config per part, each chosen by its `kind` (a string alone is the kind with defaults).
+
+    The [AGG] token belongs to the model, not to an aggregator: every aggregator mixes the
+    token sequence [AGG], u_1..u_M and the model reads position 0.
+    """
+
+    encoder: EncoderConfig = ResNetEncoderConfig()
+    action_embed: ActionEmbedConfig = LinearBNActionConfig()
+    aggregator: AggregatorConfig = TransformerAggConfig()
+    predictor: PredictorConfig = MLPPredictorConfig()
     act_cond: bool = Field(True, description="false: the no-action ablation (tokens and predictor see no actions)")
 
-    @field_validator("encoder", "action_embed", "aggregator", "predictor")
+    @field_validator("encoder", "action_embed", "aggregator", "predictor", mode="before")
     @classmethod
-    def _known(cls, v: str, info) -> str:
-        from lab.models.registry import REGISTRIES
+    def _shorthand(cls, v: Any) -> Any:
+        return _kind_shorthand(v)
 
-        return _registered(info.field_name, v, REGISTRIES[info.field_name])
+
+class EMATargetConfig(Section):
+    """EMA copy of the encoder; τ follows a per-epoch cosine from `base` to `final`, applied every step."""
+
+    kind: Literal["ema"] = "ema"
+    base: float = Field(0.996, ge=0, le=1)
+    final: float = Field(1.0, ge=0, le=1)
+
+
+TargetConfig = Annotated[EMATargetConfig, Field(discriminator="kind")]
 
 
 class ObjectiveConfig(Section):
-    loss: str = "cosine"
-    target: str = "ema"
-    ema_base: float = Field(0.996, ge=0, le=1)
-    ema_final: float = Field(1.0, ge=0, le=1)
+    loss: Literal["cosine"] = "cosine"
+    target: TargetConfig = EMATargetConfig()
 
-    @field_validator("loss")
+    @field_validator("target", mode="before")
     @classmethod
-    def _known_loss(cls, v: str) -> str:
-        from lab.losses import LOSSES
-
-        return _registered("loss", v, LOSSES)
-
-    @field_validator("target")
-    @classmethod
-    def _known_target(cls, v: str) -> str:
-        from lab.models.target import TARGETS
-
-        return _registered("target", v, TARGETS)
+    def _shorthand(cls, v: Any) -> Any:
+        return _kind_shorthand(v)
 
 
 class OptimConfig(Section):
@@ -201,25 +254,55 @@ class RunConfig(Section):
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def _model_path(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
+    """Field names in a pydantic error location (union tags and list indices dropped), and the
+    section class that holds the last name (None when unknown)."""
+    names: list[str] = []
+    current: Any = RunConfig  # the section the next part is a field of; a list while a union's tag is pending
+    holder = None
+    for part in loc:
+        if not isinstance(part, str):
+            continue
+        if isinstance(current, list):  # the union's tag picks the member
+            current = next((m for m in current if m.model_fields["kind"].default == part), None)
+            continue
+        names.append(part)
+        holder = current
+        field = current.model_fields.get(part) if current is not None else None
+        members = _union_members(field.annotation) if field is not None else []
+        current = members[0] if len(members) == 1 else (members or None)
+    return names, holder
+
+
+def _union_members(annotation: Any) -> list[type[BaseModel]]:
+    """The section classes of a field annotation: [cls] for a section, its members for a union."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    args = getattr(annotation, "__args__", ())
+    found: list[type[BaseModel]] = []
+    for arg in args:
+        found += _union_members(arg)
+    return found
+
+
 def _describe(err: dict) -> str:
-    loc = [str(p) for p in err["loc"]]
-    key, section = loc[-1], ".".join(loc[:-1]) or "top level"
+    names, holder = _model_path(err["loc"])
     if err["type"] == "extra_forbidden":
-        return f"unknown key {key!r} in section {section!r}" + _allowed(loc[:-1])
+        key, section = names[-1], ".".join(names[:-1]) or "top level"
+        moved = _MOVED_MODEL_KEYS.get(key) if section in ("model", "objective") else None
+        if moved:
+            return f"key {key!r} in section {section!r} has moved: use {moved}"
+        allowed = f"; allowed keys: {', '.join(holder.model_fields)}" if holder is not None else ""
+        return f"unknown key {key!r} in section {section!r}{allowed}"
     if err["type"] == "missing":
-        return f"missing required key {key!r} in section {section!r}"
+        return f"missing required key {names[-1]!r} in section {'.'.join(names[:-1]) or 'top level'!r}"
+    if err["type"] == "union_tag_invalid":
+        tags = err["ctx"]["expected_tags"]
+        return f"{'.'.join(names)}: unknown kind {err['ctx']['tag']!r}; choose one of {tags}"
+    if err["type"] == "union_tag_not_found":
+        return f"{'.'.join(names)}: needs a 'kind' (or just the kind's name as a string)"
     msg = err["msg"].removeprefix("Value error, ")
-    return f"{'.'.join(loc)}: {msg} (got {err.get('input')!r})"
-
-
-def _allowed(path: list[str]) -> str:
-    model: Any = RunConfig
-    for part in path:
-        field = model.model_fields.get(part)
-        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
-            return ""
-        model = field.annotation
-    return f"; allowed keys: {', '.join(model.model_fields)}"
+    return f"{'.'.join(names)}: {msg} (got {err.get('input')!r})"
 
 
 def parse_config(raw: dict) -> RunConfig:
@@ -240,6 +323,8 @@ def apply_override(raw: dict, assignment: str) -> None:
     node = raw
     for part in parts[:-1]:
         child = node.setdefault(part, {})
+        if isinstance(child, str) and part in _KIND_SECTIONS:  # `encoder: convnet` then --set model.encoder.width=8
+            child = node[part] = {"kind": child}
         if not isinstance(child, dict):
             raise ConfigError(f"--set {dotted}: {part!r} is a value, not a section")
         node = child

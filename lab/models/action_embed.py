@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
-
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from lab.config import ModelConfig
 
 
 class LinearBNActionEmbed(nn.Module):
@@ -26,8 +21,3 @@ class LinearBNActionEmbed(nn.Module):
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         return self.norm(self.proj(a.flatten(0, -2))).view(*a.shape[:-1], self.out_dim)
-
-
-ACTION_EMBEDS: dict[str, Callable[[ModelConfig, int], nn.Module]] = {
-    "linear_bn": lambda cfg, in_dim: LinearBNActionEmbed(in_dim, cfg.action_dim),
-}

@@ -8,13 +8,8 @@ max-pool with one 3×3/1 convolution, as the paper does for 32-px inputs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
-
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from lab.config import ModelConfig
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int, kernel: int = 3) -> list[nn.Module]:
@@ -72,10 +67,3 @@ class ConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-ENCODERS: dict[str, Callable[[ModelConfig], nn.Module]] = {
-    "convnet": lambda cfg: ConvNet(cfg.convnet_width),
-    "resnet18_cifar": lambda cfg: ResNet18(cifar_stem=True),
-    "resnet18": lambda cfg: ResNet18(cifar_stem=False),
-}

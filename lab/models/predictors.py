@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
-
 from torch import nn
-
-if TYPE_CHECKING:
-    from lab.config import ModelConfig
 
 
 def mlp_predictor(in_dim: int, out_dim: int, hidden: int) -> nn.Sequential:
@@ -17,8 +12,3 @@ def mlp_predictor(in_dim: int, out_dim: int, hidden: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Linear(in_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim)
     )
-
-
-PREDICTORS: dict[str, Callable[[ModelConfig, int, int], nn.Module]] = {
-    "mlp": lambda cfg, in_dim, out_dim: mlp_predictor(in_dim, out_dim, cfg.pred_hidden),
-}

@@ -28,6 +28,3 @@ class EMATarget(nn.Module):
     def update(self, online: nn.Module, tau: float) -> None:
         for target, source in zip(self.encoder.parameters(), online.parameters(), strict=True):
             target.lerp_(source.detach(), 1.0 - tau)
-
-
-TARGETS: dict[str, type[nn.Module]] = {"ema": EMATarget}

@@ -3,7 +3,7 @@
 `train_step`: M+1 views and M relative actions (made on the device) → encode the M context
 views (online) and the target view (EMA) → aggregate → predict → 1 − cos loss → online probes
 on detached features → one optimiser step → EMA update.
-`train`: build data, model, target, probes and optimiser from the config; resume if asked; per
+`train`: build data, model, target, probes and optimiser from the config (`lab.build`); resume if asked; per
 epoch set τ, per step set the lr and call `train_step`; log, checkpoint.
 """
 
@@ -20,12 +20,11 @@ import torch
 from torch import nn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from lab.build import autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import ConfigError, RunConfig, save_config
-from lab.data.registry import load_dataset
-from lab.data.views import Sequence, ViewSampler, build_view_sampler
+from lab.data.views import Sequence
 from lab.losses import LOSSES
-from lab.models.seqjepa import SeqJEPA, build_seqjepa
-from lab.models.target import TARGETS
+from lab.models.seqjepa import SeqJEPA
 from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from lab.train.logging import RunLogger
 from lab.train.optim import build_optimizer
@@ -35,35 +34,6 @@ from lab.train.schedules import ema_tau, learning_rate
 
 class RunStateError(RuntimeError):
     """The run directory does not fit the request (exists without --resume, or nothing to resume)."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
-    return torch.device(name)
-
-
-def autocast_for(device: torch.device, bf16: bool = True) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; a no-op elsewhere (CPU runs stay float32)."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and bf16 else contextlib.nullcontext()
-
-
-def build_sampler(cfg: RunConfig, split: str, device: torch.device) -> ViewSampler:
-    """The configured dataset split behind its view sampler, images on `device`."""
-    num = cfg.data.num_train if split == "train" else cfg.data.num_test
-    ds = load_dataset(cfg.data.name, cfg.data.root, split, image_size=cfg.data.image_size, num=num, seed=cfg.data.seed)
-    return build_view_sampler(ds, cfg.data.views, device)
-
-
-def build_parts(cfg: RunConfig, sampler: ViewSampler, device: torch.device) -> tuple[SeqJEPA, nn.Module, OnlineProbes]:
-    """Model, target and online probes sized to the sampler's actions and classes, on `device`."""
-    model = build_seqjepa(cfg.model, sampler.action_dim).to(device)
-    target = TARGETS[cfg.objective.target](model.encoder).to(device)
-    probes = OnlineProbes(model.encoder.out_dim, model.aggregator.out_dim, sampler.num_classes, sampler.action_dim,
-                          hidden=cfg.train.probe_hidden)
-    return model, target, probes.to(device)
 
 
 def _check_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> None:
@@ -162,7 +132,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
         task = progress.add_task(cfg.name, total=total_steps, completed=step, stats="")
         for epoch in range(start_epoch, cfg.train.epochs):
             t0 = time.perf_counter()
-            tau = ema_tau(epoch, cfg.train.epochs, cfg.objective.ema_base, cfg.objective.ema_final)
+            tau = ema_tau(epoch, cfg.train.epochs, cfg.objective.target.base, cfg.objective.target.final)
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.train.seed * 100_003 + epoch)).to(device)
             meter: dict[str, list[float]] = defaultdict(list)
             for i in range(steps_per_epoch):

@@ -26,7 +26,8 @@ def tiny_config(runs_dir: Path, **sections: dict) -> dict:
     raw = {
         "name": "tiny",
         "data": {"name": "shapes", "seq_len": 2, "image_size": 16, "num_train": 64, "num_test": 32},
-        "model": {"encoder": "convnet", "convnet_width": 4, "action_dim": 8, "pred_hidden": 16},
+        "model": {"encoder": {"kind": "convnet", "width": 4}, "action_embed": {"kind": "linear_bn", "dim": 8},
+                  "predictor": {"kind": "mlp", "hidden": 16}},
         "optim": {"warmup_epochs": 1},
         "train": {"epochs": 2, "batch_size": 16, "steps_per_epoch": 1, "log_every": 1, "probe_hidden": 16},
         "eval": {"m_val": [1, 3], "equi_hidden": 16, "equi_epochs": 2, "probe_max_iter": 20, "batch_size": 32},

@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-from lab.config import ModelConfig, OptimConfig
+from lab.build import build_seqjepa
+from lab.config import ModelConfig, OptimConfig, parse_config
 from lab.losses import cosine_loss
 from lab.models.action_embed import LinearBNActionEmbed
 from lab.models.aggregators.transformer import TransformerAggregator
 from lab.models.encoders import ConvNet, ResNet18
 from lab.models.predictors import mlp_predictor
-from lab.models.seqjepa import build_seqjepa
 from lab.models.target import EMATarget
 from lab.train.schedules import ema_tau, learning_rate
 
@@ -38,23 +38,53 @@ def test_action_embed_predictor_shapes() -> None:
 
 def test_aggregator_is_post_norm_without_positions() -> None:
     agg = TransformerAggregator(64, layers=3, heads=4).eval()
-    assert float(agg.agg_token.detach().abs().sum()) == 0
     layer = agg.encoder.layers[0]
     assert not layer.norm_first and layer.dropout.p == 0.1 and layer.linear1.out_features == 256
     assert isinstance(agg.encoder.norm, torch.nn.LayerNorm) and len(agg.encoder.layers) == 3
     tokens = torch.randn(5, 4, 64)
     out = agg(tokens)
-    assert out.shape == (5, 64)
-    # no positional embedding: z_AGG does not depend on token order
-    torch.testing.assert_close(agg(tokens[:, [2, 0, 3, 1]]), out, atol=1e-5, rtol=1e-5)
+    assert out.shape == (5, 4, 64)
+    # no positional embedding: permuting the tokens permutes the outputs
+    order = [2, 0, 3, 1]
+    torch.testing.assert_close(agg(tokens[:, order]), out[:, order], atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="not divisible"):
         TransformerAggregator(30, heads=4)
 
 
+def test_agg_token_belongs_to_the_model() -> None:
+    model = build_seqjepa(_small(), action_in_dim=2).eval()
+    assert model.agg_token.shape == (1, 1, 64 + 16) and float(model.agg_token.detach().abs().sum()) == 0
+    assert not any("agg_token" in name for name, _ in model.aggregator.named_parameters())
+    z = torch.randn(3, 2, 64)
+    e = torch.randn(3, 2, 16)
+    tokens = torch.cat([z, torch.cat([e[:, :1], torch.zeros(3, 1, 16)], 1)], -1)
+    expected = model.aggregator(torch.cat([torch.zeros(3, 1, 80), tokens], 1))[:, 0]
+    torch.testing.assert_close(model.aggregate(z, e), expected)
+
+
+def test_every_config_kind_has_a_builder() -> None:
+    from typing import get_args
+
+    import lab.build as build
+    import lab.config as config
+
+    for union, registry in ((config.EncoderConfig, build.ENCODERS), (config.AggregatorConfig, build.AGGREGATORS),
+                            (config.PredictorConfig, build.PREDICTORS), (config.ActionEmbedConfig, build.ACTION_EMBEDS),
+                            (config.TargetConfig, build.TARGETS)):
+        members = get_args(get_args(union)[0]) or (get_args(union)[0],)
+        kinds = {k for m in members for k in get_args(m.model_fields["kind"].annotation)}
+        assert kinds == set(registry), (union, kinds, set(registry))
+
+
+def _small(**model: object) -> ModelConfig:
+    raw = {"encoder": {"kind": "convnet", "width": 8}, "action_embed": {"kind": "linear_bn", "dim": 16},
+           "predictor": {"kind": "mlp", "hidden": 32}, **model}
+    return parse_config({"name": "x", "model": raw}).model
+
+
 def test_seqjepa_forward_and_action_slots() -> None:
     torch.manual_seed(0)
-    cfg = ModelConfig(encoder="convnet", convnet_width=8, action_dim=16, pred_hidden=32)
-    model = build_seqjepa(cfg, action_in_dim=2).eval()
+    model = build_seqjepa(_small(), action_in_dim=2).eval()
     views, actions = torch.randn(4, 3, 3, 16, 16), torch.randn(4, 3, 2)
     out = model(views, actions)
     assert out.pred.shape == (4, 64) and out.z.shape == (4, 3, 64) and out.z_agg.shape == (4, 64 + 16)
@@ -69,8 +99,7 @@ def test_seqjepa_forward_and_action_slots() -> None:
 
 
 def test_no_action_ablation_ignores_actions() -> None:
-    cfg = ModelConfig(encoder="convnet", convnet_width=8, pred_hidden=32, act_cond=False)
-    model = build_seqjepa(cfg, action_in_dim=2).eval()
+    model = build_seqjepa(_small(act_cond=False), action_in_dim=2).eval()
     views = torch.randn(2, 2, 3, 16, 16)
     a = model(views, torch.randn(2, 2, 2))
     b = model(views, torch.randn(2, 2, 2))

@@ -3,7 +3,7 @@
 Features are extracted once, with the model in eval mode and fixed-seed views, from sequences
 of max(M_val)+1 views: z of every view, z_AGG at each M_val (views 1..k with actions
 a_1..a_{k−1}, the last slot zero), and z_AGG of the one-view sequences x1 and x2. The metric
-functions of `lab.eval` (pure, documented there) turn them into the flat keys of docs/metrics.md.
+functions of `lab.eval` (pure, documented there; this module only orchestrates) turn them into the flat keys of docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from threadpoolctl import threadpool_limits
 
+from lab.build import autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import RunConfig, load_config
 from lab.data.views import ViewSampler
 from lab.eval.equivariance import equivariance_r2
@@ -28,8 +29,7 @@ from lab.eval.probes import linear_probe_accuracy
 from lab.eval.rank import rankme
 from lab.models.seqjepa import SeqJEPA
 from lab.train.checkpoint import load_checkpoint
-from lab.train.logging import read_metrics
-from lab.train.loop import autocast_for, build_parts, build_sampler, resolve_device
+from lab.train.logging import publish_to_wandb, read_metrics, start_wandb
 
 
 @dataclass
@@ -147,10 +147,13 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
         "provenance.wandb_id": state.get("wandb_id"),
         "provenance.evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    figures = plot_run(run_dir, results, history, m_vals, train_sampler.action_names)
+    if cfg.logging.wandb:  # the training run's W&B run gets the results as summary and the plots as images
+        link = publish_to_wandb(start_wandb(cfg, run_dir, job_type="eval"), results, figures)
+        results |= {f"provenance.{k}": v for k, v in link.items()}
     text = json.dumps(results, indent=2)
     (run_dir / "results.json").write_text(text)
     if cfg.eval.copy_to is not None:
         cfg.eval.copy_to.parent.mkdir(parents=True, exist_ok=True)
         cfg.eval.copy_to.write_text(text)
-    plot_run(run_dir, results, history, m_vals, train_sampler.action_names)
     return results
