@@ -16,7 +16,6 @@ excepted) is moved into the repository, then the metric gates read their files t
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import shutil
 import tempfile
@@ -43,17 +42,16 @@ class CheckRun:
     outputs: list[str]
 
 
-def _digests(root: Path) -> dict[str, str]:
-    """sha256 of every file under `root`, not following links (the shared directories are links)."""
+def _signatures(root: Path) -> dict[str, tuple[int, int, int]]:
+    """(inode, size, mtime) of every file under `root`, not following links (the shared directories
+    are links): any write changes one of them, and nothing is read (a tree may hold large files)."""
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath)
         dirnames[:] = [d for d in dirnames if not (base / d).is_symlink()]
         for name in filenames:
-            path = base / name
-            rel = path.relative_to(root).as_posix()
-            out[rel] = "link:" + os.readlink(path) if path.is_symlink() else hashlib.sha256(
-                path.read_bytes()).hexdigest()
+            st = (base / name).lstat()
+            out[(base / name).relative_to(root).as_posix()] = (st.st_ino, st.st_size, st.st_mtime_ns)
     return out
 
 
@@ -67,11 +65,11 @@ def _mounts(repo: Path, root: Path, shared: Sequence[str], protected: Sequence[s
     return readonly, writable
 
 
-def _move_back(root: Path, repo: Path, before: dict[str, str], protected: Sequence[str]) -> list[str]:
+def _move_back(root: Path, repo: Path, before: dict[str, tuple[int, int, int]], protected: Sequence[str]) -> list[str]:
     """Move the files the checks created or changed under `root` into `repo`; returns their paths."""
     moved = []
-    for rel, digest in sorted(_digests(root).items()):
-        if before.get(rel) == digest or guards.matching_pattern(rel, (*protected, *NEVER_COPIED)):
+    for rel, signature in sorted(_signatures(root).items()):
+        if before.get(rel) == signature or guards.matching_pattern(rel, (*protected, *NEVER_COPIED)):
             continue
         src, dst = root / rel, repo / rel
         if dst.is_dir() and not dst.is_symlink():
@@ -119,7 +117,7 @@ def run_in_check_tree(
         common = dict(env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
                       reporter=reporter, launch=launch)
         with regenerated(repo, list(set_aside), stash / "repo"), regenerated(root, list(set_aside), stash / "tree"):
-            before = _digests(root)
+            before = _signatures(root)
             ran = run_checks(commands, root, **common)
             outputs = _move_back(root, repo, before, protected)
             read = run_checks(gates, repo, **common)  # their files came back from the checkout with the outputs

@@ -242,7 +242,12 @@ def put_back(root: Path, before: Snapshot) -> None:
     for rel in sorted(expand(root, before.patterns) - before.entries.keys()):
         _remove(root / rel)
     for rel, entry in before.entries.items():
-        if not rel.startswith((".git/", ".ralph/")):
-            _restore(root / rel, entry)
+        path = root / rel
+        if rel.startswith((".git/", ".ralph/")):
+            continue
+        if entry.link is None and path.is_file() and not path.is_symlink() and path.stat().st_size == len(entry.data) \
+                and _read(path) == entry:
+            continue  # already as it was (the usual case): no rewrite of a large log
+        _restore(path, entry)
     for rel, (_, entry) in before.configs.items():
         _restore(root / rel, entry) if entry is not None else _remove(root / rel)
