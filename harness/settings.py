@@ -14,8 +14,11 @@ from typing import Literal
 import git
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness.agents import AGENT_KINDS
 from harness.errors import RalphError
-from harness.vcs import open_repo
+from harness.vcs import VCSError, open_repo
+
+AgentKind = Literal[AGENT_KINDS]  # type: ignore[valid-type]  # the one list, from harness.agents
 
 
 class SettingsError(RalphError):
@@ -27,9 +30,11 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agent: Literal["anthropic", "command", "replay"] = "anthropic"
-    model: str | None = None  # None: the backend's default (agents.anthropic.DEFAULT_MODEL)
+    agent: AgentKind = "anthropic"
+    model: str | None = None  # None: the backend's default (anthropic: the newest Sonnet its SDK lists)
     agent_cmd: str | None = None
+    # Secret-looking variables a custom agent CLI may see (a known CLI's own keys pass anyway); checks never do
+    agent_env: list[str] = Field(default_factory=list)
     max_iterations: int = Field(10, ge=1)
     max_attempts: int | None = Field(None, ge=1)  # None: the PRD's defaults.max_attempts
     attempt_timeout_s: float | None = Field(None, gt=0)  # None: the PRD's defaults.attempt_timeout_s
@@ -52,10 +57,10 @@ def _read_toml(text: str, where: str, table: tuple[str, ...]) -> dict:
 
 
 def committed_text(repo: Path, rel: str) -> str | None:
-    """`rel` as committed at HEAD, or None (no commit yet, or not tracked)."""
+    """`rel` as committed at HEAD, or None (not a repository, no commit yet, or not tracked)."""
     try:
         return open_repo(repo).git.show(f"HEAD:{rel}", strip_newline_in_stdout=False)
-    except git.GitCommandError:
+    except (git.GitCommandError, VCSError):
         return None
 
 
