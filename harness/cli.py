@@ -7,10 +7,12 @@ the error's exit code, never a traceback).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import json
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -31,17 +33,19 @@ from harness.agents import AgentConfigError, describe_kinds, make_agent
 from harness.checks import Evidence
 from harness.errors import ExitCode, RalphError
 from harness.fileio import atomic_write_text
-from harness.ledger import RepoLock
+from harness.ledger import RepoLock, inflight_path
 from harness.live import RunView
 from harness.loop import Interrupted, PhaseRunner, preview
 from harness.preflight import preflight
 from harness.prd import Check, Phase, decode_json, import_snarktank, json_schema, load_prd, prd_warnings, save_prd
 from harness.progress import ProgressLog
-from harness.sandbox import resolve_sandbox
-from harness.settings import load_settings
+from harness.environment import resolve_sandbox
+from harness.settings import RunSettings, load_settings
 from harness.status import board, render_board, render_markdown
 from harness.templates import TEMPLATES, init_project
-from harness.verify import Project, select, verify_exit, verify_feature
+from harness.project import Project
+from harness.recovery import open_project as open_recovered
+from harness.verify import select, verify_exit, verify_feature
 
 app = typer.Typer(
     help="ralph drives a coding agent through a research plan (PRD.json); the harness runs the checks, "
@@ -79,6 +83,15 @@ def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
 
 def open_project(repo: Path, prd: Path | None) -> Project:
     return Project.open(repo, prd)
+
+
+@contextlib.contextmanager
+def locked_project(repo: Path, prd: Path | None, command: str) -> Iterator[Project]:
+    """The project, opened holding the repository's lock, after recovering a crashed attempt."""
+    if not inflight_path(repo).exists():
+        open_project(repo, prd)  # a bad repository or PRD is reported before anything is written
+    with RepoLock(repo.resolve(), command):
+        yield open_recovered(repo, prd)
 
 
 def default_actor(repo: Path) -> str:
@@ -199,12 +212,13 @@ def verify(
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
-    """Run checks now, record the evidence (state, PRD passes, progress.txt); exit 1 if any fails."""
-    project = open_project(repo, prd)
-    features, phases = select(project.prd, ids or [], phase, all_)
-    rows: list[tuple[str, Evidence]] = []
-    unverifiable = [f.id for f in features if not f.verify]
-    with RepoLock(project.repo, "ralph verify"), live_progress() as progress:
+    """Run checks now, record the evidence (state, PRD passes, progress.txt); exit 1 if any fails.
+
+    The checks run on a clean checkout of what would be committed (ignored files left out)."""
+    with locked_project(repo, prd, "ralph verify") as project, live_progress() as progress:
+        features, phases = select(project.prd, ids or [], phase, all_)
+        rows: list[tuple[str, Evidence]] = []
+        unverifiable = [f.id for f in features if not f.verify]
         live = LiveChecks(progress)
         for f in features:
             live.label = f.id
@@ -364,56 +378,80 @@ def run(
                                            "exit 3 instead.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Approve the phase automatically when its exit criteria "
                                       "pass (recorded as such).")] = False,
+    allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="Commit uncommitted changes first, as your own "
+                                              "commit (otherwise a dirty tree is refused).")] = False,
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
     """Work through a phase: one agent attempt at a time, verified by the harness, committed when it passes.
 
     Exit codes: 0 done, 2 usage error, 3 awaiting approval, 4 budget exhausted, 5 blocked features or
-    failing exit checks, 6 entry criteria not met, 130 interrupted (state saved; run again to resume).
-    Defaults also come from `\\[tool.ralph]` in pyproject.toml and `.ralph/config.toml`.
+    failing exit checks, 6 entry criteria not met, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; state
+    saved; run again to resume). Defaults also come from `\\[tool.ralph]` in the committed
+    pyproject.toml and from `.ralph/config.toml`.
     """
-    project = open_project(repo, prd)
-    settings = load_settings(project.repo, {
+    flags = {
         "agent": agent, "model": model, "agent_cmd": agent_cmd, "agent_env": agent_env or None,
         "max_iterations": max_iterations,
         "max_attempts": max_attempts, "attempt_timeout_s": attempt_timeout, "max_turns": max_turns,
         "max_cost_usd": max_cost_usd, "max_tokens": max_tokens, "max_hours": max_hours,
         "sandbox": sandbox.value if sandbox else None, "reset_on_fail": reset_on_fail,
-    })
-    try:
-        backend = make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd,
-                             agent_env=tuple(settings.agent_env))
-    except AgentConfigError as e:
-        raise RalphError(str(e)) from None
+    }
     if dry_run:
+        project = open_project(repo, prd)
+        settings = load_settings(project.repo, flags)
+        backend = build_agent(settings)
         typer.echo(preview(project, phase, settings, feature))
         template = getattr(backend, "template", None)
         typer.echo(f"agent: {backend.name}" + (f" runs: {template}" if template else f", model {backend.model}"))
         return
+    stops = (signal.SIGTERM, signal.SIGHUP)  # a supervisor's stop or a closed terminal: handled like Ctrl-C
+    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in stops}
+    try:
+        with locked_project(repo, prd, "ralph run") as project:
+            run_locked(project, phase, feature, load_settings(project.repo, flags), no_input=no_input, yes=yes,
+                       allow_dirty=allow_dirty)
+    except KeyboardInterrupt:  # before or after the loop (it handles its own): nothing is half-done
+        raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def build_agent(settings: RunSettings) -> Any:
+    """The agent backend the settings name; a bad choice is a usage error with its reason."""
+    try:
+        return make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd,
+                          agent_env=tuple(settings.agent_env))
+    except AgentConfigError as e:
+        raise RalphError(str(e)) from None
+
+
+def run_locked(project: Project, phase: int, feature: str | None, settings: RunSettings, *, no_input: bool, yes: bool,
+               allow_dirty: bool) -> None:
+    """The body of `ralph run`, holding the repository's lock."""
     chosen, note = resolve_sandbox(settings.sandbox)
     if note:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
     settings = settings.model_copy(update={"sandbox": chosen})
+    backend = build_agent(settings)
     err_console.print(f"preflight: {escape(preflight(backend, project.repo, chosen))}")
     interactive = console.is_terminal and not no_input and not yes
-    with RepoLock(project.repo, "ralph run"):
-        with RunView(console, f"{phase}: {project.prd.phase(phase).name}") as view:
-            runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
-                                 ask=ask_approval if interactive else None, auto_approve=yes)
-            try:
-                outcome = runner.run()
-            except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
-                raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
-            finally:
-                if runner.entered:
-                    view.say(runner.summary())
+    with RunView(console, f"{phase}: {project.prd.phase(phase).name}") as view:
+        runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
+                             ask=ask_approval if interactive else None, auto_approve=yes, allow_dirty=allow_dirty)
+        try:
+            outcome = runner.run()
+        except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
+            raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
+        finally:
+            if runner.entered:
+                view.say(runner.summary())
     style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code == ExitCode.AWAITING_APPROVAL else "red"
     console.print(f"[{style}]{escape(outcome.message)}[/]")
     for fid, reason in outcome.blocked.items():
         console.print(f"  [red]blocked[/] {fid}: {escape(reason)}")
     raise typer.Exit(int(outcome.code))
-
 
 
 def main() -> None:
