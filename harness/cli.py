@@ -7,9 +7,11 @@ the error's exit code, never a traceback).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
@@ -29,7 +31,8 @@ if TYPE_CHECKING:  # the rest loads inside the commands that use it, so `ralph -
 
     from harness.checks import Evidence
     from harness.prd import PRD, Check, Phase
-    from harness.verify import Project
+    from harness.project import Project
+    from harness.settings import RunSettings
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -66,9 +69,21 @@ def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
 
 
 def open_project(repo: Path, prd: Path | None) -> Project:
-    from harness.verify import Project
+    from harness.project import Project
 
     return Project.open(repo, prd)
+
+
+@contextlib.contextmanager
+def locked_project(repo: Path, prd: Path | None, command: str) -> Iterator[Project]:
+    """The project, opened holding the repository's lock, after recovering a crashed attempt."""
+    from harness.ledger import RepoLock, inflight_path
+    from harness.recovery import open_project as open_recovered
+
+    if not inflight_path(repo).exists():
+        open_project(repo, prd)  # a bad repository or PRD is reported before anything is written
+    with RepoLock(repo.resolve(), command):
+        yield open_recovered(repo, prd)
 
 
 def default_actor(repo: Path) -> str:
@@ -271,15 +286,15 @@ def verify(
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
-    """Run checks now, record the evidence (state, PRD passes, progress.txt); exit 1 if any fails."""
-    from harness.ledger import RepoLock
+    """Run checks now, record the evidence (state, PRD passes, progress.txt); exit 1 if any fails.
+
+    The checks run on a clean checkout of what would be committed (ignored files left out)."""
     from harness.verify import select, verify_exit, verify_feature
 
-    project = open_project(repo, prd)
-    features, phases = select(project.prd, ids or [], phase, all_)
-    rows: list[tuple[str, Evidence]] = []
-    unverifiable = [f.id for f in features if not f.verify]
-    with RepoLock(project.repo, "ralph verify"), live_progress() as progress:
+    with locked_project(repo, prd, "ralph verify") as project, live_progress() as progress:
+        features, phases = select(project.prd, ids or [], phase, all_)
+        rows: list[tuple[str, Evidence]] = []
+        unverifiable = [f.id for f in features if not f.verify]
         live = LiveChecks(progress)
         for f in features:
             live.label = f.id
@@ -462,56 +477,82 @@ def run(
                                            "exit 3 instead.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Approve the phase automatically when its exit criteria "
                                       "pass (recorded as such).")] = False,
+    allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="Commit uncommitted changes first, as your own "
+                                              "commit (otherwise a dirty tree is refused).")] = False,
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
     """Work through a phase: one agent attempt at a time, verified by the harness, committed when it passes.
 
     Exit codes: 0 done, 2 usage error, 3 awaiting approval, 4 budget exhausted, 5 blocked features or
-    failing exit checks, 6 entry criteria not met, 130 interrupted (state saved; run again to resume).
-    Defaults also come from `[tool.ralph]` in pyproject.toml and `.ralph/config.toml`.
+    failing exit checks, 6 entry criteria not met, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; state
+    saved; run again to resume). Defaults also come from `[tool.ralph]` in the committed
+    pyproject.toml and from `.ralph/config.toml`.
     """
     from harness.settings import load_settings
 
-    project = open_project(repo, prd)
     if phase is None:
-        chosen = project.prd.phase(project.prd.feature(feature).phase) if feature else next_phase(project)
+        first = open_project(repo, prd)
+        chosen = first.prd.phase(first.prd.feature(feature).phase) if feature else next_phase(first)
         phase = chosen.id
         err_console.print(f"phase {phase} ({escape(chosen.name)}): "
                           + ("the phase of " + feature if feature else "the first phase not done")
                           + " (--phase N to choose another)")
-    settings = load_settings(project.repo, {
+    flags = {
         "agent": agent, "model": model, "agent_cmd": agent_cmd, "agent_env": agent_env or None,
         "max_iterations": max_iterations,
         "max_attempts": max_attempts, "attempt_timeout_s": attempt_timeout, "max_turns": max_turns,
         "max_cost_usd": max_cost_usd, "max_tokens": max_tokens, "max_hours": max_hours,
         "sandbox": sandbox.value if sandbox else None, "reset_on_fail": reset_on_fail,
-    })
-    from harness.agents import AgentConfigError, make_agent
-
-    try:
-        backend = make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd,
-                             agent_env=tuple(settings.agent_env))
-    except AgentConfigError as e:
-        raise RalphError(str(e)) from None
+    }
     if dry_run:
         from harness.loop import preview
 
+        project = open_project(repo, prd)
+        settings = load_settings(project.repo, flags)
+        backend = build_agent(settings)
         template = getattr(backend, "template", None)
         described = f"{backend.name} runs: {template}" if template else f"{backend.name}, model {backend.model}"
         typer.echo(preview(project, phase, settings, feature, agent=described))
         return
-    from harness.ledger import RepoLock
+    stops = (signal.SIGTERM, signal.SIGHUP)  # a supervisor's stop or a closed terminal: handled like Ctrl-C
+    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in stops}
+    try:
+        with locked_project(repo, prd, "ralph run") as project:
+            run_locked(project, phase, feature, load_settings(project.repo, flags), no_input=no_input, yes=yes,
+                       allow_dirty=allow_dirty)
+    except KeyboardInterrupt:  # before or after the loop (it handles its own): nothing is half-done
+        raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def build_agent(settings: RunSettings) -> Any:
+    """The agent backend the settings name; a bad choice is a usage error with its reason."""
+    from harness.agents import AgentConfigError, make_agent
+
+    try:
+        return make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd,
+                          agent_env=tuple(settings.agent_env))
+    except AgentConfigError as e:
+        raise RalphError(str(e)) from None
+
+
+def run_locked(project: Project, phase: int, feature: str | None, settings: RunSettings, *, no_input: bool, yes: bool,
+               allow_dirty: bool) -> None:
+    """The body of `ralph run`, holding the repository's lock."""
+    from harness.environment import resolve_sandbox
     from harness.live import RunView
     from harness.loop import Interrupted, PhaseRunner
     from harness.preflight import preflight
-    from harness.sandbox import resolve_sandbox
 
-    sandbox_kind, note = resolve_sandbox(settings.sandbox)
+    chosen, note = resolve_sandbox(settings.sandbox)
     if note:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
-    settings = settings.model_copy(update={"sandbox": sandbox_kind})
-    err_console.print(f"preflight: {escape(preflight(backend, project.repo, sandbox_kind))}")
+    settings = settings.model_copy(update={"sandbox": chosen})
+    backend = build_agent(settings)
+    err_console.print(f"preflight: {escape(preflight(backend, project.repo, chosen))}")
     interactive = console.is_terminal and not no_input and not yes
     asked: list[Phase] = []  # the approval prompt shows the summary itself
 
@@ -519,17 +560,16 @@ def run(
         asked.append(p)
         return ask_approval(p, summary)
 
-    with RepoLock(project.repo, "ralph run"):
-        with RunView(console, f"{phase}: {project.prd.phase(phase).name}", project.repo) as view:
-            runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
-                                 ask=view.paused(ask) if interactive else None, auto_approve=yes)
-            try:
-                outcome = runner.run()
-            except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
-                raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
-            finally:
-                if runner.entered and not asked:
-                    view.say(runner.summary())
+    with RunView(console, f"{phase}: {project.prd.phase(phase).name}", project.repo) as view:
+        runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
+                             ask=view.paused(ask) if interactive else None, auto_approve=yes, allow_dirty=allow_dirty)
+        try:
+            outcome = runner.run()
+        except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
+            raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
+        finally:
+            if runner.entered and not asked:
+                view.say(runner.summary())
     style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code == ExitCode.AWAITING_APPROVAL else "red"
     console.print(f"[{style}]{escape(outcome.message)}[/]")
     for fid, reason in outcome.blocked.items():

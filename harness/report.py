@@ -23,7 +23,7 @@ from harness.prd import Check
 from harness.prompt import describe_check
 from harness.show import attempt_dirs
 from harness.status import board
-from harness.verify import Project
+from harness.project import Project
 
 MAX_IMAGE_BYTES = 4_000_000  # larger plots are linked, not embedded
 STATUS_COLOURS = {

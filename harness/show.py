@@ -25,7 +25,7 @@ from harness.errors import RalphError
 
 if TYPE_CHECKING:
     from harness.checks import Evidence
-    from harness.verify import Project
+    from harness.project import Project
 
 TAIL_LINES = 12
 SHORT_CHARS = 2_000  # a tool output or prompt longer than this is cut unless --full

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import resource
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -20,15 +21,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lab.bench_aggregators import aggregators_cmd
 from lab.config import ConfigError, ViewsConfig, load_config
 from lab.data.embedded import make_shapes
 from lab.data.views import ViewSampler, build_view_sampler
-from lab.losses import LOSSES
+from lab.losses import objective
 from lab.build import autocast_for, build_parts, resolve_device
 from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
 
 app = typer.Typer(help="Throughput benchmarks (views/s, train steps/s, peak memory).", no_args_is_help=True)
+app.command("aggregators")(aggregators_cmd)
 out = Console()
 
 
@@ -82,7 +85,7 @@ def bench_train(configs: list[Path], batch_size: int | None, steps: int, device:
         sampler = build_view_sampler(make_shapes("train", num=bs, image_size=cfg.data.image_size), cfg.data.views, device)
         model, target, probes = build_parts(cfg, sampler, device)
         opt = build_optimizer(cfg.optim, model, probes)
-        loss_fn, autocast, m = LOSSES[cfg.objective.loss], autocast_for(device, cfg.train.bf16), cfg.data.seq_len
+        loss_fn, autocast, m = partial(objective, cfg.objective), autocast_for(device, cfg.train.bf16), cfg.data.seq_len
         idx = torch.arange(bs, device=device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)

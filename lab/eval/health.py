@@ -25,3 +25,18 @@ def collapse_stats(z: torch.Tensor | np.ndarray) -> dict[str, float]:
         raise ValueError("collapse_stats needs at least 2 rows")
     pair_sum = float(u.sum(0).pow(2).sum()) - n
     return {"normalised_std": float(u.std(0, unbiased=False).mean()), "mean_cosine": pair_sum / (n * (n - 1))}
+
+
+# A representation counts as collapsed when it is (nearly) one direction or (nearly) the same
+# vector for every input (figures of healthy and collapsed runs: docs/metrics.md, "collapse").
+COLLAPSE_RANKME = 2.0
+COLLAPSE_COSINE = 0.95
+
+
+def collapse_reason(rankme_value: float, stats: dict[str, float], name: str = "z") -> str | None:
+    """"collapsed: …" naming the figure that crossed its limit, or None for a healthy representation."""
+    if rankme_value < COLLAPSE_RANKME:
+        return f"collapsed: RankMe({name}) {rankme_value:.2f} < {COLLAPSE_RANKME:g}"
+    if stats["mean_cosine"] > COLLAPSE_COSINE:
+        return f"collapsed: mean pairwise cosine of {name} {stats['mean_cosine']:.3f} > {COLLAPSE_COSINE:g}"
+    return None
