@@ -39,24 +39,43 @@ def _results_table(results: dict, title: str) -> Table:
     return table
 
 
+def _overrides(positional: list[str], set_: list[str]) -> list[str]:
+    """Positional `key=value` words (the Hydra habit) and `--set key=value`, in that order."""
+    for word in positional:
+        if "=" not in word:
+            raise _fail(f"unexpected argument {word!r}: overrides are key=value (e.g. train.epochs=2); "
+                        "lab train takes one config file")
+    return [*positional, *set_]
+
+
 @app.command("train")
 def train_cmd(
     config: Path = typer.Argument(..., help="run config YAML (sections: data, model, objective, optim, train, eval, gates, logging)"),
-    set_: list[str] = typer.Option([], "--set", help="override a key, e.g. --set train.epochs=5 (repeatable)"),
+    overrides: list[str] = typer.Argument(None, metavar="KEY=VALUE", show_default=False,
+                                          help="overrides, e.g. train.epochs=2 model.act_cond=false (dotted keys, YAML values)"),
+    set_: list[str] = typer.Option([], "--set", help="override a key, e.g. --set train.epochs=5 (repeatable; same as KEY=VALUE)"),
     resume: bool = typer.Option(False, "--resume", help="continue runs/<name>/ from its last checkpoint"),
     overwrite: bool = typer.Option(False, "--overwrite", help="delete an existing runs/<name>/ and start again"),
+    publish_to: Path | None = typer.Option(None, "--publish", metavar="DEST",
+                                           help="after evaluating, copy results.json and plots to DEST (a folder, or a .json file): see `lab publish`"),
     data_root: Path | None = typer.Option(None, "--data-root", envvar="LAB_DATA_ROOT", help="directory of on-disk datasets"),
 ) -> None:
-    """Train a seq-JEPA run into runs/<name>/, then evaluate it (unless eval.at_end is false)."""
+    """Train a seq-JEPA run into runs/<name>/, then evaluate it (unless eval.at_end is false).
+
+    Everything is written under runs/<name>/ (git-ignored); --publish copies the results into a
+    tracked folder on purpose.
+    """
     from lab.config import ConfigError, load_config
     from lab.data.base import DatasetMissingError
     from lab.evaluate import evaluate
     from lab.eval.gates import check_gates, gate_table
     from lab.train.loop import RunStateError, train
 
-    overrides = list(set_) + ([f"data.root={data_root}"] if data_root else [])
+    assignments = _overrides(overrides or [], set_) + ([f"data.root={data_root}"] if data_root else [])
     try:
-        cfg = load_config(config, overrides)
+        cfg = load_config(config, assignments)
+        if publish_to is not None and not cfg.eval.at_end:
+            raise _fail("--publish needs the run evaluated: drop eval.at_end=false, or run `lab eval` then `lab publish`")
         run_dir = train(cfg, resume=resume, overwrite=overwrite)
         out.print(f"trained {cfg.name}: {run_dir}")
         if cfg.eval.at_end:
@@ -64,10 +83,60 @@ def train_cmd(
             out.print(_results_table(results, f"{cfg.name}: results.json"))
             if cfg.gates:  # informative only; `lab gate RUN` gives the exit code
                 out.print(gate_table(check_gates(results, cfg.gates), title=f"gates (check with: lab gate {run_dir})"))
+            if publish_to is not None:
+                _print_published(run_dir, publish_to, "")
     except (ConfigError, RunStateError, DatasetMissingError) as e:
         raise _fail(str(e)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; the last finished epoch is checkpointed — continue with --resume", 130) from None
+
+
+def _print_published(run: Path, dest: Path, prefix: str) -> None:
+    from lab.publish import publish
+
+    try:
+        written = publish(run, dest, prefix)
+    except (FileNotFoundError, OSError) as e:
+        raise _fail(str(e)) from None
+    out.print(f"published {run} → " + ", ".join(str(p) for p in written))
+
+
+@app.command("publish")
+def publish_cmd(
+    run: Path = typer.Argument(..., help="run directory with a results.json (seq-JEPA runs/<name>, or a `lab llm` --out folder)"),
+    dest: Path = typer.Argument(..., help="folder for results.json + the run's PNGs, or a .json path for the results alone"),
+    prefix: str = typer.Option("", "--prefix", help="prepend to every copied file's name, e.g. minilm_"),
+) -> None:
+    """Copy a run's results.json and figures into a tracked folder such as experiments/<name>/ (on purpose:
+    no other lab command writes outside its run directory)."""
+    _print_published(run, dest, prefix)
+
+
+@app.command("compare")
+def compare_cmd(
+    runs: list[Path] = typer.Argument(None, metavar="RUN...", show_default=False,
+                                      help="run directories or results.json files; names ending -s<seed> group as seeds"),
+    metric: list[str] = typer.Option([], "--metric", "-m", help="metric key or glob, e.g. eval.r2_equi or 'eval.r2_equi@*' (repeatable; default: the headline eval keys)"),
+    feature: list[str] = typer.Option([], "--feature", help="add the runs a PRD feature evaluates (its `lab eval` checks, every seed)"),
+    prd: Path = typer.Option(Path("PRD.json"), "--prd", help="plan that --feature reads"),
+    out_dir: Path = typer.Option(Path("runs/compare"), "--out", help="where compare.md, compare.json and compare.png go"),
+) -> None:
+    """Runs side by side: mean ± std per metric over each group's seeds → a table, compare.{md,json,png}."""
+    from lab.compare import CompareError, compare, feature_runs
+
+    try:
+        paths = [*(runs or []), *(p for f in feature for p in feature_runs(prd, f))]
+        summary, metrics = compare(paths, metric, out_dir)
+    except CompareError as e:
+        raise _fail(str(e)) from None
+    groups = list(summary)
+    table = Table("metric", *groups, *([f"{groups[1]} − {groups[0]}"] if len(groups) == 2 else []),
+                  title=f"mean ± std (sample) → {out_dir}/compare.md, compare.png")
+    for m in metrics:
+        row = [summary[g][m] for g in groups]
+        diff = [f"{row[1].mean - row[0].mean:+.3f}"] if len(groups) == 2 and row[0].values and row[1].values else []
+        table.add_row(m, *(s.text() for s in row), *diff)
+    out.print(table)
 
 
 @app.command("eval")

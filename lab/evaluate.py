@@ -34,7 +34,7 @@ from lab.eval.rank import rankme
 from lab.eval.subspace import subspace_metrics
 from lab.models.seqjepa import SeqJEPA
 from lab.train.checkpoint import load_checkpoint
-from lab.train.logging import read_metrics
+from lab.train.logging import publish_to_wandb, read_metrics, start_wandb
 
 # eval.* keys that describe the data, not the model: no init.* / gain.* twin
 _REFERENCE_KEYS = {"chance"}
@@ -214,11 +214,14 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
         "provenance.wandb_id": state.get("wandb_id"),
         "provenance.evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    spectra = {k: {"z": subspace_metrics(f[0].z), "z_AGG": subspace_metrics(f[0].agg_single)} for k, f in feats.items()}
+    figures = plot_run(run_dir, results, history, m_vals, samplers[0].action_names, spectra)
+    if cfg.logging.wandb:  # the training run's W&B run gets the results as summary and the plots as images
+        link = publish_to_wandb(start_wandb(cfg, run_dir, job_type="eval"), results, figures)
+        results |= {f"provenance.{k}": v for k, v in link.items()}
     text = json.dumps(results, indent=2)
     (run_dir / "results.json").write_text(text)
     if cfg.eval.copy_to is not None:
         cfg.eval.copy_to.parent.mkdir(parents=True, exist_ok=True)
         cfg.eval.copy_to.write_text(text)
-    spectra = {k: {"z": subspace_metrics(f[0].z), "z_AGG": subspace_metrics(f[0].agg_single)} for k, f in feats.items()}
-    plot_run(run_dir, results, history, m_vals, samplers[0].action_names, spectra)
     return results

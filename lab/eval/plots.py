@@ -3,6 +3,7 @@ action dimension, representation health (trained vs untrained twin), subspace sp
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,9 @@ def _r2_per_dim(results: dict[str, Any], names: list[str], path: Path) -> None:
     ax.set_xticks(list(xs), names, rotation=45, ha="right")
     ax.set(ylabel="test R² (sklearn)", title="relative-action R² per dimension")
     ax.axhline(0, color="black", lw=0.5)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: never over a bar
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -128,3 +129,39 @@ def plot_run(run_dir: Path, results: dict[str, Any], history: list[dict[str, Any
     if _layer_stats(results, out / "layers.png"):
         paths.append(out / "layers.png")
     return paths + [out / name for name in ("acc_vs_mval.png", "r2_per_dim.png", "health.png", "spectra.png")]
+
+
+def plot_comparison(values: dict[str, dict[str, list[float]]], metrics: list[str], path: Path) -> Path:
+    """One panel per metric: every run as a dot, each group's mean ± std as a bar-free error bar.
+
+    values: {group: {metric: [one value per run]}}. Dots rather than bars: metrics such as R² ≈ 0.95
+    differ in the second decimal, which bars from zero would hide and bars from elsewhere would exaggerate.
+    """
+    groups = list(values)
+    cols = min(4, len(metrics))
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        for i, group in enumerate(groups):
+            ys = values[group][metric]
+            if not ys:
+                continue
+            offsets = [(j - (len(ys) - 1) / 2) * 0.06 for j in range(len(ys))]
+            ax.plot([i + 0.18 + o for o in offsets], ys, "o", color=f"C{i}", ms=4, alpha=0.6)
+            std = [statistics.stdev(ys)] if len(ys) > 1 else None  # sample std, as lab compare's table
+            ax.errorbar([i], [statistics.fmean(ys)], yerr=std, fmt="D", color=f"C{i}", ms=7, capsize=5)
+        ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(groups) - 0.5)
+        ax.margins(y=0.25)
+        ax.set_title(metric.removeprefix("eval."), fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    n = {g: max(len(v) for v in values[g].values()) for g in groups}
+    fig.suptitle("mean ± std over seeds (diamonds), each run (dots); " + ", ".join(f"{g}: n={k}" for g, k in n.items()),
+                 fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -77,7 +77,7 @@ def base(out: Path = typer.Option(Path("runs/llm/base"), help="where to save mod
                     batch_size=batch, lr=lr, seed=seed)
     res = train_base(spec, out)
     plots.loss_curves({"base": res["curve"]}, out / "loss.png", f"base model ({res['params'] / 1e6:.2f} M params)")
-    write_results(out, res, seed)
+    write_results(out, res, seed, "llm-base")
     _table(f"base model → {out}", ["params", "vocab", "chars/token", "steps", "val loss (init → final)",
                                     "tokens/s", "wall s"],
            [[res["params"], res["vocab"], res["chars_per_token"], res["curve"]["steps"],
@@ -119,10 +119,11 @@ def finetune(model: Optional[str] = MODEL,
     runs = {}
     for m in dict.fromkeys(method):
         _, runs[m] = run(path, _finetune_spec(m, rank, lr, steps, batch, ctx, seed), out / m)
-    plots.loss_curves({m: r["curve"] for m, r in runs.items()}, out / "loss.png", f"fine-tuning {path} on code")
+    plots.loss_curves({m: r["curve"] for m, r in runs.items()}, out / "loss.png",
+                      f"fine-tuning on stdlib source: rank {rank}, lr {lr:g}, {steps} steps")
     write_results(out, {"model": str(path), "runs": runs,
                         **{f"{m}_val_loss": r["val_loss"] for m, r in runs.items()},
-                        **{f"{m}_weights_bytes": r["weights_bytes"] for m, r in runs.items()}}, seed)
+                        **{f"{m}_weights_bytes": r["weights_bytes"] for m, r in runs.items()}}, seed, "llm-finetune")
     _table(f"fine-tuning on code → {out}",
            ["method", "trainable", "weights MB", "adapter+AdamW KB", "val loss init → final", "train loss", "s/step"],
            [[m, f"{r['trainable_params']:,} ({r['trainable_frac']:.1%})", r["weights_bytes"] / 2**20,
@@ -148,7 +149,7 @@ def _sweep(param: str, values: str, model: Optional[str], method: str, rank: int
     res["caption"] = caption(res)
     plots.sweep(param, vals, [r["curve"] for r in res["runs"]], res["final_val_loss"], out / f"sweep_{param}.png",
                 res["caption"])
-    write_results(out, {"model": str(path), **res}, seed)
+    write_results(out, {"model": str(path), **res}, seed, f"llm-sweep-{param}")
     _table(f"{method} {param} sweep, {steps} steps each → {out}",
            [param, "val loss init", "val loss final", "train loss final", "trainable params", "diverged"],
            [[f"{r['value']:g}", r["val_loss_init"], r["val_loss"], r["train_loss_final"], f"{r['trainable_params']:,}",
@@ -162,7 +163,7 @@ SWEEP_STEPS = typer.Option(60, "--steps", min=1, help="steps per run (the same b
 
 @sweep_app.command("lr")
 @_friendly
-def sweep_lr(values: str = typer.Option("1e-5,2e-4,1e-3,5e-3", help="comma-separated learning rates"),
+def sweep_lr(values: str = typer.Option("1e-5,2e-4,1e-3,5e-3,1e-2,2e-2,5e-2", help="comma-separated learning rates"),
              model: Optional[str] = MODEL, method: str = METHOD, rank: int = RANK, steps: int = SWEEP_STEPS,
              batch: int = BATCH, ctx: int = CTX, seed: int = SEED,
              out: Path = typer.Option(Path("runs/llm/sweep-lr")), threads: Optional[int] = THREADS) -> None:
@@ -172,7 +173,7 @@ def sweep_lr(values: str = typer.Option("1e-5,2e-4,1e-3,5e-3", help="comma-separ
 
 @sweep_app.command("rank")
 @_friendly
-def sweep_rank(values: str = typer.Option("8,16,32,64", help="comma-separated LoRA ranks"),
+def sweep_rank(values: str = typer.Option("8,16,32,64,128,192", help="comma-separated LoRA ranks"),
                model: Optional[str] = MODEL, method: str = METHOD, lr: float = LR, steps: int = SWEEP_STEPS,
                batch: int = BATCH, ctx: int = CTX, seed: int = SEED,
                out: Path = typer.Option(Path("runs/llm/sweep-rank")), threads: Optional[int] = THREADS) -> None:
@@ -196,8 +197,9 @@ def forgetting(model: Optional[str] = MODEL, method: str = METHOD, rank: int = R
     res = run_forgetting(path, _finetune_spec(method, rank, lr, steps, batch, ctx, seed), out)
     res["caption"] = caption(res)
     table = {k: (res["before"][k], res["after"][k]) for k in res["before"]}
-    plots.forgetting(table, out / "forgetting.png", res["caption"])
-    write_results(out, {"model": str(path), **res}, seed)
+    plots.forgetting(table, out / "forgetting.png", res["caption"],
+                     f"forgetting: {method} rank {rank}, lr {lr:g}, {steps} steps on code")
+    write_results(out, {"model": str(path), **res}, seed, "llm-forgetting")
     _table(f"forgetting: {method} r={rank} lr={lr:g}, {steps} steps on code → {out}",
            ["metric", "before", "after", "change"], [[k, b, a, f"{a - b:+.4f}"] for k, (b, a) in table.items()])
     console.print(escape(res["caption"]), soft_wrap=True)
@@ -224,7 +226,7 @@ def attention(model: Optional[str] = typer.Option(None, "--model", help=MODEL_HE
     tuned = reload_adapter(path, adapter) if adapter else None
     res = run_attention(load_model(path), tokenizer, prompt or DEFAULT_PROMPT,
                         heldout_blocks(tokenizer, ctx, blocks), out, tuned)
-    write_results(out, {"model": str(path), "adapter": str(adapter) if adapter else None, **res}, 0)
+    write_results(out, {"model": str(path), "adapter": str(adapter) if adapter else None, **res}, 0, "llm-attention")
     stats = {k: res[k] for k in ("entropy", "distance", "prev_token", "first_token")}
     _table(f"attention of {path} (per layer, mean over heads) → {out}",
            ["layer", "entropy", "distance", "prev-token", "first-token"]
@@ -252,7 +254,7 @@ def activations(model: Optional[str] = typer.Option(None, "--model", help=MODEL_
     path = resolve(model)
     tokenizer = load_tokenizer(path)
     res = run_activations(load_model(path), tokenizer, heldout_blocks(tokenizer, ctx, blocks), out, seed)
-    write_results(out, {"model": str(path), **res}, seed)
+    write_results(out, {"model": str(path), **res}, seed, "llm-activations")
     n = len(res["norm"])
     _table(f"residual stream of {path} → {out}",
            ["point", "norm", "anisotropy", "attn share", *(f"probe {k} (rand)" for k in res["probe_trained"])],

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
+import matplotlib.image
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig: plt.Figure, path: Path, caption: str | None = None) -> Path:
-    """Add the caption under the axes, save at a small size and close."""
+CAPTION_PT = 8
+
+
+def _save(fig: plt.Figure, path: Path, caption: str | None = None, title: str | None = None,
+          layout: bool = True) -> Path:
+    """Lay out (unless `layout` is false), add the title and the caption (wrapped to the figure's width,
+    below everything), save, close. Saving with a tight bounding box grows the image to hold the
+    caption, so it is never cut off.
+    """
+    if title:
+        fig.suptitle(title)
+    if layout:
+        fig.tight_layout()
     if caption:
-        fig.text(0.01, 0.01, caption, fontsize=8, wrap=True, va="bottom")
-        fig.subplots_adjust(bottom=0.22)
+        chars_per_line = int(fig.get_figwidth() * 72 / (CAPTION_PT * 0.55))
+        fig.text(0.01, 0.0, textwrap.fill(caption, chars_per_line), fontsize=CAPTION_PT, va="top", ha="left")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return path
+
+
+def _text_colour(image: matplotlib.image.AxesImage, value: float) -> str:
+    """Black on light cells, white on dark ones (by the cell colour's luminance)."""
+    r, g, b, _ = image.cmap(image.norm(value))
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
 
 
 def _smooth(x: list[float], k: int = 10) -> np.ndarray:
@@ -31,86 +50,141 @@ def _smooth(x: list[float], k: int = 10) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def loss_curves(curves: dict[str, dict], path: Path, title: str) -> Path:
-    """Train (smoothed, solid) and validation (dashed, dots) loss against step for each labelled run."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+RUN_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]  # (line, marker) per run: overlaps stay visible
+
+
+def loss_curves(curves: dict[str, dict], path: Path, title: str, caption: str | None = None) -> Path:
+    """Train (smoothed, thin line) and validation (markers) loss against step for each labelled run.
+
+    Every run has its own line style and marker, so curves that coincide stay distinguishable; with
+    exactly two runs a second panel shows their difference (second − first), where a near-zero gap
+    is visible as such instead of one curve hiding the other.
+    """
+    pair = len(curves) == 2
+    fig, axes = plt.subplots(1, 2 if pair else 1, figsize=(11 if pair else 7, 4.2), squeeze=False)
+    ax = axes[0, 0]
     for i, (label, c) in enumerate(curves.items()):
-        color = f"C{i}"
+        line, marker = RUN_STYLES[i % len(RUN_STYLES)]
         steps = np.arange(1, len(c["train_loss"]) + 1)
-        ax.plot(steps, _smooth(c["train_loss"]), color=color, lw=1.2, label=f"{label} train")
-        ax.plot(c["val_steps"], c["val_loss"], "o--", color=color, ms=3, label=f"{label} val")
-    ax.set(xlabel="step", ylabel="loss (nats/token)", title=title)
+        ax.plot(steps, _smooth(c["train_loss"]), ls=line, color=f"C{i}", lw=1.2, label=f"{label} train (smoothed)")
+        ax.plot(c["val_steps"], c["val_loss"], ls=line, marker=marker, mfc="none", ms=6 + 2 * i, color=f"C{i}",
+                lw=0.8, label=f"{label} validation")
+    ax.set(xlabel="step", ylabel="loss (nats/token)", title="loss")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    if pair:
+        (name_a, a), (name_b, b) = curves.items()
+        diff = axes[0, 1]
+        n = min(len(a["train_loss"]), len(b["train_loss"]))
+        diff.plot(np.arange(1, n + 1), _smooth(b["train_loss"][:n]) - _smooth(a["train_loss"][:n]), color="C2",
+                  lw=1.2, label="train (smoothed)")
+        if a["val_steps"] == b["val_steps"]:
+            diff.plot(a["val_steps"], np.subtract(b["val_loss"], a["val_loss"]), "o-", color="C3", ms=5,
+                      label="validation")
+        diff.axhline(0, color="black", lw=0.6)
+        diff.set(xlabel="step", ylabel=f"{name_b} − {name_a} (nats/token)", title=f"difference: {name_b} − {name_a}")
+        diff.legend(fontsize=7)
+        diff.grid(alpha=0.3)
+    return _save(fig, path, caption, title)
 
 
 def sweep(param: str, values: list[float], curves: list[dict], final_val: list[float], path: Path,
           caption: str) -> Path:
-    """Left: validation curves of every run; right: final validation loss against the swept value."""
+    """Left: validation curves of every run; right: final validation loss against the swept value, best starred.
+
+    Both axes stop a little above the common starting loss: a run that ends above it did worse than not
+    training, and its value is written at the top edge instead of squashing every other run into a line.
+    """
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.2))
-    fig.subplots_adjust(wspace=0.3)
     for i, (v, c) in enumerate(zip(values, curves)):
         a.plot(c["val_steps"], c["val_loss"], "o-", ms=3, color=f"C{i}", label=f"{param}={v:g}")
     a.set(xlabel="step", ylabel="validation loss (new domain)", title="curves")
     a.legend(fontsize=7)
-    ys = [np.nan if y is None else y for y in final_val]
+    ys = np.array([np.nan if y is None else y for y in final_val], dtype=float)
     b.plot(values, ys, "o-")
+    if np.isfinite(ys).any():
+        best = int(np.nanargmin(ys))
+        b.plot(values[best], ys[best], "*", color="C3", ms=14, label=f"best: {param}={values[best]:g}")
+        start = curves[0]["val_loss"][0]
+        if start > ys[best]:
+            top = start + 0.3 * (start - ys[best])
+            a.set_ylim(top=top)
+            b.set_ylim(top=top)
+            for v, y in zip(values, ys):
+                if not y <= top:  # above the axis, or diverged (NaN)
+                    b.plot(v, top, "^", color="C1", ms=8, clip_on=False)
+                    b.annotate("diverged" if np.isnan(y) else f"{y:.2f}", (v, top), xytext=(0, -14),
+                               textcoords="offset points", ha="center", fontsize=8, color="C1")
+        b.legend(fontsize=8)
     b.set(xlabel=param, ylabel="final validation loss", title="final loss", xscale="log")
     b.minorticks_off()
-    b.set_xticks(values, [f"{v:g}" for v in values])
+    b.set_xticks(values, [f"{v:g}" for v in values], rotation=45)
     for ax in (a, b):
         ax.grid(alpha=0.3)
-    return _save(fig, path, caption)
+    return _save(fig, path, caption, f"{param} sweep")
 
 
-def forgetting(table: dict[str, tuple[float, float]], path: Path, caption: str) -> Path:
-    """Before/after bars: losses (left) and next-token accuracies (right), from {name: (before, after)}."""
-    losses = {k: v for k, v in table.items() if k.endswith("loss")}
-    accs = {k: v for k, v in table.items() if not k.endswith("loss")}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    for ax, group, ylabel in ((axes[0], losses, "loss (nats/token)"), (axes[1], accs, "next-token accuracy")):
-        x = np.arange(len(group))
-        ax.bar(x - 0.2, [v[0] for v in group.values()], 0.4, label="before")
-        ax.bar(x + 0.2, [v[1] for v in group.values()], 0.4, label="after")
-        ax.set_xticks(x, list(group), rotation=15, fontsize=8)
-        ax.set(ylabel=ylabel)
-        if group is losses:  # losses differ by tenths on a base of ~5: do not start the axis at zero
-            values = [x for pair in group.values() for x in pair]
-            ax.set_ylim(min(values) - 0.1 * (max(values) - min(values) + 1), max(values) + 0.05)
-        ax.legend(fontsize=8)
+def forgetting(table: dict[str, tuple[float, float]], path: Path, caption: str, title: str) -> Path:
+    """Left: change in loss per domain (after − before) on an axis through zero, annotated before → after;
+    right: next-token accuracies before and after, bars from zero. `table` is {name: (before, after)}."""
+    losses = {k.removesuffix("_loss"): v for k, v in table.items() if k.endswith("_loss")}
+    accs = {k.removesuffix("_acc"): v for k, v in table.items() if k.endswith("_acc")}
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4.2))
+    x = np.arange(len(losses))
+    change = [after - before for before, after in losses.values()]
+    bars = ax_loss.bar(x, change, 0.5, color=["C3" if d > 0 else "C2" for d in change])
+    ax_loss.bar_label(bars, [f"{b:.3f} → {a:.3f}" for b, a in losses.values()], padding=3, fontsize=8)
+    ax_loss.axhline(0, color="black", lw=0.8)
+    ax_loss.margins(y=0.25)
+    ax_loss.set_xticks(x, list(losses))
+    ax_loss.set(ylabel="after − before (nats/token)", title="loss change (up = worse)")
+    x = np.arange(len(accs))
+    ax_acc.bar(x - 0.2, [100 * b for b, _ in accs.values()], 0.4, label="before")
+    ax_acc.bar(x + 0.2, [100 * a for _, a in accs.values()], 0.4, label="after")
+    ax_acc.set_xticks(x, list(accs))
+    ax_acc.set(ylabel="next-token accuracy (%)", title="next-token accuracy")
+    ax_acc.legend(fontsize=8)
+    for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path, caption)
+    return _save(fig, path, caption, title)
 
 
 def attention_head(attn: np.ndarray, tokens: list[str], path: Path, title: str, caption: str) -> Path:
     """Heatmap of one head's attention [T, T] (rows: queries, columns: keys) with token labels."""
-    fig, ax = plt.subplots(figsize=(6.5, 6.5))
-    ax.imshow(attn, cmap="viridis", vmin=0, vmax=1)
+    fig, ax = plt.subplots(figsize=(7, 6.5))
+    im = ax.imshow(attn, cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=6)
     ax.set_yticks(range(len(tokens)), tokens, fontsize=6)
-    ax.set(xlabel="key", ylabel="query", title=title)
+    ax.set(xlabel="key (attended-to token)", ylabel="query token", title=title)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="attention weight")
     return _save(fig, path, caption)
 
 
 def attention_grid(attn: np.ndarray, path: Path, caption: str) -> Path:
-    """All heads [L, H, T, T] as an L × H grid of small heatmaps."""
+    """All heads [L, H, T, T] as an L × H grid of heatmaps: rows are layers, columns heads, one colour scale."""
     n_layers, n_heads = attn.shape[:2]
-    fig, axes = plt.subplots(n_layers, n_heads, figsize=(1.4 * n_heads + 0.5, 1.4 * n_layers + 1.2), squeeze=False)
+    fig, axes = plt.subplots(n_layers, n_heads, figsize=(1.5 * n_heads + 1.5, 1.5 * n_layers + 1), squeeze=False)
     for layer in range(n_layers):
         for head in range(n_heads):
             ax = axes[layer, head]
-            ax.imshow(attn[layer, head], cmap="viridis", vmin=0, vmax=1)
+            im = ax.imshow(attn[layer, head], cmap="viridis", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{layer}.{head}", fontsize=7)
-    return _save(fig, path, caption)
+            if layer == 0:
+                ax.set_title(f"head {head}", fontsize=8)
+            if head == 0:
+                ax.set_ylabel(f"layer {layer}\nquery", fontsize=8)
+            if layer == n_layers - 1:
+                ax.set_xlabel("key", fontsize=8)
+    fig.colorbar(im, ax=axes, fraction=0.02, pad=0.02, label="attention weight")
+    # tight_layout cannot place a colorbar shared by the whole grid: keep subplots' own layout
+    return _save(fig, path, caption, "attention of every head on the prompt (row: query token, column: key token)",
+                 layout=False)
 
 
 def head_matrices(mats: dict[str, np.ndarray], path: Path, caption: str) -> Path:
     """One annotated heatmap per named [L, H] statistic (entropy, distance, divergence …)."""
     fig, axes = plt.subplots(1, len(mats), figsize=(4.8 * len(mats), 3.8), squeeze=False)
-    fig.subplots_adjust(wspace=0.45)
     for ax, (name, m) in zip(axes[0], mats.items()):
         im = ax.imshow(m, cmap="magma", aspect="auto")
         ax.set(xlabel="head", ylabel="layer", title=name)
@@ -118,7 +192,7 @@ def head_matrices(mats: dict[str, np.ndarray], path: Path, caption: str) -> Path
         ax.set_yticks(range(m.shape[0]))
         if m.size <= 96:
             for (i, j), v in np.ndenumerate(m):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="cyan")
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color=_text_colour(im, v))
         fig.colorbar(im, ax=ax, fraction=0.046)
     return _save(fig, path, caption)
 
@@ -145,14 +219,14 @@ def position_norms(norms: np.ndarray, path: Path, caption: str) -> Path:
 def probes(trained: dict[str, list[float]], control: dict[str, list[float]], majority: dict[str, float],
            path: Path, caption: str) -> Path:
     """Probe accuracy by layer per property: trained model (solid), random init (dashed), majority (dotted)."""
-    fig, ax = plt.subplots(figsize=(7, 4.4))
+    fig, ax = plt.subplots(figsize=(9.5, 4.4))
     for i, name in enumerate(trained):
         color = f"C{i}"
         ax.plot(trained[name], "o-", color=color, label=f"{name} (trained)")
         ax.plot(control[name], "x--", color=color, alpha=0.7, label=f"{name} (random init)")
-        ax.axhline(majority[name], color=color, ls=":", lw=1)
+        ax.axhline(majority[name], color=color, ls=":", lw=1, label=f"{name} majority baseline ({majority[name]:.2f})")
     ax.set(xlabel="residual point (0 = embeddings, l = after layer l)", ylabel="probe accuracy (held out)",
            title="linear probes by layer", xticks=range(len(next(iter(trained.values())))))
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(alpha=0.3)
     return _save(fig, path, caption)

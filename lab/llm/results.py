@@ -1,9 +1,16 @@
-"""results.json for every `lab llm` command: the command's measurements plus provenance."""
+"""results.json for every `lab llm` command: the command's measurements plus provenance, mirrored to W&B.
+
+W&B as for seq-JEPA runs (lab.train.logging): offline unless WANDB_API_KEY is set, off with
+WANDB_MODE=disabled, project WANDB_PROJECT (default lab-llm), grouped and tagged by RALPH_FEATURE /
+RALPH_PHASE and the seed. The run's summary holds every numeric result (nested keys dotted), its
+images the command's figures (OUT/*.png); its id and local folder go into the provenance.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -34,9 +41,26 @@ def _finite(obj):
     return obj
 
 
-def write_results(out_dir: Path, results: dict, seed: int) -> Path:
-    """Write `results` + provenance to out_dir/results.json and return its path."""
+def _to_wandb(out_dir: Path, job: str, results: dict, seed: int) -> dict:
+    """One W&B run for this command: numeric results as summary, OUT/*.png as images; returns its link."""
+    import wandb
+
+    from lab.compare import flatten_numeric
+    from lab.train.logging import plan_labels, publish_to_wandb, wandb_mode
+
+    settings = {k: v for k, v in results.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    run = wandb.init(project=os.environ.get("WANDB_PROJECT", "lab-llm"), name=job, job_type=job, dir=str(out_dir),
+                     mode=wandb_mode(), config={**settings, "seed": seed}, **plan_labels(seed, job))
+    return publish_to_wandb(run, flatten_numeric(_finite(results)), sorted(out_dir.glob("*.png")))
+
+
+def write_results(out_dir: Path, results: dict, seed: int, job: str) -> Path:
+    """Log `results` to W&B as run `job` (unless WANDB_MODE=disabled), then write them with provenance
+    (the W&B link included) to out_dir/results.json; returns its path."""
+    from lab.train.logging import wandb_mode
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    prov = provenance(seed) | (_to_wandb(out_dir, job, results, seed) if wandb_mode() != "disabled" else {})
     path = out_dir / "results.json"
-    path.write_text(json.dumps(_finite({**results, "provenance": provenance(seed)}), indent=2) + "\n")
+    path.write_text(json.dumps(_finite({**results, "provenance": prov}), indent=2) + "\n")
     return path

@@ -47,4 +47,6 @@ def caption(result: dict) -> str:
     diverged = [f"{v:g}" for v, x in zip(values, finals) if not math.isfinite(x)]
     text = (f"{param}={best:g} reaches the lowest new-domain validation loss ({lo:.3f}); "
             f"{param}={worst:g} the highest ({hi:.3f}), a spread of {hi - lo:.3f} nats under the same budget")
+    if best in (min(values), max(values)) and len(values) > 2:
+        text += "; the best value is at the edge of the grid, so the optimum may lie beyond it: extend --values"
     return text + (f"; diverged: {', '.join(diverged)}" if diverged else "")

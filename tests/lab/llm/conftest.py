@@ -14,9 +14,9 @@ TINY = ["--vocab", "512", "--hidden", "64", "--layers", "2", "--heads", "4", "--
         "--intermediate", "128", "--ctx", "64", "--batch", "8", "--steps", "30", "--lr", "1e-2"]
 
 
-def invoke(*args: str):
-    """Run `lab llm ARGS` in-process; returns the click Result."""
-    return CliRunner().invoke(app, [str(a) for a in args])
+def invoke(*args: str, env: dict[str, str] | None = None):
+    """Run `lab llm ARGS` in-process (W&B off unless `env` says otherwise); returns the click Result."""
+    return CliRunner().invoke(app, [str(a) for a in args], env={"WANDB_MODE": "disabled", **(env or {})})
 
 
 @pytest.fixture(scope="session")
