@@ -30,6 +30,7 @@ test: setup
 bench: setup
 	$(VENV)/bin/lab bench views --threads 1
 	$(VENV)/bin/lab bench train --threads 1 --batch-size 32 --steps 2
+	$(PY) scripts/bench_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

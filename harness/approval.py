@@ -69,18 +69,22 @@ def exit_failures(project: Project, phase: Phase, exit_evidence: list[Evidence])
         fs = project.ledger.feature(f.id)
         if fs.status != "passing":
             failed = [e for e in fs.last_evidence if not e.passed]
-            why = "; ".join(f"{e.check}: {e.detail}" for e in failed) or fs.blocked_reason or "not verified yet"
+            why = (fs.stale_reason or "; ".join(f"{e.check}: {e.detail}" for e in failed) or fs.blocked_reason
+                   or "not verified yet")
             failures.append(f"{f.id} ({f.title}) is {fs.status}: {why}")
+        elif fs.legacy:
+            failures.append(f"{f.id} ({f.title}) passed before checks were hashed, so its evidence is not bound to "
+                            f"the current checks: `ralph verify {f.id}` first")
     failures += [f"exit check '{e.check}': {e.verdict}, {e.detail}" for e in exit_evidence if not e.passed]
     return failures
 
 
 def current_exit_evidence(project: Project, phase: Phase, reporter: Reporter | None) -> list[Evidence]:
-    """The phase's exit evidence, re-running the checks unless all passed at the current HEAD."""
+    """The phase's exit evidence, re-running the checks unless all passed at the current HEAD for the
+    exit checks exactly as they are now (the same digests)."""
     recorded = project.ledger.phase(phase.id).exit_evidence
-    names = {c.name for c in phase.exit}
     fresh = (
-        {e.check for e in recorded} == names
+        sorted(e.check_sha256 or "" for e in recorded) == sorted(c.digest for c in phase.exit)
         and all(e.passed and e.commit == head_sha(project.repo) for e in recorded)
     )
     return recorded if fresh else verify_exit(project, phase, reporter=reporter)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.fileio import now_iso, sha256_file
 from harness.prd import SEED, Check, MetricGate
@@ -40,7 +40,14 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
-class Evidence(BaseModel):
+class Record(BaseModel):
+    """Base of everything saved in state.json: Infinity / NaN are written as JSON constants that load
+    back, never as null (an unloadable null made every later command fail)."""
+
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+
+
+class Evidence(Record):
     """What one check did, as recorded in state.json and progress.txt."""
 
     check: str
@@ -56,10 +63,34 @@ class Evidence(BaseModel):
     output_tail: str = ""
     log: str | None = None
     sources: dict[str, str] = Field(default_factory=dict, description="metric files read -> sha256")
+    check_sha256: str | None = Field(None, description="`Check.digest` of the check that produced it; None in "
+                                     "evidence recorded before checks were hashed, and for the loop's guard")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_figures(cls, data: Any) -> Any:
+        """Evidence from an older ralph may hold a figure saved as null (it wrote Infinity / NaN that
+        way): drop it, and a pass that rested on it becomes an error, so the record still loads and
+        says what is wrong instead of vouching for an unmeasurable value."""
+        if not isinstance(data, dict) or not isinstance(data.get("figures"), dict):
+            return data
+        bad = [k for k, v in data["figures"].items() if not _finite_number(v)]
+        if not bad:
+            return data
+        data = {**data, "figures": {k: v for k, v in data["figures"].items() if k not in bad}}
+        if data.get("verdict") == "pass":
+            data["verdict"] = "error"
+            data["detail"] = (f"{data.get('detail', '')} [recorded value of {', '.join(bad)} is not a finite number; "
+                              "re-verify]").strip()
+        return data
 
     @property
     def passed(self) -> bool:
         return self.verdict == "pass"
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class Reporter(Protocol):
@@ -85,7 +116,8 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "check"
 
 
-def _seeded(text: str, seed: int | None) -> str:
+def seeded(text: str, seed: int | None) -> str:
+    """`text` with {seed} replaced (unchanged when `seed` is None)."""
     return text if seed is None else text.replace(SEED, str(seed))
 
 
@@ -107,7 +139,7 @@ def run_command_check(
     start = time.monotonic()
     commands: list[str] = []
     for seed in check.seeds or [None]:
-        command = _seeded(check.run, seed)
+        command = seeded(check.run, seed)
         commands.append(command)
         if log_path:
             with open(log_path, "a", encoding="utf-8") as log:
@@ -186,7 +218,7 @@ def _flat_keys(data: Any, prefix: str = "") -> list[str]:
 
 def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, str, str]:
     """(value, relative path, sha256 of the file) for one gate, or raise `MetricProblem`."""
-    rel = _seeded(gate.file, seed)
+    rel = seeded(gate.file, seed)
     path = (repo / rel).resolve()
     if not path.is_relative_to(repo.resolve()):
         raise MetricProblem(f"metric file {rel} is outside the repository", "error")
@@ -206,8 +238,8 @@ def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, 
         raise MetricProblem(f"key '{gate.key}' not found in {rel}{hint}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise MetricProblem(f"'{gate.key}' in {rel} is {json.dumps(value)[:60]}, not a number", "error")
-    if math.isnan(value):
-        raise MetricProblem(f"'{gate.key}' in {rel} is NaN")
+    if not math.isfinite(value):  # json.loads reads NaN and Infinity; neither is a measurement
+        raise MetricProblem(f"'{gate.key}' in {rel} is {value}, not a finite number (a diverged or broken run?)")
     return float(value), rel, sha256_file(path)
 
 
@@ -246,6 +278,8 @@ def run_metric_check(check: Check, repo: Path) -> Evidence:
         mean, std, score = aggregate(values, agg)
         figures[gate.key], figures[f"{gate.key}.std"] = mean, std
         shown = f"{agg}({gate.key}) = {score:.6g} (mean {mean:.6g}, std {std:.6g}, n={len(values)})"
+    if not math.isfinite(score):  # finite values whose mean or std overflows
+        return _metric_evidence(check, "fail", f"{shown}: not a finite number", start, {}, sources)
     ok = _OPS[gate.op](score, gate.value)
     detail = f"{shown} {gate.op} {gate.value:g}" if ok else f"{shown}, needs {gate.op} {gate.value:g}"
     return _metric_evidence(check, "pass" if ok else "fail", detail, start, figures, sources)
@@ -287,7 +321,7 @@ def run_check(
         )
     else:
         ev = run_metric_check(check, repo)
-    ev.commit = commit
+    ev.commit, ev.check_sha256 = commit, check.digest
     return ev
 
 

@@ -141,7 +141,7 @@ def validate(
     checks = sum(len(f.verify) for f in prd.features) + sum(len(p.entry) + len(p.exit) for p in prd.phases)
     console.print(f"[green]✓[/] {escape(str(target))}: {len(prd.phases)} phases, {len(prd.features)} features, "
                   f"{checks} checks")
-    for w in prd_warnings(prd):
+    for w in prd_warnings(prd, repo):
         console.print(f"[yellow]warning:[/] {escape(w)}")
 
 

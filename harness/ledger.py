@@ -1,9 +1,17 @@
 """The harness's durable records in `.ralph/`: per-feature state, phase decisions, the repo lock.
 
 `state.json` is rewritten atomically after every change (temp file + fsync + rename), so a crash
-at any point leaves the previous complete version. The lock is an advisory `flock` on
-`.ralph/lock`: the kernel drops it when its process dies, so a dead holder never blocks anyone,
-and the file names the live holder (pid, host, command) for the error message.
+at any point leaves the previous complete version.
+
+A passing verdict is bound to the checks it came from (`FeatureState.checks_sha256`, the digest
+of the feature's `verify` list). A ledger opened with the plan (`Ledger(repo, plan=prd)`) turns a
+feature whose checks changed since it passed back into a pending one, with the reason, so the loop
+works on it again and approval waits for it. Evidence recorded before checks were hashed is
+"legacy": kept passing only while its check names, commands and thresholds still match the plan.
+
+The lock is an advisory `flock` on the repository's root directory, which nothing inside the
+repository can unlink or replace; the kernel drops it when its process dies, so a dead holder
+never blocks anyone. `.ralph/lock` only names the live holder (pid, host, command) for the message.
 """
 
 from __future__ import annotations
@@ -13,13 +21,14 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from harness.checks import Evidence, all_passed
+from harness.checks import Evidence, Record, all_passed, seeded
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text, now_iso
+from harness.prd import PRD, Check, Feature, checks_digest
 
 RALPH_DIR = ".ralph"
 FeatureStatus = Literal["pending", "passing", "failing", "blocked"]
@@ -37,7 +46,7 @@ class RepoLockedError(RalphError):
     """Another live ralph process holds this repository's lock."""
 
 
-class FeatureState(BaseModel):
+class FeatureState(Record):
     status: FeatureStatus = "pending"
     attempts: int = 0
     cost_usd: float = 0.0
@@ -45,11 +54,20 @@ class FeatureState(BaseModel):
     last_evidence: list[Evidence] = Field(default_factory=list)
     verified_commit: str | None = Field(None, description="commit of the last passing verification")
     verified_at: str | None = None
+    checks_sha256: str | None = Field(None, description="`checks_digest` of the checks behind `last_evidence`; "
+                                      "None for evidence recorded before checks were hashed")
+    stale_reason: str | None = Field(None, description="why a verdict that passed no longer counts")
     blocked_reason: str | None = None
     updated_at: str | None = None
 
+    @property
+    def legacy(self) -> bool:
+        """Passing on evidence recorded before check hashes existed (matched to the plan by name,
+        command and threshold only); `ralph verify` binds it properly."""
+        return self.status == "passing" and self.checks_sha256 is None
 
-class Decision(BaseModel):
+
+class Decision(Record):
     """A human's approval or rejection of a phase; `note` is the approval note or rejection reason."""
 
     decision: Literal["approved", "rejected"]
@@ -59,7 +77,7 @@ class Decision(BaseModel):
     commit: str | None = None
 
 
-class PhaseState(BaseModel):
+class PhaseState(Record):
     decisions: list[Decision] = Field(default_factory=list, description="oldest first; the last one counts")
     exit_evidence: list[Evidence] = Field(default_factory=list)
 
@@ -72,19 +90,38 @@ class PhaseState(BaseModel):
         return self.decision is not None and self.decision.decision == "approved"
 
 
-class State(BaseModel):
+class State(Record):
     version: Literal[1] = 1
     features: dict[str, FeatureState] = Field(default_factory=dict)
     phases: dict[str, PhaseState] = Field(default_factory=dict)
 
 
 class Ledger:
-    """Read and update `.ralph/state.json`; every mutating method saves before returning."""
+    """Read and update `.ralph/state.json`; every mutating method saves before returning.
 
-    def __init__(self, repo: Path | str):
+    With `plan`, verdicts whose checks no longer match it are demoted to pending at once (in
+    memory; saved with the next change), so every reader sees the same answer.
+    """
+
+    def __init__(self, repo: Path | str, plan: PRD | None = None):
         self.repo = Path(repo)
         self.path = ralph_dir(repo) / "state.json"
         self.state = self._load()
+        if plan is not None:
+            for feature in plan.features:
+                self._demote_if_stale(feature)
+
+    def _demote_if_stale(self, feature: Feature) -> None:
+        fs = self.state.features.get(feature.id)
+        if fs is None or fs.status != "passing":
+            return
+        if fs.checks_sha256 == checks_digest(feature.verify):
+            return
+        if fs.checks_sha256 is None and legacy_evidence_matches(fs.last_evidence, feature.verify):
+            return
+        when = f" at {fs.verified_commit[:7]}" if fs.verified_commit else ""
+        fs.status, fs.attempts = "pending", 0  # a new round: earlier attempts were against other checks
+        fs.stale_reason = f"checks changed since it passed{when}: `ralph verify {feature.id}`"
 
     def _load(self) -> State:
         if not self.path.exists():
@@ -140,7 +177,9 @@ class Ledger:
         A blocked feature that still fails stays blocked (with its reason); one that passes is unblocked.
         """
         fs = self._feature(feature_id)
-        fs.last_evidence = evidence
+        fs.last_evidence, fs.stale_reason = evidence, None
+        digests = [e.check_sha256 for e in evidence]
+        fs.checks_sha256 = checks_digest(digests) if all(digests) else None
         if all_passed(evidence):
             fs.status, fs.blocked_reason = "passing", None
             fs.verified_commit, fs.verified_at = commit, now_iso()
@@ -172,40 +211,63 @@ class Ledger:
 class RepoLock:
     """`with RepoLock(repo, "ralph run"):` — one ralph process per repository at a time.
 
-    Uses fcntl.flock (POSIX only, as is the rest of the process handling): released by the kernel
-    when the holder exits or dies, so stale locks recover by themselves.
+    The flock is taken on the repository's root directory (POSIX only, as is the rest of the
+    process handling), not on a file inside it: deleting or replacing `.ralph/lock` cannot let a
+    second writer in, and the kernel releases the lock when the holder exits or dies.
     """
 
     def __init__(self, repo: Path | str, command: str = "ralph"):
-        self.path = ralph_dir(repo) / "lock"
+        self.root = Path(repo).resolve()
+        self.path = ralph_dir(self.root) / "lock"  # who holds it, for the message; not the lock itself
         self.command = command
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
 
     def __enter__(self) -> RepoLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+", encoding="utf-8")
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip()
-            f.close()
+            os.close(fd)
+            try:
+                holder = self.path.read_text(encoding="utf-8").strip()
+            except OSError:
+                holder = ""
             raise RepoLockedError(f"another ralph process is working in this repository: {_describe(holder)}. "
-                                  f"Wait for it to finish or stop it; the lock ({self.path}) frees itself "
+                                  f"Wait for it to finish or stop it; the lock (on {self.root}) frees itself "
                                   "when that process exits.") from None
-        f.seek(0)
-        f.truncate()
-        f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
-                            "since": now_iso()}))
-        f.flush()
-        self._file = f
+        self._fd = fd
+        try:
+            atomic_write_text(self.path, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                                     "command": self.command, "since": now_iso()}))
+        except OSError:
+            pass  # only the message's details are lost; the lock itself holds
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def legacy_evidence_matches(evidence: list[Evidence], checks: list[Check]) -> bool:
+    """Whether evidence recorded without check hashes still describes `checks`: same names in the
+    same order, the same commands (seeds substituted) and, for gates, the same file, key, op and
+    threshold as its detail line states them. Timeouts were never recorded, so they cannot count."""
+    if [e.check for e in evidence] != [c.name for c in checks]:
+        return False
+    return all(_legacy_match(e, c) for e, c in zip(evidence, checks))
+
+
+def _legacy_match(e: Evidence, c: Check) -> bool:
+    seeds = c.seeds or [None]
+    if c.run is not None:
+        return e.kind == "run" and e.command == " && ".join(seeded(c.run, s) for s in seeds)
+    gate = c.metric
+    assert gate is not None
+    agg = "" if c.seeds is None else f"{c.agg or 'mean'}({gate.key})"
+    return (e.kind == "metric" and set(e.sources) == {seeded(gate.file, s) for s in seeds}
+            and gate.key in e.figures and e.detail.startswith(agg) and e.detail.endswith(f" {gate.op} {gate.value:g}"))
 
 
 def _describe(holder: str) -> str:

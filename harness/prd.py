@@ -8,6 +8,7 @@ phases, dependencies), which works on the raw JSON so it runs even when the mode
 from __future__ import annotations
 
 import difflib
+import hashlib
 import heapq
 import json
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text
+from harness.guards import expand
 
 Op = Literal[">=", ">", "<=", "<", "=="]
 Agg = Literal["mean", "mean-std"]
@@ -52,7 +54,7 @@ class MetricGate(_Strict):
         description="Dotted key; a flat key that itself contains dots (\"eval.linacc_agg\") is found first",
     )
     op: Op
-    value: float
+    value: float = Field(allow_inf_nan=False, description="A finite threshold")
 
 
 class Check(_Strict):
@@ -88,6 +90,19 @@ class Check(_Strict):
     @property
     def kind(self) -> Literal["run", "metric"]:
         return "run" if self.run is not None else "metric"
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the check's canonical JSON (sorted keys, unset fields left out): evidence is bound
+        to it, so a check edited after it passed no longer vouches for the feature."""
+        body = self.model_dump(mode="json", exclude_none=True)
+        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def checks_digest(checks: Iterable[Check | str]) -> str:
+    """One digest for an ordered list of checks (or of their `Check.digest`s): what a verdict is bound to."""
+    digests = [c if isinstance(c, str) else c.digest for c in checks]
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
 class Phase(_Strict):
@@ -172,18 +187,20 @@ class PRD(_Strict):
         chosen = list(self.features if features is None else features)
         index = {f.id: i for i, f in enumerate(chosen)}
         waiting = {f.id: {d for d in f.depends_on if d in index} for f in chosen}
+        dependents: dict[str, list[str]] = {}
+        for f in chosen:
+            for d in waiting[f.id]:
+                dependents.setdefault(d, []).append(f.id)
         ready = [i for i, f in enumerate(chosen) if not waiting[f.id]]
         heapq.heapify(ready)
         ordered: list[Feature] = []
         while ready:
             f = chosen[heapq.heappop(ready)]
             ordered.append(f)
-            for other in chosen:
-                deps = waiting[other.id]
-                if f.id in deps:
-                    deps.discard(f.id)
-                    if not deps:
-                        heapq.heappush(ready, index[other.id])
+            for other in dependents.get(f.id, []):
+                waiting[other].discard(f.id)
+                if not waiting[other]:
+                    heapq.heappush(ready, index[other])
         if len(ordered) != len(chosen):  # only reachable for a PRD built without validation
             raise PRDError("PRD", ["features: dependency cycle; run `ralph validate` for details"])
         return ordered
@@ -288,6 +305,7 @@ def reference_problems(data: dict[str, Any]) -> list[str]:
         problems += _duplicate_check_names(f.get("verify"), f"features[{i}].verify")
 
     graph: dict[str, list[str]] = {}
+    by_index = dict(feats)
     for i, f in feats:
         deps = f.get("depends_on") if isinstance(f.get("depends_on"), list) else []
         for j, dep in enumerate(deps):
@@ -299,7 +317,7 @@ def reference_problems(data: dict[str, Any]) -> list[str]:
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 problems.append(f"{where}: unknown feature {dep!r}{hint}")
             else:
-                dep_phase, own_phase = dict(feats)[feature_at[dep]].get("phase"), f.get("phase")
+                dep_phase, own_phase = by_index[feature_at[dep]].get("phase"), f.get("phase")
                 if order.get(dep_phase, -1) > order.get(own_phase, 1 << 30):
                     problems.append(
                         f"{where}: '{dep}' is in phase {dep_phase}, which comes after this feature's phase {own_phase}"
@@ -381,9 +399,14 @@ def decode_json(text: str, source: str) -> Any:
         raise PRDError(source, [f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}"]) from None
 
 
-def prd_warnings(prd: PRD) -> list[str]:
-    """Legal but probably unintended choices, shown by `ralph validate`."""
+def prd_warnings(prd: PRD, repo: Path | None = None) -> list[str]:
+    """Legal but probably unintended choices, shown by `ralph validate`; with `repo`, also the
+    protected patterns that match nothing there (usually a typo: nothing would be protected)."""
     out = []
+    for pattern in prd.defaults.protected if repo is not None else []:
+        if not expand(repo, [pattern]):
+            out.append(f"defaults.protected: '{pattern}' matches nothing in {repo} (a typo?); it only stops the "
+                       "agent from creating such paths")
     for f in prd.features:
         if not f.verify:
             out.append(f"{f.id}: no 'verify' checks, so ralph can never mark it passing; add at least one")

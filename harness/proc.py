@@ -12,15 +12,19 @@ import signal
 import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 # Names always removed; the glob patterns catch the rest (GITHUB_TOKEN, AWS_SECRET, HF_API_KEY, ...).
 SECRET_NAMES = frozenset({"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "WANDB_API_KEY"})
 SECRET_PATTERNS = ("*_TOKEN", "*_SECRET", "*_KEY")
 KILL_GRACE_S = 2.0
+READ_CHUNK = 1 << 16  # bytes per read of a command's output
+LINE_MAX = 8_192  # bytes of one output line handed to `on_line`; the rest is counted, not kept
+LOG_MAX = 16 << 20  # bytes of output kept in `log_path`: its head, a "bytes cut" note, its last LOG_TAIL
+LOG_TAIL = 4 << 20
 
 
 def is_secret(name: str) -> bool:
@@ -75,6 +79,85 @@ def kill_group(pgid: int, reap: Callable[[], object] | None = None) -> None:
             time.sleep(0.05)
 
 
+class OutputPump:
+    """Consumes a command's output in chunks with bounded memory, whatever the command prints.
+
+    Keeps the last `tail_bytes` for evidence; hands complete lines to `on_line`, each cut to
+    `LINE_MAX` bytes with a note; writes `log` up to `LOG_MAX` bytes (head, then a note of how
+    much was cut, then the last `LOG_TAIL` bytes, so the end of a flood is still in the log).
+    Hand-written because the stdlib's line readers buffer a whole line, however long.
+    """
+
+    def __init__(self, tail_bytes: int, log: BinaryIO | None, on_line: Callable[[str], None] | None):
+        self.tail_bytes, self.log, self.on_line = tail_bytes, log, on_line
+        self.tail = bytearray()
+        self.line, self.line_cut = bytearray(), 0
+        self.logged, self.log_tail, self.log_cut = 0, bytearray(), 0
+        self.closed = False
+        self.lock = threading.Lock()  # a reader thread that outlives its join must not write after close
+
+    def feed(self, data: bytes) -> None:
+        with self.lock:
+            if not self.closed:
+                self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        self.tail += data
+        del self.tail[: max(0, len(self.tail) - self.tail_bytes)]
+        if self.log is not None:
+            self._log(data)
+        if self.on_line is not None:
+            *complete, rest = data.split(b"\n")
+            for piece in complete:
+                self._add_to_line(piece)
+                self._emit()
+            self._add_to_line(rest)
+
+    def _log(self, data: bytes) -> None:
+        assert self.log is not None
+        room = max(0, LOG_MAX - LOG_TAIL - self.logged)
+        if room:
+            self.log.write(data[:room])
+            self.log.flush()
+            self.logged += min(room, len(data))
+        if len(data) > room:
+            self.log_tail += data[room:]
+            excess = len(self.log_tail) - LOG_TAIL
+            if excess > 0:
+                del self.log_tail[:excess]
+                self.log_cut += excess
+
+    def _add_to_line(self, piece: bytes) -> None:
+        room = max(0, LINE_MAX - len(self.line))
+        self.line += piece[:room]
+        self.line_cut += max(0, len(piece) - room)
+
+    def _emit(self) -> None:
+        assert self.on_line is not None
+        text = self.line.decode("utf-8", "replace")
+        if self.line_cut:
+            text += f" … {self.line_cut} bytes cut"
+        self.line, self.line_cut = bytearray(), 0
+        self.on_line(text)
+
+    def close(self) -> str:
+        """Flush the last partial line and the log's tail; returns the output tail as text."""
+        with self.lock:
+            self.closed = True
+            return self._close()
+
+    def _close(self) -> str:
+        if self.on_line is not None and (self.line or self.line_cut):
+            self._emit()
+        if self.log is not None and self.log_tail:
+            if self.log_cut:
+                self.log.write(f"\n[… {self.log_cut} bytes cut: ralph keeps the first and last part of "
+                               f"long output]\n".encode())
+            self.log.write(bytes(self.log_tail))
+            self.log.flush()
+        return bytes(self.tail).decode("utf-8", "replace")[-self.tail_bytes :]
+
+
 def run_in_group(
     command: str | list[str],
     cwd: Path | str,
@@ -89,8 +172,8 @@ def run_in_group(
     """Run `command` (a shell string, or argv) in a new session and process group.
 
     At the timeout, on Ctrl-C, and after the main process exits, the whole group is killed, so
-    background grandchildren cannot outlive the check or hold its output pipe open. The full
-    output goes to `log_path` when given; the last `tail_bytes` are returned as evidence.
+    background grandchildren cannot outlive the check or hold its output pipe open. The output goes
+    to `log_path` when given (capped, see `OutputPump`); the last `tail_bytes` are returned as evidence.
     """
     start = time.monotonic()
     proc = subprocess.Popen(
@@ -103,22 +186,13 @@ def run_in_group(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    tail: deque[bytes] = deque()
-    tail_size = [0]
     log = open(log_path, "ab") if log_path else None
+    output = OutputPump(tail_bytes, log, on_line)
 
     def pump() -> None:
         assert proc.stdout is not None
-        for chunk in iter(proc.stdout.readline, b""):
-            if log:
-                log.write(chunk)
-                log.flush()
-            tail.append(chunk)
-            tail_size[0] += len(chunk)
-            while tail_size[0] > tail_bytes and len(tail) > 1:
-                tail_size[0] -= len(tail.popleft())
-            if on_line:
-                on_line(chunk.decode("utf-8", "replace").rstrip("\n"))
+        for chunk in iter(lambda: proc.stdout.read1(READ_CHUNK), b""):  # type: ignore[union-attr]
+            output.feed(chunk)
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
@@ -138,9 +212,9 @@ def run_in_group(
         kill_group(proc.pid, proc.poll)
         proc.wait()
         reader.join(timeout=5)
+        text = output.close()
         if log:
             log.close()
-    text = b"".join(tail).decode("utf-8", "replace")[-tail_bytes:]
     return ProcessResult(
         returncode=None if timed_out else proc.returncode,
         output_tail=text,

@@ -16,6 +16,9 @@ from rich.text import Text
 from harness.approval import pending_request
 from harness.fileio import now_iso
 from harness.ledger import FeatureState
+
+LEGACY_NOTE = ("(legacy): verified before checks were hashed, matched by name, command and threshold; "
+               "`ralph verify ID` binds it (approval waits for that)")
 from harness.vcs import head_sha, headline_metrics
 from harness.verify import Project
 
@@ -37,6 +40,8 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
         "verified_commit": fs.verified_commit,
         "verified_at": fs.verified_at,
         "blocked_reason": fs.blocked_reason,
+        "stale_reason": fs.stale_reason,
+        "legacy": fs.legacy,
         "depends_on": depends_on,
         "cost_usd": round(fs.cost_usd, 4),
         "tokens": fs.tokens,
@@ -70,7 +75,9 @@ def board(project: Project) -> dict[str, Any]:
         features = [_feature_row(f.id, f.title, ledger.feature(f.id), f.depends_on)
                     for f in prd.features_in_phase(phase.id)]
         ps = ledger.phase(phase.id)
-        recorded = {e.check: e for e in ps.exit_evidence}
+        # exit evidence counts only for the check as it is now (the same digest), or legacy evidence by name
+        digests = {c.name: c.digest for c in phase.exit}
+        recorded = {e.check: e for e in ps.exit_evidence if e.check_sha256 in (None, digests.get(e.check))}
         exit_rows = [{"check": c.name, "verdict": recorded[c.name].verdict if c.name in recorded else "not run",
                       "detail": recorded[c.name].detail if c.name in recorded else ""} for c in phase.exit]
         exit_ok = (all(r["verdict"] == "pass" for r in exit_rows)
@@ -103,6 +110,15 @@ def board(project: Project) -> dict[str, Any]:
                    "tokens": sum(f["tokens"] for f in all_features)},
         "phases": phases,
     }
+
+
+def _issue(f: dict[str, Any]) -> str:
+    """What a person should know about a feature's row: blocker, failing checks, or stale evidence."""
+    return f["blocked_reason"] or f["stale_reason"] or "; ".join(f["failing"])
+
+
+def _status_text(f: dict[str, Any]) -> str:
+    return f"{f['status']} (legacy)" if f["legacy"] else f["status"]
 
 
 def _metrics_text(metrics: dict[str, float], limit: int = 3) -> str:
@@ -141,15 +157,17 @@ def render_board(data: dict[str, Any]) -> RenderableType:
                             ("key figures", {"ratio": 2, "no_wrap": True, "overflow": "ellipsis"}),
                             ("commit", {"no_wrap": True})):
                 table.add_column(col, **kw)
-            issues = [(f["blocked_reason"] or "; ".join(f["failing"]))[:160] for f in p["features"]]
+            issues = [_issue(f)[:160] for f in p["features"]]
             if any(issues):  # the column only takes room in a phase that has something to say in it
                 table.add_column("blocker / failing", ratio=2)
             for f, issue in zip(p["features"], issues):
                 table.add_row(
-                    f["id"], f["title"], Text(f["status"], STYLES.get(f["status"], "")), str(f["attempts"]),
+                    f["id"], f["title"], Text(_status_text(f), STYLES.get(f["status"], "")), str(f["attempts"]),
                     _metrics_text(f["metrics"]), (f["verified_commit"] or "")[:7], *([issue] if any(issues) else []),
                 )
             body.append(table)
+            if any(f["legacy"] for f in p["features"]):
+                body.append(Text(LEGACY_NOTE, "dim"))
         exits = ", ".join(f"{e['check']}: {e['verdict']}" for e in p["exit"]) or "none"
         footer = Text.assemble(("exit: ", "bold"), exits, ("   approval: ", "bold"), _decision_text(p))
         title = Text.assemble(f"Phase {p['id']}: {p['name']}  ", (p["status"], STYLES.get(p["status"], "")),
@@ -182,12 +200,14 @@ def render_markdown(data: dict[str, Any]) -> str:
             out += ["| feature | title | status | attempts | key figures | verified at | blocker / failing |",
                     "|---|---|---|---:|---|---|---|"]
             out += [
-                f"| {f['id']} | {_md(f['title'])} | {f['status']} | {f['attempts']} | {_md(_metrics_text(f['metrics'], 6))}"
+                f"| {f['id']} | {_md(f['title'])} | {_status_text(f)} | {f['attempts']} | {_md(_metrics_text(f['metrics'], 6))}"
                 f" | {('`' + f['verified_commit'][:8] + '`') if f['verified_commit'] else ''}"
-                f" | {_md(f['blocked_reason'] or '; '.join(f['failing']))} |"
+                f" | {_md(_issue(f))} |"
                 for f in p["features"]
             ]
             out.append("")
+            if any(f["legacy"] for f in p["features"]):
+                out += [LEGACY_NOTE + ".", ""]
         exits = ", ".join(f"{e['check']}: {e['verdict']}" for e in p["exit"]) or "none"
         out += [f"Exit checks: {exits}. Approval: {_decision_text(p)}.", ""]
     return "\n".join(out)

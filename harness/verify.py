@@ -40,7 +40,8 @@ class Project:
         repo = Path(repo).resolve()
         open_repo(repo)
         path = Path(prd_path) if prd_path else repo / "PRD.json"
-        return cls(repo, path, load_prd(path), Ledger(repo), ProgressLog(repo))
+        prd = load_prd(path)
+        return cls(repo, path, prd, Ledger(repo, plan=prd), ProgressLog(repo))
 
     def run(self, checks: list[Check], log_dir: Path, reporter: Reporter | None) -> list[Evidence]:
         d = self.prd.defaults
