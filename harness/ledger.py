@@ -32,6 +32,8 @@ from harness.prd import PRD, Check, Feature, checks_digest
 
 RALPH_DIR = ".ralph"
 FeatureStatus = Literal["pending", "passing", "failing", "blocked"]
+LEGACY_NOTE = ("(legacy): verified before checks were hashed, matched by name, command and threshold; "
+               "`ralph verify ID` binds it (approval waits for that)")
 
 
 def ralph_dir(repo: Path | str) -> Path:
@@ -223,7 +225,10 @@ class RepoLock:
         self._fd: int | None = None
 
     def __enter__(self) -> RepoLock:
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise RalphError(f"cannot lock the repository {self.root}: {e.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

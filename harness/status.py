@@ -15,10 +15,7 @@ from rich.text import Text
 
 from harness.approval import pending_request
 from harness.fileio import now_iso
-from harness.ledger import FeatureState
-
-LEGACY_NOTE = ("(legacy): verified before checks were hashed, matched by name, command and threshold; "
-               "`ralph verify ID` binds it (approval waits for that)")
+from harness.ledger import LEGACY_NOTE, FeatureState
 from harness.vcs import head_sha, headline_metrics
 from harness.verify import Project
 
