@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-clis bench clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,12 @@ demo: setup
 	bash scripts/demo.sh
 
 test: setup
-	$(PY) -m pytest -q -n 2 --timeout 300
+	$(PY) -m pytest -q -n 2 --timeout 300 -m "not clis"
+
+# The real agent CLIs (Claude Code, Codex, aider) end to end against local fake APIs. Installs the
+# pinned versions into ~/.cache/ralph-test-clis on first use (minutes), ~25 s once cached.
+test-clis: setup
+	$(PY) -m pytest -q -n 2 --timeout 1800 -m clis tests/clis
 
 bench: setup
 	$(VENV)/bin/lab bench views --threads 1

@@ -27,13 +27,14 @@ from rich.text import Text
 
 from harness.approval import approve as approve_phase
 from harness.approval import reject as reject_phase
-from harness.agents import AgentConfigError, make_agent
+from harness.agents import AgentConfigError, describe_kinds, make_agent
 from harness.checks import Evidence
 from harness.errors import ExitCode, RalphError
 from harness.fileio import atomic_write_text
 from harness.ledger import RepoLock
 from harness.live import RunView
 from harness.loop import Interrupted, PhaseRunner, preview
+from harness.preflight import preflight
 from harness.prd import Check, Phase, decode_json, import_snarktank, json_schema, load_prd, prd_warnings, save_prd
 from harness.progress import ProgressLog
 from harness.sandbox import resolve_sandbox
@@ -330,11 +331,15 @@ def run(
     phase: Annotated[int, typer.Option("--phase", "-p", help="Phase to work on.")],
     feature: Annotated[Optional[str], typer.Option("--feature", help="Only this feature (a blocked one gets "
                                                    "another round).")] = None,
-    agent: Annotated[Optional[str], typer.Option("--agent", help="anthropic | command | replay, or a preset: "
-                                                 "claude, codex, aider.", show_default="anthropic")] = None,
+    agent: Annotated[Optional[str], typer.Option("--agent", help=f"{describe_kinds()}. See docs/agents.md.",
+                                                 metavar="KIND", show_default="anthropic")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Model name for the agent.")] = None,
     agent_cmd: Annotated[Optional[str], typer.Option("--agent-cmd", help="command: a preset or a template with "
                                                      "{prompt_file}; replay: the script path.")] = None,
+    agent_env: Annotated[Optional[list[str]], typer.Option("--agent-env", help="An environment variable the agent "
+                                                           "CLI may see although it looks secret (repeatable; a "
+                                                           "known CLI's own keys pass anyway). Checks never see it.",
+                                                           metavar="NAME", show_default=False)] = None,
     max_iterations: Annotated[Optional[int], typer.Option(help="Agent attempts in this run.", min=1,
                                                           show_default="10")] = None,
     max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per feature before it is blocked.", min=1,
@@ -370,22 +375,27 @@ def run(
     """
     project = open_project(repo, prd)
     settings = load_settings(project.repo, {
-        "agent": agent, "model": model, "agent_cmd": agent_cmd, "max_iterations": max_iterations,
+        "agent": agent, "model": model, "agent_cmd": agent_cmd, "agent_env": agent_env or None,
+        "max_iterations": max_iterations,
         "max_attempts": max_attempts, "attempt_timeout_s": attempt_timeout, "max_turns": max_turns,
         "max_cost_usd": max_cost_usd, "max_tokens": max_tokens, "max_hours": max_hours,
         "sandbox": sandbox.value if sandbox else None, "reset_on_fail": reset_on_fail,
     })
+    try:
+        backend = make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd,
+                             agent_env=tuple(settings.agent_env))
+    except AgentConfigError as e:
+        raise RalphError(str(e)) from None
     if dry_run:
         typer.echo(preview(project, phase, settings, feature))
+        template = getattr(backend, "template", None)
+        typer.echo(f"agent: {backend.name}" + (f" runs: {template}" if template else f", model {backend.model}"))
         return
     chosen, note = resolve_sandbox(settings.sandbox)
     if note:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
     settings = settings.model_copy(update={"sandbox": chosen})
-    try:
-        backend = make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd)
-    except AgentConfigError as e:
-        raise RalphError(str(e)) from None
+    err_console.print(f"preflight: {escape(preflight(backend, project.repo, chosen))}")
     interactive = console.is_terminal and not no_input and not yes
     with RepoLock(project.repo, "ralph run"):
         with RunView(console, f"{phase}: {project.prd.phase(phase).name}") as view:

@@ -8,7 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness.agents import AGENT_KINDS
 from harness.errors import RalphError
+
+AgentKind = Literal[AGENT_KINDS]  # type: ignore[valid-type]  # the one list, from harness.agents
 
 
 class SettingsError(RalphError):
@@ -20,9 +23,11 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agent: Literal["anthropic", "command", "replay"] = "anthropic"
-    model: str | None = None  # None: the backend's default (agents.anthropic.DEFAULT_MODEL)
+    agent: AgentKind = "anthropic"
+    model: str | None = None  # None: the backend's default (anthropic: the newest Sonnet its SDK lists)
     agent_cmd: str | None = None
+    # Secret-looking variables a custom agent CLI may see (a known CLI's own keys pass anyway); checks never do
+    agent_env: list[str] = Field(default_factory=list)
     max_iterations: int = Field(10, ge=1)
     max_attempts: int | None = Field(None, ge=1)  # None: the PRD's defaults.max_attempts
     attempt_timeout_s: float | None = Field(None, gt=0)  # None: the PRD's defaults.attempt_timeout_s

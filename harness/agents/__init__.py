@@ -1,20 +1,24 @@
 """Agent backends behind one protocol (see base.py), and `make_agent` to build one from options.
 
-Backends: `anthropic` (Messages API tool-use loop), `command` (an agent CLI; presets `claude`,
-`codex`, `aider`), `replay` (a scripted, deterministic agent).
+`AGENT_KINDS` is the one list of what `--agent` accepts (settings, CLI, `--help` and docs use it):
+`anthropic` (Messages API tool-use loop), `command` (any agent CLI, `--agent-cmd`), `replay` (a
+scripted, deterministic agent) and the CLI presets `claude`, `codex`, `aider` (presets.py).
+Backends are imported when built, so reading the settings does not load an SDK.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.agents.anthropic import DEFAULT_MODEL, AnthropicAgent, RetryPolicy
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
-from harness.agents.command import PRESETS, CommandAgent
-from harness.agents.pricing import PriceTable
-from harness.agents.replay import ReplayAgent
+from harness.agents.presets import PRESETS
 
-AGENT_KINDS = ("anthropic", "command", "replay", *PRESETS)
+if TYPE_CHECKING:
+    from harness.agents.anthropic import RetryPolicy
+
+BACKENDS = ("anthropic", "command", "replay")
+AGENT_KINDS: tuple[str, ...] = (*BACKENDS, *PRESETS)
 
 __all__ = [
     "AGENT_KINDS",
@@ -25,6 +29,7 @@ __all__ = [
     "Result",
     "Task",
     "Usage",
+    "describe_kinds",
     "make_agent",
 ]
 
@@ -33,11 +38,18 @@ class AgentConfigError(ValueError):
     """Options that cannot make an agent (a usage error, exit code 2); the message says what to fix."""
 
 
+def describe_kinds() -> str:
+    """One line for `--help`: every kind, presets named with the CLI versions they were verified with."""
+    presets = ", ".join(f"{p.name} ({p.version})" for p in PRESETS.values())
+    return f"{' | '.join(BACKENDS)}, or a CLI preset: {presets}"
+
+
 def make_agent(
     kind: str,
     *,
     model: str | None = None,
     agent_cmd: str | None = None,
+    agent_env: tuple[str, ...] = (),
     script: Path | None = None,
     prices: Path | None = None,
     max_tokens: int = 8192,
@@ -46,31 +58,48 @@ def make_agent(
 ) -> Agent:
     """The backend for `--agent KIND`.
 
-    - anthropic: `model` (default DEFAULT_MODEL), `prices` (a TOML/JSON price table overriding
-      the defaults), `max_tokens` per reply, `retry`, `command_timeout_s` per tool command.
+    - anthropic: `model` (default: the newest Sonnet the installed SDK lists), `prices` (a TOML/JSON
+      price table overriding prices.toml), `max_tokens` per reply, `retry`, `command_timeout_s`.
     - command: `agent_cmd` is a preset name (claude, codex, aider) or a command template;
-      `model` fills `{model}` / `{model_args}`. `kind` may also be a preset name itself.
+      `model` fills `{model}` / `{model_args}`; `agent_env` names extra variables the CLI may see.
+      `kind` may also be a preset name itself (then `agent_cmd`, if given, must not contradict it).
     - replay: `script` (or `agent_cmd`) is the YAML/JSON script path.
     """
     try:
         if kind == "anthropic":
+            from harness.agents.anthropic import AnthropicAgent, default_model
+            from harness.agents.pricing import PriceTable
+
             table = PriceTable.load(prices) if prices else PriceTable.default()
             return AnthropicAgent(
-                model or DEFAULT_MODEL,
+                model or default_model(),
                 max_tokens=max_tokens,
                 prices=table,
                 retry=retry,
                 command_timeout_s=command_timeout_s,
             )
         if kind in PRESETS or kind == "command":
-            cmd = kind if kind in PRESETS else agent_cmd
+            from harness.agents.command import CommandAgent
+            from harness.agents.pricing import PriceTable
+
+            table = PriceTable.load(prices) if prices else None
+            cmd = agent_cmd if kind == "command" else (agent_cmd or kind)
             if not cmd:
-                presets = ", ".join(PRESETS)
-                raise AgentConfigError(f"--agent command needs --agent-cmd: a preset ({presets}) or a command template")
+                raise AgentConfigError(
+                    f"--agent command needs --agent-cmd: a preset ({', '.join(PRESETS)}) or a command template"
+                )
             if cmd in PRESETS:
-                return CommandAgent.preset(cmd, model=model or "")
-            return CommandAgent(cmd, model=model or "")
+                if kind in PRESETS and cmd != kind:
+                    raise AgentConfigError(f"--agent {kind} with --agent-cmd {cmd}: choose one CLI")
+                agent = CommandAgent.preset(cmd, model=model or "", pass_env=tuple(agent_env))
+            else:
+                name = kind if kind in PRESETS else None
+                agent = CommandAgent(cmd, model=model or "", pass_env=tuple(agent_env), name=name)
+            agent.prices = table
+            return agent
         if kind == "replay":
+            from harness.agents.replay import ReplayAgent
+
             path = script or (Path(agent_cmd) if agent_cmd else None)
             if path is None:
                 raise AgentConfigError("--agent replay needs the script path (--agent-cmd PATH)")

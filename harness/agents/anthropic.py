@@ -14,19 +14,34 @@ configurable and tests need fast, bounded retries; a `retry-after` header is hon
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import time
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+from anthropic.types import Model
 
 from harness.agents.base import Budget, Result, ResultStatus, Task, Usage
 from harness.agents.pricing import PriceTable
 from harness.agents.tools import BASH, EDITOR, Workspace
 from harness.agents.transcript import Transcript, usage_dict
 
-DEFAULT_MODEL = "claude-sonnet-4-6"  # claude-sonnet-4-5 reaches end-of-life on 2026-11-30
+FALLBACK_MODEL = "claude-sonnet-4-6"  # only when the installed SDK lists no Sonnet at all
+_SONNET = re.compile(r"^claude-sonnet-(\d+)(?:-(\d))?$")  # dated snapshots (…-20250929) are not picked
+
+
+@functools.cache
+def default_model() -> str:
+    """The newest Sonnet the installed anthropic SDK lists in its `Model` literal (e.g. claude-sonnet-5-5)."""
+    listed = [name for arg in typing.get_args(Model) for name in typing.get_args(arg) if isinstance(name, str)]
+    versions = {name: (int(m[1]), int(m[2] or 0)) for name in listed if (m := _SONNET.match(name))}
+    return max(versions, key=versions.__getitem__) if versions else FALLBACK_MODEL
+
+
 TOOLS: list[dict[str, Any]] = [
     {"type": "bash_20250124", "name": BASH},
     {"type": "text_editor_20250728", "name": EDITOR},
@@ -71,7 +86,7 @@ class AnthropicAgent:
 
     def __init__(
         self,
-        model: str = DEFAULT_MODEL,
+        model: str | None = None,
         *,
         max_tokens: int = 8192,
         prices: PriceTable | None = None,
@@ -80,7 +95,7 @@ class AnthropicAgent:
         max_output_chars: int = 16_000,
         request_timeout_s: float = 600.0,
     ) -> None:
-        self.model = model
+        self.model = model or default_model()
         self.max_tokens = max_tokens
         self.prices = prices or PriceTable.default()
         self.retry = retry or RetryPolicy()
@@ -114,8 +129,9 @@ class AnthropicAgent:
         ) as ws:
             if ws.note:
                 log.write("note", text=ws.note)
-            if not exact:
-                log.write("note", text=f"no price for {self.model}; costed at the table's dearest entry")
+            warning = self.prices.unpriced_warning(self.model)
+            if warning:
+                log.write("note", text=warning)
             status: ResultStatus = "completed"
             error = None
             try:

@@ -3,73 +3,47 @@
 The command template is a shell command with optional placeholders: `{prompt_file}` (the prompt
 written to a file; otherwise it goes to stdin), `{model}`, `{model_args}` (`--model NAME` when a
 model is set), `{max_turns}` and `{workdir}`. The whole process group is killed at the attempt's
-time limit. The CLI's output is the transcript; when its last JSON object carries usage (as
-`claude -p --output-format json` does: `total_cost_usd`, `usage`, `num_turns`, `result`), the
-figures are read from it, otherwise usage stays zero (nothing is estimated).
+time limit. The CLI's output is the transcript; usage, cost and turns come from the CLI's own
+report (presets.py knows each one's; any other CLI's last JSON object is read like Claude's),
+otherwise they stay zero (nothing is estimated).
 
-A CLI agent needs its own API key, so the preset's key names pass through the secret scrub;
-under `--sandbox bwrap` it keeps the network and may write its state directory (e.g. ~/.claude).
+A CLI agent needs its own API key: the key names of the CLI the template runs (recognised by its
+executable's name, however the template spells the path) pass through the secret scrub, plus the
+names in `pass_env` (`agent_env` in the config, for CLIs ralph does not know). The CLI hands its
+environment to the tool commands it runs, so those commands can see that key; checks never do.
+Under `--sandbox bwrap` the CLI keeps the network, its install tree is mounted read-only and its
+state directories (e.g. ~/.claude) writable.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 import shutil
 import string
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 from harness import sandbox
+from harness.agents import reports
 from harness.agents.base import Budget, Result, ResultStatus, Task, Usage
+from harness.agents.presets import PRESETS, Preset, PromptVia, cli_for, command_word, install_mounts
+from harness.agents.pricing import PriceTable
 from harness.agents.transcript import Transcript, one_line
 from harness.guards import readonly_paths
-from harness.proc import run_in_group, scrubbed_env
+from harness.proc import ProcessResult, run_in_group, scrubbed_env
 
-PromptVia = Literal["stdin", "file"]
 PLACEHOLDERS = ("prompt_file", "model", "model_args", "max_turns", "workdir")
 TAIL_BYTES = 4000
 
 
-@dataclass(frozen=True)
-class Preset:
-    template: str
-    prompt_via: PromptVia
-    pass_env: tuple[str, ...]  # credentials the CLI itself needs
-    state_paths: tuple[str, ...]  # where it keeps sessions/config (writable inside bwrap)
-    install: str
-
-
-PRESETS: dict[str, Preset] = {
-    "claude": Preset(
-        "claude -p --output-format json --permission-mode bypassPermissions --max-turns {max_turns} {model_args}",
-        "stdin",
-        ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
-        ("~/.claude", "~/.claude.json"),
-        "npm install -g @anthropic-ai/claude-code",
-    ),
-    "codex": Preset(
-        "codex exec --sandbox workspace-write {model_args} -",
-        "stdin",
-        ("OPENAI_API_KEY", "CODEX_API_KEY"),
-        ("~/.codex",),
-        "npm install -g @openai/codex",
-    ),
-    "aider": Preset(
-        "aider --message-file {prompt_file} --yes {model_args}",
-        "file",
-        ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"),
-        ("~/.aider",),
-        "pip install aider-install && aider-install",
-    ),
-}
-
-
 class CommandAgent:
-    """Runs `template` once per attempt in the task's working directory."""
+    """Runs `template` once per attempt in the task's working directory.
+
+    `cli` is the preset whose CLI the template runs (found from the template's executable when not
+    given): its credentials, state directories, report reader and environment set-up apply.
+    `pass_env` adds environment variable names the CLI may see (for CLIs ralph does not know).
+    """
 
     def __init__(
         self,
@@ -77,10 +51,10 @@ class CommandAgent:
         *,
         prompt_via: PromptVia | None = None,
         model: str = "",
-        name: str = "command",
+        name: str | None = None,
+        cli: Preset | None = None,
         pass_env: tuple[str, ...] = (),
-        state_paths: tuple[str, ...] = (),
-        install_hint: str = "",
+        prices: PriceTable | None = None,
     ) -> None:
         try:
             fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
@@ -95,24 +69,29 @@ class CommandAgent:
                 f"allowed: {', '.join('{' + p + '}' for p in PLACEHOLDERS)} (write literal braces as {{{{ }}}})"
             )
         self.template = template
+        self.cli = cli or cli_for(template)
         self.prompt_via: PromptVia = prompt_via or ("file" if "prompt_file" in fields else "stdin")
-        self.model = model
-        self.name = name
-        self.pass_env = pass_env
-        self.state_paths = state_paths
-        self.install_hint = install_hint
+        takes_model = bool(fields & {"model", "model_args"})  # a default only means something if it is passed
+        self.model = model or (self.cli.default_model if self.cli and takes_model else "")
+        self.name = name or "command"
+        self.pass_env = tuple(dict.fromkeys([*(self.cli.keys() if self.cli else ()), *pass_env]))
+        self.state_paths = self.cli.state_paths if self.cli else ()
+        self.install_hint = self.cli.install if self.cli else ""
+        self.prices = prices
 
     @classmethod
-    def preset(cls, preset: str, *, model: str = "") -> CommandAgent:
+    def preset(cls, preset: str, *, model: str = "", pass_env: tuple[str, ...] = ()) -> CommandAgent:
         p = PRESETS[preset]
-        return cls(
-            p.template,
-            prompt_via=p.prompt_via,
-            model=model,
-            name=preset,
-            pass_env=p.pass_env,
-            state_paths=p.state_paths,
-            install_hint=p.install,
+        return cls(p.template, prompt_via=p.prompt_via, model=model, name=preset, cli=p, pass_env=pass_env)
+
+    def command(self, prompt_file: Path, workdir: Path, max_turns: int) -> str:
+        """The shell command for one attempt."""
+        return self.template.format(
+            prompt_file=shlex.quote(str(prompt_file)),
+            model=shlex.quote(self.model),
+            model_args=f"--model {shlex.quote(self.model)}" if self.model else "",
+            max_turns=max_turns,
+            workdir=shlex.quote(str(workdir)),
         )
 
     def run(self, task: Task, budget: Budget) -> Result:
@@ -120,14 +99,8 @@ class CommandAgent:
         prompt = f"{task.system}\n\n{task.prompt}" if task.system else task.prompt
         prompt_file = log.path.with_suffix(".prompt.md")
         prompt_file.write_text(prompt)
-        command = self.template.format(
-            prompt_file=shlex.quote(str(prompt_file)),
-            model=shlex.quote(self.model),
-            model_args=f"--model {shlex.quote(self.model)}" if self.model else "",
-            max_turns=budget.max_turns,
-            workdir=shlex.quote(str(task.workdir)),
-        )
-        executable, missing = self._executable(command)
+        command = self.command(prompt_file, task.workdir, budget.max_turns)
+        executable, missing = self.executable(command)
         if missing:
             return Result("error", error=missing, transcript_path=log.path)
         last = [""]
@@ -138,16 +111,16 @@ class CommandAgent:
                 log.event(0, last[0], Usage())
 
         with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:
-            argv, note = self._argv(command, task, Path(scratch), executable)
+            extra = self.cli.prepare(Path(scratch)) if self.cli and self.cli.prepare else {}
+            argv, note = self._argv(command, task, Path(scratch), executable, extra)
             if note:
-                with log.path.open("a") as out:
-                    out.write(f"ralph: {note}\n")
+                _note(log.path, note)
             try:
                 done = run_in_group(
                     argv,
                     task.workdir,
                     timeout_s=budget.timeout_s,
-                    env=scrubbed_env([*task.env_allow, *self.pass_env]),
+                    env=scrubbed_env([*task.env_allow, *self.pass_env], extra=extra),
                     stdin=prompt if self.prompt_via == "stdin" else None,
                     tail_bytes=TAIL_BYTES,
                     log_path=log.path,
@@ -155,88 +128,110 @@ class CommandAgent:
                 )
             except KeyboardInterrupt:
                 return Result("interrupted", transcript_path=log.path, last_action=last[0])
-        report = _last_json(log.path)
-        usage, turns, summary = _usage(report), int(report.get("num_turns") or 0), str(report.get("result") or "")
-        result = Result("completed", summary or done.output_tail[-1500:], usage, turns, log.path, None, last[0])
+        report = self._report(log.path)
+        result = Result("completed", report.summary or done.output_tail[-1500:], report.usage, report.turns,
+                        log.path, None, last[0])
         if done.timed_out:
             result.status, result.error = (
                 "timeout",
                 f"agent command ran past {budget.timeout_s:.0f}s; its process group was killed",
             )
+        elif report.outcome == "turn_limit":  # claude exits 1 at --max-turns: still a turn limit
+            result.status, result.error = "turn_limit", f"the CLI stopped at its turn limit ({budget.max_turns})"
         elif done.returncode != 0:
             result.status, result.error = "error", f"agent command exited with {done.returncode}:\n{done.output_tail}"
-        elif report.get("subtype") == "error_max_turns":
-            result.status, result.error = "turn_limit", f"the CLI stopped at its turn limit ({budget.max_turns})"
-        elif report.get("is_error"):
-            result.status, result.error = "error", f"the CLI reported an error: {summary or report.get('subtype')}"
+        elif report.outcome == "error":
+            result.status, result.error = "error", report.error
         else:
-            result.status, result.error = _over_budget(usage, budget)
+            result.status, result.error = _over_budget(result.usage, budget)
         return result
 
-    def _executable(self, command: str) -> tuple[Path | None, str | None]:
-        """The agent's executable (None for a shell builtin), or why it cannot run."""
+    def version(self, workdir: Path, sandbox_kind: str, timeout_s: float = 60.0) -> ProcessResult:
+        """`<executable> --version`, run the way an attempt runs the CLI (same env, same sandbox mounts)."""
+        executable, missing = self.executable()
+        if missing or executable is None:
+            return ProcessResult(None, missing or "the agent command starts with a shell builtin", 0.0)
+        task = Task("preflight", 0, "", "", Path(workdir), Path(workdir) / ".ralph" / "preflight.jsonl",
+                    sandbox=sandbox_kind)  # type: ignore[arg-type]
+        with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:
+            extra = self.cli.prepare(Path(scratch)) if self.cli and self.cli.prepare else {}
+            argv, _ = self._argv(f"{shlex.quote(str(executable))} --version", task, Path(scratch), executable, extra)
+            return run_in_group(argv, workdir, timeout_s=timeout_s,
+                                env=scrubbed_env(self.pass_env, extra=extra), tail_bytes=TAIL_BYTES)
+
+    def _report(self, transcript: Path) -> reports.CliReport:
+        """The CLI's own account of the attempt; a cost it does not report is priced from the table."""
         try:
-            words = [w for w in shlex.split(command) if "=" not in w.split("/")[0]]
+            text = transcript.read_bytes()[-2_000_000:].decode("utf-8", "replace")
+        except OSError:
+            text = ""
+        report = (self.cli.parse_report if self.cli else reports.claude)(text)
+        if not report.priced:
+            table = self.prices or PriceTable.default()
+            report.usage.cost_usd = table.cost(self.model, report.usage)
+            warning = table.unpriced_warning(self.model)
+            if warning:
+                _note(transcript, warning)
+        return report
+
+    def executable(self, command: str | None = None) -> tuple[Path | None, str | None]:
+        """The agent's executable (None for a shell builtin), or why it cannot run."""
+        command = command or self.template
+        try:
+            shlex.split(command)
         except ValueError as exc:
             return None, f"agent command {command!r} cannot be parsed: {exc}"
-        if not words:
+        word = command_word(command)
+        if not word:
             return None, "agent command is empty; pass --agent-cmd with a command or a preset (claude, codex, aider)"
-        found = shutil.which(words[0])
-        if found is None and not _shell_knows(words[0]):
+        found = shutil.which(word)
+        if found is None and not _shell_knows(word):
             hint = f"install it ({self.install_hint})" if self.install_hint else "install it or fix the path"
-            return None, f"agent executable {words[0]!r} was not found on PATH; {hint}, or choose another --agent-cmd"
-        return (Path(found).resolve() if found else None), None
+            return None, f"agent executable {word!r} was not found on PATH; {hint}, or choose another --agent-cmd"
+        return (Path(found).absolute() if found else None), None
 
-    def _argv(self, command: str, task: Task, scratch: Path, executable: Path | None) -> tuple[list[str], str | None]:
+    def _argv(
+        self, command: str, task: Task, scratch: Path, executable: Path | None, extra_env: dict[str, str]
+    ) -> tuple[list[str], str | None]:
         kind, note = sandbox.resolve_sandbox(task.sandbox)
         if kind != "bwrap":
             return ["bash", "-c", command], note
         root = Path(task.workdir).resolve()
+        writable = self.state_dirs(extra_env)
         readonly = readonly_paths(root, task.protected)
-        if executable is not None:
-            readonly.append(executable)  # stays visible even when it lives under the private /tmp
-        writable = [Path(p).expanduser() for p in self.state_paths]
+        if executable is not None:  # its install tree stays visible even under the private /tmp
+            keep = [root, scratch.resolve(), *writable]
+            readonly += [p for p in install_mounts(executable) if not any(_contains(p, k) for k in keep)]
         return sandbox.wrap(command, root, scratch, network=True, writable=writable, readonly=readonly), None
+
+    def state_dirs(self, extra_env: dict[str, str]) -> list[Path]:
+        """The CLI's state paths (created when missing, so the sandbox can mount them writable)."""
+        paths = [Path(p).expanduser() for p in self.state_paths]
+        if "CODEX_HOME" in extra_env:
+            paths.append(Path(extra_env["CODEX_HOME"]))
+        for path in paths:
+            if not path.exists():
+                if path.suffix == ".json":
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text("{}\n")
+                else:
+                    path.mkdir(parents=True, exist_ok=True)
+        return [p.resolve() for p in paths]
+
+
+def _contains(outer: Path, inner: Path) -> bool:
+    """True when `inner` is `outer` or lies inside it (a read-only mount of `outer` would cover it)."""
+    return inner.resolve().is_relative_to(outer.resolve())
+
+
+def _note(transcript: Path, text: str) -> None:
+    with transcript.open("a") as out:
+        out.write(f"ralph: {text}\n")
 
 
 def _shell_knows(word: str) -> bool:
     """True for bash builtins and keywords (`cd`, `exec`, ...), which `shutil.which` cannot see."""
     return subprocess.run(["bash", "-c", 'type -t -- "$1" >/dev/null', "_", word], capture_output=True).returncode == 0
-
-
-def _last_json(path: Path) -> dict[str, Any]:
-    """The last JSON object in the CLI's output (whole output, or one per line), or {}."""
-    try:
-        text = path.read_bytes()[-2_000_000:].decode("utf-8", "replace")
-    except OSError:
-        return {}
-    candidates = [text.strip(), *reversed([line.strip() for line in text.splitlines()])]
-    for candidate in candidates:
-        if candidate.startswith("{"):
-            try:
-                value = json.loads(candidate)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                return value
-    return {}
-
-
-def _usage(report: dict[str, Any]) -> Usage:
-    raw = report.get("usage") if isinstance(report.get("usage"), dict) else {}
-
-    def count(key: str) -> int:
-        value = raw.get(key)
-        return int(value) if isinstance(value, int | float) else 0
-
-    cost = report.get("total_cost_usd")
-    return Usage(
-        count("input_tokens"),
-        count("output_tokens"),
-        count("cache_creation_input_tokens"),
-        count("cache_read_input_tokens"),
-        float(cost) if isinstance(cost, int | float) else 0.0,
-    )
 
 
 def _over_budget(usage: Usage, budget: Budget) -> tuple[ResultStatus, str | None]:

@@ -1,9 +1,10 @@
 """What tokens cost: a price table keyed by model-name prefix, overridable from a TOML or JSON file.
 
-Prices are USD per million tokens. Cache writes (5-minute ephemeral cache) and cache reads are
-priced separately, as the Messages API bills them. A model missing from the table is priced at
-the table's most expensive entry, so a cost budget errs on the side of stopping early; the
-caller is told (`PriceTable.lookup` returns `exact=False`) so it can say so.
+Prices are USD per million tokens, kept in `prices.toml` beside this module with the date they were
+checked and their sources. Cache writes (5-minute ephemeral cache) and cache reads are priced
+separately, as the APIs bill them. A model missing from the table is priced at the table's most
+expensive entry, so a cost budget errs on the side of stopping early; the caller is told
+(`PriceTable.lookup` returns `exact=False`, `unpriced_warning` words it) so it can say so.
 """
 
 from __future__ import annotations
@@ -39,15 +40,7 @@ class Price:
         ) / 1_000_000
 
 
-# Anthropic's published list prices (USD / MTok), longest matching prefix wins.
-DEFAULT_PRICES: dict[str, Price] = {
-    "claude-opus-4-5": Price.from_input_output(5.0, 25.0),
-    "claude-opus-4": Price.from_input_output(15.0, 75.0),
-    "claude-sonnet-4": Price.from_input_output(3.0, 15.0),
-    "claude-3-7-sonnet": Price.from_input_output(3.0, 15.0),
-    "claude-haiku-4": Price.from_input_output(1.0, 5.0),
-    "claude-3-5-haiku": Price.from_input_output(0.8, 4.0),
-}
+PRICES_FILE = Path(__file__).with_name("prices.toml")  # list prices with the date and source they came from
 
 
 class PriceError(ValueError):
@@ -68,39 +61,55 @@ class PriceTable:
     def cost(self, model: str, usage: Usage) -> float:
         return self.lookup(model)[0].cost(usage)
 
+    def unpriced_warning(self, model: str) -> str | None:
+        """A warning for the record when `model` has no entry (its cost is an overestimate), else None."""
+        price, exact = self.lookup(model)
+        if exact:
+            return None
+        return (
+            f"no price for model {model!r} in the price table; costed at the dearest entry "
+            f"(${price.input:g}/${price.output:g} per million tokens): add it to {PRICES_FILE}"
+        )
+
     @classmethod
     def default(cls) -> PriceTable:
-        return cls(dict(DEFAULT_PRICES))
+        """The shipped table (prices.toml)."""
+        return cls(_read_entries(PRICES_FILE))
 
     @classmethod
     def load(cls, path: Path) -> PriceTable:
-        """Defaults overridden by `path` (.toml or .json).
+        """The shipped table overridden by `path` (.toml or .json).
 
         Shape: `{model_prefix: {input, output[, cache_write, cache_read]}}`, optionally under `models`.
         """
-        path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise PriceError(f"cannot read price table {path}: {exc}") from None
-        entries = raw.get("models", raw) if isinstance(raw, dict) else None
-        if not isinstance(entries, dict):
-            raise PriceError(
-                f'{path}: expected a table of models, e.g. [models."claude-sonnet-4"] input = 3.0, output = 15.0'
-            )
         table = cls.default()
-        for model, entry in entries.items():
-            try:
-                base = Price.from_input_output(float(entry["input"]), float(entry["output"]))
-                table.prices[model] = Price(
-                    base.input,
-                    base.output,
-                    float(entry.get("cache_write", base.cache_write)),
-                    float(entry.get("cache_read", base.cache_read)),
-                )
-            except (TypeError, KeyError, ValueError):
-                raise PriceError(
-                    f"{path}: entry {model!r} needs numeric 'input' and 'output' (USD per million tokens), "
-                    "optionally 'cache_write' and 'cache_read'"
-                ) from None
+        table.prices.update(_read_entries(Path(path)))
         return table
+
+
+def _read_entries(path: Path) -> dict[str, Price]:
+    try:
+        raw = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PriceError(f"cannot read price table {path}: {exc}") from None
+    entries = raw.get("models", raw) if isinstance(raw, dict) else None
+    if not isinstance(entries, dict):
+        raise PriceError(
+            f'{path}: expected a table of models, e.g. [models."claude-sonnet-4"] input = 3.0, output = 15.0'
+        )
+    prices = {}
+    for model, entry in entries.items():
+        try:
+            base = Price.from_input_output(float(entry["input"]), float(entry["output"]))
+            prices[model] = Price(
+                base.input,
+                base.output,
+                float(entry.get("cache_write", base.cache_write)),
+                float(entry.get("cache_read", base.cache_read)),
+            )
+        except (TypeError, KeyError, ValueError):
+            raise PriceError(
+                f"{path}: entry {model!r} needs numeric 'input' and 'output' (USD per million tokens), "
+                "optionally 'cache_write' and 'cache_read'"
+            ) from None
+    return prices

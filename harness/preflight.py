@@ -1,0 +1,76 @@
+"""Before the first attempt: is the agent runnable here? Answers exit 2 with the fix, charging nothing.
+
+Checked, in order: the agent's executable exists; for a CLI ralph knows (claude, codex, aider,
+however the template names it), its credentials are present (an API key variable, or the CLI's
+own login file) and it answers `--version` inside the sandbox when one is used, with the same
+mounts an attempt gets, so a CLI the sandbox hides is caught here. Another command need not
+answer `--version`; only its executable is checked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.agents import Agent
+from harness.agents.presets import command_word
+from harness.errors import RalphError
+
+
+class PreflightError(RalphError):
+    """The agent cannot run here; the message names the fix (exit code 2, no attempt charged)."""
+
+
+def preflight(agent: Agent, workdir: Path, sandbox_kind: str) -> str:
+    """Raise PreflightError unless `agent` can start an attempt; returns a one-line account of what was checked."""
+    from harness.agents.command import CommandAgent  # imported here: it loads the sandbox and guards
+
+    if isinstance(agent, CommandAgent):
+        return _command(agent, Path(workdir), sandbox_kind)
+    if agent.name == "anthropic":
+        if not _present(("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")):
+            raise PreflightError(
+                "the anthropic agent needs ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN): export it, "
+                "or choose another --agent (claude, codex, aider, command, replay)"
+            )
+        return f"anthropic agent, model {agent.model}, key present"
+    return f"{agent.name} agent"
+
+
+def _command(agent: CommandAgent, workdir: Path, sandbox_kind: str) -> str:
+    _, missing = agent.executable()
+    if missing:
+        raise PreflightError(missing)
+    cli = agent.cli
+    if cli is None:  # a CLI ralph does not know need not answer --version (`sh`, `python agent.py`)
+        return f"{agent.name}: {command_word(agent.template)} found"
+    if not _present(cli.keys()) and not _logged_in(cli.login_files):
+        names = " or ".join(cli.keys())
+        login = f", or log in with `{cli.login}`" if cli.login else ""
+        raise PreflightError(f"{cli.name} needs its API key: export {names}{login}; nothing was run")
+    done = agent.version(workdir, sandbox_kind)
+    if not done.ok:
+        where = " inside the bwrap sandbox" if sandbox_kind == "bwrap" else ""
+        outside = agent.version(workdir, "none") if sandbox_kind == "bwrap" else None
+        hint = (
+            "it runs outside the sandbox, so the sandbox hides something it needs: run with --sandbox none, "
+            "or see docs/agents.md (Under --sandbox bwrap) for what ralph mounts"
+            if outside is not None and outside.ok
+            else f"reinstall it ({agent.install_hint})" if agent.install_hint else "check the installation"
+        )
+        code = "timed out" if done.timed_out else f"exit code {done.returncode}"
+        raise PreflightError(
+            f"`{command_word(agent.template)} --version` failed{where} ({code}): {done.output_tail.strip()[-400:]}\n{hint}"
+        )
+    version = done.output_tail.strip().splitlines()[-1] if done.output_tail.strip() else "?"
+    if cli.version not in version:
+        return f"{agent.name}: {version} (ralph's flags were verified with {cli.version})"
+    return f"{agent.name}: {version}"
+
+
+def _present(names: tuple[str, ...]) -> bool:
+    return any(os.environ.get(name) for name in names)
+
+
+def _logged_in(files: tuple[str, ...]) -> bool:
+    return any(Path(os.path.expandvars(f)).expanduser().is_file() for f in files)

@@ -1,0 +1,125 @@
+"""`ralph run --agent claude|codex|aider` end to end: the real CLIs, pinned, against local fake APIs.
+
+Each scenario drives a one-feature phase: the scripted model writes greeting.txt through the
+CLI's own tools, ralph verifies (a check that also proves the key is not in its environment),
+commits with its trailers and stops at the approval gate (exit 3).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import sandbox as sandbox_module
+from tests.fakes.cli_apis import FakeChat, FakeMessages, FakeResponses, Work
+
+FAKES = {"claude": FakeMessages, "codex": FakeResponses, "aider": FakeChat}
+KEY = "sk-ralph-test-0123456789"
+TITLE = "Write the greeting file"
+
+
+def plan(name: str) -> dict:
+    return {
+        "version": 1,
+        "project": "cli-e2e",
+        "defaults": {"max_attempts": 1, "attempt_timeout_s": 240, "check_timeout_s": 30},
+        "phases": [{"id": 1, "name": "Greeting", "goal": "a greeting exists", "approval": True}],
+        "features": [{
+            "id": "FEAT-1",
+            "phase": 1,
+            "title": TITLE,
+            "description": f"Create greeting.txt containing the line: hello from {name}",
+            "verify": [
+                {"name": "greeting", "run": f"grep -qx 'hello from {name}' greeting.txt"},
+                {"name": "checks see no key", "run": 'test -z "${ANTHROPIC_API_KEY:-}${OPENAI_API_KEY:-}"'},
+            ],
+        }],
+    }
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def project(tmp_path: Path, name: str) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "Test User")
+    git(repo, "config", "user.email", "test@example.com")
+    (repo / "PRD.json").write_text(json.dumps(plan(name), indent=2))
+    (repo / ".gitignore").write_text(".ralph/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "plan")
+    return repo
+
+
+def ralph_env(tmp_path: Path, exe: Path, api_env: dict[str, str]) -> dict[str, str]:
+    """A clean HOME, the CLI on PATH through a bin directory under /tmp, the fake API and its key."""
+    bindir, home = tmp_path / "bin", tmp_path / "home"
+    bindir.mkdir()
+    home.mkdir()
+    (bindir / exe.name).symlink_to(exe)
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM", "USER", "LOGNAME")}
+    return {**keep, "HOME": str(home), "PATH": f"{bindir}:{Path(sys.executable).parent}:{keep.get('PATH', '')}",
+            "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", **api_env}
+
+
+def ralph(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", "from harness.cli import main; main()", "run", "-C", str(repo), "--phase", "1",
+               "--no-input", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+SANDBOXES = ["none", pytest.param("bwrap", marks=pytest.mark.skipif(
+    not sandbox_module.bwrap_available(), reason="bubblewrap cannot create namespaces here"))]
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+@pytest.mark.parametrize("name", ["claude", "codex", "aider"])
+def test_real_cli_runs_a_feature_to_the_approval_gate(tmp_path: Path, real_cli, name: str, sandbox: str) -> None:
+    exe = real_cli(name)
+    repo = project(tmp_path, name)
+    with FAKES[name](Work("greeting.txt", f"hello from {name}\n", str(repo))) as api:
+        env = ralph_env(tmp_path, exe, api.env(KEY))
+        done = ralph(repo, env, "--agent", name, "--sandbox", sandbox, "--max-turns", "8")
+    output = done.stdout + done.stderr
+    assert done.returncode == 3, output  # awaiting approval: the feature passed, the phase is done
+    assert api.keys() == {KEY}, "the CLI did not send the key ralph passed it"
+    assert TITLE in api.prompts(), "ralph's prompt did not reach the API"
+
+    subjects = git(repo, "log", "--format=%s").splitlines()
+    assert subjects[-1] == "plan" and len(subjects) == 2, subjects  # ralph's commit only: nothing by the CLI
+    assert "Ralph-Feature: FEAT-1" in git(repo, "log", "-1", "--format=%(trailers)")
+    assert "greeting.txt" in git(repo, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert git(repo, "show", "HEAD:greeting.txt") == f"hello from {name}"
+    assert (repo / ".gitignore").read_text() == ".ralph/\n"  # aider's .gitignore edit is off
+
+    progress = (repo / "progress.txt").read_text()
+    line = next(line for line in progress.splitlines() if line.strip().startswith(f"agent: {name}"))
+    tokens = int(re.search(r"tokens (\d+)", line)[1])
+    cost = float(re.search(r"cost \$([\d.]+)", line)[1])
+    turns = int(re.search(r"turns (\d+)", line)[1])
+    assert tokens > 0 and cost > 0 and turns >= 1, line
+    print(f"\n{name} --sandbox {sandbox}: exit {done.returncode}; {line.strip()}")
+
+
+def test_claude_preflight_needs_the_key_and_a_turn_limit_is_a_turn_limit(tmp_path: Path, real_cli) -> None:
+    exe = real_cli("claude")
+    repo = project(tmp_path, "claude")
+    with FakeMessages(Work("greeting.txt", "hello from claude\n", str(repo))) as api:
+        env = ralph_env(tmp_path, exe, api.env(KEY))
+        missing = ralph(repo, {k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"}, "--agent", "claude")
+        assert missing.returncode == 2 and "ANTHROPIC_API_KEY" in missing.stderr, missing.stderr
+        assert not api.seen and not (repo / "progress.txt").exists()  # preflight: nothing run, nothing charged
+        limited = ralph(repo, env, "--agent", "claude", "--max-turns", "1")
+    # claude stops at --max-turns 1 with `subtype: error_max_turns` and exit 1: a turn limit, not an
+    # error; the file it wrote in that turn is still judged by the checks, which pass
+    assert limited.returncode == 3, limited.stdout + limited.stderr
+    assert "agent status: turn_limit" in (repo / "progress.txt").read_text()
