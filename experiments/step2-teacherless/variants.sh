@@ -4,7 +4,7 @@
 set -euo pipefail
 variant=$1 seed=$2 runs=${3:-runs}
 TL="--set objective.target=stopgrad"
-RATE="--set objective.rate.weight=1.0"
+RATE="--set objective.rate.weight=0.3"
 case $variant in
   baseline)    sets="" ;;                                   # EMA target, cosine loss (the paper)
   expA)        sets="$RATE" ;;                              # EMA target + coding rate
@@ -12,8 +12,7 @@ case $variant in
   expB-norate) sets="$TL" ;;                                # teacherless without the rate: the collapse control
   expC)        sets="$TL $RATE --set objective.symmetric=true" ;;
   expD)        sets="$TL $RATE --set objective.loss=sharpened" ;;
-  rate0.3)     sets="$TL --set objective.rate.weight=0.3" ;;
-  rate3)       sets="$TL --set objective.rate.weight=3.0" ;;
+  rate1)       sets="$TL --set objective.rate.weight=1.0" ;;
   crate)       sets="--set model.aggregator.kind=crate --set model.aggregator.layers=12" ;;
   crate_alpha) sets="--set model.aggregator.kind=crate_alpha --set model.aggregator.layers=4" ;;
   *) echo "unknown variant $variant" >&2; exit 2 ;;

@@ -44,7 +44,7 @@ def _acc_vs_mval(results: dict[str, Any], m_vals: list[int], path: Path) -> None
 
 def _r2_per_dim(results: dict[str, Any], names: list[str], path: Path) -> None:
     xs = range(len(names))
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(names)), 3.6))
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(names)) + 3, 3.6))  # + room for the legend beside
     ax.bar([x - 0.2 for x in xs], [results[f"eval.r2_equi@{n}"] for n in names], width=0.4, label="[z1; z2] (equivariance)")
     ax.bar([x + 0.2 for x in xs], [results[f"eval.leak_r2@{n}"] for n in names], width=0.4, label="[z_AGG1; z_AGG2] (leakage)")
     ax.set_xticks(list(xs), names, rotation=45, ha="right")

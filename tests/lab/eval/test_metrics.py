@@ -142,3 +142,14 @@ def test_subspace_metrics_separate_view_and_sample_variation() -> None:
     assert same["overlap"] > 0.9  # views vary along the sample directions
     with pytest.raises(ValueError, match="V ≥ 2"):
         subspace_metrics(torch.randn(5, 1, 3))
+
+
+def test_collapse_reason_names_the_figure() -> None:
+    from lab.eval.health import collapse_reason
+
+    torch.manual_seed(0)
+    same = torch.ones(64, 16) + 1e-4 * torch.randn(64, 16)
+    assert collapse_reason(rankme(same), collapse_stats(same)).startswith("collapsed: RankMe(z)")
+    spread = torch.randn(256, 16)
+    assert collapse_reason(rankme(spread), collapse_stats(spread)) is None
+    assert "mean pairwise cosine" in collapse_reason(10.0, {"mean_cosine": 0.995})
