@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	@command -v bwrap >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || \
 	  echo "note: bubblewrap not installed; 'ralph run --sandbox bwrap' will fall back to --sandbox none"; }
+	@# tmux drives the approval prompt through a real terminal, chromium renders `ralph report` (tests skip without them)
+	@{ command -v tmux >/dev/null 2>&1 && { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; } || \
+	  { command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    tmux chromium >/dev/null) || echo "note: tmux/chromium not installed; the terminal and report-screenshot tests will skip"; }
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[llm,dev]"
+	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[lab,llm,dev]"
 	@touch $(STAMP)
 
 demo: setup
@@ -34,6 +38,7 @@ test-clis: setup
 
 # CPU figures, each a ratio against a baseline timed in the same run (docs/scale.md).
 bench: setup
+	$(PY) scripts/bench_startup.py --runs 10 --max-ratio 3
 	$(VENV)/bin/lab bench views --threads 1 --batch-size 256 --per-sample 64 --reps 2
 	$(VENV)/bin/lab bench train --threads 1 --batch-size 32 --steps 2
 	$(VENV)/bin/lab bench stream --threads 1 --batch-size 4 --steps 1

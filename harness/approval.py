@@ -18,7 +18,8 @@ from harness.ledger import Decision, ralph_dir
 from harness.prd import Phase
 from harness.progress import Entry
 from harness.vcs import head_sha, tag_phase_approved, tag_phase_rejected
-from harness.verify import Project, verify_exit
+from harness.project import Project
+from harness.verify import verify_exit
 
 
 class ApprovalRefused(RalphError):

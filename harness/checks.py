@@ -25,10 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.fileio import now_iso, sha256_file
 from harness.prd import SEED, Check, MetricGate
-from harness.proc import run_in_group, scrubbed_env
+from harness.environment import safe_path
+from harness.proc import ProcessResult, run_in_group, scrubbed_env
 
 Verdict = Literal["pass", "fail", "error", "timeout"]
-Confine = Callable[[str], list[str]]
+# Runs one shell command: (command, cwd, *, timeout_s, env, tail_bytes, log_path, on_line) -> ProcessResult.
+# `Environment.run` (sandboxing, nothing left running) in the harness; `run_in_group` by default.
+Launch = Callable[..., ProcessResult]
 TAIL_BYTES = 2048
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -105,10 +108,16 @@ class Reporter(Protocol):
 
 def check_env(env_allow: Iterable[str]) -> dict[str, str]:
     """The environment a check sees: credentials removed, this interpreter's bin dir first on PATH
-    (so `lab`, `pytest` resolve to the venv ralph runs from), unbuffered Python output."""
+    (so `lab`, `pytest` resolve to the venv ralph runs from), unbuffered Python output.
+
+    Nothing in the working directory can stand in for a tool or a module: PATH keeps only absolute
+    entries, and PYTHONSAFEPATH=1 keeps the script's directory (or the cwd) off `sys.path`, so a
+    planted `json.py` next to a protected `score.py` is not what `import json` finds.
+    """
     env = scrubbed_env(env_allow)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PATH"] = safe_path(os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONSAFEPATH"] = "1"
     return env
 
 
@@ -129,12 +138,9 @@ def run_command_check(
     timeout_s: float,
     log_path: Path | None = None,
     on_line: Callable[[str], None] | None = None,
-    confine: Confine | None = None,
+    launch: Launch = run_in_group,
 ) -> Evidence:
-    """Run `check.run` once per seed (or once), stopping at the first run that does not succeed.
-
-    `confine` turns the shell command into the argv that actually runs (the bwrap sandbox).
-    """
+    """Run `check.run` once per seed (or once), stopping at the first run that does not succeed."""
     assert check.run is not None
     start = time.monotonic()
     commands: list[str] = []
@@ -145,10 +151,8 @@ def run_command_check(
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(f"$ {command}\n")
         try:
-            res = run_in_group(
-                confine(command) if confine else command, repo, timeout_s=timeout_s, env=env, tail_bytes=TAIL_BYTES,
-                log_path=log_path, on_line=on_line,
-            )
+            res = launch(command, repo, timeout_s=timeout_s, env=env, tail_bytes=TAIL_BYTES, log_path=log_path,
+                         on_line=on_line)
         except OSError as e:  # e.g. the shell itself could not start
             return _run_evidence(check, "error", f"could not start: {e}", start, commands, None, "", log_path)
         where = "" if seed is None else f" (seed {seed})"
@@ -306,7 +310,7 @@ def run_check(
     log_dir: Path | None = None,
     commit: str | None = None,
     on_line: Callable[[str], None] | None = None,
-    confine: Confine | None = None,
+    launch: Launch = run_in_group,
 ) -> Evidence:
     """Run one check in `repo`; `commit` (the HEAD it ran at) is stamped on the evidence."""
     repo = Path(repo)
@@ -317,7 +321,7 @@ def run_check(
             log_path = log_dir / f"{_slug(check.name)}.log"
         ev = run_command_check(
             check, repo, env=check_env(env_allow), timeout_s=check.timeout_s or default_timeout_s,
-            log_path=log_path, on_line=on_line, confine=confine,
+            log_path=log_path, on_line=on_line, launch=launch,
         )
     else:
         ev = run_metric_check(check, repo)
@@ -334,7 +338,7 @@ def run_checks(
     log_dir: Path | None = None,
     commit: str | None = None,
     reporter: Reporter | None = None,
-    confine: Confine | None = None,
+    launch: Launch = run_in_group,
 ) -> list[Evidence]:
     """Run every check in order (a failure does not skip the rest: all evidence is recorded)."""
     out = []
@@ -343,7 +347,7 @@ def run_checks(
             reporter.started(check, i, len(checks))
         ev = run_check(
             check, repo, env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
-            on_line=reporter.line if reporter else None, confine=confine,
+            on_line=reporter.line if reporter else None, launch=launch,
         )
         if reporter:
             reporter.finished(ev)

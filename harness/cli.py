@@ -7,47 +7,38 @@ the error's exit code, never a traceback).
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import getpass
 import json
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
-import git
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.panel import Panel
-from rich.prompt import Prompt
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
-from harness.approval import approve as approve_phase
-from harness.approval import reject as reject_phase
-from harness.agents import AgentConfigError, describe_kinds, make_agent
-from harness.checks import Evidence
+from harness import __version__
+from harness.agents import describe_kinds  # light: backends are imported when built
 from harness.errors import ExitCode, RalphError
-from harness.fileio import atomic_write_text
-from harness.ledger import RepoLock
-from harness.live import RunView
-from harness.loop import Interrupted, PhaseRunner, preview
-from harness.preflight import preflight
-from harness.prd import Check, Phase, decode_json, import_snarktank, json_schema, load_prd, prd_warnings, save_prd
-from harness.progress import ProgressLog
-from harness.sandbox import resolve_sandbox
-from harness.settings import load_settings
-from harness.status import board, render_board, render_markdown
-from harness.templates import TEMPLATES, init_project
-from harness.verify import Project, select, verify_exit, verify_feature
+from harness.templates import TEMPLATE_NAMES
+
+if TYPE_CHECKING:  # the rest loads inside the commands that use it, so `ralph --help` starts fast
+    from rich.progress import Progress, TaskID
+    from rich.table import Table
+
+    from harness.checks import Evidence
+    from harness.prd import PRD, Check, Phase
+    from harness.project import Project
+    from harness.settings import RunSettings
 
 app = typer.Typer(
-    help="ralph drives a coding agent through a research plan (PRD.json); the harness runs the checks, "
-    "decides what passes, logs to progress.txt, commits, and stops for human approval between phases.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain click help: typer's rich panels label every flag `<bool>` as if it took a value.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 console = Console(soft_wrap=True)
@@ -78,11 +69,29 @@ def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
 
 
 def open_project(repo: Path, prd: Path | None) -> Project:
+    from harness.project import Project
+
     return Project.open(repo, prd)
+
+
+@contextlib.contextmanager
+def locked_project(repo: Path, prd: Path | None, command: str) -> Iterator[Project]:
+    """The project, opened holding the repository's lock, after recovering a crashed attempt."""
+    from harness.ledger import RepoLock, inflight_path
+    from harness.recovery import open_project as open_recovered
+
+    if not inflight_path(repo).exists():
+        open_project(repo, prd)  # a bad repository or PRD is reported before anything is written
+    with RepoLock(repo.resolve(), command):
+        yield open_recovered(repo, prd)
 
 
 def default_actor(repo: Path) -> str:
     """Who is acting: git's user.name, else the login name."""
+    import getpass
+
+    import git
+
     try:
         name = git.Repo(repo).config_reader().get_value("user", "name", default="")
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -114,11 +123,16 @@ class LiveChecks:
 
 
 def live_progress() -> Progress:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                     TextColumn("[dim]{task.fields[last]}"), console=console, transient=False)
 
 
 def evidence_table(rows: list[tuple[str, Evidence]]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="verification", show_lines=False)
     for col in ("subject", "check", "verdict", "detail", "time"):
         table.add_column(col, justify="right" if col == "time" else "left")
@@ -128,27 +142,91 @@ def evidence_table(rows: list[tuple[str, Evidence]]) -> Table:
     return table
 
 
+def print_failures(rows: list[tuple[str, Evidence]], repo: Path) -> None:
+    """Each failing check with the last lines of its output and the path of its full log."""
+    from harness.show import check_failure
+
+    for subject, e in rows:
+        if not e.passed:
+            console.print(check_failure(subject, e, repo))
+
+
+def print_lint(prd: PRD, repo: Path | None, *, strict: bool) -> int:
+    """Print the plan's warnings (with `repo`: protected globs matching nothing there too) and lint
+    findings; returns how many findings count as errors."""
+    from harness.lint import HINT, plan_findings
+    from harness.prd import prd_warnings
+
+    findings = plan_findings(prd)
+    unchecked = {f.feature for f in findings if f.kind == "no checks"}
+    for w in prd_warnings(prd, repo):
+        if w.split(":", 1)[0] not in unchecked:  # the lint says the same, with the fix
+            console.print(f"[yellow]warning:[/] {escape(w)}")
+    label = "[bold red]error:[/]" if strict else "[yellow]warning:[/]"
+    for f in findings:
+        console.print(f"{label} {escape(f.message)}")
+    if findings:
+        console.print(f"  [dim]{escape(HINT)}[/]")
+    return len(findings) if strict else 0
+
+
+def next_phase(project: Project) -> Phase:
+    """The first phase (in PRD order) with work left: not approved, not done, and not empty (planned)."""
+    from harness.status import board
+
+    for p in board(project)["phases"]:
+        if p["status"] not in ("approved", "done", "planned"):
+            return project.prd.phase(p["id"])
+    raise RalphError("every phase with features is done; add features to a later phase, or pass --phase N")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"ralph {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", "-V", help="Print the version and exit.",
+                                          callback=version_callback, is_eager=True)] = False,
+) -> None:
+    """ralph drives a coding agent through a research plan (PRD.json); the harness runs the checks, decides
+    what passes, logs to progress.txt, commits, and stops for human approval between phases.
+
+    Start with `ralph init` in a git repository, then `ralph validate`, `ralph status` and `ralph run --dry-run`.
+    """
+
+
 # ---------------------------------------------------------------- commands
 
 
 @command()
 def validate(
     path: Annotated[Optional[Path], typer.Argument(help="PRD file.", show_default="<repo>/PRD.json")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Features whose checks only prove that files exist "
+                                         "(or no checks at all) are errors (exit 2), not warnings.")] = False,
     repo: Repo = Path("."),
 ) -> None:
-    """Check a PRD file; lists every problem with its JSON path (exit 2 when invalid)."""
+    """Check a PRD file; lists every problem with its JSON path (exit 2 when invalid), and features whose
+    checks run no code and gate no metric."""
+    from harness.prd import load_prd
+
     target = path or repo / "PRD.json"
     prd = load_prd(target)
     checks = sum(len(f.verify) for f in prd.features) + sum(len(p.entry) + len(p.exit) for p in prd.phases)
     console.print(f"[green]✓[/] {escape(str(target))}: {len(prd.phases)} phases, {len(prd.features)} features, "
                   f"{checks} checks")
-    for w in prd_warnings(prd, repo):
-        console.print(f"[yellow]warning:[/] {escape(w)}")
+    if print_lint(prd, repo, strict=strict):
+        raise typer.Exit(ExitCode.USAGE)
 
 
 @command()
 def schema(out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to a file.")] = None) -> None:
     """Print the JSON Schema of PRD.json (point your editor's "$schema" at it)."""
+    from harness.fileio import atomic_write_text
+    from harness.prd import json_schema
+
     text = json.dumps(json_schema(), indent=2) + "\n"
     if out:
         atomic_write_text(out, text)
@@ -164,6 +242,8 @@ def import_(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
 ) -> None:
     """Convert a snarktank-style prd.json into a ralph PRD with one phase (stories ordered by priority)."""
+    from harness.prd import decode_json, import_snarktank, save_prd
+
     if not src.is_file():
         raise RalphError(f"{src} not found")
     prd = import_snarktank(decode_json(src.read_text(encoding="utf-8"), str(src)), str(src))
@@ -171,11 +251,10 @@ def import_(
         raise RalphError(f"{out} already exists; nothing was written. Use --force to overwrite or --out elsewhere.")
     save_prd(prd, out)
     console.print(f"[green]✓[/] wrote {escape(str(out))}: 1 phase, {len(prd.features)} features")
-    for w in prd_warnings(prd):
-        console.print(f"[yellow]warning:[/] {escape(w)}")
+    print_lint(prd, None, strict=False)
 
 
-Template = Enum("Template", {name.replace("-", "_"): name for name in TEMPLATES}, type=str)  # type: ignore[misc]
+Template = Enum("Template", {name.replace("-", "_"): name for name in TEMPLATE_NAMES}, type=str)  # type: ignore[misc]
 
 
 @command()
@@ -185,9 +264,17 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite PRD.json and DESIGN-PRINCIPLES.md.")] = False,
 ) -> None:
     """Set up a (new or existing) git repository for ralph."""
-    written = init_project(repo, template.value, force=force)
-    console.print(f"[green]✓[/] {escape(str(repo))}: wrote {escape(', '.join(written))}")
-    console.print("next: edit PRD.json, then `ralph validate` and `ralph status`")
+    from harness.prd import load_prd
+    from harness.templates import init_project
+
+    result = init_project(repo, template.value, force=force)
+    console.print(f"[green]✓[/] {escape(str(repo))}: wrote {escape(', '.join(result.written))}")
+    for glob in result.unprotected:
+        console.print(f"[yellow]note:[/] '{escape(glob)}' is not protected yet: nothing in the repository matches "
+                      "it, so the agent may create it. Once it holds what judges the plan (tests, evaluation code), add it back to "
+                      "defaults.protected in PRD.json so no agent can weaken them.")
+    print_lint(load_prd(repo / "PRD.json"), repo, strict=False)
+    console.print("next: edit PRD.json, then `ralph validate`, `ralph status` and `ralph run --dry-run`")
 
 
 @command()
@@ -199,12 +286,15 @@ def verify(
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
-    """Run checks now, record the evidence (state, PRD passes, progress.txt); exit 1 if any fails."""
-    project = open_project(repo, prd)
-    features, phases = select(project.prd, ids or [], phase, all_)
-    rows: list[tuple[str, Evidence]] = []
-    unverifiable = [f.id for f in features if not f.verify]
-    with RepoLock(project.repo, "ralph verify"), live_progress() as progress:
+    """Run checks now, record the evidence (state, PRD passes, progress.txt); exit 1 if any fails.
+
+    The checks run on a clean checkout of what would be committed (ignored files left out)."""
+    from harness.verify import select, verify_exit, verify_feature
+
+    with locked_project(repo, prd, "ralph verify") as project, live_progress() as progress:
+        features, phases = select(project.prd, ids or [], phase, all_)
+        rows: list[tuple[str, Evidence]] = []
+        unverifiable = [f.id for f in features if not f.verify]
         live = LiveChecks(progress)
         for f in features:
             live.label = f.id
@@ -218,6 +308,7 @@ def verify(
             live.label = f"phase {p.id} exit"
             rows += [(f"phase {p.id}", e) for e in verify_exit(project, p, reporter=live)]
     console.print(evidence_table(rows))
+    print_failures(rows, project.repo)
     failed = sum(not e.passed for _, e in rows)
     console.print(f"[red]{failed} of {len(rows)} checks failed[/]" if failed else f"[green]all {len(rows)} checks passed[/]")
     if unverifiable:
@@ -233,7 +324,11 @@ def status(
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
-    """The board: phases, features, attempts, key figures, approvals, blockers."""
+    """The board: phases, features, attempts, key figures, approvals, blockers; failing checks with their
+    last output lines and log."""
+    from harness.fileio import atomic_write_text
+    from harness.status import board, render_board, render_markdown
+
     project = open_project(repo, prd)
     data = board(project)
     if write:
@@ -244,6 +339,9 @@ def status(
         typer.echo(json.dumps(data, indent=2))
     else:
         console.print(render_board(data))
+        print_failures([(f.id, e) for f in project.prd.features for e in project.ledger.feature(f.id).last_evidence]
+                       + [(f"phase {p.id}", e) for p in project.prd.phases for e in project.ledger.phase(p.id).exit_evidence],
+                       project.repo)
 
 
 @command()
@@ -255,6 +353,9 @@ def approve(
     prd: PrdPath = None,
 ) -> None:
     """Approve a phase whose exit criteria pass (refused with the failing checks otherwise, exit 1)."""
+    from harness.approval import approve as approve_phase
+    from harness.ledger import RepoLock
+
     project = open_project(repo, prd)
     with RepoLock(project.repo, "ralph approve"), live_progress() as progress:
         live = LiveChecks(progress)
@@ -273,6 +374,9 @@ def reject(
     prd: PrdPath = None,
 ) -> None:
     """Reject a phase, with the reason recorded in state, progress.txt and a git tag."""
+    from harness.approval import reject as reject_phase
+    from harness.ledger import RepoLock
+
     project = open_project(repo, prd)
     who = by or default_actor(project.repo)
     with RepoLock(project.repo, "ralph reject"):
@@ -289,6 +393,11 @@ def log(
     repo: Repo = Path("."),
 ) -> None:
     """Show progress.txt (the harness-written log)."""
+    from rich.text import Text
+
+    from harness.ledger import RepoLock
+    from harness.progress import ProgressLog
+
     progress = ProgressLog(repo)
     if accept_edits:
         with RepoLock(repo, "ralph log --accept-edits"):
@@ -316,6 +425,9 @@ class SandboxKind(str, Enum):
 
 def ask_approval(phase: Phase, summary: str) -> tuple[str, str, str]:
     """The interactive gate: show the phase summary, ask approve / reject / stop."""
+    from rich.panel import Panel
+    from rich.prompt import Prompt
+
     console.print(Panel(escape(summary), title=f"phase {phase.id} complete: {escape(phase.name)}"))
     choice = Prompt.ask("approve, reject, or stop (decide later with `ralph approve`)",
                         choices=["approve", "reject", "stop"], default="stop", console=console)
@@ -328,7 +440,8 @@ def ask_approval(phase: Phase, summary: str) -> tuple[str, str, str]:
 
 @command()
 def run(
-    phase: Annotated[int, typer.Option("--phase", "-p", help="Phase to work on.")],
+    phase: Annotated[Optional[int], typer.Option("--phase", "-p", help="Phase to work on.",
+                                                 show_default="the first phase not done")] = None,
     feature: Annotated[Optional[str], typer.Option("--feature", help="Only this feature (a blocked one gets "
                                                    "another round).")] = None,
     agent: Annotated[Optional[str], typer.Option("--agent", help=f"{describe_kinds()}. See docs/agents.md.",
@@ -364,56 +477,137 @@ def run(
                                            "exit 3 instead.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Approve the phase automatically when its exit criteria "
                                       "pass (recorded as such).")] = False,
+    allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="Commit uncommitted changes first, as your own "
+                                              "commit (otherwise a dirty tree is refused).")] = False,
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
     """Work through a phase: one agent attempt at a time, verified by the harness, committed when it passes.
 
     Exit codes: 0 done, 2 usage error, 3 awaiting approval, 4 budget exhausted, 5 blocked features or
-    failing exit checks, 6 entry criteria not met, 130 interrupted (state saved; run again to resume).
-    Defaults also come from `\\[tool.ralph]` in pyproject.toml and `.ralph/config.toml`.
+    failing exit checks, 6 entry criteria not met, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; state
+    saved; run again to resume). Defaults also come from `[tool.ralph]` in the committed
+    pyproject.toml and from `.ralph/config.toml`.
     """
-    project = open_project(repo, prd)
-    settings = load_settings(project.repo, {
+    from harness.settings import load_settings
+
+    if phase is None:
+        first = open_project(repo, prd)
+        chosen = first.prd.phase(first.prd.feature(feature).phase) if feature else next_phase(first)
+        phase = chosen.id
+        err_console.print(f"phase {phase} ({escape(chosen.name)}): "
+                          + ("the phase of " + feature if feature else "the first phase not done")
+                          + " (--phase N to choose another)")
+    flags = {
         "agent": agent, "model": model, "agent_cmd": agent_cmd, "agent_env": agent_env or None,
         "max_iterations": max_iterations,
         "max_attempts": max_attempts, "attempt_timeout_s": attempt_timeout, "max_turns": max_turns,
         "max_cost_usd": max_cost_usd, "max_tokens": max_tokens, "max_hours": max_hours,
         "sandbox": sandbox.value if sandbox else None, "reset_on_fail": reset_on_fail,
-    })
+    }
+    if dry_run:
+        from harness.loop import preview
+
+        project = open_project(repo, prd)
+        settings = load_settings(project.repo, flags)
+        backend = build_agent(settings)
+        template = getattr(backend, "template", None)
+        described = f"{backend.name} runs: {template}" if template else f"{backend.name}, model {backend.model}"
+        typer.echo(preview(project, phase, settings, feature, agent=described))
+        return
+    stops = (signal.SIGTERM, signal.SIGHUP)  # a supervisor's stop or a closed terminal: handled like Ctrl-C
+    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in stops}
     try:
-        backend = make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd,
-                             agent_env=tuple(settings.agent_env))
+        with locked_project(repo, prd, "ralph run") as project:
+            run_locked(project, phase, feature, load_settings(project.repo, flags), no_input=no_input, yes=yes,
+                       allow_dirty=allow_dirty)
+    except KeyboardInterrupt:  # before or after the loop (it handles its own): nothing is half-done
+        raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def build_agent(settings: RunSettings) -> Any:
+    """The agent backend the settings name; a bad choice is a usage error with its reason."""
+    from harness.agents import AgentConfigError, make_agent
+
+    try:
+        return make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd,
+                          agent_env=tuple(settings.agent_env))
     except AgentConfigError as e:
         raise RalphError(str(e)) from None
-    if dry_run:
-        typer.echo(preview(project, phase, settings, feature))
-        template = getattr(backend, "template", None)
-        typer.echo(f"agent: {backend.name}" + (f" runs: {template}" if template else f", model {backend.model}"))
-        return
+
+
+def run_locked(project: Project, phase: int, feature: str | None, settings: RunSettings, *, no_input: bool, yes: bool,
+               allow_dirty: bool) -> None:
+    """The body of `ralph run`, holding the repository's lock."""
+    from harness.environment import resolve_sandbox
+    from harness.live import RunView
+    from harness.loop import Interrupted, PhaseRunner
+    from harness.preflight import preflight
+
     chosen, note = resolve_sandbox(settings.sandbox)
     if note:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
     settings = settings.model_copy(update={"sandbox": chosen})
+    backend = build_agent(settings)
     err_console.print(f"preflight: {escape(preflight(backend, project.repo, chosen))}")
     interactive = console.is_terminal and not no_input and not yes
-    with RepoLock(project.repo, "ralph run"):
-        with RunView(console, f"{phase}: {project.prd.phase(phase).name}") as view:
-            runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
-                                 ask=ask_approval if interactive else None, auto_approve=yes)
-            try:
-                outcome = runner.run()
-            except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
-                raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
-            finally:
-                if runner.entered:
-                    view.say(runner.summary())
+    asked: list[Phase] = []  # the approval prompt shows the summary itself
+
+    def ask(p: Phase, summary: str) -> tuple[str, str, str]:
+        asked.append(p)
+        return ask_approval(p, summary)
+
+    with RunView(console, f"{phase}: {project.prd.phase(phase).name}", project.repo) as view:
+        runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
+                             ask=view.paused(ask) if interactive else None, auto_approve=yes, allow_dirty=allow_dirty)
+        try:
+            outcome = runner.run()
+        except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
+            raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
+        finally:
+            if runner.entered and not asked:
+                view.say(runner.summary())
     style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code == ExitCode.AWAITING_APPROVAL else "red"
     console.print(f"[{style}]{escape(outcome.message)}[/]")
     for fid, reason in outcome.blocked.items():
         console.print(f"  [red]blocked[/] {fid}: {escape(reason)}")
     raise typer.Exit(int(outcome.code))
 
+
+@command()
+def show(
+    feature: Annotated[str, typer.Argument(help="Feature id.")],
+    attempt: Annotated[Optional[int], typer.Option("--attempt", "-a", help="Attempt number.", min=1,
+                                                   show_default="the latest")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Do not shorten long prompts and tool outputs.")] = False,
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Render one attempt from .ralph/runs/: prompt, agent turns, tool calls and their output, checks, verdict."""
+    from harness.show import find_attempt, render_attempt
+
+    project = open_project(repo, prd)
+    record = find_attempt(project, project.prd.feature(feature).id, attempt)
+    console.print(render_attempt(record, full=full), soft_wrap=False)
+
+
+@command()
+def report(
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML file to write.", dir_okay=False,
+                                                show_default="<repo>/.ralph/report/index.html")] = None,
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Write a static HTML page of the plan (phases, features, evidence, figures, plots, transcripts, W&B runs);
+    it opens from disk, no server needed."""
+    from harness.report import write_report
+
+    project = open_project(repo, prd)
+    path = write_report(project, out or project.repo / ".ralph" / "report" / "index.html")
+    console.print(f"[green]✓[/] wrote {escape(str(path))}  (open it in a browser: file://{escape(str(path.resolve()))})")
 
 
 def main() -> None:

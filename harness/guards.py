@@ -1,8 +1,12 @@
 """Protected paths: what the agent may not change, and the before/after comparison that enforces it.
 
-The loop calls `snapshot` before an attempt and `check_and_restore` after it. Any difference in a
-protected file (edited, deleted, replaced by a link, or newly created where a protected glob
-matches) is undone, and the returned list of paths makes the attempt a "tampering" verdict.
+The loop calls `snapshot` before an attempt and `check_and_restore` after it, after the checks
+and right before the commit. Any difference in a protected file (edited, deleted, replaced by a
+link, or newly created where a protected glob matches) is undone, and the returned list of paths
+makes the attempt a "tampering" verdict. Besides the PRD's globs this always covers the harness's
+records, the git configuration and hooks, ralph's own configuration, and the test runner's
+configuration (root conftest.py, pytest.ini, and the ralph/pytest tables of pyproject.toml,
+setup.cfg and tox.ini: the rest of those files stays the agent's to edit).
 
 Patterns are globs relative to the repository: `*` and `?` stay within one path component,
 `**` spans directories, and a pattern covers what it matches and everything below it, so `tests`,
@@ -11,11 +15,15 @@ Patterns are globs relative to the repository: `*` and `?` stay within one path 
 
 from __future__ import annotations
 
+import base64
+import configparser
 import glob
 import hashlib
+import json
 import os
 import re
 import shutil
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +33,14 @@ ALWAYS_PROTECTED = ("PRD.json", "progress.txt", ".ralph/**", ".git/**")
 # Compared around every attempt. `.ralph/` is left out because the harness writes the attempt's
 # transcript there while it runs; `.git/` objects are the loop's business (vcs.py), but its
 # config and hooks could make the harness's own commits run agent code.
-GUARDED = ("PRD.json", "progress.txt", ".git/config", ".git/hooks/**")
+GUARDED = ("PRD.json", "progress.txt", ".git/config", ".git/hooks/**", ".git/info/**", ".ralph/config.toml",
+           "conftest.py", "pytest.ini")
+# Files of which only some tables are guarded: what configures ralph's run and the test runner.
+CONFIG_TABLES: dict[str, tuple[str, ...]] = {
+    "pyproject.toml": ("tool.ralph", "tool.pytest"),
+    "setup.cfg": ("tool:pytest",),
+    "tox.ini": ("pytest",),
+}
 
 
 def _clean(pattern: str) -> str:
@@ -115,6 +130,52 @@ class Snapshot:
     repo: Path
     patterns: tuple[str, ...]
     entries: dict[str, Entry]
+    configs: dict[str, tuple[str, Entry | None]]  # CONFIG_TABLES file -> (digest of its tables, the file)
+
+    def without(self, *rels: str) -> Snapshot:
+        """This snapshot minus some files (ones ralph itself has written since): neither compared nor restored."""
+        kept = {rel: e for rel, e in self.entries.items() if rel not in rels}
+        return Snapshot(self.repo, tuple(p for p in self.patterns if p not in rels), kept, self.configs)
+
+    def to_json(self) -> dict:
+        """A JSON-able copy (file contents base64), so a crashed run can restore from disk."""
+        def entry(e: Entry | None) -> dict | None:
+            return None if e is None else {"sha256": e.sha256, "data": base64.b64encode(e.data).decode(),
+                                           "mode": e.mode, "link": e.link}
+        return {"repo": str(self.repo), "patterns": list(self.patterns),
+                "entries": {rel: entry(e) for rel, e in self.entries.items()},
+                "configs": {rel: [digest, entry(e)] for rel, (digest, e) in self.configs.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Snapshot:
+        def entry(d: dict | None) -> Entry | None:
+            return None if d is None else Entry(d["sha256"], base64.b64decode(d["data"]), d["mode"], d["link"])
+        return cls(Path(data["repo"]), tuple(data["patterns"]),
+                   {rel: entry(e) for rel, e in data["entries"].items()},  # type: ignore[misc]
+                   {rel: (digest, entry(e)) for rel, (digest, e) in data["configs"].items()})
+
+
+def config_digest(path: Path, tables: Sequence[str]) -> str:
+    """Hash of the guarded tables of a TOML/INI file ("absent" when the file is missing)."""
+    if not (path.is_file() or path.is_symlink()):
+        return "absent"
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            data: object = tomllib.loads(text)
+            picked = {}
+            for table in tables:
+                value = data
+                for key in table.split("."):
+                    value = value.get(key, {}) if isinstance(value, dict) else {}
+                picked[table] = value
+        else:
+            parser = configparser.ConfigParser(interpolation=None)
+            parser.read_string(text)
+            picked = {t: dict(parser[t]) if parser.has_section(t) else {} for t in tables}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, configparser.Error):
+        return "unreadable:" + hashlib.sha256(path.read_bytes() if path.is_file() else b"").hexdigest()
+    return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _read(path: Path) -> Entry:
@@ -129,7 +190,10 @@ def snapshot(repo: Path, patterns: Sequence[str] = ()) -> Snapshot:
     """Record the protected files: `GUARDED` plus the PRD's `protected` globs."""
     repo = Path(repo).resolve()
     all_patterns = tuple(dict.fromkeys((*GUARDED, *patterns)))
-    return Snapshot(repo, all_patterns, {rel: _read(repo / rel) for rel in sorted(expand(repo, all_patterns))})
+    configs = {rel: (config_digest(repo / rel, tables), _read(repo / rel) if (repo / rel).is_file() else None)
+               for rel, tables in CONFIG_TABLES.items()}
+    return Snapshot(repo, all_patterns, {rel: _read(repo / rel) for rel in sorted(expand(repo, all_patterns))},
+                    configs)
 
 
 def _remove(path: Path) -> None:
@@ -162,4 +226,28 @@ def check_and_restore(repo: Path, before: Snapshot) -> list[str]:
     for rel in sorted(expand(repo, before.patterns) - before.entries.keys()):
         _remove(repo / rel)
         changed.append(rel)
+    for rel, (digest, entry) in before.configs.items():
+        if config_digest(repo / rel, CONFIG_TABLES[rel]) != digest:
+            _restore(repo / rel, entry) if entry is not None else _remove(repo / rel)
+            changed.append(f"{rel} [{'], ['.join(CONFIG_TABLES[rel])}]")
     return sorted(changed)
+
+
+def put_back(root: Path, before: Snapshot) -> None:
+    """Make the protected files under `root` (a clean checkout of the candidate) what `before` saw.
+
+    Files under .git/ and .ralph/ are skipped: a checkout for the checks has no repository or records.
+    """
+    root = Path(root)
+    for rel in sorted(expand(root, before.patterns) - before.entries.keys()):
+        _remove(root / rel)
+    for rel, entry in before.entries.items():
+        path = root / rel
+        if rel.startswith((".git/", ".ralph/")):
+            continue
+        if entry.link is None and path.is_file() and not path.is_symlink() and path.stat().st_size == len(entry.data) \
+                and _read(path) == entry:
+            continue  # already as it was (the usual case): no rewrite of a large log
+        _restore(path, entry)
+    for rel, (_, entry) in before.configs.items():
+        _restore(root / rel, entry) if entry is not None else _remove(root / rel)

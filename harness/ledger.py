@@ -190,6 +190,12 @@ class Ledger:
         self.save()
         return fs.status
 
+    def refund_attempt(self, feature_id: str) -> None:
+        """Un-count an attempt that ended by no fault of the agent (Ctrl-C, a crash, a harness error)."""
+        fs = self._feature(feature_id)
+        fs.attempts = max(0, fs.attempts - 1)
+        self.save()
+
     def unblock(self, feature_id: str) -> None:
         """A person asked for another round (`ralph run --feature ID`): failing, attempts counted afresh."""
         fs = self._feature(feature_id)
@@ -208,6 +214,43 @@ class Ledger:
     def record_decision(self, phase_id: int, decision: Decision) -> None:
         self._phase(phase_id).decisions.append(decision)
         self.save()
+
+
+# ---- the attempt in flight: written before the agent starts, removed once the attempt is recorded
+
+
+def inflight_path(repo: Path | str) -> Path:
+    return ralph_dir(repo) / "attempt.json"
+
+
+def write_inflight(repo: Path | str, record: dict) -> None:
+    """Save what a crashed run needs to undo the attempt (see harness/recovery.py), durably."""
+    atomic_write_text(inflight_path(repo), json.dumps(record) + "\n")
+
+
+def read_inflight(repo: Path | str) -> dict | None:
+    path = inflight_path(repo)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise LedgerError(f"{path} (the record of an unfinished attempt) cannot be read: {e}; "
+                          "check the working tree against the last commit, then delete it") from None
+
+
+def clear_inflight(repo: Path | str) -> None:
+    inflight_path(repo).unlink(missing_ok=True)
+
+
+def write_left_tree(repo: Path | str, fingerprint: str) -> None:
+    """The tree fingerprint ralph left after an attempt (its own leftovers are not a dirty tree)."""
+    atomic_write_text(ralph_dir(repo) / "left-tree", fingerprint + "\n")
+
+
+def read_left_tree(repo: Path | str) -> str | None:
+    path = ralph_dir(repo) / "left-tree"
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
 class RepoLock:

@@ -1,12 +1,17 @@
 """What `ralph run` shows while it works: phase, feature, attempt, elapsed, spend, latest action.
 
 On a terminal a rich Live panel refreshes in place; otherwise (CI, pipes, logs) each event is
-printed once as a plain line, so the output stays readable in a log file.
+printed once as a plain line, so the output stays readable in a log file. The panel stops while
+someone is asked something (`paused`), so the question and the typed answer stay on screen.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from rich.console import Console
 from rich.live import Live
@@ -15,6 +20,10 @@ from rich.table import Table
 from harness.agents.base import AgentEvent, Usage
 from harness.checks import Evidence
 from harness.prd import Check
+from harness.show import check_output
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _clock(seconds: float) -> str:
@@ -26,8 +35,9 @@ def _clock(seconds: float) -> str:
 class RunView:
     """Receives loop events (and check progress, as a `checks.Reporter`) and renders them."""
 
-    def __init__(self, console: Console, phase_label: str):
+    def __init__(self, console: Console, phase_label: str, repo: Path | None = None):
         self.console = console
+        self.repo = repo or Path.cwd()  # check log paths are shown relative to it
         self.phase_label = phase_label
         self.t0 = time.monotonic()
         self.feature = "-"
@@ -41,15 +51,37 @@ class RunView:
 
     def __enter__(self) -> RunView:
         if self.console.is_terminal:
-            self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True,
-                              get_renderable=self._panel)
-            self._live.__enter__()
+            self._start_live()
         return self
+
+    def _start_live(self) -> None:
+        self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True,
+                          get_renderable=self._panel)
+        self._live.start()
 
     def __exit__(self, *exc: object) -> None:
         if self._live:
             self._live.__exit__(None, None, None)
             self._live = None
+
+    def paused(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """`fn` wrapped so that the live panel is gone while it runs (a prompt) and back after."""
+
+        @functools.wraps(fn)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            live = self._live
+            if live is None:
+                return fn(*args, **kwargs)
+            live.stop()  # transient: the panel is erased, the cursor shown again
+            self._live = None
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                # A new Live, not `live.start()`: a restarted one still knows the old panel's height
+                # and would erase that many lines of the prompt and the answers above it.
+                self._start_live()
+
+        return call
 
     def _panel(self) -> Table:
         spent = self.spent + self.attempt_usage
@@ -101,3 +133,5 @@ class RunView:
     def finished(self, evidence: Evidence) -> None:
         colour = "green" if evidence.passed else "red"
         self.say(f"  [{colour}]{evidence.verdict:<7}[/] {evidence.check}: {evidence.detail}")
+        if not evidence.passed:
+            self.console.print(check_output(evidence, self.repo), highlight=False)

@@ -14,8 +14,9 @@ progress.txt before the next step starts, so a crash or Ctrl-C loses at most the
 from __future__ import annotations
 
 import hashlib
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,26 +24,22 @@ from harness import approval, guards
 from harness.agents.base import Agent, Budget, Result, Task
 from harness.checks import Evidence, all_passed
 from harness.errors import ExitCode, RalphError
-from harness.fileio import now_iso, sha256_file
-from harness.freshness import metric_files, regenerated
-from harness.ledger import ralph_dir
+from harness.fileio import now_iso
+from harness.environment import Environment
+from harness.ledger import clear_inflight, ralph_dir, read_left_tree, write_inflight, write_left_tree
 from harness.live import RunView
 from harness.prd import Feature, Phase
+from harness.proc import Reaper
 from harness.progress import Entry
+from harness.project import Project
 from harness.prompt import build_prompt, build_system, describe_check, describe_failure
+from harness.recovery import MARK
 from harness.settings import RunSettings
-from harness.vcs import head_sha, open_repo
-from harness.verify import Project, verify_exit, verify_feature
+from harness.vcs import (Refs, check_refs, commit_worktree, head_sha, ignored_dirs, open_repo, read_refs, require_branch,
+                         tree_fingerprint, uncommitted)
+from harness.verify import tampering, verify_exit, verify_feature
 
 PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
-HARNESS_FILES = frozenset({"PRD.json", "progress.txt"})  # written by the harness between attempts
-
-
-def agent_visible(paths: Iterable[str]) -> list[str]:
-    """`paths` without the harness's own records (PRD.json, progress.txt, anything under .ralph/)."""
-    return sorted({p for p in paths if p and p not in HARNESS_FILES and not p.startswith(".ralph/")})
-
-
 class EntryNotMet(RalphError):
     exit_code = ExitCode.ENTRY_NOT_MET
 
@@ -57,6 +54,10 @@ class Interrupted(RalphError):
 
 class AgentUnusable(RalphError):
     """The agent failed without touching the tree (missing CLI or key, API down): retrying cannot help."""
+
+
+class DirtyTree(RalphError):
+    """Uncommitted changes at start would be committed as the agent's work."""
 
 
 @dataclass
@@ -109,26 +110,6 @@ class Spend:
         self.cost_usd += result.usage.cost_usd
 
 
-def tree_fingerprint(repo: Path) -> str:
-    """Hash of every tracked and untracked, non-ignored file, except the harness's own records.
-
-    Two equal fingerprints around an attempt mean the agent changed nothing.
-    """
-    listed = open_repo(repo).git.ls_files("-z", "--cached", "--others", "--exclude-standard").split("\0")
-    digest = hashlib.sha256()
-    for rel in agent_visible(listed):
-        path = repo / rel
-        digest.update(rel.encode() + b"\0")
-        digest.update((sha256_file(path) if path.is_file() else "-").encode())
-    return digest.hexdigest()
-
-
-def uncommitted(repo: Path) -> list[str]:
-    """Changed or untracked (non-ignored) paths outside the harness's own records."""
-    lines = open_repo(repo).git.status("--porcelain", "-z", "--untracked-files=all").split("\0")
-    return agent_visible(line[3:] for line in lines if len(line) > 3)
-
-
 def discard_changes(repo: Path) -> None:
     """Put the tree back to HEAD (for `--reset-on-fail`), keeping the harness's records."""
     git = open_repo(repo).git
@@ -146,7 +127,8 @@ def attempt_prompts(project: Project, feature: Feature, attempt: int, max_attemp
     path = project.repo / PRINCIPLES_FILE
     principles = path.read_text(encoding="utf-8") if path.is_file() else ""
     system = build_system(principles, feature, protected=project.protected,
-                          check_timeout_s=project.prd.defaults.check_timeout_s)
+                          check_timeout_s=project.prd.defaults.check_timeout_s,
+                          dependencies={d: project.ledger.feature(d).status for d in feature.depends_on})
     return system, build_prompt(attempt, max_attempts, last_failure, project.progress.tail(3))
 
 
@@ -170,6 +152,7 @@ class PhaseRunner:
         feature_id: str | None = None,
         ask: Callable[[Phase, str], tuple[str, str, str]] | None = None,
         auto_approve: bool = False,
+        allow_dirty: bool = False,
     ):
         self.project = project
         self.phase = project.prd.phase(phase_id)
@@ -181,9 +164,10 @@ class PhaseRunner:
             raise RalphError(f"feature {feature_id} belongs to phase {self.only.phase}, not phase {phase_id}")
         self.ask = ask  # interactive approval prompt: (phase, summary) -> (choice, name, text)
         self.auto_approve = auto_approve
+        self.allow_dirty = allow_dirty
         self.spend = Spend(settings)
         self.entered = False  # past the entry checks: from then on a summary of the run means something
-        project.sandbox = settings.sandbox
+        project.environment = Environment(settings.sandbox)
         self.start_sha = head_sha(project.repo)
         d = project.prd.defaults
         self.max_attempts = settings.max_attempts or d.max_attempts
@@ -195,6 +179,7 @@ class PhaseRunner:
         if not self.project.prd.features_in_phase(self.phase.id):
             raise RalphError(f"phase {self.phase.id} ({self.phase.name}) has no features yet; add some to PRD.json "
                              "(`ralph validate` checks them)")
+        self.check_tree()
         self.check_entry()
         self.entered = True
         self.record("run-start", fields={
@@ -218,6 +203,25 @@ class PhaseRunner:
             failing = "; ".join(f"{e.check}: {e.detail}" for e in exit_evidence if not e.passed)
             return Outcome(ExitCode.BLOCKED, f"phase {self.phase.id} exit checks fail: {failing}")
         return self.gate()
+
+    def check_tree(self) -> None:
+        """Refuse a detached HEAD, and a dirty tree that is not ralph's own leftovers (or commit it,
+        `--allow-dirty`): before the first attempt, so nothing of the user's is taken for the agent's."""
+        repo = self.project.repo
+        require_branch(open_repo(repo))
+        dirty = uncommitted(repo)
+        if not dirty or read_left_tree(repo) == tree_fingerprint(repo):
+            return
+        if not self.allow_dirty:
+            listed = "\n".join(f"  {p}" for p in dirty[:20]) + (f"\n  … and {len(dirty) - 20} more" if len(dirty) > 20
+                                                                   else "")
+            raise DirtyTree(f"the working tree has uncommitted changes, which would be committed as the agent's work:\n"
+                            f"{listed}\ncommit or stash them, or pass --allow-dirty to commit them first as your own "
+                            "commit")
+        done = commit_worktree(repo, "chore: uncommitted changes before ralph run\n\nCommitted by `ralph run "
+                                     "--allow-dirty` as the user's own work, before any agent attempt.\n")
+        self.start_sha = done.sha
+        self.record("dirty-tree-committed", fields={"commit": done.sha, "paths": ", ".join(done.committed)})
 
     def check_entry(self) -> None:
         """Refuse to start unless the phases it follows are approved (if they ask) and entry checks pass."""
@@ -296,11 +300,39 @@ class PhaseRunner:
             last_signature, last_failure = signature, describe_failure(evidence)
             if self.settings.reset_on_fail:
                 discard_changes(self.project.repo)
+                write_left_tree(self.project.repo, tree_fingerprint(self.project.repo))
 
     def attempt(self, feature: Feature, last_failure: str) -> tuple[Result, list[Evidence], bool]:
-        """One agent attempt and its verification; returns (agent result, evidence, tampered)."""
+        """One agent attempt and its verification; returns (agent result, evidence, tampered).
+
+        What a crash needs to undo it (harness/recovery.py) is on disk before the agent starts.
+        An attempt that ends by no fault of the agent (Ctrl-C, SIGTERM, a harness error) is given
+        back to the feature; the protected paths and refs are put back whatever happened.
+        """
+        project = self.project
+        number = project.ledger.begin_attempt(feature.id)
+        snapshot, refs = project.snapshot(), read_refs(project.repo)
+        mark = f"{os.getpid()}-{time.time_ns()}"
+        write_inflight(project.repo, {"feature": feature.id, "attempt": number, "start_sha": refs.sha,
+                                      "refs": refs.to_json(), "snapshot": snapshot.to_json(), "mark": mark,
+                                      "ralph_pid": os.getpid(), "at": now_iso()})
+        os.environ[MARK] = mark  # inherited by everything the attempt starts: recovery finds it by this
+        try:
+            return self._attempt(feature, number, last_failure, snapshot, refs)
+        except BaseException:  # progress.txt keeps what ralph appended (the interruption, say)
+            guards.check_and_restore(project.repo, snapshot.without("progress.txt"))
+            check_refs(project.repo, refs)
+            project.ledger.refund_attempt(feature.id)
+            raise
+        finally:
+            os.environ.pop(MARK, None)
+            write_left_tree(project.repo, tree_fingerprint(project.repo))  # the agent's work is not a dirty tree
+            clear_inflight(project.repo)
+
+    def _attempt(self, feature: Feature, number: int, last_failure: str, snapshot: guards.Snapshot,
+                 refs: Refs) -> tuple[Result, list[Evidence], bool]:
         project, ledger = self.project, self.project.ledger
-        number = ledger.begin_attempt(feature.id)
+        shared = ignored_dirs(project.repo)  # what the checks may see of the ignored tree: what exists now
         run_dir = ralph_dir(project.repo) / "runs" / f"{now_iso().replace(':', '')}-{feature.id}-{number}"
         run_dir.mkdir(parents=True, exist_ok=True)
         system, prompt = attempt_prompts(project, feature, number, self.max_attempts, last_failure)
@@ -317,18 +349,21 @@ class PhaseRunner:
             on_event=self.view.agent_event,
         )
         (run_dir / "prompt.md").write_text(f"{task.system}\n\n---\n\n{task.prompt}\n", encoding="utf-8")
-        snapshot = guards.snapshot(project.repo, project.prd.defaults.protected)
         self.view.attempt_started(feature.id, number, self.max_attempts)
         started = time.monotonic()
         try:
-            result = self.agent.run(task, self.spend.attempt_budget(self.attempt_timeout_s))
+            with Reaper():  # whatever the backend started, nothing survives the attempt
+                result = self.agent.run(task, self.spend.attempt_budget(self.attempt_timeout_s))
         except KeyboardInterrupt:  # backends return "interrupted" themselves; this covers one that does not
             result = Result("interrupted")
         tampered = guards.check_and_restore(project.repo, snapshot)
+        moved, folded = check_refs(project.repo, refs)
+        tampered += moved
         self.spend.add(result)
         ledger.add_usage(feature.id, cost_usd=result.usage.cost_usd, tokens=result.usage.total_tokens)
         if result.status == "interrupted":
-            self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "agent"})
+            self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "agent",
+                                                                   "attempts": "not counted"})
             raise Interrupted(f"interrupted during {feature.id} attempt {number}; `ralph run` resumes")
         agent_fields = dict(
             agent=self.agent.name, model=self.agent.model or None, turns=result.turns,
@@ -338,9 +373,10 @@ class PhaseRunner:
         fields = {"attempt": str(number), "agent status": result.status}
         if result.error:
             fields["agent error"] = result.error
+        if folded:
+            fields["agent commits"] = f"{folded} folded into the attempt (the branch was put back; the changes stay)"
         if tampered:
-            evidence = [Evidence(check="protected paths", kind="guard", verdict="fail", duration_s=0.0,
-                                 detail=f"tampering: the agent changed {', '.join(tampered)}; restored")]
+            evidence = [tampering(tampered, "by the agent")]
             ledger.record_verification(feature.id, evidence, head_sha(project.repo))
             project.progress.append(Entry(kind="attempt", subject=feature.id, phase=feature.phase,
                                           fields={**fields, "verdict": "tampering"}, checks=evidence,
@@ -348,14 +384,15 @@ class PhaseRunner:
             self.view.attempt_finished(result.usage, "tampering")
             return result, evidence, True
         try:
-            with regenerated(project.repo, metric_files(feature), run_dir / "set-aside"):
-                verdict = verify_feature(project, feature, commit=True, reporter=self.view, entry_kind="attempt",
-                                         entry_fields=fields, entry_agent=agent_fields)
+            verdict = verify_feature(project, feature, commit=True, reporter=self.view, entry_kind="attempt",
+                                     entry_fields=fields, entry_agent=agent_fields, baseline=snapshot, refs=refs,
+                                     shared=shared)
         except KeyboardInterrupt:
-            self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "checks"})
+            self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "checks",
+                                                                   "attempts": "not counted"})
             raise Interrupted(f"interrupted while verifying {feature.id}; `ralph run` resumes") from None
         self.view.attempt_finished(result.usage, "pass" if verdict.passed else "fail")
-        return result, verdict.evidence, False
+        return result, verdict.evidence, any(e.kind == "guard" for e in verdict.evidence)
 
     def block(self, feature: Feature, reason: str) -> None:
         self.project.ledger.mark_blocked(feature.id, reason)
@@ -410,14 +447,21 @@ class PhaseRunner:
                        f"approve: ralph approve {phase.id} --by NAME   reject: ralph reject {phase.id} --reason TEXT")
 
 
-def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: str | None = None) -> str:
-    """What `ralph run --dry-run` prints: entry and exit checks, and each feature's first prompt."""
+def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: str | None = None, *,
+            agent: str = "") -> str:
+    """What `ralph run --dry-run` prints: `agent` (the backend, described) and budgets, entry and exit
+    checks, the system prompt's common part once, then each feature's own part and its first prompt."""
     phase = project.prd.phase(phase_id)
     d = project.prd.defaults
     max_attempts = settings.max_attempts or d.max_attempts
-    out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)"]
+    out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)",
+           f"agent: {agent or settings.agent}; sandbox {settings.sandbox}",
+           f"budgets: {settings.max_iterations} attempts in this run, {max_attempts} per feature, "
+           f"{settings.attempt_timeout_s or d.attempt_timeout_s:g} s and {settings.max_turns} turns per attempt; "
+           f"${settings.max_cost_usd:g}, {settings.max_tokens:,} tokens, {settings.max_hours:g} h for the run"]
     out += ["## Entry checks", *([describe_check(c, d.check_timeout_s) for c in phase.entry] or ["(none)"])]
     features = [project.prd.feature(feature_id)] if feature_id else project.prd.features_in_phase(phase.id)
+    common: str | None = None
     for f in features:
         state = project.ledger.feature(f.id)
         if state.status == "passing":
@@ -425,7 +469,13 @@ def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: 
             continue
         system, prompt = attempt_prompts(project, f, state.attempts + 1, max_attempts,
                                          describe_failure(state.last_evidence))
-        out += [f"## {f.id}: {state.status}, next attempt {state.attempts + 1}/{max_attempts}",
-                "### system (cached across attempts)", system, "### prompt", prompt]
+        head, _, own = system.partition("\n\n# Feature ")
+        if common is None:
+            common = head
+            out += ["## System prompt, common to every feature (cached across attempts)", common]
+        waiting = [dep for dep in f.depends_on if project.ledger.feature(dep).status != "passing"]
+        note = f" (starts only once {', '.join(waiting)} pass{'es' * (len(waiting) == 1)})" if waiting else ""
+        out += [f"## {f.id}: {state.status}, next attempt {state.attempts + 1}/{max_attempts}{note}",
+                "### system, this feature's part", "# Feature " + own, "### prompt", prompt]
     out += ["## Exit checks", *([describe_check(c, d.check_timeout_s) for c in phase.exit] or ["(none)"])]
     return "\n\n".join(out)

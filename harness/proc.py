@@ -1,11 +1,16 @@
-"""Run shell commands the harness does not trust: own process group, hard timeout, scrubbed env.
+"""Run shell commands the harness does not trust: own process group, hard timeout, scrubbed env,
+and nothing left behind.
 
 Used by verification checks and by agent tools alike, so both kill whole process trees at the
-time limit and never hand API keys to code the agent wrote.
+time limit and never hand API keys to code the agent wrote. A process group is not enough: a
+command can `setsid` or double-fork out of it. So ralph makes itself a child subreaper (Linux),
+which makes every orphan of a command its child, and `Reaper` kills every descendant that was
+not there before the command started.
 """
 
 from __future__ import annotations
 
+import ctypes
 import fnmatch
 import os
 import signal
@@ -21,6 +26,7 @@ from typing import BinaryIO
 SECRET_NAMES = frozenset({"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "WANDB_API_KEY"})
 SECRET_PATTERNS = ("*_TOKEN", "*_SECRET", "*_KEY")
 KILL_GRACE_S = 2.0
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 READ_CHUNK = 1 << 16  # bytes per read of a command's output
 LINE_MAX = 8_192  # bytes of one output line handed to `on_line`; the rest is counted, not kept
 LOG_MAX = 16 << 20  # bytes of output kept in `log_path`: its head, a "bytes cut" note, its last LOG_TAIL
@@ -77,6 +83,138 @@ def kill_group(pgid: int, reap: Callable[[], object] | None = None) -> None:
             except (ProcessLookupError, PermissionError):
                 return
             time.sleep(0.05)
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux); False where unsupported.
+
+    After this, a daemon that a command double-forks or `setsid`s stays a descendant of ralph,
+    so `Reaper` finds it. Idempotent.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+# Hand-written /proc walk: psutil would do it, but it is one more compiled dependency for two
+# small functions, and the harness's light core should install without a compiler.
+def _stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, state letter, process group) of `pid` from /proc, or None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(b")") + 2 :].split()  # the command name may contain spaces and ')'
+    return int(fields[1]), fields[0].decode(), int(fields[2])
+
+
+def _all_pids() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
+def descendants(root: int | None = None) -> set[int]:
+    """Every live or zombie descendant of `root` (default: this process), found through /proc."""
+    root = os.getpid() if root is None else root
+    children: dict[int, list[int]] = {}
+    for pid in _all_pids():
+        info = _stat(pid)
+        if info is not None:
+            children.setdefault(info[0], []).append(pid)
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def reap_group_orphans(pgid: int, exclude: int) -> None:
+    """Collect the zombies of group `pgid` that were orphaned onto this process (a subreaper).
+
+    Only members of that group: another zombie child may belong to a `Popen` that still waits for it.
+    """
+    for pid in _all_pids():
+        info = _stat(pid)
+        if pid != exclude and info is not None and info[0] == os.getpid() and info[1] == "Z" and info[2] == pgid:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def processes_with_env(name: str, value: str) -> set[int]:
+    """Processes (other than this one) whose initial environment has `name=value`."""
+    needle = f"{name}={value}".encode()
+    found = set()
+    for pid in _all_pids():
+        if pid == os.getpid():
+            continue
+        try:
+            if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.add(pid)
+        except OSError:
+            continue
+    return found
+
+
+def kill_processes(pids: set[int]) -> None:
+    """Stop, then kill, `pids`; reap those that are this process's children.
+
+    SIGSTOP first, so none of them can fork a replacement while the others are being killed.
+    """
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:  # not our child: its own parent (also killed) or init reaps it
+            pass
+
+
+class Reaper:
+    """`with Reaper():` — on exit, kill every descendant of ralph that appeared inside the block.
+
+    Descendants present at entry (GitPython's persistent `git cat-file` helpers, say) are left
+    alone; everything a command started, including daemons that left its process group, is
+    killed. Walks repeat until no new descendant shows up (a fork racing the kill).
+    """
+
+    def __init__(self) -> None:
+        become_subreaper()
+        self.keep: set[int] = set()
+
+    def __enter__(self) -> Reaper:
+        self.keep = descendants()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reap()
+
+    def reap(self) -> set[int]:
+        killed: set[int] = set()
+        for _ in range(20):
+            strays = descendants() - self.keep - killed
+            if not strays:
+                break
+            kill_processes(strays)
+            killed |= strays
+        for pid in killed:  # orphans whose parent was killed first are our zombies by now
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        return killed
 
 
 class OutputPump:
@@ -209,7 +347,7 @@ def run_in_group(
     except subprocess.TimeoutExpired:
         timed_out = True
     finally:
-        kill_group(proc.pid, proc.poll)
+        kill_group(proc.pid, lambda: (proc.poll(), reap_group_orphans(proc.pid, exclude=proc.pid)))
         proc.wait()
         reader.join(timeout=5)
         text = output.close()

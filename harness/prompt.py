@@ -1,11 +1,14 @@
 """The prompt for one attempt, bounded in size.
 
-Two parts: `system` is stable across the attempts of a feature (principles, feature, the checks
-that will judge it) so backends can cache it; `prompt` is what changed since the last attempt
+Two parts: `system` is stable across the attempts of a feature (rules, principles and protected
+paths common to all features, then the feature and the checks that will judge it) so backends can
+cache it; `prompt` is what changed since the last attempt
 (its failure, recent progress). Nothing grows without bound: every part has a character cap.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from harness.checks import Evidence
 from harness.prd import Check, Feature
@@ -46,24 +49,50 @@ def describe_check(check: Check, default_timeout_s: float) -> str:
     return f"- {check.name}: {gate.file} key `{gate.key}`{agg} must be {gate.op} {gate.value:g}"
 
 
-def build_system(principles: str, feature: Feature, *, protected: list[str], check_timeout_s: float) -> str:
-    """The stable part: rules, design principles, the feature and the checks that judge it."""
+def build_common(principles: str, *, protected: list[str]) -> str:
+    """What every feature's system prompt starts with: the rules, the design principles, the protected paths."""
     parts = [RULES]
     if principles.strip():
         parts.append("# Design principles of this repository\n" + clip(principles.strip(), PRINCIPLES_MAX))
+    if protected:
+        parts.append("# Protected paths (do not edit)\n" + "\n".join(f"- {p}" for p in protected))
+    return "\n\n".join(parts)
+
+
+def describe_dependencies(dependencies: Mapping[str, str]) -> str:
+    """`id -> status` of the features this one builds on, stated as they are (the loop starts an attempt
+    only once all of them pass, so in a real attempt every one reads "verified")."""
+    if not dependencies:
+        return ""
+    done = [d for d, status in dependencies.items() if status == "passing"]
+    open_ = [f"{d} ({status})" for d, status in dependencies.items() if status != "passing"]
+    lines = []
+    if done:
+        lines.append(f"Builds on (verified by the harness): {', '.join(done)}")
+    if open_:
+        lines.append(f"Builds on (not verified yet): {', '.join(open_)}")
+    return "\n".join(lines)
+
+
+def build_feature(feature: Feature, *, dependencies: Mapping[str, str], check_timeout_s: float) -> str:
+    """The feature's own part: what it is, what it builds on, and the checks that will judge it."""
     feature_lines = [f"# Feature {feature.id}: {feature.title}"]
     if feature.description:
         feature_lines.append(feature.description)
     if feature.acceptance:
         feature_lines.append("Acceptance:\n" + "\n".join(f"- {a}" for a in feature.acceptance))
-    if feature.depends_on:
-        feature_lines.append(f"Builds on (already verified): {', '.join(feature.depends_on)}")
-    parts.append("\n".join(feature_lines))
+    if dependencies:
+        feature_lines.append(describe_dependencies(dependencies))
     checks = [describe_check(c, check_timeout_s) for c in feature.verify] or ["- (none: this feature cannot pass)"]
-    parts.append("# The checks that will judge it\n" + "\n".join(checks))
-    if protected:
-        parts.append("# Protected paths (do not edit)\n" + "\n".join(f"- {p}" for p in protected))
-    return "\n\n".join(parts)
+    return "\n".join(feature_lines) + "\n\n# The checks that will judge it\n" + "\n".join(checks)
+
+
+def build_system(principles: str, feature: Feature, *, protected: list[str], check_timeout_s: float,
+                 dependencies: Mapping[str, str]) -> str:
+    """The stable part: `build_common`, then `build_feature`. `dependencies` maps each of
+    `feature.depends_on` to its ledger status."""
+    return build_common(principles, protected=protected) + "\n\n" + build_feature(
+        feature, dependencies=dependencies, check_timeout_s=check_timeout_s)
 
 
 def describe_failure(evidence: list[Evidence]) -> str:

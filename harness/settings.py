@@ -1,4 +1,9 @@
-"""Defaults for `ralph run`: built-ins < `[tool.ralph]` in pyproject.toml < `.ralph/config.toml` < CLI flags."""
+"""Defaults for `ralph run`: built-ins < `[tool.ralph]` in pyproject.toml < `.ralph/config.toml` < CLI flags.
+
+`[tool.ralph]` is read from pyproject.toml as committed at HEAD, never from the working tree: an
+agent's edit there (which the guards also treat as tampering) can never change how the next run
+is budgeted or sandboxed. `.ralph/config.toml` is the user's, and guarded the same way.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
+import git
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.agents import AGENT_KINDS
 from harness.errors import RalphError
+from harness.vcs import VCSError, open_repo
 
 AgentKind = Literal[AGENT_KINDS]  # type: ignore[valid-type]  # the one list, from harness.agents
 
@@ -39,27 +46,37 @@ class RunSettings(BaseModel):
     sandbox: Literal["none", "bwrap"] = "none"
 
 
-def _read_toml(path: Path, table: tuple[str, ...]) -> dict:
+def _read_toml(text: str, where: str, table: tuple[str, ...]) -> dict:
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+        raise SettingsError(f"{where}: not valid TOML: {exc}") from exc
     for key in table:
         data = data.get(key, {})
     return data
 
 
+def committed_text(repo: Path, rel: str) -> str | None:
+    """`rel` as committed at HEAD, or None (not a repository, no commit yet, or not tracked)."""
+    try:
+        return open_repo(repo).git.show(f"HEAD:{rel}", strip_newline_in_stdout=False)
+    except (git.GitCommandError, VCSError):
+        return None
+
+
 def load_settings(repo: Path, overrides: dict | None = None) -> RunSettings:
     """Merge the config sources for `repo`; `overrides` are CLI flags (None values are ignored)."""
     merged: dict = {}
-    sources = [(repo / "pyproject.toml", ("tool", "ralph")), (repo / ".ralph" / "config.toml", ())]
-    for path, table in sources:
-        if path.is_file():
-            found = _read_toml(path, table)
+    local = repo / ".ralph" / "config.toml"
+    sources = [(committed_text(repo, "pyproject.toml"), "pyproject.toml at HEAD", ("tool", "ralph")),
+               (local.read_text() if local.is_file() else None, str(local), ())]
+    for text, where, table in sources:
+        if text is not None:
+            found = _read_toml(text, where, table)
             try:
                 RunSettings(**{**merged, **found})
             except ValidationError as exc:
-                raise SettingsError(f"{path}: {_describe(exc)}") from exc
+                raise SettingsError(f"{where}: {_describe(exc)}") from exc
             merged.update(found)
     merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:

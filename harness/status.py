@@ -17,7 +17,7 @@ from harness.approval import pending_request
 from harness.fileio import now_iso
 from harness.ledger import LEGACY_NOTE, FeatureState
 from harness.vcs import head_sha, headline_metrics
-from harness.verify import Project
+from harness.project import Project
 
 STYLES = {
     "passing": "green", "approved": "bold green", "done": "green", "failing": "red", "rejected": "bold red",

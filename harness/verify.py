@@ -7,65 +7,25 @@ from their evidence, progress.txt gets an entry, and (on request) the verified t
 
 from __future__ import annotations
 
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from harness.checks import Confine, Evidence, Reporter, all_passed, run_checks
+from harness import guards
+from harness.checks import Evidence, Reporter, all_passed
 from harness.errors import RalphError
-from harness.guards import ALWAYS_PROTECTED, readonly_paths
-from harness.fileio import now_iso
-from harness.ledger import FeatureStatus, Ledger, ralph_dir
-from harness.prd import PRD, Check, Feature, Phase, load_prd, write_passes
-from harness.progress import Entry, ProgressLog
-from harness.sandbox import wrap
-from harness.vcs import CommitResult, commit_feature, head_sha, open_repo, require_branch
+from harness.freshness import metric_files
+from harness.ledger import FeatureStatus
+from harness.prd import PRD, Feature, Phase
+from harness.progress import Entry
+from harness.project import Project
+from harness.vcs import CommitResult, Refs, check_refs, commit_feature, head_sha, open_repo, read_refs, require_branch
 
 
-@dataclass
-class Project:
-    """A repository ralph works in: its validated PRD, state ledger and progress log."""
-
-    repo: Path
-    prd_path: Path
-    prd: PRD
-    ledger: Ledger
-    progress: ProgressLog
-    sandbox: str = "none"  # "bwrap" confines the checks (set by `ralph run --sandbox bwrap`)
-
-    @classmethod
-    def open(cls, repo: Path | str = ".", prd_path: Path | str | None = None) -> Project:
-        """Raises PRDError / VCSError / LedgerError with an actionable message when unusable."""
-        repo = Path(repo).resolve()
-        open_repo(repo)
-        path = Path(prd_path) if prd_path else repo / "PRD.json"
-        prd = load_prd(path)
-        return cls(repo, path, prd, Ledger(repo, plan=prd), ProgressLog(repo))
-
-    def run(self, checks: list[Check], log_dir: Path, reporter: Reporter | None) -> list[Evidence]:
-        d = self.prd.defaults
-        with tempfile.TemporaryDirectory(prefix="ralph-check-") as scratch:
-            return run_checks(checks, self.repo, env_allow=d.env_allow, default_timeout_s=d.check_timeout_s,
-                              log_dir=log_dir, commit=head_sha(self.repo), reporter=reporter,
-                              confine=self.confine(Path(scratch)))
-
-    @property
-    def protected(self) -> list[str]:
-        """What the agent may not change: the harness's records plus the PRD's `protected` globs."""
-        return list(dict.fromkeys([*ALWAYS_PROTECTED, *self.prd.defaults.protected]))
-
-    def confine(self, scratch: Path) -> Confine | None:
-        """Under `sandbox == "bwrap"`: checks see the filesystem read-only outside the repository and
-        `scratch`, and the judge's files (PRD.json, .git, protected globs) read-only too."""
-        if self.sandbox != "bwrap":
-            return None
-        readonly = readonly_paths(self.repo, self.protected)
-        return lambda command: wrap(command, self.repo, scratch, network=True, readonly=readonly)
-
-    def log_dir(self, name: str) -> Path:
-        """`.ralph/runs/<timestamp>-<name>/` for full check output."""
-        return ralph_dir(self.repo) / "runs" / f"{now_iso().replace(':', '')}-{name}"
+def tampering(changed: Sequence[str], when: str) -> Evidence:
+    """The guard's failed evidence: what was changed, and that it was put back."""
+    return Evidence(check="protected paths", kind="guard", verdict="fail", duration_s=0.0,
+                    detail=f"tampering {when}: {', '.join(changed)} changed; restored")
 
 
 @dataclass
@@ -90,23 +50,37 @@ def verify_feature(
     entry_kind: str = "verify",
     entry_fields: dict[str, str] | None = None,
     entry_agent: dict[str, Any] | None = None,
+    baseline: guards.Snapshot | None = None,
+    refs: Refs | None = None,
+    shared: Sequence[str] | None = None,
 ) -> FeatureVerdict:
     """Run a feature's checks and record the result everywhere; commit the tree when asked and passing.
 
-    `entry_fields` and `entry_agent` (agent, model, turns, tokens, cost_usd, duration_s, summary)
-    go into the progress entry, so the loop records an attempt and its verdict as one event.
+    The checks run on the candidate tree (checktree.py) with the protected paths of `baseline`
+    (default: as they are now). After them, the protected paths and `refs` (default: as they are
+    now) are compared again and put back; any change fails the feature as tampering, and nothing
+    is committed. `entry_fields` and `entry_agent` (agent, model, turns, tokens, cost_usd,
+    duration_s, summary) go into the progress entry, so the loop records an attempt and its
+    verdict as one event.
     """
     project.progress.verify()  # refuse before hours of checks, not after
     if commit:
         require_branch(open_repo(project.repo))
-    evidence = project.run(feature.verify, project.log_dir(feature.id), reporter)
+    baseline = baseline or project.snapshot()
+    refs = refs or read_refs(project.repo)
+    run = project.check(feature.verify, project.log_dir(feature.id), reporter, baseline=baseline, shared=shared,
+                        set_aside=metric_files(feature))
+    evidence = run.evidence
+    moved = guards.check_and_restore(project.repo, baseline) + check_refs(project.repo, refs)[0]
+    if moved:  # something outlived the checks' processes, or a check itself wrote the judge's files
+        evidence = [*evidence, tampering(moved, "while the checks ran")]
     passed = all_passed(evidence)
     if feature.passes != passed:
-        write_passes(project.prd_path, {feature.id: passed})
-        feature.passes = passed
+        project.write_passes({feature.id: passed})
     result = None
     if passed and commit:
-        result = commit_feature(project.repo, feature, project.ledger.feature(feature.id).attempts, evidence)
+        result = commit_feature(project.repo, feature, project.ledger.feature(feature.id).attempts, evidence,
+                                verified=run.candidate, outputs=run.outputs)
         for e in evidence:
             e.commit = result.sha
     sha = result.sha if result else head_sha(project.repo)

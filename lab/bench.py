@@ -18,6 +18,7 @@ import resource
 import tempfile
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -28,6 +29,7 @@ from rich.table import Table
 
 from torch.utils.data import DataLoader
 
+from lab.bench_aggregators import aggregators_cmd
 from lab.bench_official import CifarStyleSequences, IEBenchStyleSequences
 from lab.config import ConfigError, ViewsConfig, load_config
 from lab.data.disk.iebench import objects_for_split
@@ -36,12 +38,13 @@ from lab.data.embedded import make_shapes
 from lab.data.registry import load_dataset
 from lab.data.actions import consecutive_diff
 from lab.data.views import Sequence, ViewSampler, build_view_sampler
-from lab.losses import LOSSES
+from lab.losses import objective
 from lab.build import accelerate, autocast_for, build_parts, build_sampler, resolve_device
 from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
 
 app = typer.Typer(help="Throughput benchmarks (views/s, train steps/s, peak memory).", no_args_is_help=True)
+app.command("aggregators")(aggregators_cmd)
 out = Console()
 
 
@@ -167,7 +170,7 @@ def bench_train(configs: list[Path], batch_size: int | None, steps: int, device:
         sampler = build_view_sampler(make_shapes("train", num=bs, image_size=cfg.data.image_size), cfg.data.views, device)
         model, target, probes = build_parts(cfg, sampler, device)
         opt = build_optimizer(cfg.optim, model, probes)
-        loss_fn, m = LOSSES[cfg.objective.loss], cfg.data.seq_len
+        loss_fn, m = partial(objective, cfg.objective), cfg.data.seq_len
         idx = torch.arange(bs, device=device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -206,7 +209,7 @@ def bench_stream(config: Path, synsets: int, objects: int, batch_size: int, step
         autocast, m = autocast_for(device, cfg.train.bf16), cfg.data.seq_len
         perm = torch.randperm(sampler.num_samples, device=device)
         batches = iter(perm.split(batch_size))
-        rate = _rate(lambda: train_step(model, target, probes, opt, LOSSES[cfg.objective.loss],
+        rate = _rate(lambda: train_step(model, target, probes, opt, partial(objective, cfg.objective),
                                         sampler.sample(next(batches), m + 1), 0.996, autocast), 1, device, steps)
         split_gib = sampler.images.nbytes / 2**30 if sampler.streamed else float("nan")
         return {"config": config.name, "objects": sampler.num_samples, "renders": len(sampler.images),

@@ -15,31 +15,41 @@ from torch import nn
 from lab.config import ConfigError, ModelConfig, RunConfig
 from lab.data.registry import load_dataset
 from lab.data.views import ViewSampler, build_view_sampler
-from lab.models.action_embed import LinearBNActionEmbed
+from lab.models.action_embed import LinearBNActionEmbed, LinearLNActionEmbed
+from lab.models.aggregators.crate import CrateAggregator
+from lab.models.aggregators.tost import ToSTAggregator
 from lab.models.aggregators.transformer import TransformerAggregator
 from lab.models.encoders import ConvNet, ResNet18
 from lab.models.predictors import mlp_predictor
 from lab.models.seqjepa import SeqJEPA
-from lab.models.target import EMATarget
+from lab.models.target import EMATarget, StopGradTarget
+from lab.train.local import BlockwiseEncoder, LocalObjective
 from lab.train.probes import OnlineProbes
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
-    "convnet": lambda c: ConvNet(c.width),
-    "resnet18_cifar": lambda c: ResNet18(cifar_stem=True),
-    "resnet18": lambda c: ResNet18(cifar_stem=False),
+    "convnet": lambda c: ConvNet(c.width, norm=c.norm),
+    "resnet18_cifar": lambda c: ResNet18(cifar_stem=True, norm=c.norm),
+    "resnet18": lambda c: ResNet18(cifar_stem=False, norm=c.norm),
 }
 ACTION_EMBEDS: dict[str, Callable[..., nn.Module]] = {
     "linear_bn": lambda c, in_dim: LinearBNActionEmbed(in_dim, c.dim),
+    "linear_ln": lambda c, in_dim: LinearLNActionEmbed(in_dim, c.dim),
 }
 AGGREGATORS: dict[str, Callable[..., nn.Module]] = {
     "transformer": lambda c, dim: TransformerAggregator(dim, layers=c.layers, heads=c.heads, ffn_mult=c.ffn_mult,
                                                         dropout=c.dropout),
+    "crate": lambda c, dim: CrateAggregator(dim, layers=c.layers, heads=c.heads, eta=c.eta, lambd=c.lambd),
+    "crate_alpha": lambda c, dim: CrateAggregator(dim, layers=c.layers, heads=c.heads, eta=c.eta, lambd=c.lambd,
+                                                  overcomplete=c.overcomplete),
+    "tost": lambda c, dim: ToSTAggregator(dim, layers=c.layers, heads=c.heads, mlp_mult=c.mlp_mult, causal=c.causal,
+                                          dropout=c.dropout, layerscale=c.layerscale),
 }
 PREDICTORS: dict[str, Callable[..., nn.Module]] = {
-    "mlp": lambda c, in_dim, out_dim: mlp_predictor(in_dim, out_dim, c.hidden),
+    "mlp": lambda c, in_dim, out_dim: mlp_predictor(in_dim, out_dim, c.hidden, c.norm),
 }
 TARGETS: dict[str, Callable[..., nn.Module]] = {
     "ema": lambda c, encoder: EMATarget(encoder),
+    "stopgrad": lambda c, encoder: StopGradTarget(),
 }
 
 
@@ -74,7 +84,8 @@ def accelerate(cfg: RunConfig, model: SeqJEPA, target: nn.Module, device: torch.
         target.to(memory_format=torch.channels_last)
     if cfg.train.compile:
         model.encoder.compile()
-        target.encoder.compile()
+        if isinstance(target, EMATarget):  # the teacherless target runs the online encoder
+            target.encoder.compile()
 
 
 def build_seqjepa(cfg: ModelConfig, action_in_dim: int, views_kind: str = "rotation") -> SeqJEPA:
@@ -84,13 +95,29 @@ def build_seqjepa(cfg: ModelConfig, action_in_dim: int, views_kind: str = "rotat
     d_e = action_embed.out_dim if action_embed is not None else 0
     aggregator = AGGREGATORS[cfg.aggregator.kind](cfg.aggregator, encoder.out_dim + d_e)
     predictor = PREDICTORS[cfg.predictor.kind](cfg.predictor, aggregator.out_dim + d_e, encoder.out_dim)
-    return SeqJEPA(encoder, action_embed, aggregator, predictor, action_calls=cfg.action_embed.calls,
+    # LayerNorm has no batch statistics: one call or two give the same embeddings
+    calls = cfg.action_embed.calls if cfg.action_embed.kind == "linear_bn" else "joint"
+    return SeqJEPA(encoder, action_embed, aggregator, predictor, action_calls=calls,
                    released_last="action" if views_kind == "quat" else "zero")
 
 
 def build_parts(cfg: RunConfig, sampler: ViewSampler, device: torch.device) -> tuple[SeqJEPA, nn.Module, OnlineProbes]:
-    """Model, target and online probes sized to the sampler's actions and classes, on `device`."""
-    model = build_seqjepa(cfg.model, sampler.action_dim, cfg.data.views.kind).to(device)
+    """Model, target and online probes sized to the sampler's actions and classes, on `device`.
+
+    Seeds torch with `train.seed` first, so every call gives the run's initial weights: `lab eval`
+    builds the untrained twin this way. Local learning (`objective.local.enabled`) wraps the
+    encoder for stop-gradient between stages and adds the stages' light predictors as
+    `model.local`, so the optimiser, the checkpoint and the evaluation's rebuilt model all include
+    them; the target then copies the wrapped encoder.
+    """
+    torch.manual_seed(cfg.train.seed)
+    model = build_seqjepa(cfg.model, sampler.action_dim, cfg.data.views.kind)
+    if cfg.objective.local.enabled:
+        local = cfg.objective.local
+        model.encoder = BlockwiseEncoder(model.encoder)
+        model.local = LocalObjective(model.encoder.stage_dims, sampler.action_dim, local.hidden, local.anti_collapse,
+                                     local.weight, local.eps_sq)
+    model = model.to(device)
     target = TARGETS[cfg.objective.target.kind](cfg.objective.target, model.encoder).to(device)
     probes = OnlineProbes(model.encoder.out_dim, model.aggregator.out_dim, sampler.num_classes, sampler.action_dim,
                           hidden=cfg.train.probe_hidden)

@@ -203,5 +203,54 @@ def gate_cmd(
     raise typer.Exit(code)
 
 
+@app.command("stream")
+def stream_cmd(
+    config: Path = typer.Argument(..., help="run config YAML with a `stream:` section (tasks, batch_size, replay, distill, drift)"),
+    set_: list[str] = typer.Option([], "--set", help="override a key, e.g. --set stream.replay=reservoir (repeatable)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="delete an existing runs/<name>/ and start again"),
+) -> None:
+    """One pass over a class-incremental stream (each sample once, small batches, optional replay,
+    distillation and view drift) → runs/<name>/stream.json (task × task accuracies, forgetting, gains)."""
+    from lab.config import ConfigError, load_config
+    from lab.data.base import DatasetMissingError
+    from lab.train.stream import train_stream
+
+    try:
+        cfg = load_config(config, list(set_))
+        results = train_stream(cfg, overwrite=overwrite)
+    except (ConfigError, DatasetMissingError, ValueError) as e:
+        raise _fail(str(e)) from None
+    table = Table("key", "value", title=f"{cfg.name}: stream.json")
+    for key, value in results.items():
+        if key.split(".")[0] in ("eval", "init", "gain") and isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+    out.print(table)
+
+
+@app.command("diff")
+def diff_cmd(
+    a: list[Path] = typer.Option(..., "--a", help="results files of group a (repeat, e.g. one per seed)"),
+    b: list[Path] = typer.Option(..., "--b", help="results files of group b"),
+    key: str = typer.Option(..., "--key", help="metric, e.g. eval.forgetting"),
+    out_path: Path | None = typer.Option(None, "--out", help="write {a, b, diff = mean(a) − mean(b)} here as JSON"),
+) -> None:
+    """Mean ± std of one metric over two groups of runs, and their difference (for comparison gates)."""
+    from lab.diff import diff_groups
+
+    try:
+        report = diff_groups(a, b, key)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    table = Table("group", "mean", "std", "values", title=key)
+    for name in ("a", "b"):
+        g = report[name]
+        table.add_row(name, f"{g['mean']:.4f}", f"{g['std']:.4f}", ", ".join(f"{v:.3f}" for v in g["values"]))
+    out.print(table)
+    out.print(f"diff (a − b) = {report['diff']:.4f}")
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(report, indent=2))
+
+
 def main() -> None:
     app()

@@ -73,12 +73,18 @@ def _kind_shorthand(value: Any) -> Any:
 class ConvNetEncoderConfig(Section):
     kind: Literal["convnet"] = "convnet"
     width: int = Field(32, ge=4, description="channels of the first block (output 8× this)")
+    norm: Literal["batch", "group", "layer"] = Field(
+        "batch", description="batch: BatchNorm (the paper's); group / layer: GroupNorm / LayerNorm, no batch statistics (streams)"
+    )
 
 
 class ResNetEncoderConfig(Section):
     """`resnet18_cifar`: 3×3 stride-1 stem, no max-pool (32-px inputs); `resnet18`: ImageNet stem."""
 
     kind: Literal["resnet18_cifar", "resnet18"] = "resnet18_cifar"
+    norm: Literal["batch", "group", "layer"] = Field(
+        "batch", description="batch: BatchNorm (the paper's); group / layer: GroupNorm / LayerNorm, no batch statistics (streams)"
+    )
 
 
 EncoderConfig = Annotated[ConvNetEncoderConfig | ResNetEncoderConfig, Field(discriminator="kind")]
@@ -96,7 +102,14 @@ class LinearBNActionConfig(Section):
     )
 
 
-ActionEmbedConfig = Annotated[LinearBNActionConfig, Field(discriminator="kind")]
+class LinearLNActionConfig(Section):
+    """Linear (no bias) + LayerNorm (no affine): per action, no batch statistics (tiny streaming batches)."""
+
+    kind: Literal["linear_ln"] = "linear_ln"
+    dim: int = Field(128, ge=1, description="width of the action embedding (each token's action slot)")
+
+
+ActionEmbedConfig = Annotated[LinearBNActionConfig | LinearLNActionConfig, Field(discriminator="kind")]
 
 
 class TransformerAggConfig(Section):
@@ -109,17 +122,54 @@ class TransformerAggConfig(Section):
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
-AggregatorConfig = Annotated[TransformerAggConfig, Field(discriminator="kind")]
+class CrateAggConfig(Section):
+    """CRATE layers: MSSA (one projection per head as q, k and v) + one ISTA step (η, λ), no residual around ISTA.
+    A layer holds ~3·d² weights against the transformer's ~(4 + 2·ffn_mult)·d²: compare at equal
+    parameters by depth (experiments/step3-crate/README.md)."""
+
+    kind: Literal["crate"] = "crate"
+    layers: int = Field(3, ge=1)
+    heads: int = Field(4, ge=1)
+    eta: float = Field(0.1, gt=0, description="ISTA step size η")
+    lambd: float = Field(0.1, ge=0, description="ISTA sparsity weight λ")
+
+
+class CrateAlphaAggConfig(CrateAggConfig):
+    """CRATE-α layers: MSSA + two ISTA steps on an overcomplete dictionary (d × overcomplete·d),
+    a separate decoder and a residual."""
+
+    kind: Literal["crate_alpha"] = "crate_alpha"  # type: ignore[assignment]
+    overcomplete: int = Field(4, ge=1, description="dictionary atoms per token dimension")
+
+
+
+class ToSTAggConfig(Section):
+    """Token Statistics Transformer blocks (TSSA + MLP, pre-LN, LayerScale): linear in the tokens.
+    `causal: true` mixes the context in stream order with running statistics, so it can consume
+    a stream one view at a time (lab.models.aggregators.tost)."""
+
+    kind: Literal["tost"] = "tost"
+    layers: int = Field(3, ge=1)
+    heads: int = Field(4, ge=1)
+    mlp_mult: int = Field(4, ge=1, description="MLP width as a multiple of the token width")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    causal: bool = False
+    layerscale: float = Field(1.0, gt=0, description="initial LayerScale γ (ToST: 1.0 for shallow, 1e-5 for deep stacks)")
+
+
+AggregatorConfig = Annotated[TransformerAggConfig | CrateAggConfig | CrateAlphaAggConfig | ToSTAggConfig,
+                             Field(discriminator="kind")]
 
 
 class MLPPredictorConfig(Section):
     kind: Literal["mlp"] = "mlp"
     hidden: int = Field(1024, description="≤ 0 gives Linear → BN")
+    norm: Literal["batch", "layer"] = Field("batch", description="batch: BatchNorm1d (the paper's); layer: LayerNorm (streams)")
 
 
 PredictorConfig = Annotated[MLPPredictorConfig, Field(discriminator="kind")]
 
-_KIND_SECTIONS = {"encoder", "action_embed", "aggregator", "predictor", "target"}
+_KIND_SECTIONS = {"encoder", "action_embed", "aggregator", "predictor", "target", "loss"}
 
 # Flat keys of the first config layout, named in the error so an old file is easy to migrate.
 _MOVED_MODEL_KEYS = {
@@ -157,14 +207,66 @@ class EMATargetConfig(Section):
     final: float = Field(1.0, ge=0, le=1)
 
 
-TargetConfig = Annotated[EMATargetConfig, Field(discriminator="kind")]
+class StopGradTargetConfig(Section):
+    """Teacherless: the online encoder itself under stop-gradient, no EMA copy. Its forward pass on
+    the target views uses batch statistics but leaves the online BatchNorm running statistics as they were."""
+
+    kind: Literal["stopgrad"] = "stopgrad"
+
+
+TargetConfig = Annotated[EMATargetConfig | StopGradTargetConfig, Field(discriminator="kind")]
+
+
+class CosineLossConfig(Section):
+    """1 − cos(ẑ, sg(z̄)), the paper's loss."""
+
+    kind: Literal["cosine"] = "cosine"
+
+
+class SharpenedLossConfig(Section):
+    """Target sharpening (DINO-style, stateless): cross-entropy between softmax((z̄ − batch mean)/target_temp),
+    detached, and log-softmax(ẑ/student_temp); a colder target than student sharpens it."""
+
+    kind: Literal["sharpened"] = "sharpened"
+    student_temp: float = Field(0.1, gt=0)
+    target_temp: float = Field(0.04, gt=0)
+
+
+LossConfig = Annotated[CosineLossConfig | SharpenedLossConfig, Field(discriminator="kind")]
+
+
+class RateConfig(Section):
+    """Coding-rate term: loss −= λ·R̃, R̃ = R(Z; ε²) / ((d/2)·log(1 + 1/ε²)) ∈ (0, 1], per context view's
+    batch of features (averaged over views), on z, z_AGG or both (lab/losses/coding_rate.py)."""
+
+    weight: float = Field(0.0, ge=0, description="λ; 0 turns the term off")
+    eps_sq: float = Field(0.5, gt=0, description="ε² (not ε), as MCR² and SimDINO pass it")
+    features: Literal["z", "z_agg", "both"] = Field("z", description="which features the rate is computed on")
+    warmup_epochs: float = Field(0.0, ge=0, description="λ ramps linearly from 0 over these epochs")
+
+
+class LocalConfig(Section):
+    """Blockwise (local) learning: every encoder stage trains on its own JEPA loss with
+    stop-gradient between stages, a light predictor per stage, and an anti-collapse term
+    (lab.train.local). Off: end-to-end backpropagation, as in the paper."""
+
+    enabled: bool = False
+    hidden: int = Field(128, ge=1, description="hidden width of each stage's light predictor")
+    anti_collapse: Literal["rate", "varcov"] = Field(
+        "varcov", description="rate: coding rate of normalised pooled features; varcov: LPL variance + covariance"
+    )
+    weight: float = Field(0.05, ge=0, description="weight of the anti-collapse term")
+    eps_sq: float = Field(0.5, gt=0, description="ε² of the coding rate")
 
 
 class ObjectiveConfig(Section):
-    loss: Literal["cosine"] = "cosine"
+    loss: LossConfig = CosineLossConfig()
     target: TargetConfig = EMATargetConfig()
+    symmetric: bool = Field(False, description="also predict x_1 from the reversed sequence x_{M+1}..x_2 (inverse actions); average")
+    rate: RateConfig = RateConfig()
+    local: LocalConfig = LocalConfig()
 
-    @field_validator("target", mode="before")
+    @field_validator("target", "loss", mode="before")
     @classmethod
     def _shorthand(cls, v: Any) -> Any:
         return _kind_shorthand(v)
@@ -227,6 +329,7 @@ class EvalConfig(Section):
     seed: int = 1234
     at_end: bool = Field(True, description="`lab train` evaluates the run when training finishes")
     copy_to: Path | None = Field(None, description="also write results.json here (e.g. the experiment folder)")
+    stages: bool = Field(False, description="per-stage probes (accuracy, R²) of the encoder, trained and untrained")
 
     @field_validator("m_val")
     @classmethod
@@ -234,6 +337,39 @@ class EvalConfig(Section):
         if not v or min(v) < 1:
             raise ValueError("m_val needs at least one context length, each ≥ 1")
         return sorted(set(v))
+
+
+_DRIFTABLE = ("rotation_deg", "scale", "translate", "colour")
+
+
+class StreamConfig(Section):
+    """`lab stream`: one pass over a non-IID stream instead of epochs (lab.train.stream).
+
+    Class-incremental tasks arrive one after another in small batches, each sample once; the
+    view distribution can drift; a replay buffer and distillation from the previous task's
+    encoder (CaSSLe-style, through the JEPA cosine loss) fight forgetting."""
+
+    tasks: int = Field(4, ge=1, description="class-incremental tasks (the classes split in a seeded order); 1 = no split")
+    batch_size: int = Field(16, ge=2, description="new samples per step")
+    replay: Literal["none", "fifo", "reservoir", "minred"] = "none"
+    buffer_size: int = Field(256, ge=1, description="replay buffer capacity (sample indices)")
+    replay_batch: int = Field(16, ge=1, description="replayed samples added to each step")
+    distill: float = Field(0.0, ge=0, description="weight of distillation from the previous task's encoder; 0 = off")
+    drift: dict[str, list] = Field({}, description="view field → [start, end], interpolated along the stream")
+    warmup_steps: int = Field(10, ge=0)
+    evals_per_task: int = Field(2, ge=1, description="points of the accuracy-vs-samples curve per task")
+
+    @field_validator("drift")
+    @classmethod
+    def _drift(cls, v: dict[str, list]) -> dict[str, list]:
+        for key, pair in v.items():
+            if key not in _DRIFTABLE:
+                raise ValueError(f"drift of {key!r} is not supported; drift one of {', '.join(_DRIFTABLE)}")
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise ValueError(f"drift.{key} must be [start, end]")
+            for value in pair:
+                ViewsConfig(**{key: value})  # each end must be a valid setting
+        return v
 
 
 class LoggingConfig(Section):
@@ -254,6 +390,7 @@ class RunConfig(Section):
     eval: EvalConfig = EvalConfig()
     gates: list[Gate] = []
     logging: LoggingConfig = LoggingConfig()
+    stream: StreamConfig | None = Field(None, description="streaming / continual run (lab stream); none for lab train")
 
     @field_validator("gates", mode="before")
     @classmethod
@@ -274,6 +411,10 @@ class RunConfig(Section):
         if self.eval.r2_heads == "per_factor" and self.data.views.kind != "augment":
             raise ValueError("eval.r2_heads 'per_factor' groups the augment actions (crop, jitter, blur); "
                              "use data.views.kind 'augment' or r2_heads 'joint'")
+        if self.objective.local.enabled and (self.objective.symmetric or self.objective.target.kind != "ema"):
+            raise ValueError("objective.local needs the EMA target and no symmetric loss (its stages' targets are the EMA copy's)")
+        if self.stream is not None and self.stream.drift and self.data.views.kind not in ("rotation", "affine"):
+            raise ValueError("stream.drift needs data.views.kind rotation or affine (their settings are read per batch)")
         return self
 
     @property

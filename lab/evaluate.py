@@ -1,13 +1,17 @@
-"""`lab eval RUN`: frozen offline probes on a trained run → RUN/results.json and PNG plots.
+"""`lab eval RUN`: frozen offline probes on a trained run and on its untrained twin → RUN/results.json and plots.
 
-Features are extracted once, with the model in eval mode and fixed-seed views, from sequences
-of max(M_val)+1 views: z of every view, z_AGG at each M_val (views 1..k with actions
-a_1..a_{k−1}, the last slot zero), and z_AGG of the one-view sequences x1 and x2. The metric
-functions of `lab.eval` (pure, documented there; this module only orchestrates) turn them into the flat keys of docs/metrics.md.
+Features are extracted once per model, in eval mode and from fixed-seed views, from sequences of
+max(M_val)+1 views: z of every view, z_AGG at each M_val (views 1..k with actions a_1..a_{k−1},
+the last slot zero), and z_AGG of every view alone (one-view sequences). The metric functions of
+`lab.eval` (pure, documented there; this module only orchestrates) turn them into the flat keys
+of docs/metrics.md, for the trained model (`eval.*`) and for the untrained twin (`init.*`: the
+same seed, so the same initial weights, and the same views and probes); `gain.* = eval.* − init.*`
+is what training added, the figure a learning gate reads.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import time
@@ -24,13 +28,19 @@ from lab.config import RunConfig, load_config
 from lab.data.views import ViewSampler
 from lab.eval.equivariance import equivariance_r2
 from lab.eval.fresh_probe import fresh_view_probe_accuracy
+from lab.eval.health import collapse_reason, collapse_stats
 from lab.eval.leakage import leakage_action_r2, leakage_class_accuracy
 from lab.eval.plots import plot_run
 from lab.eval.probes import linear_probe_accuracy
 from lab.eval.rank import rankme
+from lab.eval.subspace import subspace_metrics
 from lab.models.seqjepa import SeqJEPA
 from lab.train.checkpoint import load_checkpoint
+from lab.train.local import stage_metrics
 from lab.train.logging import publish_to_wandb, read_metrics, start_wandb
+
+# eval.* keys that describe the data, not the model: no init.* / gain.* twin
+_REFERENCE_KEYS = {"chance"}
 
 
 R2_GROUPS = {"crop": (slice(0, 4), "mlp"), "jitter": (slice(4, 8), "mlp"), "blur": (slice(8, 9), "linear")}
@@ -38,45 +48,58 @@ R2_GROUPS = {"crop": (slice(0, 4), "mlp"), "jitter": (slice(4, 8), "mlp"), "blur
 
 @dataclass
 class Features:
-    z1: torch.Tensor  # (N, D) encoder output of view 1
-    z2: torch.Tensor  # (N, D) encoder output of view 2
+    z: torch.Tensor  # (N, V, D) encoder output of every view
     agg: dict[int, torch.Tensor]  # M_val → (N, D_tok) z_AGG over views 1..M_val
-    single: torch.Tensor  # (N, 2·D_tok) [z_AGG(x1); z_AGG(x2)], one-view sequences
+    agg_single: torch.Tensor  # (N, V, D_tok) z_AGG of every view as a one-view sequence
     action: torch.Tensor  # (N, A) a_1: x1 → x2
     labels: torch.Tensor  # (N,)
     original: torch.Tensor | None = None  # (N, D) encoder output of the un-augmented image, when asked
 
+    @property
+    def z1(self) -> torch.Tensor:
+        return self.z[:, 0]
+
+    @property
+    def z2(self) -> torch.Tensor:
+        return self.z[:, 1]
+
+    @property
+    def single(self) -> torch.Tensor:
+        """(N, 2·D_tok) [z_AGG(x1); z_AGG(x2)], the leakage probe's input."""
+        return self.agg_single[:, :2].flatten(1)
+
 
 @torch.no_grad()
 def extract(model: SeqJEPA, sampler: ViewSampler, m_vals: list[int], batch_size: int, limit: int | None,
-            originals: bool = False) -> Features:
-    """Frozen features for the first `limit` samples (all when None), batch by batch; with
-    `originals`, also z of the un-augmented images."""
+            seed: int, originals: bool = False) -> Features:
+    """Frozen features for the first `limit` samples (all when None), batch by batch; views drawn from `seed`;
+    with `originals`, also z of the un-augmented images."""
     n = min(sampler.num_samples, limit or sampler.num_samples)
     num_views = max(m_vals) + 1
     device = sampler.device
     autocast = autocast_for(device)
-    parts: dict[str, list[torch.Tensor]] = {"z1": [], "z2": [], "single": [], "action": [], "labels": []}
+    parts: dict[str, list[torch.Tensor]] = {"z": [], "agg_single": [], "action": [], "labels": []}
     if originals:
         parts["original"] = []
     aggs: dict[int, list[torch.Tensor]] = {k: [] for k in m_vals}
-    for idx in torch.arange(n, device=device).split(batch_size):
-        seq = sampler.sample(idx, num_views)
-        with autocast:
-            z = model.encode(seq.views)  # (B, V, D)
-            e = model.embed_actions(seq.actions)  # (B, V−1, d_e) or None
-            for k in m_vals:
-                aggs[k].append(model.aggregate(z[:, :k], e).float())
-            pair = z[:, :2].flatten(0, 1)[:, None]  # (2B, 1, D): x1, x2 of each sample as one-view sequences
-            single = model.aggregate(pair, None if e is None else e.repeat_interleave(2, dim=0)).float()
-        parts["z1"].append(z[:, 0].float())
-        parts["z2"].append(z[:, 1].float())
-        parts["single"].append(single.reshape(idx.shape[0], -1))
-        parts["action"].append(seq.actions[:, 0].float())
-        parts["labels"].append(seq.labels)
-        if originals:
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for idx in torch.arange(n, device=device).split(batch_size):
+            seq = sampler.sample(idx, num_views)
             with autocast:
-                parts["original"].append(model.encoder(sampler.originals(idx)).float())
+                z = model.encode(seq.views)  # (B, V, D)
+                e = model.embed_actions(seq.actions)  # (B, V−1, d_e) or None
+                for k in m_vals:
+                    aggs[k].append(model.aggregate(z[:, :k], e).float())
+                alone = z.flatten(0, 1)[:, None]  # (B·V, 1, D): every view as a one-view sequence
+                single = model.aggregate(alone, None if e is None else e.repeat_interleave(num_views, dim=0)).float()
+            parts["z"].append(z.float())
+            parts["agg_single"].append(single.unflatten(0, (idx.shape[0], num_views)))
+            parts["action"].append(seq.actions[:, 0].float())
+            parts["labels"].append(seq.labels)
+            if originals:
+                with autocast:
+                    parts["original"].append(model.encoder(sampler.originals(idx)).float())
     cat = {k: torch.cat(v).cpu() for k, v in parts.items()}
     return Features(**cat, agg={k: torch.cat(v).cpu() for k, v in aggs.items()})
 
@@ -93,35 +116,95 @@ def _git_sha() -> str:
 
 
 def compute_metrics(cfg: RunConfig, tr: Features, te: Features, action_names: list[str]) -> dict[str, Any]:
-    """All `eval.*` keys from train/test features (definitions in docs/metrics.md)."""
+    """All metric names (without the eval./init. prefix) from train/test features (docs/metrics.md)."""
     ev = cfg.eval
     out: dict[str, Any] = {}
     probe = {"max_iter": ev.probe_max_iter}
     for k in sorted(tr.agg):
-        out[f"eval.linacc_agg@M{k}"] = linear_probe_accuracy(tr.agg[k], tr.labels, te.agg[k], te.labels, **probe)
-    out["eval.linacc_agg"] = out[f"eval.linacc_agg@M{cfg.data.seq_len}"]
+        out[f"linacc_agg@M{k}"] = linear_probe_accuracy(tr.agg[k], tr.labels, te.agg[k], te.labels, **probe)
+    out["linacc_agg"] = out[f"linacc_agg@M{cfg.data.seq_len}"]
     enc = (tr.original, te.original) if ev.enc_probe_input == "original" else (tr.z1, te.z1)
-    out["eval.linacc_enc"] = linear_probe_accuracy(enc[0], tr.labels, enc[1], te.labels, **probe)
+    out["linacc_enc"] = linear_probe_accuracy(enc[0], tr.labels, enc[1], te.labels, **probe)
     regressor = {"head": ev.equi_head, "hidden": ev.equi_hidden, "epochs": ev.equi_epochs, "seed": ev.seed}
     pairs = torch.cat([tr.z1, tr.z2], 1), torch.cat([te.z1, te.z2], 1)
     equi = equivariance_r2(pairs[0], tr.action, pairs[1], te.action, **regressor)
     if ev.r2_heads == "per_factor":  # the released code's heads: MLP crop, MLP jitter, linear blur
         for group, (cols, head) in R2_GROUPS.items():
             r2 = equivariance_r2(pairs[0], tr.action[:, cols], pairs[1], te.action[:, cols], **(regressor | {"head": head}))
-            out[f"eval.r2_equi_group@{group}"] = r2["r2_sklearn"]
+            out[f"r2_equi_group@{group}"] = r2["r2_sklearn"]
     leak = leakage_action_r2(tr.single, tr.action, te.single, te.action, **regressor)
-    out |= {"eval.r2_equi": equi["r2_sklearn"], "eval.r2_equi_global": equi["r2_global"]}
-    out |= {f"eval.r2_equi@{name}": v for name, v in zip(action_names, equi["r2_per_dim"], strict=True)}
+    out |= {"r2_equi": equi["r2_sklearn"], "r2_equi_global": equi["r2_global"]}
+    out |= {f"r2_equi@{name}": v for name, v in zip(action_names, equi["r2_per_dim"], strict=True)}
     # class from single views' z: views 1 and 2 of every sequence as separate samples
     single_z = [torch.cat([f.z1, f.z2]) for f in (tr, te)]
     single_y = [torch.cat([f.labels, f.labels]) for f in (tr, te)]
-    out["eval.leak_linacc"] = leakage_class_accuracy(single_z[0], single_y[0], single_z[1], single_y[1], **probe)
-    out |= {"eval.leak_r2": leak["r2_sklearn"], "eval.leak_r2_global": leak["r2_global"]}
-    out |= {f"eval.leak_r2@{name}": v for name, v in zip(action_names, leak["r2_per_dim"], strict=True)}
-    out["eval.rankme_enc"] = rankme(tr.z1)
-    out["eval.rankme_agg"] = rankme(tr.agg[cfg.data.seq_len])
-    out["eval.chance"] = 1.0 / int(tr.labels.max().item() + 1)
+    out["leak_linacc"] = leakage_class_accuracy(single_z[0], single_y[0], single_z[1], single_y[1], **probe)
+    out |= {"leak_r2": leak["r2_sklearn"], "leak_r2_global": leak["r2_global"]}
+    out |= {f"leak_r2@{name}": v for name, v in zip(action_names, leak["r2_per_dim"], strict=True)}
+    out["inv_gap"] = out["r2_equi"] - out["leak_r2"]
+    agg = tr.agg[cfg.data.seq_len]
+    out["rankme_enc"], out["rankme_agg"] = rankme(tr.z1), rankme(agg)
+    for name, feats in (("enc", tr.z1), ("agg", agg)):
+        stats = collapse_stats(feats)
+        out[f"std_{name}"], out[f"cos_{name}"] = stats["normalised_std"], stats["mean_cosine"]
+    for prefix, views in (("", tr.z), ("agg_", tr.agg_single)):
+        sub = subspace_metrics(views)
+        out |= {f"{prefix}rank_eq_eff": sub["rank_eq_eff"], f"{prefix}rank_inv_eff": sub["rank_inv_eff"],
+                f"{prefix}var_eq_frac": sub["var_eq_frac"], f"{prefix}subspace_overlap": sub["overlap"]}
+    reason = collapse_reason(out["rankme_enc"], {"mean_cosine": out["cos_enc"]}, "z")
+    out["collapsed"] = float(reason is not None)
+    if reason is not None:
+        out["collapse_reason"] = reason
+    out["chance"] = 1.0 / int(tr.labels.max().item() + 1)
     return out
+
+
+@torch.no_grad()
+def aggregator_layer_stats(model: SeqJEPA, sampler: ViewSampler, m: int, batch_size: int, seed: int) -> dict[str, float]:
+    """layer<i>.<stat> of aggregators that report per-layer statistics (CRATE: ISTA sparsity, coding
+    rate per head subspace) on one fixed-seed batch of M_tr-view test sequences; {} for the others."""
+    if not hasattr(model.aggregator, "layer_stats"):
+        return {}
+    with torch.random.fork_rng(devices=[sampler.device] if sampler.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        seq = sampler.sample(torch.arange(min(batch_size, sampler.num_samples), device=sampler.device), m + 1)
+    tokens = model.tokens(model.encode(seq.views[:, :m]), model.embed_actions(seq.actions)).float()
+    stats = model.aggregator.layer_stats(tokens)
+    return {f"layer{i}.{k}": v for i, layer in enumerate(stats) for k, v in layer.items()}
+
+
+def with_twin(trained: dict[str, Any], untrained: dict[str, Any]) -> dict[str, Any]:
+    """eval.<k>, init.<k> and gain.<k> = eval − init for every numeric metric (reference keys: eval only)."""
+    out = {f"eval.{k}": v for k, v in trained.items()}
+    for key, value in untrained.items():
+        if key in _REFERENCE_KEYS:
+            continue
+        out[f"init.{key}"] = value
+        if isinstance(value, float) and isinstance(trained.get(key), float):
+            out[f"gain.{key}"] = trained[key] - value
+    return out
+
+
+def _features(model: SeqJEPA, cfg: RunConfig, samplers: tuple[ViewSampler, ViewSampler], m_vals: list[int]) -> tuple[Features, Features]:
+    model.eval()
+    ev = cfg.eval
+    originals = ev.enc_probe_input == "original"
+    return (extract(model, samplers[0], m_vals, ev.batch_size, ev.num_train, ev.seed, originals),
+            extract(model, samplers[1], m_vals, ev.batch_size, ev.num_test, ev.seed + 1, originals))
+
+
+def _fresh_view_probe(model: SeqJEPA, cfg: RunConfig, samplers: tuple[ViewSampler, ViewSampler], te: Features) -> float:
+    """The released code's probe: a linear head trained on train-split z_AGG at M_tr from newly drawn views each epoch."""
+    m, ev = cfg.data.seq_len, cfg.eval
+    draws = itertools.count(ev.seed + 1000)  # a new view seed per epoch, apart from the fixed-view seeds
+
+    def fresh() -> tuple[torch.Tensor, torch.Tensor]:
+        f = extract(model, samplers[0], [m], ev.batch_size, ev.num_train, next(draws))
+        return f.agg[m], f.labels
+
+    return fresh_view_probe_accuracy(fresh, te.agg[m], te.labels, samplers[0].num_classes, epochs=ev.fresh_epochs,
+                                     lr=ev.fresh_lr, weight_decay=ev.fresh_weight_decay, batch_size=ev.batch_size,
+                                     seed=ev.seed)
 
 
 def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
@@ -133,30 +216,25 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
         torch.set_num_threads(cfg.train.threads)
     state = load_checkpoint(run_dir, dev)
     t0 = time.perf_counter()
-    torch.manual_seed(cfg.eval.seed)
     m_vals = sorted(set(cfg.eval.m_val) | {cfg.data.seq_len, 5})
-    train_sampler = build_sampler(cfg, "train", dev)
-    test_sampler = build_sampler(cfg, "test", dev)
-    model, _, _ = build_parts(cfg, train_sampler, dev)
+    samplers = (build_sampler(cfg, "train", dev), build_sampler(cfg, "test", dev))
+    untrained, _, _ = build_parts(cfg, samplers[0], dev)  # seeded by train.seed: the run's initial weights
+    model, _, _ = build_parts(cfg, samplers[0], dev)
     model.load_state_dict(state["model"])
-    model.eval()
-    originals = cfg.eval.enc_probe_input == "original"
-    tr = extract(model, train_sampler, m_vals, cfg.eval.batch_size, cfg.eval.num_train, originals)
-    te = extract(model, test_sampler, m_vals, cfg.eval.batch_size, cfg.eval.num_test, originals)
+    feats = {"eval": _features(model, cfg, samplers, m_vals), "init": _features(untrained, cfg, samplers, m_vals)}
     # One BLAS thread for the scikit-learn probes: multi-threaded OpenBLAS spin-waits on a busy
     # machine and made lbfgs ~50× slower here (2.4 s vs 0.05 s for a 1024×256 probe on 2 cores).
     with threadpool_limits(limits=1, user_api="blas"):
-        results = compute_metrics(cfg, tr, te, train_sampler.action_names)
+        metrics = {k: compute_metrics(cfg, *f, samplers[0].action_names) for k, f in feats.items()}
+        if cfg.eval.stages:  # per-stage probes of the encoder (blockwise or end to end)
+            for key, net in (("eval", model), ("init", untrained)):
+                metrics[key] |= stage_metrics(net.encoder, *samplers, cfg.eval)
+    for key, net in (("eval", model), ("init", untrained)):
+        metrics[key] |= aggregator_layer_stats(net, samplers[1], cfg.data.seq_len, cfg.eval.batch_size, cfg.eval.seed + 2)
     if cfg.eval.fresh_view_probe:
-        m, ev = cfg.data.seq_len, cfg.eval
-
-        def fresh() -> tuple[torch.Tensor, torch.Tensor]:  # train-split z_AGG at M_tr from newly drawn views
-            f = extract(model, train_sampler, [m], ev.batch_size, ev.num_train)
-            return f.agg[m], f.labels
-
-        results["eval.linacc_agg_fresh"] = fresh_view_probe_accuracy(
-            fresh, te.agg[m], te.labels, train_sampler.num_classes, epochs=ev.fresh_epochs, lr=ev.fresh_lr,
-            weight_decay=ev.fresh_weight_decay, batch_size=ev.batch_size, seed=ev.seed)
+        for key, net in (("eval", model), ("init", untrained)):
+            metrics[key]["linacc_agg_fresh"] = _fresh_view_probe(net, cfg, samplers, feats[key][1])
+    results = with_twin(metrics["eval"], metrics["init"])
 
     history = read_metrics(run_dir)
     if history:  # the last logged training record: train.loss, train.step, …, online.<probe>
@@ -176,7 +254,8 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
         "provenance.wandb_id": state.get("wandb_id"),
         "provenance.evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    figures = plot_run(run_dir, results, history, m_vals, train_sampler.action_names)
+    spectra = {k: {"z": subspace_metrics(f[0].z), "z_AGG": subspace_metrics(f[0].agg_single)} for k, f in feats.items()}
+    figures = plot_run(run_dir, results, history, m_vals, samplers[0].action_names, spectra)
     if cfg.logging.wandb:  # the training run's W&B run gets the results as summary and the plots as images
         link = publish_to_wandb(start_wandb(cfg, run_dir, job_type="eval"), results, figures)
         results |= {f"provenance.{k}": v for k, v in link.items()}

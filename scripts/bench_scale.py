@@ -29,7 +29,8 @@ from harness.loop import preview
 from harness.prd import checks_digest, load_prd, prd_warnings
 from harness.settings import RunSettings
 from harness.status import board
-from harness.verify import Project, verify_feature
+from harness.project import Project
+from harness.verify import verify_feature
 from harness.progress import HEADER, Entry, ProgressLog
 
 RALPH = str(Path(sys.executable).parent / "ralph")

@@ -24,14 +24,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from harness import sandbox
 from harness.agents import reports
 from harness.agents.base import Budget, Result, ResultStatus, Task, Usage
 from harness.agents.presets import PRESETS, Preset, PromptVia, cli_for, command_word, install_mounts
 from harness.agents.pricing import PriceTable
 from harness.agents.transcript import Transcript, one_line
 from harness.guards import readonly_paths
-from harness.proc import ProcessResult, run_in_group, scrubbed_env
+from harness.environment import Environment
+from harness.proc import ProcessResult, scrubbed_env
 
 PLACEHOLDERS = ("prompt_file", "model", "model_args", "max_turns", "workdir")
 TAIL_BYTES = 4000
@@ -110,17 +110,23 @@ class CommandAgent:
                 last[0] = one_line(line)
                 log.event(0, last[0], Usage())
 
+        environment = Environment(task.sandbox)
+        if environment.note:
+            _note(log.path, environment.note)
         with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:
             extra = self.cli.prepare(Path(scratch)) if self.cli and self.cli.prepare else {}
-            argv, note = self._argv(command, task, Path(scratch), executable, extra)
-            if note:
-                _note(log.path, note)
+            readonly, writable = self._mounts(task, Path(scratch), executable, extra) if environment.sandboxed \
+                else ([], [])
             try:
-                done = run_in_group(
-                    argv,
+                done = environment.run(
+                    command,
                     task.workdir,
                     timeout_s=budget.timeout_s,
                     env=scrubbed_env([*task.env_allow, *self.pass_env], extra=extra),
+                    network=True,
+                    readonly=readonly,
+                    writable=writable,
+                    scratch=Path(scratch),
                     stdin=prompt if self.prompt_via == "stdin" else None,
                     tail_bytes=TAIL_BYTES,
                     log_path=log.path,
@@ -153,11 +159,14 @@ class CommandAgent:
             return ProcessResult(None, missing or "the agent command starts with a shell builtin", 0.0)
         task = Task("preflight", 0, "", "", Path(workdir), Path(workdir) / ".ralph" / "preflight.jsonl",
                     sandbox=sandbox_kind)  # type: ignore[arg-type]
+        environment = Environment(sandbox_kind)
         with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:
             extra = self.cli.prepare(Path(scratch)) if self.cli and self.cli.prepare else {}
-            argv, _ = self._argv(f"{shlex.quote(str(executable))} --version", task, Path(scratch), executable, extra)
-            return run_in_group(argv, workdir, timeout_s=timeout_s,
-                                env=scrubbed_env(self.pass_env, extra=extra), tail_bytes=TAIL_BYTES)
+            readonly, writable = self._mounts(task, Path(scratch), executable, extra) if environment.sandboxed \
+                else ([], [])
+            return environment.run(f"{shlex.quote(str(executable))} --version", workdir, timeout_s=timeout_s,
+                                   env=scrubbed_env(self.pass_env, extra=extra), network=True, readonly=readonly,
+                                   writable=writable, scratch=Path(scratch), tail_bytes=TAIL_BYTES)
 
     def _report(self, transcript: Path) -> reports.CliReport:
         """The CLI's own account of the attempt; a cost it does not report is priced from the table."""
@@ -190,19 +199,17 @@ class CommandAgent:
             return None, f"agent executable {word!r} was not found on PATH; {hint}, or choose another --agent-cmd"
         return (Path(found).absolute() if found else None), None
 
-    def _argv(
-        self, command: str, task: Task, scratch: Path, executable: Path | None, extra_env: dict[str, str]
-    ) -> tuple[list[str], str | None]:
-        kind, note = sandbox.resolve_sandbox(task.sandbox)
-        if kind != "bwrap":
-            return ["bash", "-c", command], note
+    def _mounts(
+        self, task: Task, scratch: Path, executable: Path | None, extra_env: dict[str, str]
+    ) -> tuple[list[Path], list[Path]]:
+        """(read-only, writable) mounts under bwrap: the judge's files and the CLI's install tree, its state."""
         root = Path(task.workdir).resolve()
         writable = self.state_dirs(extra_env)
         readonly = readonly_paths(root, task.protected)
         if executable is not None:  # its install tree stays visible even under the private /tmp
             keep = [root, scratch.resolve(), *writable]
             readonly += [p for p in install_mounts(executable) if not any(_contains(p, k) for k in keep)]
-        return sandbox.wrap(command, root, scratch, network=True, writable=writable, readonly=readonly), None
+        return readonly, writable
 
     def state_dirs(self, extra_env: dict[str, str]) -> list[Path]:
         """The CLI's state paths (created when missing, so the sandbox can mount them writable)."""

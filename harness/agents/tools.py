@@ -5,7 +5,8 @@ apply everywhere. Bad tool input never raises: the model gets an error string it
 
 - bash: a fresh `bash -c` per command in the repository root (no state carries over), its own
   process group killed at the per-command timeout, secrets removed from the environment, output
-  cut to its head and tail. Under `sandbox="bwrap"` the command runs in harness/sandbox.py.
+  cut to its head and tail, nothing it started left running; harness/environment.py runs it (under
+  bubblewrap for `sandbox="bwrap"`).
 - str_replace_based_edit_tool: Anthropic's text_editor_20250728 commands (view, create,
   str_replace, insert). Paths are resolved with symlinks followed and refused when they leave
   the repository; writes to protected paths are refused.
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import sandbox
 from harness.agents.base import Task
+from harness.environment import Environment
 from harness.guards import ALWAYS_PROTECTED, matching_pattern, readonly_paths
-from harness.proc import run_in_group, scrubbed_env
+from harness.proc import scrubbed_env
 
 BASH = "bash"
 EDITOR = "str_replace_based_edit_tool"
@@ -71,13 +72,14 @@ class Workspace:
         self.root = Path(root).resolve()
         self.protected = (*ALWAYS_PROTECTED, *protected)
         self.env = scrubbed_env(env_allow, extra=QUIET_ENV)
-        self.sandbox, self.note = sandbox.resolve_sandbox(sandbox_kind)
+        self.environment = Environment(sandbox_kind)
+        self.sandbox, self.note = self.environment.kind, self.environment.note
         self.command_timeout_s = command_timeout_s
         self.max_output_chars = max_output_chars
-        self._own_scratch = scratch is None and self.sandbox == "bwrap"
+        self._own_scratch = scratch is None and self.environment.sandboxed
         self.scratch = Path(tempfile.mkdtemp(prefix="ralph-scratch-")) if self._own_scratch else scratch
         # Existing protected paths are mounted read-only in the sandbox; new ones are left to guards.
-        self._readonly = readonly_paths(self.root, protected) if self.sandbox == "bwrap" else []
+        self._readonly = readonly_paths(self.root, protected) if self.environment.sandboxed else []
 
     @classmethod
     def for_task(cls, task: Task, **options: Any) -> Workspace:
@@ -138,11 +140,6 @@ class Workspace:
     def bash(self, command: str, *, timeout_s: float | None = None) -> ToolOutput:
         """Run `command` with `bash -c` in the root; output (head and tail) plus the exit code."""
         limit = self.command_timeout_s if timeout_s is None else min(timeout_s, self.command_timeout_s)
-        if self.sandbox == "bwrap":
-            assert self.scratch is not None
-            argv = sandbox.wrap(command, self.root, self.scratch, network=False, readonly=self._readonly)
-        else:
-            argv = ["bash", "-c", command]
         head: list[str] = []
         seen = [0, 0]  # characters of output seen, characters kept in `head`
 
@@ -152,11 +149,14 @@ class Workspace:
                 head.append(line)
                 seen[1] += len(line) + 1
 
-        done = run_in_group(
-            argv,
+        done = self.environment.run(
+            command,
             self.root,
             timeout_s=max(limit, 0.1),
             env=self.env,
+            network=False,
+            readonly=self._readonly,
+            scratch=self.scratch,
             tail_bytes=self.max_output_chars,
             on_line=keep_head,
         )

@@ -2,28 +2,62 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import git
+from typing import TYPE_CHECKING
 
 from harness.errors import RalphError
-from harness.prd import PRD, save_prd
-from harness.progress import Entry, ProgressLog
-from harness.templates.blank import blank
-from harness.templates.principles import GITIGNORE_LINES, PRINCIPLES
-from harness.templates.seq_jepa import seq_jepa
 
-TEMPLATES: dict[str, Callable[[str], PRD]] = {"blank": blank, "seq-jepa": seq_jepa}
+if TYPE_CHECKING:
+    from harness.prd import PRD
+
+# Each name is a module here holding a builder of the same name (dash as underscore), imported on
+# use, so the CLI's --help lists the names without loading the PRD models and GitPython.
+TEMPLATE_NAMES = ("blank", "seq-jepa")
+
+
+def template(name: str) -> Callable[..., PRD]:
+    """The PRD builder for a template name: `builder(project_name) -> PRD`."""
+    module = name.replace("-", "_")
+    return getattr(importlib.import_module(f"harness.templates.{module}"), module)  # type: ignore[no-any-return]
 
 
 class InitConflict(RalphError):
     """Files `ralph init` would overwrite already exist."""
 
 
-def init_project(repo: Path, template: str, *, force: bool = False) -> list[str]:
+@dataclass
+class InitResult:
+    written: list[str]
+    unprotected: list[str] = field(default_factory=list)  # template globs left out: nothing matches them yet
+
+
+def protect_what_exists(prd: PRD, repo: Path) -> list[str]:
+    """Keep only the protected globs that match something in `repo`; returns the ones dropped.
+
+    A glob over files that do not exist yet (`tests/lab/**` in an empty repository) would make
+    the guards delete whatever the agent creates there, so a plan whose checks run those files
+    could never pass. Protection is for judges that exist; the init message says how to add it back.
+    """
+    from harness.guards import expand
+
+    kept = [g for g in prd.defaults.protected if expand(repo, [g])]
+    dropped = [g for g in prd.defaults.protected if g not in kept]
+    prd.defaults.protected = kept
+    return dropped
+
+
+def init_project(repo: Path, template_name: str, *, force: bool = False) -> InitResult:
     """Set up `repo` for ralph; returns what was written. Never overwrites without `force`,
     and never rewrites progress.txt (an existing one gets an `init` entry appended)."""
+    import git
+
+    from harness.prd import save_prd
+    from harness.progress import Entry, ProgressLog
+    from harness.templates.principles import GITIGNORE_LINES, PRINCIPLES
+
     repo.mkdir(parents=True, exist_ok=True)
     prd_path, principles_path = repo / "PRD.json", repo / "DESIGN-PRINCIPLES.md"
     existing = [p.name for p in (prd_path, principles_path) if p.exists()]
@@ -38,7 +72,9 @@ def init_project(repo: Path, template: str, *, force: bool = False) -> list[str]
     except git.InvalidGitRepositoryError:
         git.Repo.init(repo)
         written.append("git repository")
-    save_prd(TEMPLATES[template](repo.resolve().name), prd_path)
+    prd = template(template_name)(repo.resolve().name)
+    unprotected = protect_what_exists(prd, repo)
+    save_prd(prd, prd_path)
     principles_path.write_text(PRINCIPLES, encoding="utf-8")
     written += ["PRD.json", "DESIGN-PRINCIPLES.md"]
     gitignore = repo / ".gitignore"
@@ -49,6 +85,9 @@ def init_project(repo: Path, template: str, *, force: bool = False) -> list[str]
         with open(gitignore, "a", encoding="utf-8") as f:
             f.write(prefix + "# ralph: harness state and run outputs are never committed\n" + "\n".join(missing) + "\n")
         written.append(f".gitignore (+{len(missing)} lines)")
-    progress.append(Entry(kind="init", subject=template, fields={"written": ", ".join(written)}))
+    fields = {"written": ", ".join(written)}
+    if unprotected:
+        fields["not protected yet"] = ", ".join(unprotected)
+    progress.append(Entry(kind="init", subject=template_name, fields=fields))
     written.append("progress.txt")
-    return written
+    return InitResult(written, unprotected)

@@ -62,3 +62,14 @@ def affine_actions(theta: torch.Tensor, log_scale: torch.Tensor, shift: torch.Te
     """
     rest = consecutive_diff(torch.cat([log_scale[..., None], shift, log_gain], dim=-1))
     return torch.cat([relative_angles(theta), rest], dim=-1)
+
+
+# Dimensions that an inverse action keeps: cos(−Δθ) = cos Δθ, and a unit quaternion's w.
+_KEPT_BY_INVERSE = {"cos_rot", "q_w"}
+
+
+def inverse_action_signs(names: list[str]) -> torch.Tensor:
+    """(A,) ±1 such that signs · a is the inverse of action a, for every action kind here:
+    (sin, cos) of −Δθ is (−sin, cos); q⁻¹ = conj(q) = (−x, −y, −z, w); a difference of absolute
+    parameters negates. So the reversed sequence x_V..x_1 has actions signs · a_{V−1}, …, signs · a_1."""
+    return torch.tensor([1.0 if name in _KEPT_BY_INVERSE else -1.0 for name in names])

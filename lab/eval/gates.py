@@ -4,7 +4,8 @@ A gate is ``{key, op, value}`` with op in ``>= > <= < ==``; ``==`` compares with
 ``math.isclose`` (relative 1e-9). Keys are looked up literally first (results.json is flat:
 ``"eval.linacc_agg"``), then as a dotted path through nested mappings. A missing key, a value
 that is not a finite number, or a failed comparison fails the gate with a reason; a missing key's
-reason lists the closest existing keys.
+reason lists the closest existing keys. When the results say the run collapsed
+(``eval.collapse_reason``, written by ``lab eval``), every failing gate's reason starts with it.
 
 Gate files (``load_gates``): YAML or JSON holding either a list of gates or a mapping with a
 ``gates:`` list (a run config). Each gate is a mapping ``{key: …, op: …, value: …}`` or the
@@ -34,6 +35,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0),
 }
+COLLAPSE_KEY = "eval.collapse_reason"  # set by `lab eval` when the representation collapsed
 _SHORTHAND = re.compile(r"^\s*(\S+)\s*(>=|<=|==|>|<)\s*(\S+)\s*$")
 
 
@@ -151,7 +153,11 @@ def check_gate(results: Mapping[str, Any], gate: Gate) -> GateResult:
     actual = float(raw)
     passed = _OPS[gate.op](actual, gate.value)
     relation = "meets" if passed else "fails"
-    return GateResult(**verdict, actual=actual, passed=passed, reason=f"{actual:.6g} {relation} {gate.op} {gate.value:g}")
+    reason = f"{actual:.6g} {relation} {gate.op} {gate.value:g}"
+    collapse = results.get(COLLAPSE_KEY)
+    if not passed and isinstance(collapse, str):
+        reason = f"{collapse}; {reason}"
+    return GateResult(**verdict, actual=actual, passed=passed, reason=reason)
 
 
 def check_gates(results: Mapping[str, Any], gates: list[Gate]) -> GateReport:

@@ -25,3 +25,20 @@ def collapse_stats(z: torch.Tensor | np.ndarray) -> dict[str, float]:
         raise ValueError("collapse_stats needs at least 2 rows")
     pair_sum = float(u.sum(0).pow(2).sum()) - n
     return {"normalised_std": float(u.std(0, unbiased=False).mean()), "mean_cosine": pair_sum / (n * (n - 1))}
+
+
+# A representation counts as collapsed when it is (nearly) one direction or (nearly) the same
+# vector for every input. Measured on the step-2/3 runs (experiments/step2-teacherless): trained z
+# has RankMe 21–41 and mean cosine 0.31–0.75; the untrained twins RankMe 16–19 but mean cosine up
+# to 0.94 (ReLU features are not centred), hence the cosine limit sits close to 1.
+COLLAPSE_RANKME = 2.0
+COLLAPSE_COSINE = 0.99
+
+
+def collapse_reason(rankme_value: float, stats: dict[str, float], name: str = "z") -> str | None:
+    """"collapsed: …" naming the figure that crossed its limit, or None for a healthy representation."""
+    if rankme_value < COLLAPSE_RANKME:
+        return f"collapsed: RankMe({name}) {rankme_value:.2f} < {COLLAPSE_RANKME:g}"
+    if stats["mean_cosine"] > COLLAPSE_COSINE:
+        return f"collapsed: mean pairwise cosine of {name} {stats['mean_cosine']:.3f} > {COLLAPSE_COSINE:g}"
+    return None

@@ -1,4 +1,5 @@
-"""PNG plots of a run: training curves, z_AGG accuracy vs M_val, R² per action dimension."""
+"""PNG plots of a run: training curves (each loss term on its own), z_AGG accuracy vs M_val, R² per
+action dimension, representation health (trained vs untrained twin), subspace spectra."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 def _curves(history: list[dict[str, Any]], path: Path) -> None:
     steps = [r["step"] for r in history]
     fig, (ax_loss, ax_probe) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax_loss.plot(steps, [r["loss"] for r in history])
-    ax_loss.set(xlabel="step", ylabel="1 − cos", title="prediction loss")
+    ax_loss.plot(steps, [r["loss"] for r in history], label="total", color="black")
+    for key in sorted(k for k in history[-1] if k.startswith("loss/")):
+        ax_loss.plot(steps, [r[key] for r in history], label=key.removeprefix("loss/"))
+    ax_loss.set(xlabel="step", title="loss and its terms")
+    ax_loss.legend(fontsize=8)
     for key in sorted(k for k in history[-1] if k.startswith("probe/")):
         ax_probe.plot(steps, [r[key] for r in history], label=key.removeprefix("probe/"))
     ax_probe.set(xlabel="step", title="online probes (train batches)")
@@ -40,7 +44,7 @@ def _acc_vs_mval(results: dict[str, Any], m_vals: list[int], path: Path) -> None
 
 def _r2_per_dim(results: dict[str, Any], names: list[str], path: Path) -> None:
     xs = range(len(names))
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(names)), 3.6))
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(names)) + 3, 3.6))  # + room for the legend beside
     ax.bar([x - 0.2 for x in xs], [results[f"eval.r2_equi@{n}"] for n in names], width=0.4, label="[z1; z2] (equivariance)")
     ax.bar([x + 0.2 for x in xs], [results[f"eval.leak_r2@{n}"] for n in names], width=0.4, label="[z_AGG1; z_AGG2] (leakage)")
     ax.set_xticks(list(xs), names, rotation=45, ha="right")
@@ -52,9 +56,66 @@ def _r2_per_dim(results: dict[str, Any], names: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+_HEALTH = [("rankme_enc", "RankMe z"), ("rankme_agg", "RankMe z_AGG"), ("std_enc", "std z (×√D)"),
+           ("cos_enc", "mean cos z"), ("cos_agg", "mean cos z_AGG"), ("var_eq_frac", "view var. share z"),
+           ("agg_var_eq_frac", "view var. share z_AGG")]
+
+
+def _health(results: dict[str, Any], dim: int, path: Path) -> None:
+    """Trained vs untrained twin, one panel per figure (scales differ)."""
+    fig, axes = plt.subplots(1, len(_HEALTH), figsize=(2.1 * len(_HEALTH), 3.0))
+    for ax, (key, label) in zip(axes, _HEALTH, strict=True):
+        scale = dim**0.5 if key == "std_enc" else 1.0
+        ax.bar(["init", "trained"], [results[f"init.{key}"] * scale, results[f"eval.{key}"] * scale], color=["gray", "C0"])
+        ax.set_title(label, fontsize=9)
+    fig.suptitle(results.get("eval.collapse_reason", "representation health"), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _spectra(spectra: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
+    """Eigenvalue spectra (normalised) of the equivariant and invariant parts, z and single-view z_AGG."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, rep in zip(axes, ("z", "z_AGG"), strict=True):
+        for model, style in (("eval", "-"), ("init", ":")):
+            sub = spectra[model][rep]
+            for part, colour in (("eq", "C1"), ("inv", "C0")):
+                values = sub[f"spectrum_{part}"]
+                label = f"{'trained' if model == 'eval' else 'untrained'} {part} (eff. rank {sub[f'rank_{part}_eff']:.1f})"
+                ax.semilogy(range(1, len(values) + 1), [max(v, 1e-8) for v in values], style, color=colour, label=label)
+        ax.set(xlabel="component", ylabel="share of variance", title=f"{rep}: view (eq) vs sample (inv) variation")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _layer_stats(results: dict[str, Any], path: Path) -> bool:
+    """Per-layer ISTA sparsity and per-head coding rate (CRATE aggregators), trained vs untrained."""
+    layers = sorted({int(k.split(".")[1].removeprefix("layer")) for k in results if k.startswith("eval.layer")})
+    if not layers:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, stat, label in ((axes[0], "sparsity", "ISTA output: fraction of zeros"),
+                            (axes[1], "rate_heads", "coding rate per head subspace (nats)")):
+        for model, style in (("eval", "-o"), ("init", ":o")):
+            ax.plot(layers, [results[f"{model}.layer{i}.{stat}"] for i in layers], style,
+                    label="trained" if model == "eval" else "untrained")
+        ax.set(xlabel="aggregator layer", title=label)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def plot_run(run_dir: Path, results: dict[str, Any], history: list[dict[str, Any]], m_vals: list[int],
-             action_names: list[str]) -> list[Path]:
-    """Write RUN/plots/{curves,acc_vs_mval,r2_per_dim}.png; returns the paths written."""
+             action_names: list[str], spectra: dict[str, dict[str, dict[str, Any]]]) -> list[Path]:
+    """Write RUN/plots/{curves,acc_vs_mval,r2_per_dim,health,spectra}.png (and layers.png for CRATE); returns the paths.
+
+    spectra: {"eval" | "init": {"z" | "z_AGG": subspace_metrics(...)}}.
+    """
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)
     paths = []
@@ -63,7 +124,11 @@ def plot_run(run_dir: Path, results: dict[str, Any], history: list[dict[str, Any
         paths.append(out / "curves.png")
     _acc_vs_mval(results, m_vals, out / "acc_vs_mval.png")
     _r2_per_dim(results, action_names, out / "r2_per_dim.png")
-    return paths + [out / "acc_vs_mval.png", out / "r2_per_dim.png"]
+    _health(results, len(spectra["eval"]["z"]["spectrum_eq"]), out / "health.png")
+    _spectra(spectra, out / "spectra.png")
+    if _layer_stats(results, out / "layers.png"):
+        paths.append(out / "layers.png")
+    return paths + [out / name for name in ("acc_vs_mval.png", "r2_per_dim.png", "health.png", "spectra.png")]
 
 
 def plot_comparison(values: dict[str, dict[str, list[float]]], metrics: list[str], path: Path) -> Path:

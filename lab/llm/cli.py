@@ -173,7 +173,7 @@ def sweep_lr(values: str = typer.Option("1e-5,2e-4,1e-3,5e-3,1e-2,2e-2,5e-2", he
 
 @sweep_app.command("rank")
 @_friendly
-def sweep_rank(values: str = typer.Option("8,16,32,64,128,192", help="comma-separated LoRA ranks"),
+def sweep_rank(values: str = typer.Option("8,16,32,64", help="comma-separated LoRA ranks"),
                model: Optional[str] = MODEL, method: str = METHOD, lr: float = LR, steps: int = SWEEP_STEPS,
                batch: int = BATCH, ctx: int = CTX, seed: int = SEED,
                out: Path = typer.Option(Path("runs/llm/sweep-rank")), threads: Optional[int] = THREADS) -> None:

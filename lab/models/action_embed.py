@@ -21,3 +21,17 @@ class LinearBNActionEmbed(nn.Module):
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         return self.norm(self.proj(a.flatten(0, -2))).view(*a.shape[:-1], self.out_dim)
+
+
+class LinearLNActionEmbed(nn.Module):
+    """Linear(d_a → d_e, no bias) then LayerNorm(d_e, no affine): each action normalised on its
+    own, so the embedding does not depend on the batch (tiny streaming batches). (B, K, d_a) → (B, K, d_e)."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_dim, out_dim, bias=False)
+        self.norm = nn.LayerNorm(out_dim, elementwise_affine=False)
+        self.out_dim = out_dim
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.proj(a))

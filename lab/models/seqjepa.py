@@ -50,12 +50,15 @@ class SeqJEPA(nn.Module):
 
         Returns z_AGG (B, D_tok), the aggregator's output at the [AGG] position; token M gets a zero action slot.
         """
+        return self.aggregator(self.tokens(z, e))[:, 0]
+
+    def tokens(self, z: torch.Tensor, e: torch.Tensor | None) -> torch.Tensor:
+        """The aggregator's input (B, 1 + M, D_tok): [AGG], then [z_i; e_i] with a zero slot on token M."""
         tokens = z
         if e is not None:
             slots = torch.cat([e[:, : z.shape[1] - 1], e.new_zeros(e.shape[0], 1, e.shape[2])], dim=1)
             tokens = torch.cat([z, slots], dim=-1)
-        tokens = torch.cat([self.agg_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
-        return self.aggregator(tokens)[:, 0]
+        return torch.cat([self.agg_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
 
     def embed_actions(self, actions: torch.Tensor) -> torch.Tensor | None:
         """(B, K, d_a) → (B, K, d_e), or None without action conditioning."""

@@ -1,8 +1,9 @@
 """`lab train`: the seq-JEPA training loop, read top to bottom in this file.
 
 `train_step`: M+1 views and M relative actions (made on the device) → encode the M context
-views (online) and the target view (EMA) → aggregate → predict → 1 − cos loss → online probes
-on detached features → one optimiser step → EMA update.
+views (online) and the target view (EMA copy, or the online encoder under stop-gradient) →
+aggregate → predict → prediction loss (− λ·coding rate) → online probes on detached features →
+one optimiser step → EMA update.
 `train`: build data, model, target, probes and optimiser from the config (`lab.build`); resume if asked; per
 epoch set τ, per step set the lr and call `train_step`; log, checkpoint.
 """
@@ -10,6 +11,7 @@ epoch set τ, per step set the lr and call `train_step`; log, checkpoint.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import time
 from collections import defaultdict
@@ -23,14 +25,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lab.build import accelerate, autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import ConfigError, RunConfig, save_config
 from lab.data.views import Sequence
-from lab.losses import LOSSES
-from lab.models.seqjepa import SeqJEPA
+from lab.data.actions import inverse_action_signs
+from lab.losses import objective
+from lab.models.seqjepa import Forward, SeqJEPA
 from lab.train import ddp
 from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from lab.train.local import local_loss
 from lab.train.logging import RunLogger
 from lab.train.optim import build_optimizer
 from lab.train.probes import OnlineProbes, ProbeInputs
 from lab.train.schedules import ema_tau, learning_rate
+
+
+ExtraLoss = Callable[[Forward, Sequence], tuple[torch.Tensor, dict]]
 
 
 class RunStateError(RuntimeError):
@@ -66,29 +73,54 @@ def _progress(enabled: bool) -> Progress:
 
 def train_step(model: SeqJEPA, target: nn.Module, probes: OnlineProbes, opt: torch.optim.Optimizer,
                loss_fn: Callable, seq: Sequence, tau: float, autocast: contextlib.AbstractContextManager,
-               replicas: tuple[nn.Module, nn.Module] | None = None) -> tuple[float, dict]:
-    """One optimiser step on a sequence batch; returns the prediction loss and the probe metrics.
+               rate_weight: float = 0.0, reverse_signs: torch.Tensor | None = None,
+               extra: ExtraLoss | None = None, replicas: tuple[nn.Module, nn.Module] | None = None) -> dict[str, float]:
+    """One optimiser step on a sequence batch; returns the loss, each of its terms ("loss/<term>") and the probe metrics.
 
+    loss_fn(pred, target, z, z_agg, rate_weight) → (total, {term: value}) (`lab.losses.objective`).
+    reverse_signs (A,): the symmetric loss — also predict x_1 from x_{M+1}..x_2, whose actions are
+    the inverses (signs · a) in reverse order, and average the two.
+    extra(out, seq) → (loss, metrics): terms that need the forward pass (local stage losses,
+    distillation), added to the loss; its metrics are returned with the probes'.
     replicas: the DistributedDataParallel wrappers of (model, probes) when data parallel; their
     forward calls all-reduce the gradients in backward.
     """
-    m = seq.views.shape[1] - 1
+    m, b = seq.views.shape[1] - 1, seq.views.shape[0]
     forward, probe_forward = replicas or (model, probes)
+    views, actions = seq.views, seq.actions
+    if reverse_signs is not None:  # both directions in one batch (2B): one BatchNorm update per step
+        views = torch.cat([views, views.flip(1)])
+        actions = torch.cat([actions, actions.flip(1) * reverse_signs])
     with autocast:
-        out = forward(seq.views[:, :m], seq.actions)  # context x_1..x_M with actions a_1..a_M
-        z_target = target(seq.views[:, m])  # EMA encoder on x_{M+1}
-        loss = loss_fn(out.pred, z_target)
+        both = forward(views[:, :m], actions)  # context x_1..x_M with actions a_1..a_M
+        targets = target(views[:, m], model.encoder)  # target encoder on x_{M+1}, no gradient
+        halves = [slice(0, b)] if reverse_signs is None else [slice(0, b), slice(b, 2 * b)]
+        parts = [loss_fn(both.pred[h], targets[h], both.z[h], both.z_agg[h], rate_weight) for h in halves]
+        loss = sum(p[0] for p in parts) / len(parts)
+        terms = {k: sum(p[1][k] for p in parts) / len(parts) for k in parts[0][1]}
+        out = Forward(pred=both.pred[:b], z=both.z[:b], z_agg=both.z_agg[:b], e=None if both.e is None else both.e[:b])
+        z_target = targets[:b]
         with torch.no_grad():  # leakage-probe inputs: z_AGG of the one-view sequences x1 and x2
             z2 = out.z[:, 1] if m > 1 else z_target
             e = out.e  # the forward's embeddings: the action BatchNorm sees one batch per step
             singles = torch.stack([out.z[:, 0], z2]).flatten(0, 1)[:, None]  # (2B, 1, D)
             agg1, agg2 = model.aggregate(singles, None if e is None else e.repeat(2, 1, 1)).chunk(2)
         probe_loss, probe_metrics = probe_forward(ProbeInputs(out.z_agg, out.z[:, 0], z2, agg1, agg2, seq.actions[:, 0], seq.labels))
+        if extra is not None:
+            extra_loss, extra_metrics = extra(out, seq)
+            loss, probe_metrics = loss + extra_loss, probe_metrics | extra_metrics
     opt.zero_grad(set_to_none=True)
     (loss + probe_loss).backward()
     opt.step()
     target.update(model.encoder, tau)
-    return loss.item(), probe_metrics
+    return {"loss": loss.item(), **{f"loss/{k}": v.item() for k, v in terms.items()}, **probe_metrics}
+
+
+def rate_weight_at(step: int, steps_per_epoch: int, cfg: RunConfig) -> float:
+    """λ of the coding-rate term at a step: linear ramp from 0 over rate.warmup_epochs, then constant."""
+    rate = cfg.objective.rate
+    ramp = rate.warmup_epochs * steps_per_epoch
+    return rate.weight * (min(1.0, step / ramp) if ramp > 0 else 1.0)
 
 
 def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path:
@@ -110,7 +142,9 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
     ddp.sync_batchnorm([model, target], rank, device, cfg.train.sync_bn)
     if rank.world > 1:  # own streams per rank for kornia's draws and dropout (views' parameters are shared)
         torch.manual_seed(cfg.train.seed + 1_000_003 * rank.rank)
-    loss_fn = LOSSES[cfg.objective.loss]
+    loss_fn = functools.partial(objective, cfg.objective)
+    reverse_signs = inverse_action_signs(sampler.action_names).to(device) if cfg.objective.symmetric else None
+    extra = local_loss(model, target) if cfg.objective.local.enabled else None
     opt = build_optimizer(cfg.optim, model, probes)
     cuda = device.type == "cuda"
     accelerate(cfg, model, target, device)
@@ -155,7 +189,8 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
         task = progress.add_task(cfg.name, total=total_steps, completed=step, stats="")
         for epoch in range(start_epoch, cfg.train.epochs):
             t0 = time.perf_counter()
-            tau = ema_tau(epoch, cfg.train.epochs, cfg.objective.target.base, cfg.objective.target.final)
+            target_cfg = cfg.objective.target
+            tau = ema_tau(epoch, cfg.train.epochs, target_cfg.base, target_cfg.final) if target_cfg.kind == "ema" else 0.0
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.train.seed * 100_003 + epoch)).to(device)
             meter: dict[str, list[float]] = defaultdict(list)
             for i in range(steps_per_epoch):
@@ -166,14 +201,15 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
 
                 start = i * bs + rank.rank * local_bs  # this rank's rows of the global batch
                 seq = sampler.sample(perm[start : start + local_bs], m + 1)  # views (b, M+1, 3, H, W), actions (b, M, A)
-                loss, probe_metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, replicas)
+                rate_weight = rate_weight_at(step, steps_per_epoch, cfg)
+                metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, rate_weight, reverse_signs,
+                                     extra, replicas)
                 step += 1
 
-                meter["loss"].append(loss)
-                for key, value in probe_metrics.items():
+                for key, value in metrics.items():
                     meter[key].append(value)
                 if step % cfg.train.log_every == 0 or i == steps_per_epoch - 1:
-                    record = {"step": step, "epoch": epoch, "lr": lr, "tau": tau}
+                    record = {"step": step, "epoch": epoch, "lr": lr, "tau": tau, "rate_weight": rate_weight}
                     record |= ddp.mean_over_ranks({k: sum(v) / len(v) for k, v in meter.items()}, rank, device)
                     if logger is not None:
                         logger.log(record)

@@ -25,9 +25,9 @@ from harness.ledger import Ledger
 from harness.live import RunView
 from harness.loop import AgentUnusable, BudgetExhausted, EntryNotMet, PhaseRunner
 from harness.progress import ProgressLog
-from harness.sandbox import bwrap_available
+from harness.environment import Environment, bwrap_available
 from harness.settings import RunSettings
-from harness.verify import Project
+from harness.project import Project
 from tests.fakes import cli_agents
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, bash, edit, message, overloaded, rate_limited, text, turn
 from tests.harness.conftest import git
@@ -288,8 +288,9 @@ def test_dry_run_prints_prompts_and_runs_nothing(plan_repo: Path) -> None:
 
 
 def test_sigint_mid_attempt_then_resume_without_duplicates(plan_repo: Path) -> None:
+    resumed = plan_repo.parent / "resumed"
     script = _replay(plan_repo, {
-        "FEAT-A": [[{"run": "touch started && sleep 60"}], [{"write": "a.txt", "content": "a"}]],
+        "FEAT-A": [[{"run": f"test -f {resumed} || (touch started && sleep 60)"}, {"write": "a.txt", "content": "a"}]],
         "FEAT-B": [[{"write": "score.py", "content": score_script(0.8)}]],
     })
     cmd = [sys.executable, "-c", "from harness.cli import main; main()", "run", "--phase", "1",
@@ -304,19 +305,19 @@ def test_sigint_mid_attempt_then_resume_without_duplicates(plan_repo: Path) -> N
     assert progress_kinds(plan_repo)[-1] == "interrupted"
     assert commits(plan_repo) == ["plan"]
 
-    (plan_repo / "started").unlink()
-    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == ExitCode.AWAITING_APPROVAL, resumed.stdout + resumed.stderr
+    resumed.touch()
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == ExitCode.AWAITING_APPROVAL, rerun.stdout + rerun.stderr
     assert commits(plan_repo) == ["feat(FEAT-B): score well", "feat(FEAT-A): write a", "plan"]
     kinds = progress_kinds(plan_repo)
     assert kinds.count("interrupted") == 1 and kinds.count("attempt") == 2
-    assert Ledger(plan_repo).feature("FEAT-A").attempts == 2
+    assert Ledger(plan_repo).feature("FEAT-A").attempts == 1  # Ctrl-C is not the agent's failure
 
 
 @pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
 def test_checks_under_the_sandbox_cannot_write_the_judge(plan_repo: Path) -> None:
     project = Project.open(plan_repo)
-    project.sandbox = "bwrap"
+    project.environment = Environment("bwrap")
     check = project.prd.features[0].verify[0].model_copy(update={"run": "echo '{}' > PRD.json"})
     evidence = project.run([check], plan_repo / ".ralph" / "runs" / "t", None)
     assert not evidence[0].passed and "Read-only file system" in evidence[0].output_tail
@@ -329,6 +330,8 @@ def test_a_parallel_track_needs_no_earlier_approval(plan_repo: Path) -> None:
     plan["phases"][1]["after"] = []
     (plan_repo / "PRD.json").write_text(json.dumps(plan))
     (plan_repo / "score.py").write_text(score_script(1))
+    git(plan_repo, "add", "-A")
+    git(plan_repo, "commit", "-qm", "a parallel track")
     script = _replay(plan_repo, {"FEAT-C": [[{"write": "c.txt", "content": "c\n"}]]})
     assert runner_for(plan_repo, make_agent("replay", script=script), phase=2).run().code == ExitCode.OK
     plan["phases"][1]["after"] = [7]

@@ -6,7 +6,8 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from lab.data.actions import (
-    affine_actions, angle_action, compose_angle_actions, quat_mul, relative_angles, relative_quats,
+    affine_actions, angle_action, compose_angle_actions, consecutive_diff, inverse_action_signs, quat_mul, relative_angles,
+    relative_quats,
 )
 
 
@@ -45,3 +46,17 @@ def test_affine_actions_layout() -> None:
     a = affine_actions(theta, log_s, shift, log_g)
     assert a.shape == (1, 1, 8)
     torch.testing.assert_close(a[0, 0], torch.tensor([1.0, 0.0, math.log(2.0), 0.1, -0.2, 0.0, 0.0, 0.0]), atol=1e-6, rtol=0)
+
+
+def test_inverse_action_signs_invert_every_kind() -> None:
+    theta = torch.tensor([0.3, -1.2])
+    a = angle_action(theta)
+    inv = inverse_action_signs(["sin_rot", "cos_rot"]) * a
+    torch.testing.assert_close(compose_angle_actions(a, inv), angle_action(torch.zeros(2)))
+    q = torch.nn.functional.normalize(torch.randn(3, 4), dim=-1)
+    identity = quat_mul(q, inverse_action_signs(["q_x", "q_y", "q_z", "q_w"]) * q)
+    torch.testing.assert_close(identity, torch.tensor([[0.0, 0.0, 0.0, 1.0]]).expand(3, 4), atol=1e-6, rtol=0)
+    params = torch.randn(2, 4, 3)  # absolute parameters of 4 views
+    forward = consecutive_diff(params)
+    backward = consecutive_diff(params.flip(1))
+    torch.testing.assert_close(backward, inverse_action_signs(["a", "b", "c"]) * forward.flip(1))

@@ -17,7 +17,7 @@ def test_defaults_are_the_paper_baseline() -> None:
     assert (m.aggregator.dropout, m.predictor.hidden, m.act_cond) == (0.1, 1024, True)
     assert (cfg.optim.style, cfg.optim.lr, cfg.optim.weight_decay) == ("paper", 4e-4, 1e-3)
     assert (cfg.objective.target.kind, cfg.objective.target.base, cfg.objective.target.final) == ("ema", 0.996, 1.0)
-    assert cfg.objective.loss == "cosine"
+    assert (cfg.objective.loss.kind, cfg.objective.rate.weight, cfg.objective.symmetric) == ("cosine", 0.0, False)
 
 
 @pytest.mark.parametrize(

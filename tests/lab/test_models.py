@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -141,3 +142,81 @@ def test_cosine_loss_values_and_stop_gradient() -> None:
     assert cosine_loss(x, -x.detach()).item() == pytest.approx(2.0, abs=1e-6)
     cosine_loss(x, t).backward()
     assert x.grad is not None and t.grad is None
+
+
+def test_stopgrad_target_is_the_online_encoder_and_leaves_bn_stats() -> None:
+    from lab.models.target import StopGradTarget
+
+    torch.manual_seed(0)
+    online = ConvNet(4).train()
+    before = {k: v.clone() for k, v in online.state_dict().items()}
+    x = torch.randn(6, 3, 16, 16)
+    out = StopGradTarget()(x, online)
+    assert not out.requires_grad
+    torch.testing.assert_close(out, copy.deepcopy(online)(x))  # batch statistics, same weights
+    StopGradTarget()(x * 3 + 1, online)
+    for key, value in online.state_dict().items():  # running mean/var and counters untouched
+        torch.testing.assert_close(value, before[key], msg=key)
+    online(x)  # an ordinary training pass does move them
+    assert not torch.equal(online.state_dict()["stages.0.1.running_mean"], before["stages.0.1.running_mean"])
+
+
+def test_sharpened_loss_prefers_the_sharpened_target() -> None:
+    from lab.losses import sharpened_loss
+
+    torch.manual_seed(0)
+    target = torch.randn(8, 16)
+    centred = target - target.mean(0)
+    good = sharpened_loss(centred / 0.04 * 0.1, target)  # student logits that reproduce p_t
+    bad = sharpened_loss(torch.randn(8, 16), target)
+    assert good < bad
+    pred = torch.randn(8, 16, requires_grad=True)
+    t = torch.randn(8, 16, requires_grad=True)
+    sharpened_loss(pred, t).backward()
+    assert pred.grad is not None and t.grad is None
+
+
+def test_objective_terms_and_rate_sign() -> None:
+    from lab.config import ObjectiveConfig
+    from lab.losses import objective
+
+    torch.manual_seed(0)
+    pred, target, z, z_agg = torch.randn(16, 8), torch.randn(16, 8), torch.randn(16, 3, 8), torch.randn(16, 12)
+    off, terms = objective(ObjectiveConfig(), pred, target, z, z_agg, rate_weight=0.0)
+    assert set(terms) == {"pred"} and off.item() == pytest.approx(cosine_loss(pred, target).item())
+    cfg = ObjectiveConfig(rate={"weight": 0.5, "features": "both"})
+    total, terms = objective(cfg, pred, target, z, z_agg, rate_weight=0.5)
+    assert set(terms) == {"pred", "rate_z", "rate_agg"} and 0 < terms["rate_z"].item() <= 1
+    assert total.item() == pytest.approx((terms["pred"] - 0.5 * (terms["rate_z"] + terms["rate_agg"])).item())
+
+
+@pytest.mark.parametrize("overcomplete", [None, 4])
+def test_crate_aggregator_shapes_sparsity_and_stats(overcomplete: int | None) -> None:
+    from lab.models.aggregators.crate import CrateAggregator
+
+    torch.manual_seed(0)
+    agg = CrateAggregator(32, layers=2, heads=4, overcomplete=overcomplete).eval()
+    layer = agg.layers[0]
+    assert layer.mssa.proj.weight.shape == (32, 32) and layer.mssa.proj.bias is None  # one U per head for q, k, v
+    tokens = torch.randn(5, 4, 32)
+    out = agg(tokens)
+    assert out.shape == (5, 4, 32)
+    order = [3, 1, 0, 2]  # no positions: permutation-equivariant
+    torch.testing.assert_close(agg(tokens[:, order]), out[:, order], atol=1e-5, rtol=1e-5)
+    stats = agg.layer_stats(tokens)
+    assert len(stats) == 2 and all(0 <= s["sparsity"] <= 1 and s["rate_heads"] > 0 for s in stats)
+    if overcomplete:
+        assert layer.ista.dictionary.shape == (32, 128) and layer.ista.decoder.shape == (32, 128)
+    else:
+        h = layer.norm_ista(tokens)  # ISTA: non-negative, one step from H
+        d = layer.ista.dictionary
+        expected = torch.relu(h + 0.1 * (h - h @ d.T) @ d - 0.1 * 0.1)
+        torch.testing.assert_close(layer.ista(h), expected)
+        assert (layer.ista(h) >= 0).all()
+
+
+def test_crate_is_a_drop_in_aggregator() -> None:
+    for kind in ("crate", "crate_alpha"):
+        model = build_seqjepa(_small(aggregator={"kind": kind, "layers": 2}), action_in_dim=2).eval()
+        out = model(torch.randn(3, 2, 3, 16, 16), torch.randn(3, 2, 2))
+        assert out.z_agg.shape == (3, 64 + 16) and out.pred.shape == (3, 64)

@@ -32,7 +32,7 @@ def test_train_two_steps_then_eval_and_gate(tiny_yaml: Path, tmp_path: Path) -> 
         assert key in results, key
     assert results["eval.linacc_agg"] == results["eval.linacc_agg@M2"]
     assert 0.0 <= results["eval.linacc_agg"] <= 1.0 and results["eval.rankme_enc"] >= 1.0
-    assert {p.name for p in (run / "plots").iterdir()} == {"curves.png", "acc_vs_mval.png", "r2_per_dim.png"}
+    assert {p.name for p in (run / "plots").iterdir()} == {"curves.png", "acc_vs_mval.png", "r2_per_dim.png", "health.png", "spectra.png"}
 
     passed = runner.invoke(app, ["gate", str(run)])
     assert passed.exit_code == 0, passed.output
@@ -111,3 +111,37 @@ def test_missing_dataset_is_a_clear_error_and_leaves_no_run(tiny_yaml: Path, tmp
     result = runner.invoke(app, ["train", str(tiny_yaml), "--set", "data.name=cifar10", "--data-root", str(tmp_path / "none")])
     assert result.exit_code == 2 and "expected layout" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("model", "objective", "terms"), [
+    ({}, {"target": "stopgrad", "symmetric": True, "rate": {"weight": 1.0, "features": "both"}},
+     {"loss/pred", "loss/rate_z", "loss/rate_agg"}),
+    ({"aggregator": {"kind": "crate_alpha", "layers": 2}}, {"loss": "sharpened", "rate": {"weight": 0.5}},
+     {"loss/pred", "loss/rate_z"}),
+])
+def test_variants_train_log_each_term_and_evaluate_with_the_twin(tmp_path: Path, model: dict, objective: dict,
+                                                                  terms: set[str]) -> None:
+    from lab.evaluate import evaluate
+
+    cfg = parse_config(tiny_config(tmp_path, model=model, objective=objective, eval={"at_end": False}))
+    loop.train(cfg)
+    record = read_metrics(cfg.run_dir)[-1]
+    assert terms <= set(record) and record["loss"] == pytest.approx(
+        record["loss/pred"] - record["rate_weight"] * sum(record[t] for t in terms - {"loss/pred"}), rel=1e-4)
+    results = evaluate(cfg.run_dir)
+    for key in ("linacc_agg", "r2_equi", "inv_gap", "rankme_enc", "cos_enc", "std_agg", "rank_eq_eff", "subspace_overlap"):
+        assert results[f"gain.{key}"] == pytest.approx(results[f"eval.{key}"] - results[f"init.{key}"])
+    assert results["eval.collapsed"] in (0.0, 1.0) and "init.chance" not in results
+    assert ("eval.layer1.sparsity" in results) == (model.get("aggregator", {}).get("kind") == "crate_alpha")
+
+
+def test_untrained_twin_is_the_runs_initialisation(tmp_path: Path) -> None:
+    from lab.build import build_parts, build_sampler
+
+    cfg = parse_config(tiny_config(tmp_path, train={"epochs": 1, "steps_per_epoch": 1}, eval={"at_end": False}))
+    sampler = build_sampler(cfg, "train", torch.device("cpu"))
+    first, _, _ = build_parts(cfg, sampler, torch.device("cpu"))
+    torch.randn(100)  # whatever ran in between
+    twin, _, _ = build_parts(cfg, sampler, torch.device("cpu"))
+    for (name, a), b in zip(first.state_dict().items(), twin.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)

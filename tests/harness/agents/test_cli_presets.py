@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness import sandbox
+from harness import environment as sandbox
 from harness.agents import AGENT_KINDS, make_agent, reports
 from harness.agents.base import Budget, Task
 from harness.agents.command import CommandAgent

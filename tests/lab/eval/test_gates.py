@@ -76,3 +76,14 @@ def test_table_renders_every_gate():
     console.print(gate_table(report))
     text = console.export_text()
     assert "PASS" in text and "FAIL" in text and "eval.missing" in text
+
+
+def test_failing_gate_on_a_collapsed_run_says_collapsed() -> None:
+    results = {"gain.linacc_agg": 0.0, "eval.rankme_enc": 1.01,
+               "eval.collapse_reason": "collapsed: RankMe(z) 1.01 < 2"}
+    report = check_gates(results, [parse_gate("gain.linacc_agg >= 0.05"), parse_gate("eval.rankme_enc >= 1")])
+    failed, passed = report.results
+    assert not failed.passed and failed.reason.startswith("collapsed: RankMe(z) 1.01 < 2")
+    assert passed.passed and "collapsed" not in passed.reason
+    healthy = check_gates({"gain.linacc_agg": 0.0}, [parse_gate("gain.linacc_agg >= 0.05")])
+    assert "collapsed" not in healthy.results[0].reason

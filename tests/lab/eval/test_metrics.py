@@ -119,3 +119,37 @@ def test_collapse_stats_separate_collapsed_from_spread_features():
     assert collapsed["normalised_std"] < 1e-3 and collapsed["mean_cosine"] > 0.999
     opposite = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
     assert collapse_stats(opposite)["mean_cosine"] == pytest.approx(-1.0)
+
+
+def test_subspace_metrics_separate_view_and_sample_variation() -> None:
+    from lab.eval.subspace import subspace_metrics
+
+    torch.manual_seed(0)
+    n, v, d = 400, 4, 16
+    identity = torch.zeros(n, 1, d)
+    identity[..., :4] = torch.randn(n, 1, 4)  # samples differ in dims 0-3
+    pose = torch.zeros(n, v, d)
+    pose[..., 8:10] = torch.randn(n, v, 2)  # views differ in dims 8-9 …
+    pose -= pose.mean(1, keepdim=True)  # … around each sample's own mean
+    m = subspace_metrics(identity + pose)
+    assert m["rank_inv_eff"] == pytest.approx(4, rel=0.15) and m["rank_eq_eff"] == pytest.approx(2, rel=0.15)
+    assert m["overlap"] == pytest.approx(0.0, abs=1e-6)  # orthogonal subspaces
+    assert m["var_eq_frac"] == pytest.approx(2 * 0.75 / (2 * 0.75 + 4), rel=0.15)  # E‖e‖² = 2·(V−1)/V
+    assert sum(m["spectrum_eq"]) == pytest.approx(1.0) and len(m["spectrum_inv"]) == d
+    invariant = subspace_metrics(identity.expand(n, v, d))
+    assert invariant["var_eq_frac"] == pytest.approx(0.0, abs=1e-12)
+    same = subspace_metrics(identity + identity.squeeze(1)[:, None] * torch.randn(n, v, 1) * 0.5)
+    assert same["overlap"] > 0.9  # views vary along the sample directions
+    with pytest.raises(ValueError, match="V ≥ 2"):
+        subspace_metrics(torch.randn(5, 1, 3))
+
+
+def test_collapse_reason_names_the_figure() -> None:
+    from lab.eval.health import collapse_reason
+
+    torch.manual_seed(0)
+    same = torch.ones(64, 16) + 1e-4 * torch.randn(64, 16)
+    assert collapse_reason(rankme(same), collapse_stats(same)).startswith("collapsed: RankMe(z)")
+    spread = torch.randn(256, 16)
+    assert collapse_reason(rankme(spread), collapse_stats(spread)) is None
+    assert "mean pairwise cosine" in collapse_reason(10.0, {"mean_cosine": 0.995})

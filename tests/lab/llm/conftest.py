@@ -19,6 +19,12 @@ def invoke(*args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(app, [str(a) for a in args], env={"WANDB_MODE": "disabled", **(env or {})})
 
 
+@pytest.fixture(autouse=True)
+def _wandb_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The llm tests do not exercise W&B (tests/lab/test_wandb.py does)."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+
+
 @pytest.fixture(scope="session")
 def llm():
     """`llm("finetune", "--steps", 3, …)` runs a `lab llm` command in-process and returns its Result."""

@@ -160,5 +160,5 @@ def test_a_diverged_run_is_named_and_stored_as_null(tmp_path: Path):
 
     res = {"param": "lr", "values": [1e-3, 1e-2, 1.0], "final_val_loss": [5.2, 5.1, float("nan")]}
     assert caption(res).startswith("lr=0.01 reaches the lowest") and caption(res).endswith("diverged: 1")
-    stored = json.loads(write_results(tmp_path, {"final_val_loss": res["final_val_loss"]}, seed=0).read_text())
+    stored = json.loads(write_results(tmp_path, {"final_val_loss": res["final_val_loss"]}, seed=0, job="llm-sweep-lr").read_text())
     assert stored["final_val_loss"] == [5.2, 5.1, None] and stored["provenance"]["seed"] == 0

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The --set switches of every step-2/3 variant on experiments/step2-teacherless/base.yaml.
+# Usage: variants.sh VARIANT SEED [RUNS_DIR]  → trains and evaluates runs/<VARIANT>-s<SEED>.
+set -euo pipefail
+variant=$1 seed=$2 runs=${3:-runs}
+TL="--set objective.target=stopgrad"
+RATE="--set objective.rate.weight=0.3"
+case $variant in
+  baseline)    sets="" ;;                                   # EMA target, cosine loss (the paper)
+  expA)        sets="$RATE" ;;                              # EMA target + coding rate
+  expB)        sets="$TL $RATE" ;;                          # teacherless (stop-grad) + coding rate
+  expB-norate) sets="$TL" ;;                                # teacherless without the rate: the collapse control
+  expC)        sets="$TL $RATE --set objective.symmetric=true" ;;
+  expD)        sets="$TL $RATE --set objective.loss=sharpened" ;;
+  rate1)       sets="$TL --set objective.rate.weight=1.0" ;;
+  crate)       sets="--set model.aggregator.kind=crate --set model.aggregator.layers=12" ;;
+  crate_alpha) sets="--set model.aggregator.kind=crate_alpha --set model.aggregator.layers=4" ;;
+  *) echo "unknown variant $variant" >&2; exit 2 ;;
+esac
+# shellcheck disable=SC2086
+lab train experiments/step2-teacherless/base.yaml --overwrite --set eval.at_end=false --set logging.progress=false \
+  --set name="$variant-s$seed" --set train.seed="$seed" --set logging.runs_dir="$runs" $sets
+lab eval "$runs/$variant-s$seed"

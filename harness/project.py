@@ -1,0 +1,88 @@
+"""A repository ralph works in: its PRD, ledger, progress log, protected set and check environment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import guards
+from harness.checks import Evidence, Reporter
+from harness.checktree import CheckRun, run_in_check_tree
+from harness.environment import Environment
+from harness.fileio import atomic_write_text, now_iso
+from harness.ledger import Ledger, ralph_dir
+from harness.prd import PRD, Check, load_prd
+from harness.progress import ProgressLog
+from harness.vcs import ignored_dirs, open_repo
+
+
+@dataclass
+class Project:
+    """The repository, its validated PRD (and the exact text it was loaded from), ledger and log.
+
+    `environment` is where the checks run (`ralph run --sandbox bwrap` makes it bwrap).
+    """
+
+    repo: Path
+    prd_path: Path
+    prd: PRD
+    ledger: Ledger
+    progress: ProgressLog
+    prd_text: str
+    environment: Environment = field(default_factory=Environment)
+
+    @classmethod
+    def open(cls, repo: Path | str = ".", prd_path: Path | str | None = None) -> Project:
+        """Raises PRDError / VCSError / LedgerError with an actionable message when unusable."""
+        repo = Path(repo).resolve()
+        open_repo(repo)
+        path = Path(prd_path) if prd_path else repo / "PRD.json"
+        prd = load_prd(path)
+        return cls(repo, path, prd, Ledger(repo, plan=prd), ProgressLog(repo), path.read_text(encoding="utf-8"))
+
+    @property
+    def protected(self) -> list[str]:
+        """What the agent may not change: the harness's records plus the PRD's `protected` globs."""
+        return list(dict.fromkeys([*guards.ALWAYS_PROTECTED, *self.prd.defaults.protected]))
+
+    def snapshot(self) -> guards.Snapshot:
+        """The protected files as they are now (the baseline an attempt is compared with)."""
+        return guards.snapshot(self.repo, self.prd.defaults.protected)
+
+    def check(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None, *,
+              baseline: guards.Snapshot | None = None, shared: Sequence[str] | None = None,
+              set_aside: Sequence[str] = ()) -> CheckRun:
+        """Run `checks` on a clean checkout of the candidate tree (checktree.py).
+
+        `baseline` is what the protected paths must be there (default: as they are now); `shared`
+        the ignored top-level directories linked in (default: those that exist now).
+        """
+        d = self.prd.defaults
+        return run_in_check_tree(
+            self.repo, checks, environment=self.environment, baseline=baseline or self.snapshot(),
+            shared=ignored_dirs(self.repo) if shared is None else shared, protected=self.protected,
+            env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
+            set_aside=set_aside)
+
+    def run(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None) -> list[Evidence]:
+        """Entry and exit checks: `check` with today's baseline; the evidence only."""
+        return self.check(checks, log_dir, reporter).evidence
+
+    def write_passes(self, passes: dict[str, bool]) -> None:
+        """Set `passes` in PRD.json, starting from the text ralph loaded, never from what is on disk now
+        (an edit made meanwhile by anyone else is overwritten, not merged)."""
+        data = json.loads(self.prd_text)
+        for f in data["features"]:
+            if f["id"] in passes:
+                f["passes"] = passes[f["id"]]
+        for f in self.prd.features:
+            if f.id in passes:
+                f.passes = passes[f.id]
+        self.prd_text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        atomic_write_text(self.prd_path, self.prd_text)
+
+    def log_dir(self, name: str) -> Path:
+        """`.ralph/runs/<timestamp>-<name>/` for full check output."""
+        return ralph_dir(self.repo) / "runs" / f"{now_iso().replace(':', '')}-{name}"

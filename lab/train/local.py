@@ -1,0 +1,136 @@
+"""Local (blockwise) seq-JEPA: every encoder stage learns from its own loss, with stop-gradient
+between stages (Siddiqui et al., "Blockwise Self-Supervised Learning at Scale", TMLR 2024; the
+local seq-JEPA recipe of the reference, §6.3).
+
+- `BlockwiseEncoder` wraps a staged encoder: the input of every stage after the first is
+  detached, so no gradient crosses a stage boundary, and the pooled output of every stage is
+  kept (`pooled`) for the local losses. Its final output is the usual z, so the aggregator,
+  predictor and the seq-JEPA loss train the top stage exactly as end to end.
+- `LocalObjective` holds a light predictor per lower stage: [h_s(x_M); a_M] → ĥ_s(x_{M+1}), the
+  target being the EMA target's own stage s on x_{M+1}, plus an anti-collapse term on h_s
+  (`lab.losses.local`). Its loss is added to the seq-JEPA loss, so one optimiser step covers
+  every local loss; the EMA target copies the wrapper, so its stages are the targets.
+- `stage_features` gives the pooled features of every stage of any staged encoder, for the
+  per-stage probes of blockwise and end-to-end runs alike.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lab.losses.local import local_stage_loss
+from lab.models.encoders import StagedEncoder
+
+
+def stage_features(encoder: StagedEncoder, x: torch.Tensor, detach_between: bool = False) -> list[torch.Tensor]:
+    """Pooled output of every stage: x (B, 3, H, W) → [(B, C_s)] for s = 1..S."""
+    pooled, h = [], x
+    for i, stage in enumerate(encoder.stages):
+        h = stage(h.detach() if detach_between and i > 0 else h)
+        pooled.append(encoder.pool(h))
+    return pooled
+
+
+class BlockwiseEncoder(nn.Module):
+    """A staged encoder trained stage by stage: (B, 3, H, W) → (B, D) as the wrapped encoder, with
+    stop-gradient between stages; `pooled` holds the last call's per-stage features."""
+
+    def __init__(self, encoder: StagedEncoder) -> None:
+        super().__init__()
+        if not isinstance(encoder, StagedEncoder):
+            raise ValueError(f"local learning needs an encoder with stages; {type(encoder).__name__} has none")
+        self.inner = encoder
+        self.out_dim, self.stage_dims = encoder.out_dim, encoder.stage_dims
+        self.pooled: list[torch.Tensor] = []
+
+    @property
+    def stages(self) -> nn.ModuleList:
+        return self.inner.stages
+
+    def pool(self, h: torch.Tensor) -> torch.Tensor:
+        return self.inner.pool(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.pooled = stage_features(self.inner, x, detach_between=True)
+        return self.pooled[-1]
+
+
+def _light_predictor(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    """Linear → LayerNorm → GELU → Linear: no batch statistics, cheap next to the stage it trains."""
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Linear(hidden, out_dim))
+
+
+class LocalObjective(nn.Module):
+    """Light predictors and local losses of the stages below the top one (the top stage trains
+    through the aggregator and predictor on the seq-JEPA loss)."""
+
+    def __init__(self, stage_dims: list[int], action_dim: int, hidden: int, anti_collapse: str, weight: float,
+                 eps_sq: float) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(_light_predictor(c + action_dim, hidden, c) for c in stage_dims[:-1])
+        self.anti_collapse, self.weight, self.eps_sq = anti_collapse, weight, eps_sq
+
+    def forward(self, online: list[torch.Tensor], target: list[torch.Tensor], action: torch.Tensor,
+                num_context: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """online: per stage (B·M, C_s) features of the context views (view-major within a sample);
+        target: per stage (B, C_s) EMA features of x_{M+1}; action: (B, d_a) a_M: x_M → x_{M+1}.
+        Returns the summed local loss and each stage's terms."""
+        total, metrics = action.new_zeros(()), {}
+        for s, head in enumerate(self.heads):
+            feats = online[s].unflatten(0, (-1, num_context))  # (B, M, C_s)
+            pred = head(torch.cat([feats[:, -1], action], dim=-1))
+            loss, terms = local_stage_loss(pred, target[s], online[s], self.anti_collapse, self.weight, self.eps_sq)
+            total = total + loss
+            metrics |= {f"local/stage{s}_{k}": v for k, v in terms.items()}
+        return total, metrics
+
+
+def local_loss(model: nn.Module, target: nn.Module):
+    """The `extra` term of `train_step` for a blockwise model: its stages' local losses from the
+    features the online and target encoders kept during the step's forward passes."""
+    def extra(out, seq) -> tuple[torch.Tensor, dict[str, float]]:
+        action = seq.actions[:, -1]  # a_M: x_M → x_{M+1}
+        return model.local(model.encoder.pooled, target.encoder.pooled, action, out.z.shape[1])
+
+    return extra
+
+
+@torch.no_grad()
+def _stage_pairs(encoder: nn.Module, sampler, limit: int | None, batch_size: int, seed: int):
+    """Per stage (N, 2·C_s) [h_s(x1); h_s(x2)], the actions a_1 (N, A) and labels (N,), fixed-seed views."""
+    n = min(sampler.num_samples, limit or sampler.num_samples)
+    staged = encoder.inner if isinstance(encoder, BlockwiseEncoder) else encoder
+    feats, actions, labels = [], [], []
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for idx in torch.arange(n, device=sampler.device).split(batch_size):
+            seq = sampler.sample(idx, 2)
+            pooled = stage_features(staged, seq.views.flatten(0, 1))
+            feats.append([p.float().unflatten(0, (idx.numel(), 2)).flatten(1).cpu() for p in pooled])
+            actions.append(seq.actions[:, 0].float().cpu())
+            labels.append(seq.labels.cpu())
+    per_stage = [torch.cat([f[s] for f in feats]) for s in range(len(feats[0]))]
+    return per_stage, torch.cat(actions), torch.cat(labels)
+
+
+def stage_metrics(encoder: nn.Module, train_sampler, test_sampler, ev) -> dict[str, float]:
+    """Per-stage probes of a staged encoder (blockwise or end to end): `stage{s}.linacc`, the
+    linear-probe accuracy of the pooled stage-s features of one view, and `stage{s}.r2_equi`, the
+    R² (sklearn mean) of the relative action from the pair [h_s(x1); h_s(x2)]. `ev`: EvalConfig."""
+    from lab.eval.equivariance import equivariance_r2
+    from lab.eval.probes import linear_probe_accuracy
+
+    was_training = encoder.training
+    encoder.eval()
+    tr, tr_a, tr_y = _stage_pairs(encoder, train_sampler, ev.num_train, ev.batch_size, ev.seed)
+    te, te_a, te_y = _stage_pairs(encoder, test_sampler, ev.num_test, ev.batch_size, ev.seed + 1)
+    encoder.train(was_training)
+    out = {}
+    for s, (x_tr, x_te) in enumerate(zip(tr, te, strict=True)):
+        half = x_tr.shape[1] // 2
+        out[f"stage{s}.linacc"] = linear_probe_accuracy(x_tr[:, :half], tr_y, x_te[:, :half], te_y, max_iter=ev.probe_max_iter)
+        r2 = equivariance_r2(x_tr, tr_a, x_te, te_a, head=ev.equi_head, hidden=ev.equi_hidden, epochs=ev.equi_epochs,
+                             seed=ev.seed)
+        out[f"stage{s}.r2_equi"] = r2["r2_sklearn"]
+    return out

@@ -1,0 +1,207 @@
+"""`lab stream CONFIG`: streaming / continual seq-JEPA, one pass over a non-IID stream.
+
+Beside the epoch loop (lab.train.loop), with the same model, target, probes, optimiser and
+`train_step`: the training set is cut into class-incremental tasks (lab.data.stream) and seen
+once, in small batches, task after task; each step adds up to `replay_batch` samples drawn from a
+replay buffer (lab.data.replay) and, with `distill > 0`, a CaSSLe-style term: a predictor maps
+the current encoder's features of the context views onto the frozen previous-task encoder's,
+through the same 1 − cos loss, L = L_JEPA + distill · (1 − cos(g(z), sg(z_prev))).
+Schedules are in steps (there are no epochs): warmup then cosine for the lr, the EMA τ cosine
+over the whole stream.
+
+Evaluation: a frozen linear probe on z_AGG (M_val = M_tr) over the eval subsets of the train and
+test splits (held on the device; the stream itself is not). Before training (the untrained twin:
+same seed, same weights) and after each task, a within-task probe per task gives the task × task
+matrix; `evals_per_task` times per task, probes over all classes and over the classes seen so far
+give the accuracy-vs-samples curve. Results: RUN/stream.json (lab.train.stream_metrics) and
+RUN/plots/stream.png; the checkpoint is the usual one, so `lab eval RUN` also works.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from threadpoolctl import threadpool_limits
+from torch import nn
+
+from lab.build import autocast_for, build_parts, build_sampler, resolve_device
+from lab.config import ConfigError, RunConfig, save_config
+from lab.data.registry import load_dataset
+from lab.data.replay import BUFFERS
+from lab.data.stream import DeviceWindow, batches, class_incremental_order, drifted, task_classes
+from lab.eval.probes import linear_probe_accuracy
+from lab.evaluate import extract
+from lab.losses import cosine_loss, objective
+from lab.train.checkpoint import save_checkpoint
+from lab.train.logging import RunLogger
+from lab.train.loop import _progress, train_step
+from lab.train.optim import build_optimizer
+from lab.train.schedules import ema_tau, learning_rate
+from lab.train.stream_metrics import continual_summary, plot_continual
+
+
+class Distiller(nn.Module):
+    """CaSSLe through the JEPA loss: g(z) predicts the previous task's frozen encoder output.
+    `previous` is None during the first task (nothing to distil from)."""
+
+    def __init__(self, dim: int, hidden: int, weight: float) -> None:
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.weight, self.previous = weight, None
+
+    def snapshot(self, encoder: nn.Module) -> None:
+        self.previous = copy.deepcopy(encoder).requires_grad_(False)
+
+    def __call__(self, out, seq) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.previous is None:
+            return out.pred.new_zeros(()), {}
+        m = out.z.shape[1]
+        with torch.no_grad():
+            z_prev = self.previous(seq.views[:, :m].flatten(0, 1))
+        loss = cosine_loss(self.head(out.z.flatten(0, 1)), z_prev)
+        return self.weight * loss, {"distill/loss": loss.item()}
+
+
+def _subset_accuracy(tr, te, m: int, classes: list[int], max_iter: int) -> float:
+    """z_AGG linear-probe accuracy restricted to `classes` (train and test samples of those classes)."""
+    keep_tr, keep_te = torch.isin(tr.labels, torch.tensor(classes)), torch.isin(te.labels, torch.tensor(classes))
+    return linear_probe_accuracy(tr.agg[m][keep_tr], tr.labels[keep_tr], te.agg[m][keep_te], te.labels[keep_te],
+                                 max_iter=max_iter)
+
+
+def _probe_row(tr, te, m: int, groups: list[list[int]], max_iter: int) -> tuple[list[float], dict[str, float]]:
+    """Within-task accuracies (one per task) and all-class accuracy of z_AGG probes."""
+    row = [_subset_accuracy(tr, te, m, classes, max_iter) for classes in groups]
+    return row, {"acc_all": _subset_accuracy(tr, te, m, sorted(c for g in groups for c in g), max_iter)}
+
+
+def _seen_accuracy(tr, te, m: int, classes: list[int], max_iter: int) -> float | None:
+    """Probe over the classes seen so far (None with fewer than 2)."""
+    return _subset_accuracy(tr, te, m, classes, max_iter) if len(classes) >= 2 else None
+
+
+def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
+    """Run the stream described by cfg.stream into cfg.run_dir; returns the stream results."""
+    sc = cfg.stream
+    if sc is None:
+        raise ConfigError("lab stream needs a `stream:` section (tasks, batch_size, replay, …); see docs/streaming.md")
+    if cfg.run_dir.exists():
+        if not overwrite:
+            raise ConfigError(f"{cfg.run_dir} already holds a run; pass --overwrite or pick another name with --set name=NEW")
+        shutil.rmtree(cfg.run_dir)
+    device = resolve_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+
+    host = load_dataset(cfg.data.name, cfg.data.root, "train", image_size=cfg.data.image_size, num=cfg.data.num_train,
+                        seed=cfg.data.seed)
+    window = DeviceWindow(host, cfg.data.views, device)
+    groups = task_classes(host.num_classes, sc.tasks, cfg.data.seed)
+    order = class_incremental_order(host.labels, groups, cfg.train.seed)
+    model, target, probes = build_parts(cfg, window, device)
+    distiller = Distiller(model.encoder.out_dim, cfg.train.probe_hidden, sc.distill).to(device) if sc.distill > 0 else None
+    opt = build_optimizer(cfg.optim, nn.ModuleList([model] + ([distiller] if distiller else [])), probes)
+    buffer = BUFFERS[sc.replay](sc.buffer_size, seed=cfg.train.seed) if sc.replay != "none" else None
+    loss_fn, autocast, m = functools.partial(objective, cfg.objective), autocast_for(device, cfg.train.bf16), cfg.data.seq_len
+    probe_tr, probe_te = build_sampler(cfg, "train", device), build_sampler(cfg, "test", device)
+    max_iter = cfg.eval.probe_max_iter
+
+    def evaluate_now() -> tuple:
+        model.eval()
+        tr = extract(model, probe_tr, [m], cfg.eval.batch_size, cfg.eval.num_train, cfg.eval.seed)
+        te = extract(model, probe_te, [m], cfg.eval.batch_size, cfg.eval.num_test, cfg.eval.seed + 1)
+        model.train()
+        return tr, te
+
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, cfg.run_dir / "config.yaml")
+    logger = RunLogger(cfg, cfg.run_dir, resume_step=None)
+    stream = list(batches(order, sc.batch_size))
+    total, warmup = len(stream), min(len(stream), sc.warmup_steps)
+    task_len = [sum(1 for b in stream if b.task == t) for t in range(sc.tasks)]
+    eval_at = {t: {round(task_len[t] * (k + 1) / sc.evals_per_task) for k in range(sc.evals_per_task)} for t in range(sc.tasks)}
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        tr, te = evaluate_now()
+        row, extra = _probe_row(tr, te, m, groups, max_iter)
+    matrix, curve = [row], [{"seen": 0, "task": -1, "acc_all": extra["acc_all"],
+                             "acc_seen": None, "task_end": False}]
+    t0, in_task = time.perf_counter(), 0
+    for module in (model, target, probes):
+        module.train()
+    with _progress(cfg.logging.progress) as progress:
+        bar = progress.add_task(cfg.name, total=total, stats="")
+        for step, batch in enumerate(stream):
+            lr = learning_rate(step, total, warmup, cfg.optim)
+            for group in opt.param_groups:
+                if group["role"] == "model":
+                    group["lr"] = lr
+            tau = ema_tau(step, total, cfg.objective.target.base, cfg.objective.target.final)
+            slots, replayed = buffer.sample(sc.replay_batch) if buffer is not None else (None, batch.idx[:0])
+            idx = torch.cat([batch.idx, replayed])
+            views = drifted(cfg.data.views, sc.drift, batch.progress) if sc.drift else None
+            seq = window.sample(idx, m + 1, views)
+            metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, cfg.objective.rate.weight,
+                                 None, distiller)
+            loss = metrics.pop("loss")
+            if buffer is not None:
+                with torch.no_grad():
+                    feats = model.encoder(seq.views[:, 0]) if sc.replay == "minred" else None
+                buffer.add(batch.idx, None if feats is None else feats[: batch.idx.numel()])
+                if feats is not None and slots.numel():
+                    buffer.refresh(slots, feats[batch.idx.numel():])
+            record = {"step": step + 1, "seen": batch.seen + batch.idx.numel(), "task": batch.task, "lr": lr,
+                      "tau": tau, "loss": loss, "replayed": int(replayed.numel())} | metrics
+            if (step + 1) % cfg.train.log_every == 0:
+                logger.log(record)
+            progress.update(bar, advance=1, stats=f"task {batch.task}  loss {loss:.3f}")
+
+            in_task += 1
+            if in_task in eval_at[batch.task]:
+                task_end = in_task == task_len[batch.task]
+                with threadpool_limits(limits=1, user_api="blas"):
+                    tr, te = evaluate_now()
+                    row, extra = _probe_row(tr, te, m, groups, max_iter)
+                    seen_classes = sorted(c for g in groups[: batch.task + 1] for c in g)
+                    acc_seen = _seen_accuracy(tr, te, m, seen_classes, max_iter)
+                curve.append({"seen": record["seen"], "task": batch.task, "acc_all": extra["acc_all"],
+                              "acc_seen": acc_seen, "task_end": task_end})
+                logger.log({"step": step + 1, "stream/acc_all": extra["acc_all"], "stream/acc_seen": acc_seen})
+                if task_end:
+                    matrix.append(row)
+                    in_task = 0
+                    if distiller is not None:
+                        distiller.snapshot(model.encoder)
+    train_seconds = time.perf_counter() - t0
+    save_checkpoint(cfg.run_dir, {
+        "epoch": 0, "step": total, "train_seconds": train_seconds, "config_digest": cfg.digest(),
+        "model": model.state_dict(), "target": target.state_dict(), "probes": probes.state_dict(),
+        "optimizer": opt.state_dict(), "rng_cpu": torch.get_rng_state(), "rng_cuda": None,
+        "wandb_id": logger.wandb_id, "device": str(device),
+    })
+    logger.finish()
+
+    results: dict[str, Any] = continual_summary(matrix)
+    results |= {"eval.acc_all": curve[-1]["acc_all"], "init.acc_all": curve[0]["acc_all"]}
+    results["gain.acc_all"] = results["eval.acc_all"] - results["init.acc_all"]
+    results |= {
+        "stream.acc_matrix": matrix, "stream.task_classes": groups, "stream.curve": curve,
+        "stream.samples": sum(b.idx.numel() for b in stream), "stream.steps": total,
+        "stream.replay": sc.replay, "stream.distill": sc.distill,
+        "provenance.run": cfg.name, "provenance.seed": cfg.train.seed, "provenance.config_hash": cfg.digest(),
+        "provenance.torch": torch.__version__, "provenance.train_wall_s": round(train_seconds, 2),
+    }
+    text = json.dumps(results, indent=2)
+    (cfg.run_dir / "stream.json").write_text(text)
+    plot_continual(matrix, curve, cfg.run_dir / "plots" / "stream.png",
+                   f"{cfg.name}: replay {sc.replay}, distill {sc.distill}")
+    return results
+

@@ -1,0 +1,103 @@
+"""Plans a newcomer can finish and cannot fake: `ralph init --template seq-jepa` in an empty
+repository leaves every checked path creatable, and the lint flags features whose checks only
+look at files (validate warns, --strict fails, import says which stories need a check)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness import guards
+from harness.cli import app
+from harness.lint import inspects_only, plan_findings
+from harness.prd import Check, load_prd
+from harness.verify import Project
+
+
+def ralph(*args: str | Path):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_seq_jepa_in_an_empty_repository_protects_only_what_exists(tmp_path: Path) -> None:
+    repo = tmp_path / "fresh"
+    result = ralph("init", "--template", "seq-jepa", "-C", repo)
+    assert result.exit_code == 0, result.output
+    assert "'tests/lab/**' is not protected yet" in result.output
+    project = Project.open(repo)
+    assert "tests/lab/**" not in project.protected and "lab/eval/**" not in project.protected
+    # an agent writes the tests every exit check runs; the guards keep them (no tampering)
+    before = guards.snapshot(repo, project.prd.defaults.protected)
+    (repo / "tests" / "lab").mkdir(parents=True)
+    (repo / "tests" / "lab" / "test_views.py").write_text("def test_ok():\n    assert True\n")
+    (repo / "lab" / "eval").mkdir(parents=True)
+    (repo / "lab" / "eval" / "probes.py").write_text("")
+    assert guards.check_and_restore(repo, before) == []
+    assert (repo / "tests" / "lab" / "test_views.py").is_file()
+    # every path a check runs is reachable: none lies under a protected glob that matches nothing
+    for check in [c for f in project.prd.features for c in f.verify] + [c for p in project.prd.phases for c in p.exit]:
+        for word in (check.run or "").split():
+            assert guards.matching_pattern(word, project.protected) is None, (check.name, word)
+
+
+def test_seq_jepa_keeps_protecting_tests_that_exist(tmp_path: Path) -> None:
+    repo = tmp_path / "lab-repo"
+    (repo / "tests" / "lab").mkdir(parents=True)
+    (repo / "tests" / "lab" / "test_views.py").write_text("def test_ok():\n    pass\n")
+    result = ralph("init", "--template", "seq-jepa", "-C", repo)
+    assert result.exit_code == 0 and "tests/lab/**" in Project.open(repo).protected
+    assert "'lab/eval/**' is not protected yet" in result.output
+    before = guards.snapshot(repo, ["tests/lab/**"])
+    (repo / "tests" / "lab" / "test_views.py").write_text("")  # weakening the judge is undone
+    assert guards.check_and_restore(repo, before) == ["tests/lab/test_views.py"]
+
+
+def test_the_seq_jepa_template_has_only_executable_features(tmp_path: Path) -> None:
+    ralph("init", "--template", "seq-jepa", "-C", tmp_path / "r")
+    assert plan_findings(load_prd(tmp_path / "r" / "PRD.json")) == []
+
+
+@pytest.mark.parametrize(("command", "inspects"), [
+    ("test -f docs/method.md", True),
+    ("test -d experiments && grep -q hypothesis experiments/README.md", True),
+    ("[ -s results.json ] || ls docs | wc -l", True),
+    ("git ls-files | grep -q lab/", True),
+    ("pytest -q tests", False),
+    ("OMP_NUM_THREADS=1 python train.py && test -f out.json", False),
+    ("lab train smoke.yaml | grep acc", False),
+    ("test -f $(python make.py)", False),
+    ("find . -name '*.py' -exec python {} \\;", False),
+])
+def test_which_commands_only_inspect_files(command: str, inspects: bool) -> None:
+    assert inspects_only(Check(name="c", run=command)) is inspects
+
+
+def lying_plan(repo: Path, prd_dict) -> None:
+    prd_dict["features"][1]["verify"] = [{"name": "doc", "run": "test -f docs/method.md"},
+                                         {"name": "word", "run": "grep -q hypothesis docs/method.md"}]
+    (repo / "PRD.json").write_text(json.dumps(prd_dict))
+
+
+def test_validate_warns_and_strict_fails_on_a_feature_that_only_inspects_files(prd_repo: Path, prd_dict) -> None:
+    assert "FEAT-2: its checks ('ok') only prove" in ralph("validate", "-C", prd_repo).output  # `true` proves nothing
+    lying_plan(prd_repo, prd_dict)
+    warned = ralph("validate", "-C", prd_repo)
+    assert warned.exit_code == 0
+    assert "warning: FEAT-2: its checks ('doc', 'word') only prove that files exist" in warned.output
+    assert "FEAT-1" not in warned.output.split("checks", 1)[1]  # it runs a command and gates a metric
+    assert "to fix: add a check that runs the code" in warned.output
+    strict = ralph("validate", "--strict", "-C", prd_repo)
+    assert strict.exit_code == 2 and "error: FEAT-2" in strict.output
+
+
+def test_import_names_the_stories_without_an_executable_check(tmp_path: Path) -> None:
+    src = tmp_path / "prd.json"
+    src.write_text(json.dumps({"project": "p", "userStories": [
+        {"id": "US-1", "title": "a", "acceptanceCriteria": ["x"], "priority": 1},
+        {"id": "US-2", "title": "b", "acceptanceCriteria": ["y"], "priority": 2}]}))
+    result = ralph("import", src, "--out", tmp_path / "PRD.json")
+    assert result.exit_code == 0
+    assert "US-1: no 'verify' checks" in result.output and "US-2: no 'verify' checks" in result.output
+    assert result.output.count("to fix: add a check") == 1 and '"run": "pytest' in result.output

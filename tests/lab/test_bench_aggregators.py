@@ -1,0 +1,57 @@
+"""`lab bench aggregators` and `lab diff`: tiny runs of the real commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lab.bench_aggregators import scaling_exponents
+from lab.cli import app
+
+
+def test_bench_aggregators_writes_rows_exponents_and_plot(tmp_path: Path) -> None:
+    out = tmp_path / "agg.json"
+    args = ["bench", "aggregators", "--seq-len", "8", "--seq-len", "64", "--dim", "16", "--layers", "1",
+            "--reps", "1", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    kinds = {r["aggregator"] for r in report["results"]}
+    assert {"transformer", "tost"} <= kinds
+    for r in report["results"]:
+        assert r["ms"] > 0 and r["peak_mib"] > 0 and r["seq_len"] in (8, 64)
+    assert set(report["scaling"]) == kinds and out.with_suffix(".png").stat().st_size > 1000
+    assert report["scaling"]["tost"]["x8"]["from"] == 8
+    bad = CliRunner().invoke(app, ["bench", "aggregators", "--kind", "nope", "--out", str(out)])
+    assert bad.exit_code == 2 and "nope" in bad.output
+
+
+def test_scaling_exponents_recover_known_powers() -> None:
+    rows = [{"aggregator": "lin", "seq_len": n, "ms": 2.0 * n} for n in (64, 128, 512)]
+    rows += [{"aggregator": "quad", "seq_len": n, "ms": 0.01 * n * n} for n in (64, 128, 512)]
+    fits = scaling_exponents(rows)
+    assert fits["lin"]["exponent"] == pytest.approx(1.0) and fits["quad"]["exponent"] == pytest.approx(2.0)
+    assert fits["lin"]["x8"] == {"from": 64, "to": 512, "time_ratio": pytest.approx(8.0)}
+    assert fits["quad"]["x8"]["time_ratio"] == pytest.approx(64.0)
+
+
+def test_diff_reports_group_means_and_their_difference(tmp_path: Path) -> None:
+    files = {}
+    for name, value in (("a0", 0.1), ("a1", 0.3), ("b0", 0.5), ("b1", 0.5)):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps({"eval.forgetting": value, "nested": {"x": value}}))
+    out = tmp_path / "cmp.json"
+    args = ["diff", "--a", str(files["a0"]), "--a", str(files["a1"]), "--b", str(files["b0"]), "--b", str(files["b1"]),
+            "--key", "eval.forgetting", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["a"]["mean"] == pytest.approx(0.2) and report["a"]["std"] == pytest.approx(0.1)
+    assert report["diff"] == pytest.approx(-0.3)
+    args[-3] = "nested.x"
+    assert CliRunner().invoke(app, args).exit_code == 0
+    missing = CliRunner().invoke(app, ["diff", "--a", str(tmp_path / "none.json"), "--b", str(files["b0"]), "--key", "k"])
+    assert missing.exit_code == 2 and "no results file" in missing.output

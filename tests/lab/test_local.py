@@ -1,0 +1,111 @@
+"""Local (blockwise) learning: stages, stop-gradient, local losses, one step over all of them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from lab.build import build_parts
+from lab.cli import app
+from lab.config import parse_config
+from lab.data.embedded import make_shapes
+from lab.data.views import build_view_sampler
+from lab.losses.local import local_stage_loss, variance_covariance
+from lab.models.encoders import ConvNet, ResNet18
+from lab.train.local import BlockwiseEncoder, stage_features
+
+from .conftest import tiny_config
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "layer"])
+def test_encoders_expose_stages_and_forward_is_unchanged(norm: str) -> None:
+    torch.manual_seed(0)
+    for net, size in ((ConvNet(4, norm=norm), 16), (ResNet18(norm=norm), 32)):
+        net.eval()
+        x = torch.randn(3, 3, size, size)
+        feats = stage_features(net, x)
+        assert [f.shape[1] for f in feats] == net.stage_dims and len(net.stages) == 4
+        torch.testing.assert_close(feats[-1], net(x))
+    assert isinstance(ConvNet(4, norm="group").stages[0][1], torch.nn.GroupNorm)
+
+
+def test_blockwise_encoder_stops_gradient_between_stages() -> None:
+    torch.manual_seed(0)
+    net = BlockwiseEncoder(ConvNet(4))
+    x = torch.randn(4, 3, 16, 16)
+    net(x).sum().backward()  # the top output's gradient reaches the top stage only
+    grads = [sum(p.grad.abs().sum() for p in stage.parameters() if p.grad is not None) if any(
+        p.grad is not None for p in stage.parameters()) else 0.0 for stage in net.stages]
+    assert grads[-1] > 0 and all(g == 0 for g in grads[:-1])
+    net.zero_grad()
+    net(x)
+    net.pooled[1].sum().backward()  # a stage's own loss trains that stage and no other
+    assert all(p.grad is None for p in net.stages[0].parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.stages[1].parameters())
+    # end to end, the same top output trains every stage
+    e2e = ConvNet(4)
+    e2e(x).sum().backward()
+    assert all(any(p.grad is not None and p.grad.abs().sum() > 0 for p in s.parameters()) for s in e2e.stages)
+    with pytest.raises(ValueError, match="stages"):
+        BlockwiseEncoder(torch.nn.Linear(3, 3))
+
+
+def test_local_losses() -> None:
+    torch.manual_seed(0)
+    spread = torch.randn(64, 8)
+    collapsed = torch.ones(64, 8) + 1e-3 * torch.randn(64, 8)
+    push_s, dec_s = variance_covariance(spread)
+    push_c, _ = variance_covariance(collapsed)
+    assert push_c > push_s  # collapse is penalised
+    correlated = torch.randn(64, 1).repeat(1, 8) + 0.1 * torch.randn(64, 8)
+    assert variance_covariance(correlated)[1] > 10 * dec_s
+    pred, target = torch.randn(16, 8), torch.randn(16, 8)
+    loss, terms = local_stage_loss(pred, target, spread, "varcov", 1.0, 0.5)
+    assert set(terms) == {"jepa", "push", "decorrelation"} and torch.isfinite(loss)
+    loss_same, _ = local_stage_loss(target, target, spread, "varcov", 0.0, 0.5)
+    assert float(loss_same) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="anti-collapse"):
+        local_stage_loss(pred, target, spread, "nope", 1.0, 0.5)
+
+
+def test_local_objective_is_part_of_the_model_and_one_step_trains_every_stage(tmp_path: Path) -> None:
+    cfg = parse_config(tiny_config(tmp_path / "runs", objective={"local": {"enabled": True, "hidden": 8}}))
+    sampler = build_view_sampler(make_shapes("train", num=16, image_size=16), cfg.data.views, "cpu")
+    model, target, probes = build_parts(cfg, sampler, torch.device("cpu"))
+    assert isinstance(model.encoder, BlockwiseEncoder) and len(model.local.heads) == 3
+    assert any(k.startswith("local.heads.0") for k in model.state_dict())  # saved and restored with the model
+    import functools
+
+    from lab.losses import objective
+    from lab.train.local import local_loss
+    from lab.train.loop import train_step
+    from lab.train.optim import build_optimizer
+
+    opt = build_optimizer(cfg.optim, model, probes)
+    before = [p.detach().clone() for p in model.encoder.parameters()]
+    seq = sampler.sample(torch.arange(16), 3)
+    metrics = train_step(model, target, probes, opt, functools.partial(objective, cfg.objective), seq, 0.99,
+                         torch.autocast("cpu", enabled=False), extra=local_loss(model, target))
+    assert {"local/stage0_jepa", "local/stage2_push"} <= set(metrics)
+    changed = [not torch.equal(b, p) for b, p in zip(before, model.encoder.parameters(), strict=True)]
+    stage_of = [i for i, s in enumerate(model.encoder.stages) for _ in s.parameters()]
+    assert all(any(c for c, s in zip(changed, stage_of, strict=True) if s == k) for k in range(4))
+
+
+def test_local_run_trains_and_reports_per_stage_probes(tmp_path: Path) -> None:
+    raw = tiny_config(tmp_path / "runs", objective={"local": {"enabled": True, "hidden": 8}},
+                      eval={"stages": True, "num_train": 32, "num_test": 32, "equi_head": "linear"})
+    path = tmp_path / "local.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["train", str(path)])
+    assert result.exit_code == 0, result.output
+    res = json.loads((tmp_path / "runs" / "tiny" / "results.json").read_text())
+    for s in range(4):
+        for key in ("linacc", "r2_equi"):
+            assert res[f"gain.stage{s}.{key}"] == pytest.approx(res[f"eval.stage{s}.{key}"] - res[f"init.stage{s}.{key}"])
+    assert 0 <= res["eval.stage0.linacc"] <= 1
