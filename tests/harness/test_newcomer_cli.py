@@ -41,6 +41,18 @@ def test_status_and_validate_load_no_agent_or_lab_library(prd_repo: Path) -> Non
         assert loaded_after(code) == [], command
 
 
+def test_run_loads_the_anthropic_sdk_only_to_call_the_api(prd_repo: Path) -> None:
+    """The dry run names the default model and preflight refuses a missing key, both without the SDK
+    (seconds to import); the agent's first API call is what loads it (tests/harness/agents drive that)."""
+    invoke = ("import os\nfrom typer.testing import CliRunner\nfrom harness.cli import app\n"
+              "os.environ.pop('ANTHROPIC_API_KEY', None); os.environ.pop('ANTHROPIC_AUTH_TOKEN', None)\n"
+              "r = CliRunner().invoke(app, {args!r})\nassert r.exit_code == {code}, r.output\n")
+    dry = invoke.format(args=["run", "--dry-run", "-C", str(prd_repo)], code=0)
+    assert loaded_after(dry + "assert 'agent: anthropic, model claude-' in r.output") == []
+    refused = invoke.format(args=["run", "--no-input", "--allow-dirty", "-C", str(prd_repo)], code=2)
+    assert loaded_after(refused + "assert 'ANTHROPIC_API_KEY' in r.output") == []
+
+
 def test_version_short_help_and_completion() -> None:
     assert ralph("--version").output.strip() == f"ralph {__version__}"
     assert ralph("-V").exit_code == 0
