@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +73,24 @@ def test_a_resumed_two_process_run_continues_the_uninterrupted_schedule(tmp_path
     for part in ("model", "target"):
         for key, value in end_a[part].items():
             torch.testing.assert_close(end_b[part][key], value, msg=f"{part}.{key}")
+
+
+def test_ctrl_c_stops_every_process_and_says_how_to_resume(tmp_path: Path) -> None:
+    """SIGINT to the launcher (Ctrl-C, or a scheduler's signal): exit 130 with the resume hint, no worker tracebacks."""
+    path = ddp_config(tmp_path, "cut", train={"epochs": 50, "steps_per_epoch": 4}, eval={"at_end": False})
+    checkpoint = tmp_path / "runs" / "cut" / "checkpoints" / "last.pt"
+    proc = subprocess.Popen([sys.executable, "-c", "from lab.cli import app; app()", "train", str(path), "--nproc", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not checkpoint.is_file():
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, output
+    assert "continue with --resume" in output and "Traceback" not in output, output
+    assert load_checkpoint(tmp_path / "runs" / "cut")["epoch"] < 49  # stopped early, a finished epoch kept
