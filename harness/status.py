@@ -154,15 +154,16 @@ def render_board(data: dict[str, Any]) -> RenderableType:
                             ("key figures", {"ratio": 2, "no_wrap": True, "overflow": "ellipsis"}),
                             ("commit", {"no_wrap": True})):
                 table.add_column(col, **kw)
-            issues = [_issue(f)[:160] for f in p["features"]]
-            if any(issues):  # the column only takes room in a phase that has something to say in it
-                table.add_column("blocker / failing", ratio=2)
-            for f, issue in zip(p["features"], issues):
+            for f in p["features"]:
                 table.add_row(
                     f["id"], f["title"], Text(_status_text(f), STYLES.get(f["status"], "")), str(f["attempts"]),
-                    _metrics_text(f["metrics"]), (f["verified_commit"] or "")[:7], *([issue] if any(issues) else []),
+                    _metrics_text(f["metrics"]), (f["verified_commit"] or "")[:7],
                 )
             body.append(table)
+            # Blockers, failing checks and stale evidence go under the table, a full-width line each:
+            # a sixth column squeezed them into a few characters per line at 80 columns.
+            body += [Text.assemble(f"  {f['id']}: ", (_issue(f), STYLES.get(f["status"], "")), no_wrap=False)
+                     for f in p["features"] if _issue(f)]
             if any(f["legacy"] for f in p["features"]):
                 body.append(Text(LEGACY_NOTE, "dim"))
         exits = ", ".join(f"{e['check']}: {e['verdict']}" for e in p["exit"]) or "none"
