@@ -19,7 +19,7 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from harness.environment import Environment
 from harness.freshness import regenerated
 from harness.prd import Check
 from harness.vcs import Candidate, candidate, export_tree, head_sha
+from harness.vcs import Entry as TreeEntry
 
 NEVER_COPIED = (".git/**", ".ralph/**")
 
@@ -93,13 +94,15 @@ def run_in_check_tree(
     log_dir: Path,
     reporter: Reporter | None,
     set_aside: Sequence[str] = (),
+    held: Mapping[str, TreeEntry] | None = None,
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
 
     `set_aside` (metric files) are moved away first, in the checkout and in the repository, so
-    only this verification's own runs can write them (freshness.py).
+    only this verification's own runs can write them (freshness.py). `held`: the changes of features
+    whose jobs still run, left at HEAD's version in the candidate (vcs.candidate).
     """
-    cand = candidate(repo)
+    cand = candidate(repo, held=held)
     commit = head_sha(repo)
     with tempfile.TemporaryDirectory(prefix="ralph-check-") as tmp:
         root = Path(tmp) / repo.name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from harness.fileio import atomic_write_text, now_iso
 from harness.ledger import Ledger, ralph_dir
 from harness.prd import PRD, Check, load_prd
 from harness.progress import ProgressLog
+from harness.vcs import Entry as TreeEntry
 from harness.vcs import ignored_dirs, open_repo
 
 
@@ -53,7 +54,7 @@ class Project:
 
     def check(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None, *,
               baseline: guards.Snapshot | None = None, shared: Sequence[str] | None = None,
-              set_aside: Sequence[str] = ()) -> CheckRun:
+              set_aside: Sequence[str] = (), held: Mapping[str, TreeEntry] | None = None) -> CheckRun:
         """Run `checks` on a clean checkout of the candidate tree (checktree.py).
 
         `baseline` is what the protected paths must be there (default: as they are now); `shared`
@@ -64,7 +65,7 @@ class Project:
             self.repo, checks, environment=self.environment, baseline=baseline or self.snapshot(),
             shared=ignored_dirs(self.repo) if shared is None else shared, protected=self.protected,
             env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
-            set_aside=set_aside)
+            set_aside=set_aside, held=held)
 
     def run(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None) -> list[Evidence]:
         """Entry and exit checks: `check` with today's baseline; the evidence only."""
