@@ -95,12 +95,14 @@ def run_in_check_tree(
     reporter: Reporter | None,
     set_aside: Sequence[str] = (),
     held: Mapping[str, TreeEntry] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
 
     `set_aside` (metric files) are moved away first, in the checkout and in the repository, so
-    only this verification's own runs can write them (freshness.py). `held`: the changes of features
-    whose jobs still run, left at HEAD's version in the candidate (vcs.candidate).
+    only this verification's own runs can write them (freshness.py). `labels` go into the commands'
+    environment (checks.run_check). `held`: the changes of features whose jobs still run, left at
+    HEAD's version in the candidate (vcs.candidate).
     """
     cand = candidate(repo, held=held)
     commit = head_sha(repo)
@@ -118,7 +120,7 @@ def run_in_check_tree(
         commands = [c for c in checks if c.run is not None]
         gates = [c for c in checks if c.run is None]
         common = dict(env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
-                      reporter=reporter, launch=launch)
+                      reporter=reporter, launch=launch, labels=labels)
         with regenerated(repo, list(set_aside), stash / "repo"), regenerated(root, list(set_aside), stash / "tree"):
             before = _signatures(root)
             ran = run_checks(commands, root, **common)

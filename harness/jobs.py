@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import guards
-from harness.checks import TAIL_BYTES, Evidence, Reporter, _slug, all_passed, run_checks, seeded
+from harness.checks import TAIL_BYTES, Evidence, Reporter, _slug, all_passed, plan_labels, run_checks, seeded
 from harness.executors import JobRecord, Pending
 from harness.executors.ray import (ClusterError, RayCluster, ResultProblem, apply_results, entrypoint, job_tree,
                                    result_block, strip_results, timed_out)
@@ -90,8 +90,8 @@ def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, re
         for seed in check.seeds or [None]:
             nonce = secrets.token_hex(8)
             timeout_s = check.timeout_s or project.prd.defaults.check_timeout_s
-            env = {"PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1", "RALPH_FEATURE": feature.id,
-                   "RALPH_PHASE": str(feature.phase)}
+            env = {"PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1", **plan_labels(feature.phase, feature.id),
+                   **({"RALPH_SEED": str(seed)} if seed is not None else {})}
             command = seeded(check.run or "", seed)
             jobs.append(JobRecord(
                 id=f"ralph-{feature.id}-a{attempt}-{_slug(check.name)}-{'s' + str(seed) + '-' if seed is not None else ''}"
