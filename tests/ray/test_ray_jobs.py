@@ -162,6 +162,16 @@ def test_a_failing_job_is_failing_evidence_with_its_exit_status_and_log(cluster,
     assert commits(repo) == ["plan"]
 
 
+def test_a_job_is_stopped_at_its_timeout(cluster, tmp_path: Path) -> None:
+    repo, script = make_repo(tmp_path, plan(job_feature("JOB-8", timeout_s=2), max_attempts=1),
+                             {"JOB-8": [write_train("import os; os.environ['SLEEP'] = '120'\n")]})
+    done = ralph(repo, "run", "--phase", "1", script=script)
+    assert done.returncode == ExitCode.BLOCKED, done.stdout + done.stderr
+    train = state(repo)["features"]["JOB-8"]["last_evidence"][0]
+    assert train["verdict"] == "timeout" and train["detail"].startswith("timed out after 2s on Ray")
+    assert train["exit_code"] == 124
+
+
 def test_cancel_then_wait_records_a_cancelled_job(cluster, tmp_path: Path) -> None:
     repo, script = make_repo(tmp_path, plan(job_feature("JOB-6", timeout_s=300)),
                              {"JOB-6": [write_train("import os; os.environ['SLEEP'] = '120'\n")]})
