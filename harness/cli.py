@@ -580,7 +580,8 @@ def run_locked(project: Project, phase: int, feature: str | None, settings: RunS
         finally:
             if runner.entered and not asked:
                 view.say(runner.summary())
-    style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code == ExitCode.AWAITING_APPROVAL else "red"
+    waiting = (ExitCode.AWAITING_APPROVAL, ExitCode.JOBS_RUNNING)
+    style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code in waiting else "red"
     console.print(f"[{style}]{escape(outcome.message)}[/]")
     for fid, reason in outcome.blocked.items():
         console.print(f"  [red]blocked[/] {fid}: {escape(reason)}")

@@ -52,12 +52,6 @@ class Interrupted(RalphError):
     exit_code = ExitCode.INTERRUPTED
 
 
-class JobsRunning(RalphError):
-    """`--no-wait`: the run ends while checks still run as jobs; `ralph run` or `ralph jobs wait` collects them."""
-
-    exit_code = ExitCode.JOBS_RUNNING
-
-
 class AgentUnusable(RalphError):
     """The agent failed without touching the tree (missing CLI or key, API down): retrying cannot help."""
 
@@ -196,8 +190,10 @@ class PhaseRunner:
                         f"{self.settings.max_hours:g} h, {self.attempt_timeout_s:g} s/attempt"),
             "features": ", ".join(f.id for f in self.todo()) or "none left",
         })
-        self.work_through()
+        still = self.work_through()
         blocked = self.blocked()
+        if still:
+            return Outcome(ExitCode.JOBS_RUNNING, still, blocked)
         if self.only:
             code = ExitCode.BLOCKED if self.only.id in blocked else ExitCode.OK
             status = self.project.ledger.feature(self.only.id).status
@@ -211,10 +207,11 @@ class PhaseRunner:
             return Outcome(ExitCode.BLOCKED, f"phase {self.phase.id} exit checks fail: {failing}")
         return self.gate()
 
-    def work_through(self) -> None:
+    def work_through(self) -> str | None:
         """Every feature left, in dependency order; one whose checks run as jobs does not hold up the
         ones that do not depend on it. Then wait for the jobs (collecting each feature as its jobs end,
-        and working on what that unblocks or fails), or, with `--no-wait`, stop with them running."""
+        and working on what that unblocks or fails), or, with `--no-wait`, stop with them running:
+        then the message saying so is returned."""
         ledger = self.project.ledger
         if jobs.resume(self.project) or any(jobs.job_checks(f) for f in self.todo()):
             self.view.say(f"jobs go to the Ray cluster at {jobs.cluster(self.project).address}")
@@ -228,12 +225,12 @@ class PhaseRunner:
                 self.work_on(feature)
             running = [f.id for f in self.todo() if ledger.feature(f.id).status == "running"]
             if not running:
-                return
+                return None
             ids = ", ".join(j.id for f in running for j in ledger.feature(f).jobs if not j.done)
             if not self.wait:
                 self.record("jobs-running", fields={"features": ", ".join(running), "jobs": ids})
-                raise JobsRunning(f"{', '.join(running)}: checks still running as jobs ({ids}); `ralph run` or "
-                                  "`ralph jobs wait` collects them, `ralph jobs` lists them")
+                return (f"{', '.join(running)}: checks still running as jobs ({ids}); `ralph run` or "
+                        "`ralph jobs wait` collects them, `ralph jobs` lists them")
             deadline = self.spend.started + self.settings.max_hours * 3600
             if not jobs.wait(self.project, self.view, features=running, deadline=deadline, first=True):
                 self.record("budget", fields={"stopped": f"--max-hours {self.settings.max_hours:g} reached",

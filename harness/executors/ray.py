@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import os
 import shutil
 import tarfile
@@ -90,6 +91,8 @@ class RayCluster:
                 from ray.job_submission import JobSubmissionClient
             except ImportError:
                 raise ClusterError(f"Ray is not installed here; {INSTALL_HINT}") from None
+            # Ray's SDK logs every upload step at INFO on ralph's stderr; what matters is in ralph's own output
+            logging.getLogger("ray").setLevel(logging.WARNING)
             try:
                 self._client = JobSubmissionClient(self.address)
             except Exception as e:  # ConnectionError, version mismatch: Ray raises several kinds
