@@ -38,6 +38,7 @@ from harness.settings import load_settings
 from harness.vcs import Entry as TreeEntry
 from harness.vcs import HARNESS_FILES, VCSError, candidate, changes_between, commit_held, head_sha, worktree_entry
 
+TAILS_EVERY_S = 10.0  # how often the live view re-reads the running jobs' logs for their last line
 STOP_GRACE_S = 120.0  # past its timeout_s plus this, ralph stops a job whose own timer did not
 _clusters: dict[str, RayCluster] = {}
 
@@ -197,7 +198,8 @@ def _job_evidence(project: Project, feature: Feature, check: Check, jobs: list[J
                     continue
                 if data:
                     written += apply_results(data, project.repo, _returns(feature, check, job.seed), project.protected)
-    duration = sum(j.elapsed_s(time.time()) for j in jobs)
+    starts, ends = [j.started_at or j.submitted_at for j in jobs], [j.ended_at or time.time() for j in jobs]
+    duration = max(ends) - min(starts)  # wall time from the first job's start to the last one's end
     ids = ", ".join(j.id for j in jobs)
     base = dict(check=check.name, kind="run", duration_s=round(duration, 3), command=check.run,
                 log=str(log_path), check_sha256=check.digest)
@@ -274,7 +276,7 @@ def wait(project: Project, view, *, features: Sequence[str] | None = None, deadl
     ended. Returns the verdicts: as soon as one is in with `first`, else once none is left or at `deadline`
     (time.monotonic())."""
     poll_s = cluster(project).settings.poll_s
-    verdicts = []
+    verdicts, tails, tails_at = [], {}, 0.0
     while True:
         running = [f for f in project.ledger.running() if features is None or f in features]
         if not running or (first and verdicts):
@@ -283,7 +285,9 @@ def wait(project: Project, view, *, features: Sequence[str] | None = None, deadl
             if poll(project, fid):
                 verdicts.append(collect(project, project.prd.feature(fid)))
         if hasattr(view, "show_jobs"):
-            view.show_jobs([j for f in running for j in project.ledger.feature(f).jobs], _tails(project, running))
+            if time.monotonic() - tails_at >= TAILS_EVERY_S:  # a whole log per job: not on every poll
+                tails, tails_at = _tails(project, running), time.monotonic()
+            view.show_jobs([j for f in running for j in project.ledger.feature(f).jobs], tails)
         if (first and verdicts) or (deadline is not None and time.monotonic() >= deadline):
             return verdicts
         if project.ledger.running():

@@ -62,10 +62,13 @@ def _free_range(width: int = 100) -> int:
 
 
 class LocalRayHead:
-    """`with LocalRayHead(num_cpus=2) as head:` — `head.address` is the Job API's http://127.0.0.1:PORT."""
+    """`with LocalRayHead(num_cpus=2) as head:` — `head.address` is the Job API's http://127.0.0.1:PORT.
 
-    def __init__(self, num_cpus: int = 2, env: dict[str, str] | None = None, start_timeout_s: float = 90):
-        self.num_cpus = num_cpus
+    `num_gpus` declares logical GPUs (Ray schedules and accounts for them; no device is needed)."""
+
+    def __init__(self, num_cpus: int = 2, num_gpus: int = 0, env: dict[str, str] | None = None,
+                 start_timeout_s: float = 90):
+        self.num_cpus, self.num_gpus = num_cpus, num_gpus
         self.env = env or {}
         self.start_timeout_s = start_timeout_s
         self.proc: subprocess.Popen | None = None
@@ -81,7 +84,7 @@ class LocalRayHead:
                f"--dashboard-agent-grpc-port={agent_grpc}", f"--ray-client-server-port={client}",
                f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={rt_env}",
                f"--min-worker-port={workers}", f"--max-worker-port={workers + 99}",
-               f"--num-cpus={self.num_cpus}", "--num-gpus=0", "--disable-usage-stats", f"--temp-dir={self.temp_dir}"]
+               f"--num-cpus={self.num_cpus}", f"--num-gpus={self.num_gpus}", "--disable-usage-stats", f"--temp-dir={self.temp_dir}"]
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **self.env}
         env.pop("RAY_ADDRESS", None)
         self.log = open(Path(self.temp_dir) / "ray-start.log", "w")

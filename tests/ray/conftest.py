@@ -26,7 +26,8 @@ def ray_head() -> Iterator[LocalRayHead]:
     if not private_network():
         pytest.skip("the Ray head runs only inside a private network namespace: `make test-ray` "
                     "(unshare -n, then ip link set lo up)")
-    with LocalRayHead(num_cpus=2, env={CLUSTER_SECRET: "s3cret"}) as head:
+    # one logical GPU: jobs that reserve it are scheduled and their GPU-hours counted, on a CPU-only machine
+    with LocalRayHead(num_cpus=2, num_gpus=1, env={CLUSTER_SECRET: "s3cret"}) as head:
         yield head
 
 

@@ -59,7 +59,7 @@ def commits(repo: Path) -> list[str]:
 
 def test_two_feature_phase_with_a_job_backed_feature(cluster, tmp_path: Path) -> None:
     local = {"id": "LOCAL-1", "phase": 1, "title": "notes", "verify": [{"name": "notes", "run": "test -f notes.md"}]}
-    repo, script = make_repo(tmp_path, plan(job_feature("JOB-1"), local),
+    repo, script = make_repo(tmp_path, plan(job_feature("JOB-1", resources={"gpus": 1, "cpus": 0.5}), local),
                              {"JOB-1": [write_train("import os; os.environ.setdefault('SLEEP', '3')\n")],
                               "LOCAL-1": [[{"write": "notes.md", "content": "notes\n"}]]})
     done = ralph(repo, "run", "--phase", "1", script=script)
@@ -77,7 +77,11 @@ def test_two_feature_phase_with_a_job_backed_feature(cluster, tmp_path: Path) ->
     assert fs["status"] == "passing" and fs["pending"] is None
     assert [j["state"] for j in fs["jobs"]] == ["SUCCEEDED"] and len(submitted(cluster, "JOB-1")) == 1
     progress = (repo / "progress.txt").read_text()
-    assert "jobs-submitted | JOB-1" in progress and "gpu-hours: 0.0000" in progress
+    job = fs["jobs"][0]
+    assert job["gpus"] == 1
+    assert "jobs-submitted | JOB-1" in progress and "ralph-JOB-1-a1-train" in progress
+    recorded = float(progress.split("gpu-hours: ")[1].split()[0])  # 1 GPU x the job's run time on the cluster
+    assert recorded == pytest.approx((job["ended_at"] - job["started_at"]) / 3600, abs=1e-4) and recorded > 0
     listed = ralph(repo, "jobs")
     assert fs["jobs"][0]["id"] in listed.stdout and "SUCCEEDED" in listed.stdout
 
@@ -170,6 +174,17 @@ def test_a_job_is_stopped_at_its_timeout(cluster, tmp_path: Path) -> None:
     train = state(repo)["features"]["JOB-8"]["last_evidence"][0]
     assert train["verdict"] == "timeout" and train["detail"].startswith("timed out after 2s on Ray")
     assert train["exit_code"] == 124
+
+
+def test_max_hours_stops_the_wait_and_leaves_the_job_running(cluster, tmp_path: Path) -> None:
+    repo, script = make_repo(tmp_path, plan(job_feature("JOB-9", timeout_s=300)),
+                             {"JOB-9": [write_train("import os; os.environ['SLEEP'] = '120'\n")]})
+    stopped = ralph(repo, "run", "--phase", "1", "--max-hours", "0.004", script=script)  # 14.4 s of wall time
+    assert stopped.returncode == ExitCode.BUDGET_EXHAUSTED, stopped.stdout + stopped.stderr
+    assert "--max-hours 0.004 reached while jobs run" in stopped.stderr
+    fs = state(repo)["features"]["JOB-9"]
+    assert fs["status"] == "running" and fs["jobs"][0]["state"] in ("PENDING", "RUNNING")
+    assert ralph(repo, "jobs", "cancel", fs["jobs"][0]["id"]).returncode == 0  # frees the head's CPU
 
 
 def test_cancel_then_wait_records_a_cancelled_job(cluster, tmp_path: Path) -> None:
