@@ -74,14 +74,20 @@ def _returns(feature: Feature, check: Check, seed: int | None) -> list[str]:
 
 def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, reporter: Reporter | None,
           baseline: guards.Snapshot, shared: Sequence[str] | None, entry_kind: str, entry_fields: dict[str, str],
-          entry_agent: dict) -> None:
-    """Run the feature's local run checks, record its jobs, submit them; the feature is `running` after."""
+          entry_agent: dict) -> bool:
+    """Run the feature's local run checks, record its jobs, submit them; the feature is `running` after.
+
+    When a local check fails, nothing is submitted (no cluster time for a tree that already fails):
+    the verdict is recorded at once and False returned."""
     repo, ledger = project.repo, project.ledger
     settings = cluster(project).settings
     held = held_changes(ledger, but=feature.id)
     cand = candidate(repo, held=held)
     local = [c for c in feature.verify if c.run is not None and not c.on_ray]
     ran = project.check(local, log_dir, reporter, baseline=baseline, shared=shared, held=held) if local else None
+    if ran and not all_passed(ran.evidence):
+        _record_unsubmitted(project, feature, ran.evidence, entry_kind, entry_fields, entry_agent)
+        return False
     base = head_sha(repo)
     changes = {p: e for p, e in changes_between(repo, f"{base}^{{tree}}" if base else None, cand.tree).items()
                if p not in HARNESS_FILES and p not in metric_files(feature)}  # the harness's, and regenerated
@@ -94,10 +100,9 @@ def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, re
             env = {"PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1", **plan_labels(feature.phase, feature.id),
                    **({"RALPH_SEED": str(seed)} if seed is not None else {})}
             command = seeded(check.run or "", seed)
+            seed_part = "" if seed is None else f"s{seed}-"
             jobs.append(JobRecord(
-                id=f"ralph-{feature.id}-a{attempt}-{_slug(check.name)}-{'s' + str(seed) + '-' if seed is not None else ''}"
-                   f"{nonce[:6]}",
-                feature=feature.id, check=check.name, seed=seed, attempt=attempt, nonce=nonce,
+                id=f"ralph-{feature.id}-a{attempt}-{_slug(check.name)}-{seed_part}{nonce[:6]}", feature=feature.id, check=check.name, seed=seed, attempt=attempt, nonce=nonce,
                 entrypoint=entrypoint(command, timeout_s=timeout_s, returns=_returns(feature, check, seed), nonce=nonce,
                                       allow=project.prd.defaults.env_allow, env=env,
                                       max_return_bytes=int(settings.max_return_mb * 2**20)),
@@ -112,7 +117,28 @@ def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, re
     submit_missing(project, feature.id)
     project.progress.append(Entry(kind="jobs-submitted", subject=feature.id, phase=feature.phase, fields={
         **entry_fields, "status": "running", "cluster": cluster(project).address,
-        "jobs": ", ".join(_describe(j) for j in jobs)}, checks=pending.local_evidence, commit=base, **entry_agent))
+        "jobs": ", ".join(_describe(j) for j in jobs)}, checks=pending.local_evidence, commit=base))
+    return True
+
+
+def _record_unsubmitted(project: Project, feature: Feature, local: list[Evidence], entry_kind: str,
+                        entry_fields: dict[str, str], entry_agent: dict) -> None:
+    failed = ", ".join(e.check for e in local if not e.passed)
+    by_name = {e.check: e for e in local}
+    for check in job_checks(feature):
+        by_name[check.name] = Evidence(check=check.name, kind="run", verdict="fail", duration_s=0.0,
+                                       detail=f"not submitted to Ray: the local check {failed} failed first",
+                                       command=check.run, check_sha256=check.digest)
+    gates = [c for c in feature.verify if c.run is None]
+    by_name.update(zip([g.name for g in gates],
+                       run_checks(gates, project.repo, default_timeout_s=project.prd.defaults.check_timeout_s)))
+    evidence = [by_name[c.name] for c in feature.verify]
+    if feature.passes:
+        project.write_passes({feature.id: False})
+    status = project.ledger.record_verification(feature.id, evidence, commit=head_sha(project.repo))
+    project.progress.append(Entry(kind=entry_kind, subject=feature.id, phase=feature.phase,
+                                  fields={**entry_fields, "status": status}, checks=evidence,
+                                  commit=head_sha(project.repo), **entry_agent))
 
 
 def _describe(job: JobRecord) -> str:

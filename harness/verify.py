@@ -69,14 +69,22 @@ def verify_feature(
     `running` and the local checks' evidence, and `jobs.collect` records the verdict later.
     """
     project.progress.verify()  # refuse before hours of checks, not after
+    running = [j.id for j in project.ledger.feature(feature.id).jobs if not j.done]
+    if project.ledger.feature(feature.id).status == "running":
+        raise RalphError(f"{feature.id}'s checks are running as jobs ({', '.join(running)}): `ralph jobs wait` "
+                         "collects them, `ralph jobs cancel ID` stops one")
     if commit:
         require_branch(open_repo(project.repo))
     baseline = baseline or project.snapshot()
     refs = refs or read_refs(project.repo)
     if jobs.job_checks(feature):  # some checks run as jobs: submitted now, recorded when they end (jobs.py)
-        jobs.start(project, feature, attempt=project.ledger.feature(feature.id).attempts,
-                   log_dir=project.log_dir(feature.id), reporter=reporter, baseline=baseline, shared=shared,
-                   entry_kind=entry_kind, entry_fields=entry_fields or {}, entry_agent=entry_agent or {})
+        submitted = jobs.start(project, feature, attempt=project.ledger.feature(feature.id).attempts,
+                               log_dir=project.log_dir(feature.id), reporter=reporter, baseline=baseline,
+                               shared=shared, entry_kind=entry_kind, entry_fields=entry_fields or {},
+                               entry_agent=entry_agent or {})
+        if not submitted:
+            fs = project.ledger.feature(feature.id)
+            return FeatureVerdict(feature, fs.last_evidence, fs.status)
         if not wait:
             return FeatureVerdict(feature, project.ledger.feature(feature.id).pending.local_evidence, "running")
         jobs.wait(project, reporter, features=[feature.id])

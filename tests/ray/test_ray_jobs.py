@@ -166,6 +166,17 @@ def test_a_failing_job_is_failing_evidence_with_its_exit_status_and_log(cluster,
     assert commits(repo) == ["plan"]
 
 
+def test_nothing_is_submitted_when_a_local_check_fails_first(cluster, tmp_path: Path) -> None:
+    feature = job_feature("JOB-10")
+    feature["verify"].insert(0, {"name": "unit tests", "run": "test -f tests_pass.txt"})
+    repo, script = make_repo(tmp_path, plan(feature, max_attempts=1), {"JOB-10": [write_train()]})
+    done = ralph(repo, "run", "--phase", "1", script=script)
+    assert done.returncode == ExitCode.BLOCKED, done.stdout + done.stderr
+    unit, train, gate = state(repo)["features"]["JOB-10"]["last_evidence"]
+    assert unit["verdict"] == "fail" and train["detail"] == "not submitted to Ray: the local check unit tests failed first"
+    assert submitted(cluster, "JOB-10") == []
+
+
 def test_a_job_is_stopped_at_its_timeout(cluster, tmp_path: Path) -> None:
     repo, script = make_repo(tmp_path, plan(job_feature("JOB-8", timeout_s=2), max_attempts=1),
                              {"JOB-8": [write_train("import os; os.environ['SLEEP'] = '120'\n")]})
