@@ -92,7 +92,8 @@ class RayCluster:
             except ImportError:
                 raise ClusterError(f"Ray is not installed here; {INSTALL_HINT}") from None
             # Ray's SDK logs every upload step at INFO on ralph's stderr; what matters is in ralph's own output
-            logging.getLogger("ray").setLevel(logging.WARNING)
+            for name in ("ray", "ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
+                logging.getLogger(name).setLevel(logging.WARNING)
             try:
                 self._client = JobSubmissionClient(self.address)
             except Exception as e:  # ConnectionError, version mismatch: Ray raises several kinds
