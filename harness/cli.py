@@ -531,6 +531,8 @@ def run(
             run_locked(project, phase, feature, load_settings(project.repo, flags), no_input=no_input, yes=yes,
                        allow_dirty=allow_dirty, wait=not no_wait)
     except KeyboardInterrupt:  # before or after the loop (it handles its own): nothing is half-done
+        from harness.loop import Interrupted
+
         raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
     finally:
         for sig, handler in previous.items():
