@@ -16,6 +16,7 @@ from rich.text import Text
 from harness.approval import pending_request
 from harness.fileio import now_iso
 from harness.ledger import LEGACY_NOTE, FeatureState
+from harness.runlinks import unique
 from harness.vcs import head_sha, headline_metrics
 from harness.project import Project
 
@@ -42,6 +43,7 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
         "depends_on": depends_on,
         "cost_usd": round(fs.cost_usd, 4),
         "tokens": fs.tokens,
+        "wandb": [run.model_dump() for run in unique(r for e in fs.last_evidence for r in e.wandb)],
     }
 
 
@@ -178,6 +180,12 @@ def _md(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _wandb_md(runs: list[dict[str, Any]]) -> str:
+    """Each run as a link to its page, or offline as its id and local folder."""
+    return "<br>".join(f"[{r['id']}]({r['url']})" if r["url"] else
+                       f"`{r['id']}` (offline{', `' + r['dir'] + '`' if r['dir'] else ''})" for r in runs)
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     t = data["totals"]
     out = [
@@ -195,12 +203,12 @@ def render_markdown(data: dict[str, Any]) -> str:
         if p["goal"]:
             out += [p["goal"], ""]
         if p["features"]:
-            out += ["| feature | title | status | attempts | key figures | verified at | blocker / failing |",
-                    "|---|---|---|---:|---|---|---|"]
+            out += ["| feature | title | status | attempts | key figures | verified at | W&B runs | blocker / failing |",
+                    "|---|---|---|---:|---|---|---|---|"]
             out += [
                 f"| {f['id']} | {_md(f['title'])} | {_status_text(f)} | {f['attempts']} | {_md(_metrics_text(f['metrics'], 6))}"
                 f" | {('`' + f['verified_commit'][:8] + '`') if f['verified_commit'] else ''}"
-                f" | {_md(_issue(f))} |"
+                f" | {_md(_wandb_md(f['wandb']))} | {_md(_issue(f))} |"
                 for f in p["features"]
             ]
             out.append("")
