@@ -17,7 +17,7 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -27,6 +27,7 @@ from harness.fileio import now_iso, sha256_file
 from harness.prd import SEED, Check, MetricGate
 from harness.environment import safe_path
 from harness.proc import ProcessResult, run_in_group, scrubbed_env
+from harness.runlinks import WandbRun, unique, wandb_runs
 
 Verdict = Literal["pass", "fail", "error", "timeout"]
 # Runs one shell command: (command, cwd, *, timeout_s, env, tail_bytes, log_path, on_line) -> ProcessResult.
@@ -68,6 +69,7 @@ class Evidence(Record):
     sources: dict[str, str] = Field(default_factory=dict, description="metric files read -> sha256")
     check_sha256: str | None = Field(None, description="`Check.digest` of the check that produced it; None in "
                                      "evidence recorded before checks were hashed, and for the loop's guard")
+    wandb: list[WandbRun] = Field(default_factory=list, description="W&B runs the metric files name (runlinks.py)")
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +123,12 @@ def check_env(env_allow: Iterable[str]) -> dict[str, str]:
     return env
 
 
+def plan_labels(phase: int, feature: str | None = None) -> dict[str, str]:
+    """The variables that tell a check's runs what they are for (the lab tags its W&B runs with them):
+    RALPH_PHASE, and RALPH_FEATURE for a feature's checks; RALPH_SEED is added per seeded run."""
+    return {"RALPH_PHASE": str(phase), **({"RALPH_FEATURE": feature} if feature else {})}
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "check"
 
@@ -140,7 +148,8 @@ def run_command_check(
     on_line: Callable[[str], None] | None = None,
     launch: Launch = run_in_group,
 ) -> Evidence:
-    """Run `check.run` once per seed (or once), stopping at the first run that does not succeed."""
+    """Run `check.run` once per seed (or once), stopping at the first run that does not succeed.
+    Each seeded run also sees its seed as RALPH_SEED."""
     assert check.run is not None
     start = time.monotonic()
     commands: list[str] = []
@@ -151,7 +160,8 @@ def run_command_check(
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(f"$ {command}\n")
         try:
-            res = launch(command, repo, timeout_s=timeout_s, env=env, tail_bytes=TAIL_BYTES, log_path=log_path,
+            seed_env = env if seed is None else {**env, "RALPH_SEED": str(seed)}
+            res = launch(command, repo, timeout_s=timeout_s, env=seed_env, tail_bytes=TAIL_BYTES, log_path=log_path,
                          on_line=on_line)
         except OSError as e:  # e.g. the shell itself could not start
             return _run_evidence(check, "error", f"could not start: {e}", start, commands, None, "", log_path)
@@ -220,8 +230,8 @@ def _flat_keys(data: Any, prefix: str = "") -> list[str]:
     return out
 
 
-def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, str, str]:
-    """(value, relative path, sha256 of the file) for one gate, or raise `MetricProblem`."""
+def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, str, str, Any]:
+    """(value, relative path, sha256 of the file, its decoded JSON) for one gate, or raise `MetricProblem`."""
     rel = seeded(gate.file, seed)
     path = (repo / rel).resolve()
     if not path.is_relative_to(repo.resolve()):
@@ -244,7 +254,7 @@ def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, 
         raise MetricProblem(f"'{gate.key}' in {rel} is {json.dumps(value)[:60]}, not a number", "error")
     if not math.isfinite(value):  # json.loads reads NaN and Infinity; neither is a measurement
         raise MetricProblem(f"'{gate.key}' in {rel} is {value}, not a finite number (a diverged or broken run?)")
-    return float(value), rel, sha256_file(path)
+    return float(value), rel, sha256_file(path), data
 
 
 def aggregate(values: Sequence[float], agg: str) -> tuple[float, float, float]:
@@ -265,15 +275,17 @@ def run_metric_check(check: Check, repo: Path) -> Evidence:
     figures: dict[str, float] = {}
     sources: dict[str, str] = {}
     values: list[float] = []
+    runs: list[WandbRun] = []
     try:
         for seed in check.seeds or [None]:
-            value, rel, digest = read_metric(repo, gate, seed)
+            value, rel, digest, data = read_metric(repo, gate, seed)
             values.append(value)
             sources[rel] = digest
+            runs += wandb_runs(data, repo)
             if seed is not None:
                 figures[f"{gate.key}[seed={seed}]"] = value
     except MetricProblem as p:
-        return _metric_evidence(check, p.verdict, str(p), start, figures, sources)
+        return _metric_evidence(check, p.verdict, str(p), start, figures, sources, runs)
     if check.seeds is None:
         figures[gate.key] = score = values[0]
         shown = f"{gate.key} = {score:.6g}"
@@ -283,18 +295,19 @@ def run_metric_check(check: Check, repo: Path) -> Evidence:
         figures[gate.key], figures[f"{gate.key}.std"] = mean, std
         shown = f"{agg}({gate.key}) = {score:.6g} (mean {mean:.6g}, std {std:.6g}, n={len(values)})"
     if not math.isfinite(score):  # finite values whose mean or std overflows
-        return _metric_evidence(check, "fail", f"{shown}: not a finite number", start, {}, sources)
+        return _metric_evidence(check, "fail", f"{shown}: not a finite number", start, {}, sources, runs)
     ok = _OPS[gate.op](score, gate.value)
     detail = f"{shown} {gate.op} {gate.value:g}" if ok else f"{shown}, needs {gate.op} {gate.value:g}"
-    return _metric_evidence(check, "pass" if ok else "fail", detail, start, figures, sources)
+    return _metric_evidence(check, "pass" if ok else "fail", detail, start, figures, sources, runs)
 
 
 def _metric_evidence(
-    check: Check, verdict: Verdict, detail: str, start: float, figures: dict[str, float], sources: dict[str, str]
+    check: Check, verdict: Verdict, detail: str, start: float, figures: dict[str, float], sources: dict[str, str],
+    runs: list[WandbRun],
 ) -> Evidence:
     return Evidence(
         check=check.name, kind="metric", verdict=verdict, detail=detail, figures=figures,
-        duration_s=round(time.monotonic() - start, 3), sources=sources,
+        duration_s=round(time.monotonic() - start, 3), sources=sources, wandb=unique(runs),
     )
 
 
@@ -311,8 +324,10 @@ def run_check(
     commit: str | None = None,
     on_line: Callable[[str], None] | None = None,
     launch: Launch = run_in_group,
+    labels: Mapping[str, str] | None = None,
 ) -> Evidence:
-    """Run one check in `repo`; `commit` (the HEAD it ran at) is stamped on the evidence."""
+    """Run one check in `repo`; `commit` (the HEAD it ran at) is stamped on the evidence. `labels`
+    (RALPH_FEATURE, RALPH_PHASE) join the command's environment, so its runs can say what they are for."""
     repo = Path(repo)
     if check.run is not None:
         log_path = None
@@ -320,7 +335,7 @@ def run_check(
             log_dir.mkdir(parents=True, exist_ok=True)
             log_path = log_dir / f"{_slug(check.name)}.log"
         ev = run_command_check(
-            check, repo, env=check_env(env_allow), timeout_s=check.timeout_s or default_timeout_s,
+            check, repo, env={**check_env(env_allow), **(labels or {})}, timeout_s=check.timeout_s or default_timeout_s,
             log_path=log_path, on_line=on_line, launch=launch,
         )
     else:
@@ -339,6 +354,7 @@ def run_checks(
     commit: str | None = None,
     reporter: Reporter | None = None,
     launch: Launch = run_in_group,
+    labels: Mapping[str, str] | None = None,
 ) -> list[Evidence]:
     """Run every check in order (a failure does not skip the rest: all evidence is recorded)."""
     out = []
@@ -347,7 +363,7 @@ def run_checks(
             reporter.started(check, i, len(checks))
         ev = run_check(
             check, repo, env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
-            on_line=reporter.line if reporter else None, launch=launch,
+            on_line=reporter.line if reporter else None, launch=launch, labels=labels,
         )
         if reporter:
             reporter.finished(ev)

@@ -19,7 +19,7 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,11 +93,13 @@ def run_in_check_tree(
     log_dir: Path,
     reporter: Reporter | None,
     set_aside: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
 
     `set_aside` (metric files) are moved away first, in the checkout and in the repository, so
-    only this verification's own runs can write them (freshness.py).
+    only this verification's own runs can write them (freshness.py). `labels` go into the commands'
+    environment (checks.run_check).
     """
     cand = candidate(repo)
     commit = head_sha(repo)
@@ -115,7 +117,7 @@ def run_in_check_tree(
         commands = [c for c in checks if c.run is not None]
         gates = [c for c in checks if c.run is None]
         common = dict(env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
-                      reporter=reporter, launch=launch)
+                      reporter=reporter, launch=launch, labels=labels)
         with regenerated(repo, list(set_aside), stash / "repo"), regenerated(root, list(set_aside), stash / "tree"):
             before = _signatures(root)
             ran = run_checks(commands, root, **common)

@@ -338,7 +338,7 @@ def status(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:
-        console.print(render_board(data))
+        console.print(render_board(data), soft_wrap=False)  # panels wrap their lines to the terminal
         print_failures([(f.id, e) for f in project.prd.features for e in project.ledger.feature(f.id).last_evidence]
                        + [(f"phase {p.id}", e) for p in project.prd.phases for e in project.ledger.phase(p.id).exit_evidence],
                        project.repo)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness import approval, guards
 from harness.agents.base import Agent, Budget, Result, Task
-from harness.checks import Evidence, all_passed
+from harness.checks import Evidence, all_passed, plan_labels
 from harness.errors import ExitCode, RalphError
 from harness.fileio import now_iso
 from harness.environment import Environment
@@ -231,7 +231,7 @@ class PhaseRunner:
                 missing.append(f"phase {prev.id} ({prev.name}) is not approved: `ralph approve {prev.id} --by NAME`")
         if self.phase.entry:
             evidence = self.project.run(self.phase.entry, self.project.log_dir(f"phase-{self.phase.id}-entry"),
-                                        self.view)
+                                        self.view, plan_labels(self.phase.id))
             verdict = "pass" if all_passed(evidence) else "fail"
             self.record("phase-entry", fields={"verdict": verdict}, checks=evidence)
             missing += [f"entry check '{e.check}': {e.verdict}, {e.detail}" for e in evidence if not e.passed]

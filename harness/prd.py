@@ -427,20 +427,6 @@ def save_prd(prd: PRD, path: Path | str) -> None:
     atomic_write_text(Path(path), prd_json(prd))
 
 
-def write_passes(path: Path | str, passes: dict[str, bool]) -> None:
-    """Set `passes` for the given features, keeping the rest of the file's content and key order.
-
-    Only the harness calls this, after running the checks itself.
-    """
-    path = Path(path)
-    data = decode_json(path.read_text(encoding="utf-8"), str(path))
-    parse_prd(data, str(path))
-    for f in data["features"]:
-        if f["id"] in passes:
-            f["passes"] = passes[f["id"]]
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
 def json_schema() -> dict[str, Any]:
     """JSON Schema of PRD.json for editors (`ralph schema`)."""
     schema = PRD.model_json_schema(by_alias=True)

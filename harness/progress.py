@@ -9,6 +9,7 @@ line inside it is indented, so no agent summary can forge a header):
     checks:
       - pass    smoke: exit 0 (412.3s)
       - fail    invariance gate: eval.linacc_agg = 0.21, needs >= 0.3
+    wandb: 1x2y3z4w (project lab, https://wandb.ai/team/lab/runs/1x2y3z4w)
     commit: 3f2a9c1
     summary:
       the agent's own account (advisory)
@@ -41,6 +42,7 @@ from harness.errors import RalphError
 from harness.fileio import atomic_write_text, now_iso
 from harness.ledger import ralph_dir
 from harness.prompt import clip
+from harness.runlinks import unique
 
 HEADER = (
     "# progress.txt: written by ralph (the harness), append-only.\n"
@@ -95,6 +97,7 @@ class Entry:
             lines.append("checks:")
             lines += [f"  - {e.verdict:<7} {_one_line(e.check)}: {_one_line(e.detail)} ({e.duration_s:.1f}s)"
                       for e in self.checks]
+        lines += [f"wandb: {_one_line(run.describe())}" for run in unique(r for e in self.checks for r in e.wandb)]
         if self.commit:
             lines.append(f"commit: {self.commit}")
         if self.summary.strip():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,22 +53,24 @@ class Project:
 
     def check(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None, *,
               baseline: guards.Snapshot | None = None, shared: Sequence[str] | None = None,
-              set_aside: Sequence[str] = ()) -> CheckRun:
+              set_aside: Sequence[str] = (), labels: Mapping[str, str] | None = None) -> CheckRun:
         """Run `checks` on a clean checkout of the candidate tree (checktree.py).
 
         `baseline` is what the protected paths must be there (default: as they are now); `shared`
-        the ignored top-level directories linked in (default: those that exist now).
+        the ignored top-level directories linked in (default: those that exist now); `labels` the
+        RALPH_* variables the commands see (checks.plan_labels).
         """
         d = self.prd.defaults
         return run_in_check_tree(
             self.repo, checks, environment=self.environment, baseline=baseline or self.snapshot(),
             shared=ignored_dirs(self.repo) if shared is None else shared, protected=self.protected,
             env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
-            set_aside=set_aside)
+            set_aside=set_aside, labels=labels)
 
-    def run(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None) -> list[Evidence]:
+    def run(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None,
+            labels: Mapping[str, str] | None = None) -> list[Evidence]:
         """Entry and exit checks: `check` with today's baseline; the evidence only."""
-        return self.check(checks, log_dir, reporter).evidence
+        return self.check(checks, log_dir, reporter, labels=labels).evidence
 
     def write_passes(self, passes: dict[str, bool]) -> None:
         """Set `passes` in PRD.json, starting from the text ralph loaded, never from what is on disk now

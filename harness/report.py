@@ -2,7 +2,7 @@
 
 Phases with their status, goal, exit checks and approval; each feature with its status, key
 figures, the evidence of its last verification (with links to the check logs), its attempts'
-transcripts and prompts, and the W&B runs its result files name; then the plots that
+transcripts and prompts, and the W&B runs its result files name (runlinks.py); then the plots that
 `experiments/` holds. Images are embedded as data URIs, so the page stays whole when it is
 copied or mailed; links to logs and transcripts are relative to the page. Built with the
 standard library's `html.escape` (no template engine in the harness's dependencies).
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -72,22 +71,20 @@ def image(path: Path, repo: Path, page_dir: Path) -> str:
     return f"<figure>{img}<figcaption>{esc(rel)}</figcaption></figure>"
 
 
-def wandb_runs(repo: Path, evidence: list[Evidence]) -> list[str]:
-    """W&B run ids or URLs named by the result files this evidence read (keys ending in wandb_id / wandb_url)."""
-    found: list[str] = []
-    for e in evidence:
-        for rel in e.sources:
-            path = repo / rel
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(data, dict):
-                found += [str(v) for k, v in data.items() if k.endswith(("wandb_id", "wandb_url")) and v]
-            id_file = path.parent / "wandb_id"
-            if id_file.is_file():
-                found.append(id_file.read_text(encoding="utf-8").strip())
-    return list(dict.fromkeys(found))
+def wandb_links(runs: list[dict[str, Any]], repo: Path, page_dir: Path) -> str:
+    """The W&B runs of a feature: a link to each run's page, or offline its local folder and the upload command."""
+    items = []
+    for r in runs:
+        if r["url"]:
+            items.append(f'<a href="{esc(r["url"])}">{esc(r["id"])}</a>')
+        elif r["dir"]:
+            folder = repo / r["dir"]
+            shown = link(folder, page_dir, r["dir"]) if folder.exists() else f"<code>{esc(r['dir'])}</code>"
+            items.append(f"<code>{esc(r['id'])}</code> (offline: {shown}; upload with <code>wandb sync "
+                         f"{esc(r['dir'])}</code>)")
+        else:
+            items.append(f"<code>{esc(r['id'])}</code> (offline)")
+    return '<div class="wandb">W&amp;B runs: ' + "<br>".join(items) + "</div>" if items else ""
 
 
 def evidence_rows(evidence: list[Evidence], checks: list[Check], timeout_s: float, page_dir: Path) -> str:
@@ -112,7 +109,6 @@ def feature_card(project: Project, row: dict[str, Any], page_dir: Path) -> str:
                                        if (d / name).is_file())
         for n, d in sorted(attempt_dirs(project.repo, row["id"]).items())
     ]
-    runs = wandb_runs(project.repo, state.last_evidence)
     parts = [
         f'<div class="card" id="{esc(row["id"])}"><h3>{esc(row["id"])}: {esc(row["title"])} {badge(row["status"])}</h3>',
         f'<div class="muted">{row["attempts"]} attempt(s), ${row["cost_usd"]:.4f}, {row["tokens"]:,} tokens'
@@ -128,10 +124,7 @@ def feature_card(project: Project, row: dict[str, Any], page_dir: Path) -> str:
                                project.prd.defaults.check_timeout_s, page_dir))
     if attempts:
         parts.append("<div>transcripts: " + "<br>".join(attempts) + "</div>")
-    if runs:
-        parts.append("<div>W&amp;B runs: " + ", ".join(
-            f'<a href="{esc(r)}">{esc(r)}</a>' if r.startswith("http") else f"<code>{esc(r)}</code>" for r in runs)
-            + "</div>")
+    parts.append(wandb_links(row["wandb"], project.repo, page_dir))
     parts.append("</div>")
     return "".join(parts)
 

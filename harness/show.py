@@ -54,7 +54,31 @@ def check_output(evidence: Evidence, repo: Path, lines: int = TAIL_LINES) -> Ren
         parts.append(Text("\n".join("  │ " + line for line in tail)))
     if evidence.kind == "run":
         parts.append(Text(f"  full log: {log_path_text(evidence.log, repo)}", "dim"))
+    hint = safe_path_hint(evidence, repo)
+    if hint:
+        parts.append(Text(f"  hint: {hint}", "yellow"))
     return Group(*parts)
+
+
+MISSING_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
+
+
+def safe_path_hint(evidence: Evidence, repo: Path) -> str | None:
+    """Why a module that is in the repository was not found: checks run with PYTHONSAFEPATH=1
+    (checks.check_env), so `python train.py` cannot import its neighbour `data.py`."""
+    found = MISSING_MODULE.findall(evidence.output_tail) if not evidence.passed else []
+    if not found:
+        return None
+    name = found[-1].split(".")[0]
+    scripts = [w for w in (evidence.command or "").split() if w.endswith(".py")]
+    folders = dict.fromkeys([repo, *((repo / w).parent for w in scripts)])
+    here = next((f / c for f in folders for c in (f"{name}.py", name) if (f / c).exists()), None)
+    if here is None:
+        return None
+    return (f"'{name}' is in the repository ({log_path_text(str(here), repo)}), but checks run with PYTHONSAFEPATH=1: "
+            "neither the script's folder nor the working directory is on sys.path, so no file there can stand in for "
+            "a library. Make it part of an installed package (pip install -e .), or start the check's command with "
+            "PYTHONPATH=. in PRD.json.")
 
 
 def check_failure(subject: str, evidence: Evidence, repo: Path, lines: int = TAIL_LINES) -> RenderableType:

@@ -16,6 +16,7 @@ from rich.text import Text
 from harness.approval import pending_request
 from harness.fileio import now_iso
 from harness.ledger import LEGACY_NOTE, FeatureState
+from harness.runlinks import unique
 from harness.vcs import head_sha, headline_metrics
 from harness.project import Project
 
@@ -42,6 +43,7 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
         "depends_on": depends_on,
         "cost_usd": round(fs.cost_usd, 4),
         "tokens": fs.tokens,
+        "wandb": [run.model_dump() for run in unique(r for e in fs.last_evidence for r in e.wandb)],
     }
 
 
@@ -154,15 +156,16 @@ def render_board(data: dict[str, Any]) -> RenderableType:
                             ("key figures", {"ratio": 2, "no_wrap": True, "overflow": "ellipsis"}),
                             ("commit", {"no_wrap": True})):
                 table.add_column(col, **kw)
-            issues = [_issue(f)[:160] for f in p["features"]]
-            if any(issues):  # the column only takes room in a phase that has something to say in it
-                table.add_column("blocker / failing", ratio=2)
-            for f, issue in zip(p["features"], issues):
+            for f in p["features"]:
                 table.add_row(
                     f["id"], f["title"], Text(_status_text(f), STYLES.get(f["status"], "")), str(f["attempts"]),
-                    _metrics_text(f["metrics"]), (f["verified_commit"] or "")[:7], *([issue] if any(issues) else []),
+                    _metrics_text(f["metrics"]), (f["verified_commit"] or "")[:7],
                 )
             body.append(table)
+            # Blockers, failing checks and stale evidence go under the table, a full-width line each:
+            # a sixth column squeezed them into a few characters per line at 80 columns.
+            body += [Text.assemble(f"  {f['id']}: ", (_issue(f), STYLES.get(f["status"], "")), no_wrap=False)
+                     for f in p["features"] if _issue(f)]
             if any(f["legacy"] for f in p["features"]):
                 body.append(Text(LEGACY_NOTE, "dim"))
         exits = ", ".join(f"{e['check']}: {e['verdict']}" for e in p["exit"]) or "none"
@@ -175,6 +178,12 @@ def render_board(data: dict[str, Any]) -> RenderableType:
 
 def _md(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _wandb_md(runs: list[dict[str, Any]]) -> str:
+    """Each run as a link to its page, or offline as its id and local folder."""
+    return "<br>".join(f"[{r['id']}]({r['url']})" if r["url"] else
+                       f"`{r['id']}` (offline{', `' + r['dir'] + '`' if r['dir'] else ''})" for r in runs)
 
 
 def render_markdown(data: dict[str, Any]) -> str:
@@ -194,12 +203,12 @@ def render_markdown(data: dict[str, Any]) -> str:
         if p["goal"]:
             out += [p["goal"], ""]
         if p["features"]:
-            out += ["| feature | title | status | attempts | key figures | verified at | blocker / failing |",
-                    "|---|---|---|---:|---|---|---|"]
+            out += ["| feature | title | status | attempts | key figures | verified at | W&B runs | blocker / failing |",
+                    "|---|---|---|---:|---|---|---|---|"]
             out += [
                 f"| {f['id']} | {_md(f['title'])} | {_status_text(f)} | {f['attempts']} | {_md(_metrics_text(f['metrics'], 6))}"
                 f" | {('`' + f['verified_commit'][:8] + '`') if f['verified_commit'] else ''}"
-                f" | {_md(_issue(f))} |"
+                f" | {_md(_wandb_md(f['wandb']))} | {_md(_issue(f))} |"
                 for f in p["features"]
             ]
             out.append("")

@@ -432,36 +432,3 @@ def tag_phase_approved(repo_path: Path | str, phase_id: int, message: str = "") 
 
 def tag_phase_rejected(repo_path: Path | str, phase_id: int, message: str = "") -> str:
     return _tag_phase(repo_path, phase_id, "rejected", message)
-
-
-# ---------------------------------------------------------------- protected-path snapshots
-
-
-def snapshot_paths(repo_path: Path | str, globs: Iterable[str]) -> dict[str, str]:
-    """{relative path: sha256} of the files matching `globs` (a matched directory means its files)."""
-    root = Path(repo_path)
-    out: dict[str, str] = {}
-    for pattern in globs:
-        for hit in root.glob(pattern):
-            for f in [hit] if hit.is_file() else (p for p in hit.rglob("*") if p.is_file()):
-                if ".git" not in f.relative_to(root).parts:
-                    out[f.relative_to(root).as_posix()] = sha256_file(f)
-    return out
-
-
-def changed_paths(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    """Paths added, removed or modified between two snapshots."""
-    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
-
-
-def restore_paths(repo_path: Path | str, paths: Iterable[str], ref: str = "HEAD") -> None:
-    """Put `paths` back as they are in `ref`; paths that `ref` does not have are deleted."""
-    repo = open_repo(repo_path)
-    root = Path(repo.working_tree_dir or ".")
-    tracked = set(repo.git.ls_tree("-r", "--name-only", ref).splitlines()) if repo.head.is_valid() else set()
-    present = [p for p in paths if p in tracked]
-    for chunk in _batched(present):
-        repo.git.checkout(ref, "--", *chunk)
-    for p in paths:
-        if p not in tracked:
-            (root / p).unlink(missing_ok=True)

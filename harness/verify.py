@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import guards
-from harness.checks import Evidence, Reporter, all_passed
+from harness.checks import Evidence, Reporter, all_passed, plan_labels
 from harness.errors import RalphError
 from harness.freshness import metric_files
 from harness.ledger import FeatureStatus
@@ -69,7 +69,7 @@ def verify_feature(
     baseline = baseline or project.snapshot()
     refs = refs or read_refs(project.repo)
     run = project.check(feature.verify, project.log_dir(feature.id), reporter, baseline=baseline, shared=shared,
-                        set_aside=metric_files(feature))
+                        set_aside=metric_files(feature), labels=plan_labels(feature.phase, feature.id))
     evidence = run.evidence
     moved = guards.check_and_restore(project.repo, baseline) + check_refs(project.repo, refs)[0]
     if moved:  # something outlived the checks' processes, or a check itself wrote the judge's files
@@ -100,7 +100,7 @@ def verify_exit(project: Project, phase: Phase, *, reporter: Reporter | None = N
     if not phase.exit:
         return []
     project.progress.verify()
-    evidence = project.run(phase.exit, project.log_dir(f"phase-{phase.id}-exit"), reporter)
+    evidence = project.run(phase.exit, project.log_dir(f"phase-{phase.id}-exit"), reporter, plan_labels(phase.id))
     project.ledger.record_exit(phase.id, evidence)
     verdict = "pass" if all_passed(evidence) else "fail"
     project.progress.append(Entry(kind="phase-exit", subject=f"phase {phase.id}", phase=phase.id,

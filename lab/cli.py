@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -10,20 +11,47 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lab.bench import app as bench_app
-from lab.data.cli import app as data_app
-from lab.llm.cli import app as llm_app
-
 app = typer.Typer(
     help="Experiments the ralph harness verifies: seq-JEPA training/eval/gates and LLM probes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(data_app, name="data")
-app.add_typer(llm_app, name="llm")
-app.add_typer(bench_app, name="bench")
 out = Console()
 err = Console(stderr=True)
+
+# The import names of what each extra installs (pyproject.toml), for the message when one is missing.
+EXTRAS = {
+    "lab": ("torch", "numpy", "sklearn", "scipy", "threadpoolctl", "matplotlib", "kornia", "wandb"),
+    "llm": ("transformers", "peft", "bitsandbytes", "accelerate", "tokenizers"),
+}
+
+try:
+    from lab.bench import app as bench_app
+    from lab.data.cli import app as data_app
+    from lab.llm.cli import app as llm_app
+except ModuleNotFoundError as exc:  # an extra is not installed: `main` says which, and how to install it
+    missing_at_import: ModuleNotFoundError | None = exc
+else:
+    missing_at_import = None
+    app.add_typer(data_app, name="data")
+    app.add_typer(llm_app, name="llm")
+    app.add_typer(bench_app, name="bench")
+
+
+def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
+    """What to install when `exc` is a module of an extra (None for any other missing module)."""
+    top = (exc.name or "").split(".")[0]
+    extra = next((name for name, modules in EXTRAS.items() if top in modules), None)
+    if extra is None:
+        return None
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "constraints" / "cpu.txt").is_file():  # a clone
+        command = f'{sys.executable} -m pip install -c {root / "constraints" / "cpu.txt"} -e "{root}[{extra}]"'
+    else:
+        command = f'{sys.executable} -m pip install "ralph-lab[{extra}]"'
+    return (f"lab needs '{top}', which comes with the [{extra}] extra, and it is not installed in this environment "
+            f"({sys.prefix}).\nInstall it with:\n  {command}\n(with pipx: pipx install --force \"{root}[{extra}]\"; "
+            "in a clone, `make setup` installs every extra)")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -253,4 +281,13 @@ def diff_cmd(
 
 
 def main() -> None:
-    app()
+    try:
+        if missing_at_import is not None:
+            raise missing_at_import
+        app()
+    except ModuleNotFoundError as exc:
+        message = missing_extra_message(exc)
+        if message is None:
+            raise
+        err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+        raise SystemExit(2) from None

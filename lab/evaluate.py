@@ -161,16 +161,14 @@ def compute_metrics(cfg: RunConfig, tr: Features, te: Features, action_names: li
 
 @torch.no_grad()
 def aggregator_layer_stats(model: SeqJEPA, sampler: ViewSampler, m: int, batch_size: int, seed: int) -> dict[str, float]:
-    """layer<i>.<stat> of aggregators that report per-layer statistics (CRATE: ISTA sparsity, coding
-    rate per head subspace) on one fixed-seed batch of M_tr-view test sequences; {} for the others."""
+    """`SeqJEPA.aggregator_layer_stats` on one fixed-seed batch of M_tr-view test sequences; {} for
+    aggregators without per-layer statistics."""
     if not hasattr(model.aggregator, "layer_stats"):
         return {}
     with torch.random.fork_rng(devices=[sampler.device] if sampler.device.type == "cuda" else []):
         torch.manual_seed(seed)
         seq = sampler.sample(torch.arange(min(batch_size, sampler.num_samples), device=sampler.device), m + 1)
-    tokens = model.tokens(model.encode(seq.views[:, :m]), model.embed_actions(seq.actions)).float()
-    stats = model.aggregator.layer_stats(tokens)
-    return {f"layer{i}.{k}": v for i, layer in enumerate(stats) for k, v in layer.items()}
+    return model.aggregator_layer_stats(seq.views[:, :m], seq.actions)
 
 
 def with_twin(trained: dict[str, Any], untrained: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.prd import save_prd
-from harness.templates.blank import blank
+from harness.templates import init_project
 
 
 def timed(argv: list[str], runs: int, warmup: int) -> list[float]:
@@ -53,7 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         subprocess.run(["git", "init", "-q", str(repo)], check=True)
-        save_prd(blank("bench"), repo / "PRD.json")
+        init_project(repo, "seq-jepa", force=False)  # a plan with features, so the dry run has prompts to show
         ralph = ralph_argv()
         cases = {
             'python -c "import typer, rich, pydantic"': [sys.executable, "-c", "import typer, rich, pydantic"],
@@ -61,6 +60,7 @@ def main() -> None:
             "ralph --version": [*ralph, "--version"],
             "ralph status": [*ralph, "status", "-C", str(repo)],
             "ralph validate": [*ralph, "validate", "-C", str(repo)],
+            "ralph run --dry-run": [*ralph, "run", "--dry-run", "-C", str(repo)],
         }
         results = {name: timed(argv, args.runs, args.warmup) for name, argv in cases.items()}
 

@@ -4,6 +4,7 @@ sqrt((s_variant² + s_control²) / 2): the noise of a difference of two seed mea
 two- or three-seed std of the control alone underestimates.
 
     python experiments/step2-teacherless/compare.py runs/expB runs/baseline gain.linacc_agg
+    python experiments/step2-teacherless/compare.py runs/step1-quick runs/step1-noact gain.r2_equi --spread -1
 reads runs/expB-s{0,1,2}/results.json and runs/baseline-s{0,1,2}/results.json.
 """
 
@@ -35,7 +36,8 @@ def main() -> None:
     parser.add_argument("control", help="run prefix of the control, e.g. runs/baseline")
     parser.add_argument("key", help="results.json key, e.g. gain.linacc_agg")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--spread", type=float, default=2.0, help="allowed shortfall in pooled standard deviations (0: mean ≥ control mean)")
+    parser.add_argument("--spread", type=float, default=2.0, help="allowed shortfall in pooled standard deviations (0: mean ≥ control mean; "
+                        "negative: the variant must exceed the control by that many, e.g. -1)")
     args = parser.parse_args()
     var, ctl = seed_values(args.variant, args.key, args.seeds), seed_values(args.control, args.key, args.seeds)
     v_mean, c_mean = statistics.mean(var), statistics.mean(ctl)

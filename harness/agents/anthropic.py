@@ -14,30 +14,53 @@ configurable and tests need fast, bounded retries; a `retry-after` header is hon
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib.util
 import os
 import re
 import time
-import typing
 from dataclasses import dataclass, field
-from typing import Any
-
-import anthropic
-from anthropic.types import Model
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.agents.base import Budget, Result, ResultStatus, Task, Usage
 from harness.agents.pricing import PriceTable
 from harness.agents.tools import BASH, EDITOR, Workspace
 from harness.agents.transcript import Transcript, usage_dict
 
+if TYPE_CHECKING:
+    import anthropic  # imported where the API is called: loading the SDK takes seconds (`ralph run` pays only then)
+
 FALLBACK_MODEL = "claude-sonnet-4-6"  # only when the installed SDK lists no Sonnet at all
 _SONNET = re.compile(r"^claude-sonnet-(\d+)(?:-(\d))?$")  # dated snapshots (…-20250929) are not picked
+
+
+def sdk_model_names() -> list[str]:
+    """The model names in the installed anthropic SDK's `Model` literal (anthropic/types/model.py).
+
+    Read from the source, not imported: importing `anthropic.types` runs the whole SDK's `__init__`
+    (seconds), and the default model is needed before any API call (`ralph run --dry-run`, preflight)."""
+    spec = importlib.util.find_spec("anthropic")  # a top-level package: found, not executed
+    if spec is None or spec.origin is None:
+        return []
+    source = Path(spec.origin).parent / "types" / "model.py"
+    try:
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return []
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "Model" for t in targets) and node.value is not None:
+                return [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+    return []
 
 
 @functools.cache
 def default_model() -> str:
     """The newest Sonnet the installed anthropic SDK lists in its `Model` literal (e.g. claude-sonnet-5-5)."""
-    listed = [name for arg in typing.get_args(Model) for name in typing.get_args(arg) if isinstance(name, str)]
+    listed = sdk_model_names()
     versions = {name: (int(m[1]), int(m[2] or 0)) for name in listed if (m := _SONNET.match(name))}
     return max(versions, key=versions.__getitem__) if versions else FALLBACK_MODEL
 
@@ -149,6 +172,8 @@ class AnthropicAgent:
         note = TOOL_NOTE.format(root=ws.root, timeout=ws.command_timeout_s)
         system = [{"type": "text", "text": f"{task.system}\n\n{note}" if task.system else note, "cache_control": CACHE}]
         messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": task.prompt}]}]
+        import anthropic
+
         client = anthropic.Anthropic(max_retries=0)
         while True:
             if progress.turns >= budget.max_turns:
@@ -195,6 +220,8 @@ class AnthropicAgent:
         log: Transcript,
     ) -> Any:
         """One Messages call with bounded retries; raises _Stop when it cannot get an answer."""
+        import anthropic
+
         delay, failures = self.retry.backoff_s, 0
         while True:
             remaining = deadline - time.monotonic()

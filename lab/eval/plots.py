@@ -110,9 +110,31 @@ def _layer_stats(results: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def _layer_curves(history: list[dict[str, Any]], path: Path) -> bool:
+    """Per-layer ISTA sparsity and per-head coding rate over training (CRATE: `agg/layer<i>.<stat>` records)."""
+    logged = [r for r in history if "agg/layer0.sparsity" in r]
+    if not logged:
+        return False
+    layers = sorted({int(k.split(".")[0].removeprefix("agg/layer")) for k in logged[-1] if k.startswith("agg/layer")})
+    colours = plt.get_cmap("viridis")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, stat, label in ((axes[0], "sparsity", "ISTA output: fraction of zeros"),
+                            (axes[1], "rate_heads", "coding rate per head subspace (nats)")):
+        for i in layers:
+            ax.plot([r["step"] for r in logged], [r[f"agg/layer{i}.{stat}"] for r in logged],
+                    color=colours(i / max(1, len(layers) - 1)), label=f"layer {i}")
+        ax.set(xlabel="step", title=f"{label}, train batches")
+    axes[1].legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
 def plot_run(run_dir: Path, results: dict[str, Any], history: list[dict[str, Any]], m_vals: list[int],
              action_names: list[str], spectra: dict[str, dict[str, dict[str, Any]]]) -> list[Path]:
-    """Write RUN/plots/{curves,acc_vs_mval,r2_per_dim,health,spectra}.png (and layers.png for CRATE); returns the paths.
+    """Write RUN/plots/{curves,acc_vs_mval,r2_per_dim,health,spectra}.png (and layers.png, layers_train.png for
+    CRATE: per layer at eval, trained vs untrained, and over training); returns the paths.
 
     spectra: {"eval" | "init": {"z" | "z_AGG": subspace_metrics(...)}}.
     """
@@ -122,6 +144,8 @@ def plot_run(run_dir: Path, results: dict[str, Any], history: list[dict[str, Any
     if history:
         _curves(history, out / "curves.png")
         paths.append(out / "curves.png")
+    if _layer_curves(history, out / "layers_train.png"):
+        paths.append(out / "layers_train.png")
     _acc_vs_mval(results, m_vals, out / "acc_vs_mval.png")
     _r2_per_dim(results, action_names, out / "r2_per_dim.png")
     _health(results, len(spectra["eval"]["z"]["spectrum_eq"]), out / "health.png")

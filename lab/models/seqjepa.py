@@ -79,3 +79,17 @@ class SeqJEPA(nn.Module):
         z_agg = self.aggregate(z, e)
         pred_in = z_agg if e is None else torch.cat([z_agg, e[:, -1]], dim=-1)
         return Forward(pred=self.predictor(pred_in), z=z, z_agg=z_agg, e=e)
+
+    @torch.no_grad()
+    def aggregator_layer_stats(self, context: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:
+        """layer<i>.<stat> of an aggregator that reports per-layer statistics (CRATE: ISTA sparsity, coding
+        rate per head subspace) on context views (B, M, 3, H, W) with actions (B, M, d_a); {} for the others.
+        Runs in eval mode (no BatchNorm statistics updated) and restores the mode it found."""
+        if not hasattr(self.aggregator, "layer_stats"):
+            return {}
+        was_training = self.training
+        self.eval()
+        tokens = self.tokens(self.encode(context), self.embed_actions(actions)).float()
+        stats = self.aggregator.layer_stats(tokens)
+        self.train(was_training)
+        return {f"layer{i}.{k}": v for i, layer in enumerate(stats) for k, v in layer.items()}

@@ -140,7 +140,10 @@ def torchrun_args(nproc: int, nnodes: int = 1, node_rank: int = 0, rdzv_endpoint
 
 
 def launch(config: Path, overrides: list[str], resume: bool, launcher_args: list[str]) -> None:
-    """Run `lab train` in N processes through torchrun; raises TrainingProcessFailed when a worker fails."""
+    """Run `lab train` in N processes through torchrun; raises TrainingProcessFailed when a worker fails and
+    KeyboardInterrupt when the launcher is interrupted (Ctrl-C, or SIGTERM from a scheduler); torchrun has
+    stopped the workers by then, and the last finished epoch is checkpointed."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
@@ -153,6 +156,8 @@ def launch(config: Path, overrides: list[str], resume: bool, launcher_args: list
         run(args)
     except ChildFailedError as e:
         raise TrainingProcessFailed(f"a training process failed:\n{e.format_msg()}") from None
+    except SignalException:
+        raise KeyboardInterrupt from None
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
@@ -177,6 +182,8 @@ def _worker(argv: list[str]) -> None:
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     try:
         train(cfg, resume=ns.resume)
+    except KeyboardInterrupt:  # torchrun passes the launcher's Ctrl-C on; the launcher says what to do next
+        sys.exit(130)
     finally:
         dist.destroy_process_group()
 

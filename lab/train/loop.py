@@ -211,6 +211,9 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
                 if step % cfg.train.log_every == 0 or i == steps_per_epoch - 1:
                     record = {"step": step, "epoch": epoch, "lr": lr, "tau": tau, "rate_weight": rate_weight}
                     record |= ddp.mean_over_ranks({k: sum(v) / len(v) for k, v in meter.items()}, rank, device)
+                    if rank.main:  # CRATE: per-layer ISTA sparsity and head coding rate on this batch's context
+                        stats = model.aggregator_layer_stats(seq.views[:, :m], seq.actions)
+                        record |= {f"agg/{k}": v for k, v in stats.items()}
                     if logger is not None:
                         logger.log(record)
                     meter.clear()

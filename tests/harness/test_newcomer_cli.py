@@ -41,6 +41,18 @@ def test_status_and_validate_load_no_agent_or_lab_library(prd_repo: Path) -> Non
         assert loaded_after(code) == [], command
 
 
+def test_run_loads_the_anthropic_sdk_only_to_call_the_api(prd_repo: Path) -> None:
+    """The dry run names the default model and preflight refuses a missing key, both without the SDK
+    (seconds to import); the agent's first API call is what loads it (tests/harness/agents drive that)."""
+    invoke = ("import os\nfrom typer.testing import CliRunner\nfrom harness.cli import app\n"
+              "os.environ.pop('ANTHROPIC_API_KEY', None); os.environ.pop('ANTHROPIC_AUTH_TOKEN', None)\n"
+              "r = CliRunner().invoke(app, {args!r})\nassert r.exit_code == {code}, r.output\n")
+    dry = invoke.format(args=["run", "--dry-run", "-C", str(prd_repo)], code=0)
+    assert loaded_after(dry + "assert 'agent: anthropic, model claude-' in r.output") == []
+    refused = invoke.format(args=["run", "--no-input", "--allow-dirty", "-C", str(prd_repo)], code=2)
+    assert loaded_after(refused + "assert 'ANTHROPIC_API_KEY' in r.output") == []
+
+
 def test_version_short_help_and_completion() -> None:
     assert ralph("--version").output.strip() == f"ralph {__version__}"
     assert ralph("-V").exit_code == 0
@@ -118,3 +130,23 @@ def test_shell_completion_completes_commands_and_options() -> None:
     assert out.split() == ["run"]
     env.update(COMP_WORDS="ralph show --at", COMP_CWORD="2")
     assert "--attempt" in subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60).stdout
+
+
+def test_a_neighbour_module_that_checks_cannot_import_is_explained(prd_repo: Path) -> None:
+    """Checks run with PYTHONSAFEPATH=1, so `python train.py` does not see data.py beside it: the
+    failure says why and how to fix it, and the fix it names works."""
+    (prd_repo / "data.py").write_text("VALUE = 1\n")
+    (prd_repo / "train.py").write_text("from data import VALUE\nprint('value', VALUE)\n")
+    plan = json.loads((prd_repo / "PRD.json").read_text())
+    plan["features"][0]["verify"] = [{"name": "train", "run": "python train.py"}]
+    (prd_repo / "PRD.json").write_text(json.dumps(plan))
+    result = ralph("verify", "FEAT-1", "-C", prd_repo)
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert "No module named 'data'" in out
+    assert "hint: 'data' is in the repository (data.py), but checks run with PYTHONSAFEPATH=1" in out
+    assert "PYTHONPATH=." in ralph("status", "-C", prd_repo).output
+    plan["features"][0]["verify"] = [{"name": "train", "run": "PYTHONPATH=. python train.py"}]
+    (prd_repo / "PRD.json").write_text(json.dumps(plan))
+    fixed = ralph("verify", "FEAT-1", "-C", prd_repo)
+    assert fixed.exit_code == 0 and "hint:" not in fixed.output

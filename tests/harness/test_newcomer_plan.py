@@ -5,6 +5,7 @@ look at files (validate warns, --strict fails, import says which stories need a 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -60,18 +61,58 @@ def test_the_seq_jepa_template_has_only_executable_features(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("command", "inspects"), [
+    # only look at files: flagged
     ("test -f docs/method.md", True),
     ("test -d experiments && grep -q hypothesis experiments/README.md", True),
     ("[ -s results.json ] || ls docs | wc -l", True),
     ("git ls-files | grep -q lab/", True),
+    ("cd docs && test -f method.md", True),
+    ("test -f a && grep -q b c", True),
+    ("cat notes.md | grep -q hypothesis; ls docs", True),
+    ("bash -c 'test -f a && grep -q word a'", True),
+    ("sh -euo pipefail -c 'cd docs; ls'", True),
+    ("( cd docs && test -f method.md ) || exit 1", True),
+    ("{ test -f a; test -f b; }", True),
+    ("test -f a\ngrep -q b a", True),
+    ("timeout 60 test -f out.json", True),
+    ("env LC_ALL=C grep -q ok log.txt > /dev/null 2>&1", True),
+    ("git -C sub ls-files | xargs cat | grep -q x", True),
+    ("find docs -name '*.md' -exec grep -q method {} \\;", True),
+    ("eval 'test -f a'", True),
+    # run code somewhere in the chain: not flagged
     ("pytest -q tests", False),
     ("OMP_NUM_THREADS=1 python train.py && test -f out.json", False),
     ("lab train smoke.yaml | grep acc", False),
     ("test -f $(python make.py)", False),
     ("find . -name '*.py' -exec python {} \\;", False),
+    ("find runs -name '*.tmp' -delete", False),
+    ("cd lab && pytest -q", False),
+    ("test -f a && make check", False),
+    ("bash -c 'test -f a && python score.py'", False),
+    ("bash -o pipefail -c 'pytest -q | tail -1'", False),
+    ("bash scripts/check.sh", False),
+    ("cat steps.sh | bash", False),
+    ("test -f a; ./run.sh", False),
+    ("test -f a\npython score.py", False),
+    ("ls | xargs python", False),
+    ("timeout 60 pytest -q", False),
+    ("sudo -u ci env -u HOME nice -n 5 lab eval runs/x", False),
+    ("eval \"$CHECK\"", False),
+    ("git -C sub status && git commit -m x", False),
 ])
 def test_which_commands_only_inspect_files(command: str, inspects: bool) -> None:
     assert inspects_only(Check(name="c", run=command)) is inspects
+
+
+def test_nested_shells_are_read_a_few_levels_deep_then_assumed_to_run_code() -> None:
+    def nest(command: str, levels: int) -> str:
+        for _ in range(levels):
+            command = f"bash -c {shlex.quote(command)}"
+        return command
+
+    assert inspects_only(Check(name="c", run=nest("test -f a", 3))) is True
+    assert inspects_only(Check(name="c", run=nest("python x.py", 3))) is False
+    assert inspects_only(Check(name="c", run=nest("test -f a", 8))) is False
 
 
 def lying_plan(repo: Path, prd_dict) -> None:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.prd import PRDError, import_snarktank, json_schema, load_prd, parse_prd, prd_warnings, write_passes
+from harness.prd import PRDError, import_snarktank, json_schema, load_prd, parse_prd, prd_warnings
+from harness.project import Project
 
 
 def problems_of(data) -> list[str]:
@@ -95,7 +96,7 @@ def test_check_shape_errors(prd_dict, check, expected):
 def test_write_passes_keeps_other_content(prd_repo: Path):
     path = prd_repo / "PRD.json"
     before = json.loads(path.read_text())
-    write_passes(path, {"FEAT-2": True})
+    Project.open(prd_repo).write_passes({"FEAT-2": True})
     after = json.loads(path.read_text())
     assert after["features"][1]["passes"] is True
     after["features"][1].pop("passes")

@@ -8,7 +8,7 @@ import pytest
 from harness.checks import Evidence
 from harness.prd import Feature
 from harness.vcs import (
-    VCSError, changed_paths, commit_feature, head_sha, restore_paths, snapshot_paths, tag_phase_approved,
+    VCSError, commit_feature, head_sha, tag_phase_approved,
     tag_phase_rejected,
 )
 from tests.harness.conftest import git
@@ -82,18 +82,3 @@ def test_phase_tags(repo: Path):
     assert tag_phase_approved(repo, 1, "approved by ana") == "ralph/phase-1-approved"
     assert git(repo, "tag", "--list").split() == ["ralph/phase-1-approved"]
     assert git(repo, "tag", "-l", "--format=%(contents)", "ralph/phase-1-approved") == "approved by ana"
-
-
-def test_snapshot_and_restore(repo: Path):
-    (repo / "PRD.json").write_text("{}")
-    (repo / "tests").mkdir()
-    (repo / "tests" / "t.py").write_text("assert True")
-    commit_feature(repo, FEATURE, 1, EVIDENCE)
-    before = snapshot_paths(repo, ["PRD.json", "tests"])
-    assert set(before) == {"PRD.json", "tests/t.py"}
-    (repo / "PRD.json").write_text('{"passes": true}')
-    (repo / "tests" / "new.py").write_text("x")
-    after = snapshot_paths(repo, ["PRD.json", "tests"])
-    assert changed_paths(before, after) == ["PRD.json", "tests/new.py"]
-    restore_paths(repo, changed_paths(before, after))
-    assert snapshot_paths(repo, ["PRD.json", "tests"]) == before

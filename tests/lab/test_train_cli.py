@@ -132,7 +132,14 @@ def test_variants_train_log_each_term_and_evaluate_with_the_twin(tmp_path: Path,
     for key in ("linacc_agg", "r2_equi", "inv_gap", "rankme_enc", "cos_enc", "std_agg", "rank_eq_eff", "subspace_overlap"):
         assert results[f"gain.{key}"] == pytest.approx(results[f"eval.{key}"] - results[f"init.{key}"])
     assert results["eval.collapsed"] in (0.0, 1.0) and "init.chance" not in results
-    assert ("eval.layer1.sparsity" in results) == (model.get("aggregator", {}).get("kind") == "crate_alpha")
+    crate = model.get("aggregator", {}).get("kind") == "crate_alpha"
+    assert ("eval.layer1.sparsity" in results) == crate
+    # CRATE's per-layer statistics are logged during training too, each a fraction / a positive rate, and plotted
+    history = read_metrics(cfg.run_dir)
+    assert all(("agg/layer1.sparsity" in r) == crate for r in history)
+    if crate:
+        assert all(0 <= r["agg/layer1.sparsity"] <= 1 and r["agg/layer1.rate_heads"] > 0 for r in history)
+    assert (cfg.run_dir / "plots" / "layers_train.png").is_file() == crate
 
 
 def test_untrained_twin_is_the_runs_initialisation(tmp_path: Path) -> None:

@@ -1,0 +1,35 @@
+"""`lab` without its extra installed: a message naming the extra and the exact install command, never
+a traceback. The missing package is simulated with `sys.modules[name] = None` (import then raises
+ModuleNotFoundError, as it does when the package is absent)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def lab_without(blocked: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    code = (f"import sys\nsys.modules[{blocked!r}] = None\nsys.argv = ['lab', *{list(argv)!r}]\n"
+            "from lab.cli import main\nmain()\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(("blocked", "argv", "extra"), [
+    ("torch", ["train", "experiments/step1-baseline/smoke.yaml"], "lab"),  # fails while lab.cli imports
+    ("torch", ["--help"], "lab"),
+    ("transformers", ["llm", "base", "--out", "/nonexistent/x"], "llm"),  # fails inside the command
+])
+def test_a_missing_extra_says_which_and_how_to_install_it(blocked: str, argv: list[str], extra: str) -> None:
+    result = lab_without(blocked, *argv)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    err = " ".join(result.stderr.split())
+    assert f"lab needs '{blocked}', which comes with the [{extra}] extra" in err
+    assert f"{sys.executable} -m pip install -c " in err and f'[{extra}]"' in err  # from this clone, into this environment
+
+
+def test_a_missing_module_that_no_extra_provides_is_not_disguised() -> None:
+    result = lab_without("yaml", "train", "experiments/step1-baseline/smoke.yaml")
+    assert result.returncode == 1 and "ModuleNotFoundError" in result.stderr and "extra" not in result.stderr
