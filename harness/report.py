@@ -65,7 +65,8 @@ def image(path: Path, repo: Path, page_dir: Path) -> str:
     rel = path.relative_to(repo).as_posix()
     if path.stat().st_size <= MAX_IMAGE_BYTES:
         data = base64.b64encode(path.read_bytes()).decode()
-        img = f'<img alt="{esc(rel)}" src="data:image/png;base64,{data}">'
+        target = esc(Path(os.path.relpath(path, page_dir)).as_posix())
+        img = f'<a href="{target}" title="open full size"><img alt="{esc(rel)}" src="data:image/png;base64,{data}"></a>'
     else:
         img = link(path, page_dir, f"{rel} (too large to embed)")
     return f"<figure>{img}<figcaption>{esc(rel)}</figcaption></figure>"

@@ -111,6 +111,7 @@ def test_report_page_holds_the_plan_evidence_links_and_plots(worked_repo: Path) 
     links = [h for h in text.split('href="')[1:]]
     targets = [h.split('"', 1)[0] for h in links if not h.startswith("#")]
     assert any(t.endswith("transcript.jsonl") for t in targets)
+    assert "../../experiments/step1/curve.png" in targets  # a plot opens at full size
     for target in targets:  # every link resolves from the page's folder: it works with no server
         assert (page.parent / target).resolve().exists(), target
 
