@@ -34,6 +34,7 @@ test: setup
 # Checks as jobs on a real local Ray head (docs/cluster.md), about two minutes. The head runs inside
 # a private network namespace (only loopback), so nothing it opens is reachable from outside.
 test-ray: setup
+	@unshare -n sh -c 'ip link set lo up' 2>/dev/null || { echo "note: test-ray skipped: this machine does not allow a private network namespace (unshare -n; needs root or user namespaces, and iproute2)"; exit 0; }
 	unshare -n sh -c 'ip link set lo up && exec $(PY) -m pytest -q -n 0 --timeout 600 -m ray tests/ray'
 
 # The real agent CLIs (Claude Code, Codex, aider) end to end against local fake APIs. Installs the
