@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup demo test test-clis bench bench-gpu clean
+.PHONY: setup demo test test-clis test-ray bench bench-gpu clean
 
 setup: $(STAMP)
 
@@ -22,14 +22,20 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	    tmux chromium >/dev/null) || echo "note: tmux/chromium not installed; the terminal and report-screenshot tests will skip"; }
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[lab,llm,dev]"
+	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[lab,llm,dev,cluster]"
 	@touch $(STAMP)
 
 demo: setup
 	bash scripts/demo.sh
 
 test: setup
-	$(PY) -m pytest -q -n 2 --timeout 300 -m "not clis"
+	$(PY) -m pytest -q -n 2 --timeout 300 -m "not clis and not ray"
+
+# Checks as jobs on a real local Ray head (docs/cluster.md), about two minutes. The head runs inside
+# a private network namespace (only loopback), so nothing it opens is reachable from outside.
+test-ray: setup
+	@unshare -n sh -c 'ip link set lo up' 2>/dev/null || { echo "note: test-ray skipped: this machine does not allow a private network namespace (unshare -n; needs root or user namespaces, and iproute2)"; exit 0; }
+	unshare -n sh -c 'ip link set lo up && exec $(PY) -m pytest -q -n 0 --timeout 600 -m ray tests/ray'
 
 # The real agent CLIs (Claude Code, Codex, aider) end to end against local fake APIs. Installs the
 # pinned versions into ~/.cache/ralph-test-clis on first use (minutes), ~25 s once cached.
@@ -43,6 +49,7 @@ bench: setup
 	$(VENV)/bin/lab bench train --threads 1 --batch-size 32 --steps 2
 	$(VENV)/bin/lab bench stream --threads 1 --batch-size 4 --steps 1
 	$(PY) scripts/bench_scale.py
+	unshare -n sh -c 'ip link set lo up && exec $(PY) scripts/bench_ray_seeds.py'
 
 # The same on CUDA: bf16 autocast, channels_last, torch.compile (train.compile), views batched on the GPU.
 bench-gpu: setup

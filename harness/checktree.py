@@ -29,6 +29,7 @@ from harness.environment import Environment
 from harness.freshness import regenerated
 from harness.prd import Check
 from harness.vcs import Candidate, candidate, export_tree, head_sha
+from harness.vcs import Entry as TreeEntry
 
 NEVER_COPIED = (".git/**", ".ralph/**")
 
@@ -93,15 +94,17 @@ def run_in_check_tree(
     log_dir: Path,
     reporter: Reporter | None,
     set_aside: Sequence[str] = (),
+    held: Mapping[str, TreeEntry] | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
 
     `set_aside` (metric files) are moved away first, in the checkout and in the repository, so
     only this verification's own runs can write them (freshness.py). `labels` go into the commands'
-    environment (checks.run_check).
+    environment (checks.run_check). `held`: the changes of features whose jobs still run, left at
+    HEAD's version in the candidate (vcs.candidate).
     """
-    cand = candidate(repo)
+    cand = candidate(repo, held=held)
     commit = head_sha(repo)
     with tempfile.TemporaryDirectory(prefix="ralph-check-") as tmp:
         root = Path(tmp) / repo.name

@@ -50,8 +50,14 @@ PrdPath = Annotated[Optional[Path], typer.Option("--prd", help="PRD file.", show
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
-    """Register a command; a `RalphError` it raises is printed and becomes its exit code."""
+jobs_app = typer.Typer(no_args_is_help=False, context_settings={"help_option_names": ["-h", "--help"]},
+                       rich_markup_mode=None, help="Checks running as jobs on a Ray cluster (docs/cluster.md): list "
+                       "them (no subcommand), read their logs, cancel them, wait for and collect them.")
+app.add_typer(jobs_app, name="jobs")
+
+
+def command(name: str | None = None, *, group: typer.Typer = app, **kwargs: Any) -> Callable[[F], F]:
+    """Register a command (on `group`); a `RalphError` it raises is printed and becomes its exit code."""
 
     def register(fn: F) -> F:
         @functools.wraps(fn)
@@ -62,7 +68,7 @@ def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
                 err_console.print(f"[bold red]error:[/] {escape(str(e))}")
                 raise typer.Exit(int(e.exit_code)) from None
 
-        app.command(name, **kwargs)(wrapper)
+        group.command(name, **kwargs)(wrapper)
         return fn
 
     return register
@@ -479,13 +485,16 @@ def run(
                                       "pass (recorded as such).")] = False,
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="Commit uncommitted changes first, as your own "
                                               "commit (otherwise a dirty tree is refused).")] = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Leave checks that run as Ray jobs running and exit 7 "
+                                          "instead of waiting for them; `ralph run` or `ralph jobs wait` collects "
+                                          "them later.")] = False,
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
     """Work through a phase: one agent attempt at a time, verified by the harness, committed when it passes.
 
     Exit codes: 0 done, 2 usage error, 3 awaiting approval, 4 budget exhausted, 5 blocked features or
-    failing exit checks, 6 entry criteria not met, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; state
+    failing exit checks, 6 entry criteria not met, 7 jobs still running (--no-wait), 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; state
     saved; run again to resume). Defaults also come from `[tool.ralph]` in the committed
     pyproject.toml and from `.ralph/config.toml`.
     """
@@ -520,8 +529,10 @@ def run(
     try:
         with locked_project(repo, prd, "ralph run") as project:
             run_locked(project, phase, feature, load_settings(project.repo, flags), no_input=no_input, yes=yes,
-                       allow_dirty=allow_dirty)
+                       allow_dirty=allow_dirty, wait=not no_wait)
     except KeyboardInterrupt:  # before or after the loop (it handles its own): nothing is half-done
+        from harness.loop import Interrupted
+
         raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
     finally:
         for sig, handler in previous.items():
@@ -540,7 +551,7 @@ def build_agent(settings: RunSettings) -> Any:
 
 
 def run_locked(project: Project, phase: int, feature: str | None, settings: RunSettings, *, no_input: bool, yes: bool,
-               allow_dirty: bool) -> None:
+               allow_dirty: bool, wait: bool = True) -> None:
     """The body of `ralph run`, holding the repository's lock."""
     from harness.environment import resolve_sandbox
     from harness.live import RunView
@@ -562,7 +573,8 @@ def run_locked(project: Project, phase: int, feature: str | None, settings: RunS
 
     with RunView(console, f"{phase}: {project.prd.phase(phase).name}", project.repo) as view:
         runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
-                             ask=view.paused(ask) if interactive else None, auto_approve=yes, allow_dirty=allow_dirty)
+                             ask=view.paused(ask) if interactive else None, auto_approve=yes, allow_dirty=allow_dirty,
+                             wait=wait)
         try:
             outcome = runner.run()
         except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
@@ -570,7 +582,8 @@ def run_locked(project: Project, phase: int, feature: str | None, settings: RunS
         finally:
             if runner.entered and not asked:
                 view.say(runner.summary())
-    style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code == ExitCode.AWAITING_APPROVAL else "red"
+    waiting = (ExitCode.AWAITING_APPROVAL, ExitCode.JOBS_RUNNING)
+    style = "green" if outcome.code == ExitCode.OK else "yellow" if outcome.code in waiting else "red"
     console.print(f"[{style}]{escape(outcome.message)}[/]")
     for fid, reason in outcome.blocked.items():
         console.print(f"  [red]blocked[/] {fid}: {escape(reason)}")
@@ -608,6 +621,106 @@ def report(
     project = open_project(repo, prd)
     path = write_report(project, out or project.repo / ".ralph" / "report" / "index.html")
     console.print(f"[green]✓[/] wrote {escape(str(path))}  (open it in a browser: file://{escape(str(path.resolve()))})")
+
+
+# ---------------------------------------------------------------- ralph jobs
+
+
+def find_job(project: Project, job_id: str) -> Any:
+    """The ledger's record of job `job_id` (a unique prefix will do)."""
+    found = [j for fs in project.ledger.state.features.values() for j in fs.jobs if j.id.startswith(job_id)]
+    if len(found) != 1:
+        known = ", ".join(j.id for fs in project.ledger.state.features.values() for j in fs.jobs) or "none"
+        raise RalphError(f"{'no' if not found else 'more than one'} job matches '{job_id}' (known: {known}); "
+                         "`ralph jobs` lists them")
+    return found[0]
+
+
+@jobs_app.callback(invoke_without_command=True)
+def jobs_list(ctx: typer.Context, repo: Repo = Path("."), prd: PrdPath = None) -> None:
+    """List the jobs of job-backed checks: feature, check, seed, state (asked of the cluster while they run),
+    elapsed time, job id."""
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        from harness import jobs
+        from harness.live import jobs_table
+
+        project = open_project(repo, prd)
+        records = [j for fs in project.ledger.state.features.values() for j in fs.jobs]
+        if not records:
+            console.print("no jobs recorded: no check with \"executor\": \"ray\" has run yet")
+            return
+        if any(not j.done for j in records):
+            ray = jobs.cluster(project)
+            for j in records:
+                info = None if j.done else ray.info(j.id)
+                if info is not None:  # shown, not saved: the run that owns them records what they did
+                    j.state, j.started_at, j.ended_at = info.state, info.started_at or j.started_at, info.ended_at
+        console.print(jobs_table(records))
+    except RalphError as e:
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}")
+        raise typer.Exit(int(e.exit_code)) from None
+
+
+@command("logs", group=jobs_app)
+def jobs_logs(
+    job_id: Annotated[str, typer.Argument(help="Job id (or a unique prefix), as `ralph jobs` lists it.")],
+    tail: Annotated[Optional[int], typer.Option("--tail", "-n", help="Only the last N lines.", min=1)] = None,
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Print a job's log, as the cluster has it now (the returned files' block is left out)."""
+    from harness import jobs
+    from harness.executors.ray import strip_results
+
+    project = open_project(repo, prd)
+    job = find_job(project, job_id)
+    text = strip_results(jobs.cluster(project).logs(job.id), job.nonce)
+    lines = text.splitlines()
+    typer.echo("\n".join(lines[-tail:] if tail else lines))
+
+
+@command("cancel", group=jobs_app)
+def jobs_cancel(
+    job_id: Annotated[str, typer.Argument(help="Job id (or a unique prefix), as `ralph jobs` lists it.")],
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Stop a job on the cluster. Its feature's verification then fails with "cancelled" when collected
+    (by the `ralph run` waiting for it, the next `ralph run`, or `ralph jobs wait`)."""
+    from harness import jobs
+
+    project = open_project(repo, prd)
+    job = find_job(project, job_id)
+    if job.done:
+        raise RalphError(f"job {job.id} has already ended ({job.state})")
+    stopped = jobs.cluster(project).stop(job.id)
+    console.print(f"{'stopped' if stopped else 'asked the cluster to stop'} {escape(job.id)} ({escape(job.feature)} · "
+                  f"{escape(job.check)}); it counts as failing evidence when collected")
+
+
+@command("wait", group=jobs_app)
+def jobs_wait(repo: Repo = Path("."), prd: PrdPath = None) -> None:
+    """Wait for every running job (live view), collect the results and record the verdicts (committing the
+    features that pass), without running the agent; exit 1 when a feature fails."""
+    from harness import jobs
+    from harness.live import RunView
+
+    with locked_project(repo, prd, "ralph jobs wait") as project:
+        running = jobs.resume(project)
+        if not running:
+            console.print("no jobs running")
+            return
+        with RunView(console, "jobs", project.repo) as view:
+            verdicts = jobs.wait(project, view)
+    rows = [(v.feature.id, e) for v in verdicts for e in v.evidence]
+    console.print(evidence_table(rows))
+    print_failures(rows, project.repo)
+    for v in verdicts:
+        console.print(f"{v.feature.id}: {v.status}" + (f", committed {v.commit.sha[:10]}" if v.commit else ""))
+    if any(not v.passed for v in verdicts):
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def main() -> None:

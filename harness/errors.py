@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     BUDGET_EXHAUSTED = 4
     BLOCKED = 5
     ENTRY_NOT_MET = 6
+    JOBS_RUNNING = 7  # `ralph run --no-wait` left checks running as jobs; `ralph run` or `ralph jobs wait` collects
     INTERRUPTED = 130  # Ctrl-C: state saved, `ralph run` resumes
 
 

@@ -26,12 +26,13 @@ from typing import Literal
 from pydantic import Field, ValidationError
 
 from harness.checks import Evidence, Record, all_passed, seeded
+from harness.executors import JobRecord, Pending
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text, now_iso
 from harness.prd import PRD, Check, Feature, checks_digest
 
 RALPH_DIR = ".ralph"
-FeatureStatus = Literal["pending", "passing", "failing", "blocked"]
+FeatureStatus = Literal["pending", "running", "passing", "failing", "blocked"]  # running: its checks run as jobs
 LEGACY_NOTE = ("(legacy): verified before checks were hashed, matched by name, command and threshold; "
                "`ralph verify ID` binds it (approval waits for that)")
 
@@ -61,6 +62,8 @@ class FeatureState(Record):
     stale_reason: str | None = Field(None, description="why a verdict that passed no longer counts")
     blocked_reason: str | None = None
     updated_at: str | None = None
+    jobs: list[JobRecord] = Field(default_factory=list, description="the jobs of the latest job-backed verification")
+    pending: Pending | None = Field(None, description="set while those jobs run: what collecting them needs")
 
     @property
     def legacy(self) -> bool:
@@ -179,7 +182,9 @@ class Ledger:
         A blocked feature that still fails stays blocked (with its reason); one that passes is unblocked.
         """
         fs = self._feature(feature_id)
-        fs.last_evidence, fs.stale_reason = evidence, None
+        fs.last_evidence, fs.stale_reason, fs.pending = evidence, None, None
+        if fs.status == "running":
+            fs.status = "failing"  # what the verdict is decides below; a blocked feature never runs jobs
         digests = [e.check_sha256 for e in evidence]
         fs.checks_sha256 = checks_digest(digests) if all(digests) else None
         if all_passed(evidence):
@@ -189,6 +194,15 @@ class Ledger:
             fs.status = "failing"
         self.save()
         return fs.status
+
+    def mark_running(self, feature_id: str, pending: Pending, jobs: list[JobRecord]) -> None:
+        """The feature's checks were handed to jobs (recorded before any is submitted)."""
+        fs = self._feature(feature_id)
+        fs.status, fs.pending, fs.jobs = "running", pending, jobs
+        self.save()
+
+    def running(self) -> list[str]:
+        return [fid for fid, fs in self.state.features.items() if fs.status == "running"]
 
     def refund_attempt(self, feature_id: str) -> None:
         """Un-count an attempt that ended by no fault of the agent (Ctrl-C, a crash, a harness error)."""

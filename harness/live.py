@@ -19,11 +19,26 @@ from rich.table import Table
 
 from harness.agents.base import AgentEvent, Usage
 from harness.checks import Evidence
+from harness.executors import JobRecord
 from harness.prd import Check
 from harness.show import check_output
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def jobs_table(jobs: list[JobRecord], tails: dict[str, str] | None = None) -> Table:
+    """Feature, check, seed, state, elapsed, job id (and the last log line, when known)."""
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for col in ("feature", "check", "seed", "state", "elapsed", "job id", *(["last line"] if tails else [])):
+        table.add_column(col)
+    now = time.time()
+    styles = {"SUCCEEDED": "green", "FAILED": "red", "STOPPED": "red", "RUNNING": "yellow"}
+    for j in jobs:
+        row = [j.feature, j.check, "-" if j.seed is None else str(j.seed),
+               f"[{styles.get(j.state, 'dim')}]{j.state}[/]", _clock(j.elapsed_s(now)), j.id]
+        table.add_row(*row, *([(tails or {}).get(j.id, "")[:80]] if tails else []))
+    return table
 
 
 def _clock(seconds: float) -> str:
@@ -46,6 +61,9 @@ class RunView:
         self.spent = Usage()  # this run, finished attempts
         self.attempt_usage = Usage()  # the attempt in flight
         self._live: Live | None = None
+        self.jobs: list[JobRecord] = []  # checks running as jobs, while the run waits for them
+        self.job_tails: dict[str, str] = {}
+        self._job_states: dict[str, str] = {}
 
     # ---- lifecycle
 
@@ -93,6 +111,8 @@ class RunView:
         grid.add_row("elapsed", _clock(time.monotonic() - self.t0))
         grid.add_row("spent", f"{spent.total_tokens:,} tokens  ${spent.cost_usd:.4f}")
         grid.add_row("doing", self.action[:200])
+        if self.jobs:
+            grid.add_row("jobs", jobs_table(self.jobs, self.job_tails))
         return grid
 
     def say(self, text: str) -> None:
@@ -118,8 +138,18 @@ class RunView:
     def attempt_finished(self, usage: Usage, verdict: str) -> None:
         self.spent = self.spent + usage
         self.attempt_usage = Usage()
-        colour = "green" if verdict == "pass" else "red"
+        colour = "green" if verdict == "pass" else "yellow" if verdict == "running" else "red"
         self.say(f"  → [{colour}]{verdict}[/]")
+
+    def show_jobs(self, jobs: list[JobRecord], tails: dict[str, str]) -> None:
+        """The jobs being waited for: in the panel on a terminal, else a line per change of state."""
+        self.jobs, self.job_tails = jobs, tails
+        self.action = f"waiting for {sum(not j.done for j in jobs)} job(s)"
+        for job in jobs:
+            if self._job_states.get(job.id) != job.state:
+                self._job_states[job.id] = job.state
+                if not self._live:
+                    self.say(f"  [dim]{_clock(time.monotonic() - self.t0)}[/] job {job.id}: {job.state}")
 
     # ---- checks.Reporter
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import approval, guards
+from harness import approval, guards, jobs
 from harness.agents.base import Agent, Budget, Result, Task
 from harness.checks import Evidence, all_passed, plan_labels
 from harness.errors import ExitCode, RalphError
@@ -153,6 +153,7 @@ class PhaseRunner:
         ask: Callable[[Phase, str], tuple[str, str, str]] | None = None,
         auto_approve: bool = False,
         allow_dirty: bool = False,
+        wait: bool = True,
     ):
         self.project = project
         self.phase = project.prd.phase(phase_id)
@@ -165,6 +166,7 @@ class PhaseRunner:
         self.ask = ask  # interactive approval prompt: (phase, summary) -> (choice, name, text)
         self.auto_approve = auto_approve
         self.allow_dirty = allow_dirty
+        self.wait = wait  # at the end, follow the jobs still running (False: `--no-wait`, exit 7)
         self.spend = Spend(settings)
         self.entered = False  # past the entry checks: from then on a summary of the run means something
         project.environment = Environment(settings.sandbox)
@@ -188,9 +190,10 @@ class PhaseRunner:
                         f"{self.settings.max_hours:g} h, {self.attempt_timeout_s:g} s/attempt"),
             "features": ", ".join(f.id for f in self.todo()) or "none left",
         })
-        for feature in self.todo():
-            self.work_on(feature)
+        still = self.work_through()
         blocked = self.blocked()
+        if still:
+            return Outcome(ExitCode.JOBS_RUNNING, still, blocked)
         if self.only:
             code = ExitCode.BLOCKED if self.only.id in blocked else ExitCode.OK
             status = self.project.ledger.feature(self.only.id).status
@@ -204,12 +207,44 @@ class PhaseRunner:
             return Outcome(ExitCode.BLOCKED, f"phase {self.phase.id} exit checks fail: {failing}")
         return self.gate()
 
+    def work_through(self) -> str | None:
+        """Every feature left, in dependency order; one whose checks run as jobs does not hold up the
+        ones that do not depend on it. Then wait for the jobs (collecting each feature as its jobs end,
+        and working on what that unblocks or fails), or, with `--no-wait`, stop with them running:
+        then the message saying so is returned."""
+        ledger = self.project.ledger
+        if jobs.resume(self.project) or any(jobs.job_checks(f) for f in self.todo()):
+            self.view.say(f"jobs go to the Ray cluster at {jobs.cluster(self.project).address}")
+            jobs.cluster(self.project).client  # unreachable: a clear error before any attempt
+        while True:
+            for feature in self.todo():
+                if ledger.feature(feature.id).status == "running":
+                    continue
+                if any(ledger.feature(d).status == "running" for d in feature.depends_on):
+                    continue  # comes round again once its dependency's jobs are collected
+                self.work_on(feature)
+            running = [f.id for f in self.todo() if ledger.feature(f.id).status == "running"]
+            if not running:
+                return None
+            ids = ", ".join(j.id for f in running for j in ledger.feature(f).jobs if not j.done)
+            if not self.wait:
+                self.record("jobs-running", fields={"features": ", ".join(running), "jobs": ids})
+                return (f"{', '.join(running)}: checks still running as jobs ({ids}); `ralph run` or "
+                        "`ralph jobs wait` collects them, `ralph jobs` lists them")
+            deadline = self.spend.started + self.settings.max_hours * 3600
+            if not jobs.wait(self.project, self.view, features=running, deadline=deadline, first=True):
+                self.record("budget", fields={"stopped": f"--max-hours {self.settings.max_hours:g} reached",
+                                              "still running": ids})
+                raise BudgetExhausted(f"budget exhausted: --max-hours {self.settings.max_hours:g} reached while "
+                                      f"jobs run ({ids}); they keep running: `ralph jobs wait` collects them")
+
     def check_tree(self) -> None:
         """Refuse a detached HEAD, and a dirty tree that is not ralph's own leftovers (or commit it,
         `--allow-dirty`): before the first attempt, so nothing of the user's is taken for the agent's."""
         repo = self.project.repo
         require_branch(open_repo(repo))
-        dirty = uncommitted(repo)
+        own = jobs.own_paths(self.project)  # left by attempts whose checks still run as jobs: theirs, not yours
+        dirty = [p for p in uncommitted(repo) if p not in own]
         if not dirty or read_left_tree(repo) == tree_fingerprint(repo):
             return
         if not self.allow_dirty:
@@ -279,8 +314,8 @@ class PhaseRunner:
                 raise BudgetExhausted(f"budget exhausted: {reason}; state is saved, `ralph run` resumes")
             before = tree_fingerprint(self.project.repo)
             result, evidence, tampered = self.attempt(feature, last_failure)
-            if all_passed(evidence):
-                return
+            if all_passed(evidence) or ledger.feature(feature.id).status == "running":
+                return  # running: its jobs decide, when they are collected (work_through)
             unchanged = tree_fingerprint(self.project.repo) == before
             if result.status == "error" and unchanged:
                 self.record("agent-failed", subject=feature.id, fields={"error": result.error or "unknown"})
@@ -386,12 +421,13 @@ class PhaseRunner:
         try:
             verdict = verify_feature(project, feature, commit=True, reporter=self.view, entry_kind="attempt",
                                      entry_fields=fields, entry_agent=agent_fields, baseline=snapshot, refs=refs,
-                                     shared=shared)
+                                     shared=shared, wait=False)
         except KeyboardInterrupt:
             self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "checks",
                                                                    "attempts": "not counted"})
             raise Interrupted(f"interrupted while verifying {feature.id}; `ralph run` resumes") from None
-        self.view.attempt_finished(result.usage, "pass" if verdict.passed else "fail")
+        self.view.attempt_finished(result.usage, "running" if verdict.status == "running"
+                                   else "pass" if verdict.passed else "fail")
         return result, verdict.evidence, any(e.kind == "guard" for e in verdict.evidence)
 
     def block(self, feature: Feature, reason: str) -> None:

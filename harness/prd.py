@@ -22,6 +22,7 @@ from harness.fileio import atomic_write_text
 from harness.guards import expand
 
 Op = Literal[">=", ">", "<=", "<", "=="]
+Executor = Literal["local", "ray"]
 Agg = Literal["mean", "mean-std"]
 SEED = "{seed}"
 
@@ -57,6 +58,14 @@ class MetricGate(_Strict):
     value: float = Field(allow_inf_nan=False, description="A finite threshold")
 
 
+class Resources(_Strict):
+    """What one Ray job reserves (Ray's own entrypoint_num_gpus / _num_cpus / _memory)."""
+
+    gpus: float = Field(0, ge=0)
+    cpus: float = Field(1, ge=0)
+    memory_gb: float | None = Field(None, gt=0)
+
+
 class Check(_Strict):
     """One verification step: a shell command (`run`) or a metric gate (`metric`), never both."""
 
@@ -69,7 +78,21 @@ class Check(_Strict):
     agg: Agg | None = Field(
         None, description="Metric gates with seeds: 'mean' (default) or 'mean-std' (mean minus std must pass)"
     )
-    timeout_s: float | None = Field(None, gt=0, description="Overrides defaults.check_timeout_s (per seed)")
+    timeout_s: float | None = Field(None, gt=0, description="Overrides defaults.check_timeout_s (per seed; "
+                                    "a Ray job is stopped at it)")
+    executor: Executor | None = Field(None, description="Where a `run` check runs: 'local' (default, in ralph's own "
+                                      "process tree) or 'ray' (one job per seed on the Ray cluster, docs/cluster.md)")
+    resources: Resources | None = Field(None, description="What each Ray job reserves on the cluster")
+    artifacts: list[str] | None = Field(None, min_length=1, description="Globs (repository-relative) a Ray job's "
+                                        "files that come back besides the feature's metric files; may use {seed}")
+
+    @model_validator(mode="after")
+    def _executor_fields(self) -> Check:
+        if (self.resources is not None or self.artifacts is not None) and self.executor != "ray":
+            raise ValueError("'resources' and 'artifacts' apply only to a check with \"executor\": \"ray\"")
+        if self.executor is not None and self.run is None:
+            raise ValueError("'executor' applies only to a 'run' check (metric gates are read by ralph)")
+        return self
 
     @model_validator(mode="after")
     def _one_kind(self) -> Check:
@@ -86,6 +109,10 @@ class Check(_Strict):
         if self.agg is not None and (self.metric is None or self.seeds is None):
             raise ValueError("'agg' applies only to a metric check with 'seeds'")
         return self
+
+    @property
+    def on_ray(self) -> bool:
+        return self.executor == "ray"
 
     @property
     def kind(self) -> Literal["run", "metric"]:

@@ -15,6 +15,7 @@ from harness.fileio import atomic_write_text, now_iso
 from harness.ledger import Ledger, ralph_dir
 from harness.prd import PRD, Check, load_prd
 from harness.progress import ProgressLog
+from harness.vcs import Entry as TreeEntry
 from harness.vcs import ignored_dirs, open_repo
 
 
@@ -53,7 +54,8 @@ class Project:
 
     def check(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None, *,
               baseline: guards.Snapshot | None = None, shared: Sequence[str] | None = None,
-              set_aside: Sequence[str] = (), labels: Mapping[str, str] | None = None) -> CheckRun:
+              set_aside: Sequence[str] = (), labels: Mapping[str, str] | None = None,
+              held: Mapping[str, TreeEntry] | None = None) -> CheckRun:
         """Run `checks` on a clean checkout of the candidate tree (checktree.py).
 
         `baseline` is what the protected paths must be there (default: as they are now); `shared`
@@ -65,7 +67,7 @@ class Project:
             self.repo, checks, environment=self.environment, baseline=baseline or self.snapshot(),
             shared=ignored_dirs(self.repo) if shared is None else shared, protected=self.protected,
             env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
-            set_aside=set_aside, labels=labels)
+            set_aside=set_aside, labels=labels, held=held)
 
     def run(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None,
             labels: Mapping[str, str] | None = None) -> list[Evidence]:

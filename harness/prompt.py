@@ -42,7 +42,15 @@ def describe_check(check: Check, default_timeout_s: float) -> str:
     """One line per check, exactly as the harness will run it."""
     seeds = f" for seeds {check.seeds}" if check.seeds else ""
     if check.run is not None:
-        return f"- {check.name}: `{check.run}`{seeds} must exit 0 within {check.timeout_s or default_timeout_s:g}s"
+        where = ""
+        if check.on_ray:
+            res = check.resources
+            where = (f", as a Ray job{' per seed' if check.seeds else ''} on the cluster"
+                     + (f" ({res.gpus:g} GPU, {res.cpus:g} CPU)" if res else "")
+                     + "; only the feature's metric files" + (" and the artifacts " + ", ".join(check.artifacts)
+                                                           if check.artifacts else "") + " come back")
+        return (f"- {check.name}: `{check.run}`{seeds} must exit 0 within {check.timeout_s or default_timeout_s:g}s"
+                f"{where}")
     gate = check.metric
     assert gate is not None
     agg = f" ({check.agg or 'mean'} over seeds {check.seeds})" if check.seeds else ""

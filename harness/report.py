@@ -28,7 +28,7 @@ MAX_IMAGE_BYTES = 4_000_000  # larger plots are linked, not embedded
 STATUS_COLOURS = {
     "passing": "#1a7f37", "approved": "#1a7f37", "done": "#1a7f37", "failing": "#cf222e", "blocked": "#cf222e",
     "rejected": "#cf222e", "awaiting approval": "#8250df", "exit checks pending": "#0969da",
-    "in progress": "#9a6700", "pending": "#6e7781", "not started": "#6e7781", "planned": "#6e7781",
+    "in progress": "#9a6700", "running": "#9a6700", "pending": "#6e7781", "not started": "#6e7781", "planned": "#6e7781",
     "pass": "#1a7f37", "fail": "#cf222e", "error": "#cf222e", "timeout": "#cf222e",
 }
 STYLE = """

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.agents import AGENT_KINDS
 from harness.errors import RalphError
+from harness.executors import ExecutorSettings
 from harness.vcs import VCSError, open_repo
 
 AgentKind = Literal[AGENT_KINDS]  # type: ignore[valid-type]  # the one list, from harness.agents
@@ -44,6 +45,7 @@ class RunSettings(BaseModel):
     max_hours: float = Field(8.0, gt=0)
     reset_on_fail: bool = False
     sandbox: Literal["none", "bwrap"] = "none"
+    executors: ExecutorSettings = Field(default_factory=ExecutorSettings)  # [tool.ralph.executors.ray]: the cluster
 
 
 def _read_toml(text: str, where: str, table: tuple[str, ...]) -> dict:

@@ -22,7 +22,7 @@ from harness.project import Project
 
 STYLES = {
     "passing": "green", "approved": "bold green", "done": "green", "failing": "red", "rejected": "bold red",
-    "blocked": "bold red", "pending": "dim", "not started": "dim", "in progress": "yellow",
+    "blocked": "bold red", "pending": "dim", "not started": "dim", "in progress": "yellow", "running": "yellow",
     "awaiting approval": "bold magenta", "exit checks pending": "cyan", "planned": "dim",
 }
 
@@ -44,6 +44,7 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
         "cost_usd": round(fs.cost_usd, 4),
         "tokens": fs.tokens,
         "wandb": [run.model_dump() for run in unique(r for e in fs.last_evidence for r in e.wandb)],
+        "jobs": [j.id for j in fs.jobs if not j.done],
     }
 
 
@@ -113,7 +114,8 @@ def board(project: Project) -> dict[str, Any]:
 
 def _issue(f: dict[str, Any]) -> str:
     """What a person should know about a feature's row: blocker, failing checks, or stale evidence."""
-    return f["blocked_reason"] or f["stale_reason"] or "; ".join(f["failing"])
+    running = f"checks running as jobs: {', '.join(f['jobs'])} (`ralph jobs`)" if f.get("jobs") else ""
+    return f["blocked_reason"] or running or f["stale_reason"] or "; ".join(f["failing"])
 
 
 def _status_text(f: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ import fnmatch
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -225,14 +225,109 @@ def _scratch_index(repo: git.Repo) -> Iterator[None]:
             yield
 
 
-def candidate(repo_path: Path | str, max_file_bytes: int = MAX_FILE_BYTES) -> Candidate:
-    """The candidate commit's tree for the working tree as it is (written to the object store)."""
+# One path of a tree: (mode, blob sha), or None where the path does not exist.
+Entry = tuple[str, str] | None
+
+
+def candidate(repo_path: Path | str, max_file_bytes: int = MAX_FILE_BYTES,
+              held: Mapping[str, Entry] | None = None) -> Candidate:
+    """The candidate commit's tree for the working tree as it is (written to the object store).
+
+    `held` are the changes of attempts whose checks still run as jobs (path -> their entry): a
+    path still exactly as such an attempt left it stays at HEAD's version here, so another
+    feature's candidate (and commit) never carries work that has not been verified yet.
+    """
     repo = open_repo(repo_path)
     with _scratch_index(repo):
         if repo.head.is_valid():
             repo.git.read_tree("HEAD")
         staged, skipped = stage_changes(repo, max_file_bytes)
+        if held:
+            kept = [p for p, e in held.items() if _index_entry(repo, p) == e]
+            _set_entries(repo, {p: _tree_entry(repo, "HEAD", p) for p in kept})
+            staged = [p for p in staged if p not in kept]
         return Candidate(repo.git.write_tree(), staged, skipped)
+
+
+def _index_entry(repo: git.Repo, path: str) -> Entry:
+    out = repo.git.ls_files("-s", "--", path)
+    if not out:
+        return None
+    mode, sha, _ = out.split(" ", 2)
+    return mode, sha
+
+
+def _tree_entry(repo: git.Repo, treeish: str, path: str) -> Entry:
+    if treeish == "HEAD" and not repo.head.is_valid():
+        return None
+    out = repo.git.ls_tree(treeish, "--", path)
+    if not out:
+        return None
+    mode, _kind, rest = out.split(" ", 2)
+    return mode, rest.split("\t", 1)[0]
+
+
+def _set_entries(repo: git.Repo, entries: Mapping[str, Entry]) -> None:
+    """Set paths in the (scratch) index to the given entries; None removes the path."""
+    for path, entry in entries.items():
+        if entry is None:
+            repo.git.update_index("--force-remove", "--", path)
+        else:
+            repo.git.update_index("--add", "--cacheinfo", f"{entry[0]},{entry[1]},{path}")
+
+
+def changes_between(repo_path: Path | str, old: str | None, new: str) -> dict[str, Entry]:
+    """Every path that differs between the trees `old` (None: empty) and `new`, with its entry in `new`."""
+    repo = open_repo(repo_path)
+    base = old or repo.git.hash_object("-t", "tree", "/dev/null")
+    return {p: _tree_entry(repo, new, p) for p in tree_changes(repo_path, base, new)}
+
+
+def worktree_entry(repo_path: Path | str, path: str) -> Entry:
+    """What `path` in the working tree would be as a tree entry (without writing the blob)."""
+    full = Path(repo_path) / path
+    if full.is_symlink():
+        return "120000", _hash_link(repo_path, full)
+    if not full.is_file():
+        return None
+    mode = "100755" if os.access(full, os.X_OK) else "100644"
+    return mode, open_repo(repo_path).git.hash_object("--no-filters", "--", str(full))
+
+
+def _hash_link(repo_path: Path | str, link: Path) -> str:
+    with tempfile.NamedTemporaryFile("w", delete=False) as f:
+        f.write(os.readlink(link))
+    try:
+        return open_repo(repo_path).git.hash_object("--no-filters", "--", f.name)
+    finally:
+        os.unlink(f.name)
+
+
+def commit_held(repo_path: Path | str, feature: Feature, attempt: int, evidence: list[Evidence],
+                changes: Mapping[str, Entry], outputs: Iterable[str]) -> CommitResult:
+    """Commit a feature verified by jobs: HEAD's tree plus exactly the attempt's recorded `changes`
+    and the files that came back (`outputs`, with PRD.json and progress.txt). Other uncommitted work
+    in the tree stays uncommitted. Raises `VCSError` when one of the attempt's paths is no longer as
+    it was verified (changed while its jobs ran)."""
+    repo = open_repo(repo_path)
+    require_branch(repo)
+    moved = [p for p, e in changes.items() if worktree_entry(repo_path, p) != e]
+    if moved:
+        raise VCSError(f"not committing {feature.id}: {', '.join(sorted(moved)[:10])} changed while its jobs ran")
+    with _scratch_index(repo):
+        if repo.head.is_valid():
+            repo.git.read_tree("HEAD")
+        _set_entries(repo, changes)
+        extra = [p for p in dict.fromkeys([*outputs, *HARNESS_FILES]) if (Path(repo_path) / p).is_file()]
+        for chunk in _batched(extra):
+            repo.git.add("-f", "--", *chunk)
+        tree = repo.git.write_tree()
+    msg = commit_message(feature, attempt, evidence, headline_metrics(evidence), [])
+    try:
+        sha = _commit(repo, tree, msg)
+    except git.GitCommandError as e:
+        raise VCSError(f"git commit failed for {feature.id}: {(e.stderr or e.stdout or str(e)).strip()}") from None
+    return CommitResult(sha=sha, committed=sorted({*changes, *extra}), skipped=[])
 
 
 def export_tree(repo_path: Path | str, tree: str, dest: Path) -> None:
@@ -294,6 +389,7 @@ def commit_feature(
     max_file_bytes: int = MAX_FILE_BYTES,
     verified: Candidate | None = None,
     outputs: Iterable[str] = (),
+    held: Mapping[str, Entry] | None = None,
 ) -> CommitResult:
     """Commit the working tree for a verified feature: `feat(<ID>): <title>` plus Ralph-* trailers.
 
@@ -301,11 +397,11 @@ def commit_feature(
     in `outputs` (what the checks wrote, and PRD.json / progress.txt); anything else changed after
     verification raises `VCSError` and nothing is committed. Works on an unborn branch (first
     commit); records an empty commit when nothing changed, so every verification that passed has
-    its commit. Raises `VCSError` on a detached HEAD.
+    its commit. Raises `VCSError` on a detached HEAD. `held`: see `candidate`.
     """
     repo = open_repo(repo_path)
     require_branch(repo)
-    now = candidate(repo_path, max_file_bytes)
+    now = candidate(repo_path, max_file_bytes, held)
     if verified is not None:
         allowed = {*outputs, "PRD.json", "progress.txt"}
         unverified = [p for p in tree_changes(repo_path, verified.tree, now.tree) if p not in allowed]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import guards
+from harness import guards, jobs
 from harness.checks import Evidence, Reporter, all_passed, plan_labels
 from harness.errors import RalphError
 from harness.freshness import metric_files
@@ -53,6 +53,7 @@ def verify_feature(
     baseline: guards.Snapshot | None = None,
     refs: Refs | None = None,
     shared: Sequence[str] | None = None,
+    wait: bool = True,
 ) -> FeatureVerdict:
     """Run a feature's checks and record the result everywhere; commit the tree when asked and passing.
 
@@ -62,14 +63,36 @@ def verify_feature(
     is committed. `entry_fields` and `entry_agent` (agent, model, turns, tokens, cost_usd,
     duration_s, summary) go into the progress entry, so the loop records an attempt and its
     verdict as one event.
+
+    A feature with checks on Ray submits them as jobs (harness/jobs.py): with `wait` this call
+    follows them to the end and records the verdict; without, it returns at once with status
+    `running` and the local checks' evidence, and `jobs.collect` records the verdict later.
     """
     project.progress.verify()  # refuse before hours of checks, not after
+    running = [j.id for j in project.ledger.feature(feature.id).jobs if not j.done]
+    if project.ledger.feature(feature.id).status == "running":
+        raise RalphError(f"{feature.id}'s checks are running as jobs ({', '.join(running)}): `ralph jobs wait` "
+                         "collects them, `ralph jobs cancel ID` stops one")
     if commit:
         require_branch(open_repo(project.repo))
     baseline = baseline or project.snapshot()
     refs = refs or read_refs(project.repo)
+    if jobs.job_checks(feature):  # some checks run as jobs: submitted now, recorded when they end (jobs.py)
+        submitted = jobs.start(project, feature, attempt=project.ledger.feature(feature.id).attempts,
+                               log_dir=project.log_dir(feature.id), reporter=reporter, baseline=baseline,
+                               shared=shared, entry_kind=entry_kind, entry_fields=entry_fields or {},
+                               entry_agent=entry_agent or {})
+        if not submitted:
+            fs = project.ledger.feature(feature.id)
+            return FeatureVerdict(feature, fs.last_evidence, fs.status)
+        if not wait:
+            return FeatureVerdict(feature, project.ledger.feature(feature.id).pending.local_evidence, "running")
+        jobs.wait(project, reporter, features=[feature.id])
+        fs = project.ledger.feature(feature.id)
+        return FeatureVerdict(feature, fs.last_evidence, fs.status)
+    held = jobs.held_changes(project.ledger, but=feature.id)
     run = project.check(feature.verify, project.log_dir(feature.id), reporter, baseline=baseline, shared=shared,
-                        set_aside=metric_files(feature), labels=plan_labels(feature.phase, feature.id))
+                        set_aside=metric_files(feature), labels=plan_labels(feature.phase, feature.id), held=held)
     evidence = run.evidence
     moved = guards.check_and_restore(project.repo, baseline) + check_refs(project.repo, refs)[0]
     if moved:  # something outlived the checks' processes, or a check itself wrote the judge's files
@@ -80,7 +103,7 @@ def verify_feature(
     result = None
     if passed and commit:
         result = commit_feature(project.repo, feature, project.ledger.feature(feature.id).attempts, evidence,
-                                verified=run.candidate, outputs=run.outputs)
+                                verified=run.candidate, outputs=run.outputs, held=held)
         for e in evidence:
             e.commit = result.sha
     sha = result.sha if result else head_sha(project.repo)

@@ -43,7 +43,7 @@ from lab.build import accelerate, autocast_for, build_parts, build_sampler, reso
 from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
 
-app = typer.Typer(help="Throughput benchmarks (views/s, train steps/s, peak memory).", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)  # name and help: lab.cli.DEFERRED
 app.command("aggregators")(aggregators_cmd)
 out = Console()
 

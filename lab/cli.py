@@ -2,18 +2,66 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import sys
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+# Sub-apps whose modules import torch (or transformers) at the top: loaded only when their name is on
+# the command line, so `lab --help` and the light commands start without them. Click documents this
+# "lazy subcommand" pattern; Typer builds the group through `cls`.
+DEFERRED = {
+    "data": ("lab.data.cli", "Datasets: check what is on disk, or say where to get it."),
+    "llm": ("lab.llm.cli", "LLM probes: base model, LoRA/QLoRA fine-tuning, sweeps, forgetting, attention, activations."),
+    "bench": ("lab.bench", "Throughput benchmarks (views/s, train steps/s, peak memory)."),
+}
+
+
+class _DeferredGroup(TyperGroup):
+    """A sub-app known by name and help text; its module is imported the first time a command is looked up."""
+
+    def __init__(self, name: str, module: str, help: str) -> None:
+        super().__init__(name=name, help=help, no_args_is_help=True, rich_markup_mode=None)
+        self.module = module
+
+    @functools.cached_property
+    def real(self) -> TyperGroup:
+        group = typer.main.get_command(importlib.import_module(self.module).app)
+        assert isinstance(group, TyperGroup), f"{self.module}.app is not a group of commands"
+        return group
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return self.real.list_commands(ctx)
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> typer.main.TyperCommand | TyperGroup | None:
+        return self.real.get_command(ctx, cmd_name)
+
+
+class _LabGroup(TyperGroup):
+    """`lab`'s own commands plus the deferred sub-apps."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return [*super().list_commands(ctx), *DEFERRED]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> typer.main.TyperCommand | TyperGroup | None:
+        if cmd_name in DEFERRED:
+            return _DeferredGroup(cmd_name, *DEFERRED[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(
+    cls=_LabGroup,
     help="Experiments the ralph harness verifies: seq-JEPA training/eval/gates and LLM probes.",
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain click help: typer's rich panels label every flag `<bool>` as if it took a value
     pretty_exceptions_enable=False,
 )
 out = Console()
@@ -24,18 +72,6 @@ EXTRAS = {
     "lab": ("torch", "numpy", "sklearn", "scipy", "threadpoolctl", "matplotlib", "kornia", "wandb"),
     "llm": ("transformers", "peft", "bitsandbytes", "accelerate", "tokenizers"),
 }
-
-try:
-    from lab.bench import app as bench_app
-    from lab.data.cli import app as data_app
-    from lab.llm.cli import app as llm_app
-except ModuleNotFoundError as exc:  # an extra is not installed: `main` says which, and how to install it
-    missing_at_import: ModuleNotFoundError | None = exc
-else:
-    missing_at_import = None
-    app.add_typer(data_app, name="data")
-    app.add_typer(llm_app, name="llm")
-    app.add_typer(bench_app, name="bench")
 
 
 def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
@@ -282,8 +318,6 @@ def diff_cmd(
 
 def main() -> None:
     try:
-        if missing_at_import is not None:
-            raise missing_at_import
         app()
     except ModuleNotFoundError as exc:
         message = missing_extra_message(exc)

@@ -2,9 +2,10 @@
 
 Each group is a list of results files (results.json, stream.json); the metric is read from every
 file with the harness's dotted-key rule (a flat key first, then nested objects). The output file
-holds each group's mean, standard deviation (population) and values, and `diff` = mean(a) −
-mean(b), so a PRD metric gate can state a comparison ("forgetting with replay below without":
-diff < 0) that a single run's file cannot. (`lab compare` tabulates every metric of many groups;
+holds each group's mean, standard deviation (population) and values, `diff` = mean(a) −
+mean(b), `spread` = std(a) + std(b), and `diff_plus_spread` / `diff_minus_spread` = diff ± spread,
+so a PRD metric gate can state a comparison beyond the seed noise ("forgetting with replay below
+without by more than the seeds' spread": diff_plus_spread < 0) that a single run's file cannot. (`lab compare` tabulates every metric of many groups;
 this is the one-number difference a gate reads.)
 """
 
@@ -32,7 +33,8 @@ def read_metric(path: Path, key: str) -> float:
 
 
 def diff_groups(a: list[Path], b: list[Path], key: str) -> dict[str, Any]:
-    """{"key", "a": {mean, std, values, files}, "b": {…}, "diff": mean(a) − mean(b)}."""
+    """{"key", "a": {mean, std, values, files}, "b": {…}, "diff": mean(a) − mean(b), "spread": std(a) + std(b),
+    "diff_plus_spread", "diff_minus_spread"}."""
     groups = {}
     for name, files in (("a", a), ("b", b)):
         if not files:
@@ -40,4 +42,6 @@ def diff_groups(a: list[Path], b: list[Path], key: str) -> dict[str, Any]:
         values = [read_metric(p, key) for p in files]
         groups[name] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values), "values": values,
                         "files": [str(p) for p in files]}
-    return {"key": key, **groups, "diff": groups["a"]["mean"] - groups["b"]["mean"]}
+    diff, spread = groups["a"]["mean"] - groups["b"]["mean"], groups["a"]["std"] + groups["b"]["std"]
+    return {"key": key, **groups, "diff": diff, "spread": spread, "diff_plus_spread": diff + spread,
+            "diff_minus_spread": diff - spread}

@@ -1,4 +1,4 @@
-"""Start-up time of `ralph` commands, as a ratio to a bare `python -c "import typer, rich, pydantic"`.
+"""Start-up time of `ralph` commands (and `lab --help`), as a ratio to a bare `python -c "import typer, rich, pydantic"`.
 
 Each command runs as a fresh process, the way a person's shell runs it: a few warm-up runs, then
 `--runs` timed runs (hyperfine-like; hyperfine itself is not a Python dependency we want). The
@@ -62,6 +62,9 @@ def main() -> None:
             "ralph validate": [*ralph, "validate", "-C", str(repo)],
             "ralph run --dry-run": [*ralph, "run", "--dry-run", "-C", str(repo)],
         }
+        lab = Path(sys.executable).parent / "lab"
+        if lab.exists():  # the lab extra is installed: its help must not load torch either
+            cases["lab --help"] = [str(lab), "--help"]
         results = {name: timed(argv, args.runs, args.warmup) for name, argv in cases.items()}
 
     base = statistics.mean(next(iter(results.values())))

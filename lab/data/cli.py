@@ -14,7 +14,7 @@ from lab.data.disk.check import EMBEDDED, NAMES, DatasetSummary, summarize
 from lab.data.disk.download import download, instructions
 from lab.data.registry import DEFAULT_ROOT
 
-app = typer.Typer(help="Datasets: check what is on disk, or say where to get it.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)  # name and help: lab.cli.DEFERRED
 out = Console()
 err = Console(stderr=True)
 

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(help="LLM probes: base model, LoRA/QLoRA fine-tuning, sweeps, forgetting, attention, activations.",
-                  no_args_is_help=True)
-sweep_app = typer.Typer(help="Fine-tuning sweeps under one budget: `lr` or `rank`.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)  # name and help: lab.cli.DEFERRED
+sweep_app = typer.Typer(help="Fine-tuning sweeps under one budget: `lr` or `rank`.", no_args_is_help=True,
+                        rich_markup_mode=None)
 app.add_typer(sweep_app, name="sweep")
 console = Console()
 

@@ -243,3 +243,18 @@ def test_approval_request_shows_on_the_board_and_clears_on_decision(prd_repo: Pa
     assert phase["status"] == "awaiting approval" and phase["approval_requested"]
     assert ralph("approve", "1", "--by", "ana", "-C", prd_repo).exit_code == 0
     assert not path.exists()
+
+
+def test_ctrl_c_outside_the_loop_is_an_interruption_not_a_crash(prd_repo: Path, monkeypatch):
+    """A Ctrl-C (or SIGTERM, which ralph turns into one) that lands before the loop takes over, e.g.
+    while the lock is taken: exit 130 with the resume hint, no traceback."""
+    git(prd_repo, "add", "-A")
+    git(prd_repo, "commit", "-qm", "plan")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("harness.cli.run_locked", interrupted)
+    result = ralph("run", "-C", str(prd_repo), "--phase", "1", "--no-input")
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "resumes" in result.output

@@ -51,6 +51,8 @@ def test_diff_reports_group_means_and_their_difference(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["a"]["mean"] == pytest.approx(0.2) and report["a"]["std"] == pytest.approx(0.1)
     assert report["diff"] == pytest.approx(-0.3)
+    assert report["spread"] == pytest.approx(0.1) and report["diff_plus_spread"] == pytest.approx(-0.2)
+    assert report["diff_minus_spread"] == pytest.approx(-0.4)
     args[-3] = "nested.x"
     assert CliRunner().invoke(app, args).exit_code == 0
     missing = CliRunner().invoke(app, ["diff", "--a", str(tmp_path / "none.json"), "--b", str(files["b0"]), "--key", "k"])

@@ -42,8 +42,10 @@ def _resolve(argv: list[str]) -> tuple[str, Any, dict]:
     """The subcommand path ("train", "llm sweep lr") and click command an argv reaches, and its parsed
     parameters (nothing is run)."""
     names, command = [], typer.main.get_command(app)
-    while argv and argv[0] in getattr(command, "commands", {}):  # typer's own click: no isinstance
-        names, command, argv = [*names, argv[0]], command.commands[argv[0]], argv[1:]
+    # Through list_commands/get_command (typer's own click, so no isinstance): lab's deferred sub-apps
+    # are not in `commands` until looked up. Neither method reads its context here.
+    while argv and hasattr(command, "get_command") and argv[0] in command.list_commands(None):
+        names, command, argv = [*names, argv[0]], command.get_command(None, argv[0]), argv[1:]
     name = " ".join(names)
     return name, command, command.make_context(name, list(argv), resilient_parsing=True).params
 

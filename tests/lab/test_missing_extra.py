@@ -17,8 +17,8 @@ def lab_without(blocked: str, *argv: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(("blocked", "argv", "extra"), [
-    ("torch", ["train", "experiments/step1-baseline/smoke.yaml"], "lab"),  # fails while lab.cli imports
-    ("torch", ["--help"], "lab"),
+    ("torch", ["train", "experiments/step1-baseline/smoke.yaml"], "lab"),  # fails inside the command
+    ("torch", ["bench", "views"], "lab"),  # fails while the deferred sub-app loads
     ("transformers", ["llm", "base", "--out", "/nonexistent/x"], "llm"),  # fails inside the command
 ])
 def test_a_missing_extra_says_which_and_how_to_install_it(blocked: str, argv: list[str], extra: str) -> None:
@@ -33,3 +33,10 @@ def test_a_missing_extra_says_which_and_how_to_install_it(blocked: str, argv: li
 def test_a_missing_module_that_no_extra_provides_is_not_disguised() -> None:
     result = lab_without("yaml", "train", "experiments/step1-baseline/smoke.yaml")
     assert result.returncode == 1 and "ModuleNotFoundError" in result.stderr and "extra" not in result.stderr
+
+
+def test_help_needs_no_extra() -> None:
+    """`lab --help` lists every command, the deferred sub-apps included, without importing torch."""
+    result = lab_without("torch", "--help")
+    assert result.returncode == 0, result.stderr
+    assert all(name in result.stdout for name in ("train", "eval", "bench", "llm", "data"))
