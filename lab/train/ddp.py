@@ -182,6 +182,10 @@ def _worker(argv: list[str]) -> None:
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     try:
         train(cfg, resume=ns.resume)
+        # Rank 0 alone evaluates, logs and checkpoints at the end: the others wait here, so no rank tears
+        # gloo down while a peer still holds the group (a rank aborted in teardown once: "terminate called
+        # without an active exception", SIGABRT).
+        dist.barrier()
     except KeyboardInterrupt:  # torchrun passes the launcher's Ctrl-C on; the launcher says what to do next
         sys.exit(130)
     finally:
