@@ -39,20 +39,14 @@ from lab.data.registry import load_dataset
 from lab.data.actions import consecutive_diff
 from lab.data.views import Sequence, ViewSampler, build_view_sampler
 from lab.losses import objective
-from lab.build import accelerate, autocast_for, build_parts, build_sampler, resolve_device
+from lab.bench_options import Device, Threads, bench_device
+from lab.build import accelerate, autocast_for, build_parts, build_sampler
 from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)  # name and help: lab.cli.DEFERRED
 app.command("aggregators")(aggregators_cmd)
 out = Console()
-
-
-def _device(name: str) -> torch.device:
-    try:
-        return resolve_device(name)
-    except ConfigError as e:
-        raise typer.BadParameter(str(e), param_hint="--device") from None
 
 
 def _sync(device: torch.device) -> None:
@@ -244,8 +238,8 @@ def views_cmd(
     reps: int = typer.Option(3, help="timed calls of each pipeline, after one warm-up"),
     workers: int = typer.Option(0, help="DataLoader worker processes for the official-style baseline (0: in-process)"),
     iebench_objects: int = typer.Option(8, help="objects (× 50 JPEG renders) in the synthetic 3DIEBench tree"),
-    device: str = typer.Option("auto"),
-    threads: int | None = typer.Option(None, help="torch CPU threads"),
+    device: Device = "auto",
+    threads: Threads = None,
     out_path: Path = typer.Option(Path("runs/bench/views.json"), "--out"),
 ) -> None:
     """Views/s: our batched on-device views against the released code's per-sample pipeline
@@ -254,9 +248,7 @@ def views_cmd(
     bad = [k for k in kinds if k not in ("rotation", "affine", "augment", "3diebench")]
     if bad:
         raise typer.BadParameter(f"unknown view kind(s) {bad}; choose from augment, 3diebench, rotation, affine")
-    if threads:
-        torch.set_num_threads(threads)
-    dev = _device(device)
+    dev = bench_device(device, threads)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _emit(bench_views(kinds, batch_size, num_views, per_sample, reps, dev, workers, iebench_objects,
                       scratch=out_path.parent), "views/s", out_path, dev)
@@ -269,16 +261,14 @@ def train_cmd(
     steps: int = typer.Option(5, help="timed steps per config (after one warm-up step)"),
     workers: int = typer.Option(0, help="DataLoader workers of the official-style step (0: in-process)"),
     set_: list[str] = typer.Option([], "--set", help="config override for every config, e.g. --set train.compile=true"),
-    device: str = typer.Option("auto"),
-    threads: int | None = typer.Option(None, help="torch CPU threads"),
+    device: Device = "auto",
+    threads: Threads = None,
     out_path: Path = typer.Option(Path("runs/bench/train.json"), "--out"),
 ) -> None:
     """Training steps/s and peak memory for the smoke and paper-sized models; augment configs also
     time the official-style step (per-sample PIL views, fp32) on the same model."""
     configs = configs or [Path("experiments/step1-baseline/smoke.yaml"), Path("configs/seqjepa/paper-cifar100.yaml")]
-    if threads:
-        torch.set_num_threads(threads)
-    dev = _device(device)
+    dev = bench_device(device, threads)
     try:
         rows = bench_train(configs, batch_size, steps, dev, workers, set_)
     except ConfigError as e:
@@ -293,15 +283,13 @@ def stream_cmd(
     objects: int = typer.Option(953, help="objects per synset (4 of 5 go to train: 55 × 953 → 41,932 train objects)"),
     batch_size: int = typer.Option(8, help="global batch of the timed steps"),
     steps: int = typer.Option(2, help="timed steps (after one warm-up step)"),
-    device: str = typer.Option("auto"),
-    threads: int | None = typer.Option(None, help="torch CPU threads"),
+    device: Device = "auto",
+    threads: Threads = None,
     out_path: Path = typer.Option(Path("runs/bench/stream.json"), "--out"),
 ) -> None:
     """Peak memory of a 3DIEBench config streamed from disk, on a paper-sized synthetic split
     (≈ 96 GiB of uint8 renders as a sparse file) — the bound docs/scale.md documents."""
-    if threads:
-        torch.set_num_threads(threads)
-    dev = _device(device)
+    dev = bench_device(device, threads)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         row = bench_stream(config, synsets, objects, batch_size, steps, dev, out_path.parent)

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from pydantic import TypeAdapter
 
+from lab.bench_options import Device, Threads, bench_device
 from lab.build import AGGREGATORS
 from lab.config import AggregatorConfig
 
@@ -180,18 +181,15 @@ def aggregators_cmd(
     heads: int = typer.Option(4, help="heads"),
     batch: int = typer.Option(1, help="sequences per call"),
     reps: int = typer.Option(3, help="timed calls per point (median reported)"),
-    device: str = typer.Option("auto"),
-    threads: int | None = typer.Option(None, help="torch CPU threads"),
+    device: Device = "auto",
+    threads: Threads = None,
     out_path: Path = typer.Option(Path("runs/bench/aggregators.json"), "--out", help="JSON results; the plot goes beside it (.png)"),
 ) -> None:
     """Forward+backward time and peak memory of each aggregator against sequence length, with scaling exponents."""
-    from lab.train.loop import resolve_device
-
     if kinds == list(BENCHED):
         kinds = [k for k in BENCHED if k in AGGREGATORS]
-    if threads:
-        torch.set_num_threads(threads)
+    dev = bench_device(device, threads)
     try:
-        run_bench(kinds, sorted(set(seq_lens)), dim, layers, heads, batch, reps, resolve_device(device), out_path)
+        run_bench(kinds, sorted(set(seq_lens)), dim, layers, heads, batch, reps, dev, out_path)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None

@@ -57,3 +57,11 @@ def test_diff_reports_group_means_and_their_difference(tmp_path: Path) -> None:
     assert CliRunner().invoke(app, args).exit_code == 0
     missing = CliRunner().invoke(app, ["diff", "--a", str(tmp_path / "none.json"), "--b", str(files["b0"]), "--key", "k"])
     assert missing.exit_code == 2 and "no results file" in missing.output
+
+
+@pytest.mark.parametrize("command", [["bench", "aggregators"], ["bench", "views"], ["bench", "train"], ["bench", "stream"]])
+def test_a_bad_device_is_a_usage_error_naming_the_option(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--device", "nope"])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "--device" in said and "'nope' is not a device name" in said
