@@ -82,8 +82,7 @@ def extract(model: SeqJEPA, sampler: ViewSampler, m_vals: list[int], batch_size:
     if originals:
         parts["original"] = []
     aggs: dict[int, list[torch.Tensor]] = {k: [] for k in m_vals}
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with sampler.seeded(seed):
         for idx in torch.arange(n, device=device).split(batch_size):
             seq = sampler.sample(idx, num_views)
             with autocast:
@@ -165,8 +164,7 @@ def aggregator_layer_stats(model: SeqJEPA, sampler: ViewSampler, m: int, batch_s
     aggregators without per-layer statistics."""
     if not hasattr(model.aggregator, "layer_stats"):
         return {}
-    with torch.random.fork_rng(devices=[sampler.device] if sampler.device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with sampler.seeded(seed):
         seq = sampler.sample(torch.arange(min(batch_size, sampler.num_samples), device=sampler.device), m + 1)
     return model.aggregator_layer_stats(seq.views[:, :m], seq.actions)
 

@@ -5,7 +5,8 @@ where actions[:, i] takes view i to view i+1 (the last one is what the predictor
 There is no per-sample Python anywhere here: one kornia call or one `grid_sample` transforms
 the whole batch. Random view parameters come from the sampler's own generator, seeded from the
 global RNG when the sampler is built (kornia's augmentations draw from the global RNG), so a
-`torch.manual_seed` before building makes the batches reproducible. `shard(rank, world)` makes
+`torch.manual_seed` before building makes the batches reproducible; inside `with sampler.seeded(s)`
+the views are a function of `s` alone (what evaluation uses). `shard(rank, world)` makes
 a sampler serve one data-parallel rank (see `ViewSampler.shard`).
 
 Kinds:
@@ -19,8 +20,10 @@ Kinds:
 
 from __future__ import annotations
 
+import contextlib
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import kornia.augmentation as K
@@ -108,6 +111,21 @@ class ViewSampler(ABC):
     def originals(self, idx: torch.Tensor) -> torch.Tensor:
         """The un-transformed images of samples idx, normalised as the views: (B, 3, H, W)."""
         return self._normalise(self._to_float(self._gather(idx)))
+
+    @contextlib.contextmanager
+    def seeded(self, seed: int) -> Iterator[ViewSampler]:
+        """Views drawn inside depend on `seed` alone, not on what was drawn before: the sampler's
+        generator and the global RNG (kornia's augmentations draw from it) are seeded with `seed`,
+        and both are restored on exit. Evaluation draws the trained model's and the untrained
+        twin's views this way, so both see the same views in every process."""
+        saved = self.generator.get_state()
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            self.generator.manual_seed(seed)
+            try:
+                yield self
+            finally:
+                self.generator.set_state(saved)
 
     def shard(self, rank: int, world: int) -> None:
         """Data parallel: this sampler serves rank `rank` of `world`. `sample` then takes the rank's

@@ -102,8 +102,7 @@ def _stage_pairs(encoder: nn.Module, sampler, limit: int | None, batch_size: int
     n = min(sampler.num_samples, limit or sampler.num_samples)
     staged = encoder.inner if isinstance(encoder, BlockwiseEncoder) else encoder
     feats, actions, labels = [], [], []
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with sampler.seeded(seed):
         for idx in torch.arange(n, device=sampler.device).split(batch_size):
             seq = sampler.sample(idx, 2)
             pooled = stage_features(staged, seq.views.flatten(0, 1))

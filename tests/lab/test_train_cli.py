@@ -152,3 +152,19 @@ def test_untrained_twin_is_the_runs_initialisation(tmp_path: Path) -> None:
     twin, _, _ = build_parts(cfg, sampler, torch.device("cpu"))
     for (name, a), b in zip(first.state_dict().items(), twin.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
+
+
+def test_evaluation_is_the_same_in_any_process(tmp_path: Path) -> None:
+    """Two evaluations of one run, with the global RNG in different states (as in two processes,
+    whose torch seeds differ), give the same figures: the views are drawn from eval.seed alone."""
+    from lab.evaluate import evaluate
+    from lab.train.loop import train
+
+    cfg = parse_config(tiny_config(tmp_path, train={"epochs": 1, "steps_per_epoch": 2}, eval={"at_end": False, "stages": True}))
+    train(cfg)
+    figures = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        results = evaluate(cfg.run_dir)
+        figures.append({k: v for k, v in results.items() if k.split(".")[0] in ("eval", "init", "gain")})
+    assert figures[0] == figures[1]

@@ -98,3 +98,28 @@ def test_affine_factors_select_action_dimensions() -> None:
     seq = sampler.sample(torch.arange(8), 3)
     assert sampler.action_names == ["log_scale", "log_gain_r", "log_gain_g", "log_gain_b"]
     assert seq.actions.shape == (8, 2, 4) and (seq.actions.abs() > 0).all()
+
+
+@pytest.mark.parametrize("kind", ["affine", "augment"])
+def test_seeded_views_depend_on_the_seed_alone_and_leave_the_stream_as_it_was(kind: str) -> None:
+    """What evaluation relies on: the same views for the trained model and its twin, in any process."""
+    def sampler():
+        torch.manual_seed(123)
+        return build_view_sampler(make_shapes("train", num=16, image_size=16), ViewsConfig(kind=kind), "cpu")
+
+    a, b = sampler(), sampler()
+    a.sample(torch.arange(8), 3)  # a has drawn before, b has not
+    torch.manual_seed(999)  # and the global RNG differs
+    with a.seeded(7):
+        first = a.sample(torch.arange(8), 3)
+    torch.manual_seed(5)
+    with b.seeded(7):
+        second = b.sample(torch.arange(8), 3)
+    assert torch.equal(first.views, second.views) and torch.equal(first.actions, second.actions)
+    with b.seeded(8):
+        assert not torch.equal(b.sample(torch.arange(8), 3).views, second.views)
+    torch.manual_seed(0)
+    after_block = b.sample(torch.arange(8), 3).actions
+    c = sampler()
+    torch.manual_seed(0)
+    assert torch.equal(after_block, c.sample(torch.arange(8), 3).actions)  # the blocks left b's stream untouched
