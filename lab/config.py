@@ -259,6 +259,10 @@ class LocalConfig(Section):
     )
     weight: float = Field(0.05, ge=0, description="weight of the anti-collapse term")
     eps_sq: float = Field(0.5, gt=0, description="ε² of the coding rate")
+    center_target: bool = Field(
+        False, description="predict the target block's features minus their batch mean: the mean direction that "
+        "every pooled ReLU feature shares no longer lowers 1 − cos, and a collapsed block scores the worst loss"
+    )
     blocks: list[int] | None = Field(
         None, description="encoder stages per block, bottom to top (e.g. [2, 2]): stop-gradient between blocks, every "
         "block but the top on its own local loss, the top one through the aggregator; null: one block per stage"

@@ -8,7 +8,7 @@ local seq-JEPA recipe of the reference, §6.3).
   (`pooled`) for the local losses. Its final output is the usual z, so the aggregator, predictor
   and the seq-JEPA loss train the top block exactly as end to end.
 - `LocalObjective` holds a light predictor per lower block b: [h_b(x_M); a_M] → ĥ_b(x_{M+1}), the
-  target being the EMA target's own block b on x_{M+1}, plus an anti-collapse term on h_b
+  target being the EMA target's own block b on x_{M+1} (optionally centred by its batch mean), plus an anti-collapse term on h_b
   (`lab.losses.local`). Its loss is added to the seq-JEPA loss, so one optimiser step covers
   every local loss; the EMA target copies the wrapper, so its blocks are the targets.
 - `stage_features` gives the pooled features of every stage of any staged encoder, for the
@@ -81,10 +81,11 @@ class LocalObjective(nn.Module):
     width, the top one included."""
 
     def __init__(self, block_dims: list[int], action_dim: int, hidden: int, anti_collapse: str, weight: float,
-                 eps_sq: float) -> None:
+                 eps_sq: float, center_target: bool = False) -> None:
         super().__init__()
         self.heads = nn.ModuleList(_light_predictor(c + action_dim, hidden, c) for c in block_dims[:-1])
         self.anti_collapse, self.weight, self.eps_sq = anti_collapse, weight, eps_sq
+        self.center_target = center_target
 
     def forward(self, online: list[torch.Tensor], target: list[torch.Tensor], action: torch.Tensor,
                 num_context: int) -> tuple[torch.Tensor, dict[str, float]]:
@@ -95,7 +96,10 @@ class LocalObjective(nn.Module):
         for b, head in enumerate(self.heads):
             feats = online[b].unflatten(0, (-1, num_context))  # (B, M, C_b)
             pred = head(torch.cat([feats[:, -1], action], dim=-1))
-            loss, terms = local_stage_loss(pred, target[b], online[b], self.anti_collapse, self.weight, self.eps_sq)
+            # pooled ReLU features share a large mean direction, which alone makes 1 − cos small;
+            # centred, the target is what sets one sample apart, and a collapsed block scores worst
+            goal = target[b] - target[b].mean(0) if self.center_target else target[b]
+            loss, terms = local_stage_loss(pred, goal, online[b], self.anti_collapse, self.weight, self.eps_sq)
             total = total + loss
             metrics |= {f"local/block{b}_{k}": v for k, v in terms.items()}
         return total, metrics

@@ -17,7 +17,7 @@ from lab.data.embedded import make_shapes
 from lab.data.views import build_view_sampler
 from lab.losses.local import local_stage_loss, variance_covariance
 from lab.models.encoders import ConvNet, ResNet18
-from lab.train.local import BlockwiseEncoder, stage_features
+from lab.train.local import BlockwiseEncoder, LocalObjective, stage_features
 
 from .conftest import tiny_config
 
@@ -105,6 +105,20 @@ def test_local_losses() -> None:
     assert float(loss_same) == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="anti-collapse"):
         local_stage_loss(pred, target, spread, "nope", 1.0, 0.5)
+
+
+def test_centred_target_makes_a_collapsed_block_score_worst() -> None:
+    torch.manual_seed(0)
+    online, action = [torch.randn(8 * 2, 4), torch.randn(8 * 2, 6)], torch.randn(8, 3)
+    collapsed = [torch.ones(8, 4), torch.ones(8, 6)]  # every target view maps to the same point
+    plain = LocalObjective([4, 6], 3, 8, "varcov", 0.0, 0.5)
+    with torch.no_grad():
+        plain.heads[0][-1].bias.fill_(1.0)
+        plain.heads[0][-1].weight.zero_()  # the head predicts the constant exactly
+    centred = LocalObjective([4, 6], 3, 8, "varcov", 0.0, 0.5, center_target=True)
+    centred.load_state_dict(plain.state_dict())
+    assert plain(online, collapsed, action, 2)[1]["local/block0_jepa"] == pytest.approx(0.0, abs=1e-6)
+    assert centred(online, collapsed, action, 2)[1]["local/block0_jepa"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(("blocks", "heads", "logged"), [(None, 3, {"local/block0_jepa", "local/block2_push"}),
