@@ -101,7 +101,8 @@ def run_in_check_tree(
 
     `set_aside` (metric files) are moved away first, in the checkout and in the repository, so
     only this verification's own runs can write them (freshness.py). `labels` go into the commands'
-    environment (checks.run_check). `held`: the changes of features whose jobs still run, left at
+    environment (checks.run_check), with RALPH_HEAD (the commit the candidate starts from) and
+    RALPH_TREE (the candidate tree's sha). `held`: the changes of features whose jobs still run, left at
     HEAD's version in the candidate (vcs.candidate).
     """
     cand = candidate(repo, held=held)
@@ -119,8 +120,10 @@ def run_in_check_tree(
         stash = log_dir / "set-aside"
         commands = [c for c in checks if c.run is not None]
         gates = [c for c in checks if c.run is None]
+        # the checkout has no .git: RALPH_HEAD and RALPH_TREE tell its commands which code they run (lab.provenance)
+        code = {"RALPH_HEAD": commit or "", "RALPH_TREE": cand.tree}
         common = dict(env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
-                      reporter=reporter, launch=launch, labels=labels)
+                      reporter=reporter, launch=launch, labels={**(labels or {}), **code})
         with regenerated(repo, list(set_aside), stash / "repo"), regenerated(root, list(set_aside), stash / "tree"):
             before = _signatures(root)
             ran = run_checks(commands, root, **common)

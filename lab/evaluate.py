@@ -35,6 +35,7 @@ from lab.eval.probes import linear_probe_accuracy
 from lab.eval.rank import rankme
 from lab.eval.subspace import subspace_metrics
 from lab.models.seqjepa import SeqJEPA
+from lab.provenance import code_version
 from lab.train.checkpoint import load_checkpoint
 from lab.train.local import stage_metrics
 from lab.train.logging import publish_to_wandb, read_metrics, start_wandb
@@ -101,17 +102,6 @@ def extract(model: SeqJEPA, sampler: ViewSampler, m_vals: list[int], batch_size:
                     parts["original"].append(model.encoder(sampler.originals(idx)).float())
     cat = {k: torch.cat(v).cpu() for k, v in parts.items()}
     return Features(**cat, agg={k: torch.cat(v).cpu() for k, v in aggs.items()})
-
-
-def _git_sha() -> str:
-    """HEAD of the repository holding the working directory, with '-dirty' when it has edits."""
-    import git
-
-    try:
-        repo = git.Repo(search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return "unknown (not a git repository)"
-    return repo.head.commit.hexsha + ("-dirty" if repo.is_dirty(untracked_files=False) else "")
 
 
 def compute_metrics(cfg: RunConfig, tr: Features, te: Features, action_names: list[str]) -> dict[str, Any]:
@@ -238,7 +228,7 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
             results[f"online.{key[6:]}" if key.startswith("probe/") else f"train.{key}"] = value
     results |= {
         "provenance.run": cfg.name,
-        "provenance.git_sha": _git_sha(),
+        **{f"provenance.{k}": v for k, v in code_version().items()},
         "provenance.seed": cfg.train.seed,
         "provenance.config_hash": cfg.digest(),
         "provenance.torch": torch.__version__,

@@ -146,7 +146,8 @@ def probe_caption(trained: dict, control: dict, majority: dict) -> str:
 def run_activations(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, blocks: torch.Tensor,
                     out_dir: Path, seed: int = 0) -> dict:
     """All residual-stream analyses of `model` on blocks [N, T]; writes residual_layers.png,
-    residual_positions.png and probes.png to out_dir and returns the numbers."""
+    residual_positions.png and probes.png to out_dir and returns the numbers; the probes' controls are
+    the majority class and the random-init twin (`probe_gain_over_*`: best point trained − control)."""
     res = residual_stream(model, blocks)
     metrics = layer_metrics(res)
     points = residual_points(res)
@@ -172,5 +173,9 @@ def run_activations(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
         plots.position_norms(np.array(metrics["norm_by_position"]), out_dir / "residual_positions.png", pos_caption),
         plots.probes(trained, control, majority, out_dir / "probes.png", captions["probes"]),
     ]
+    best = {k: max(v) for k, v in trained.items()}  # the best read-out point, trained and controls
     return {"blocks": list(blocks.shape), **metrics, "probe_majority": majority, "probe_trained": trained,
-            "probe_random_init": control, "captions": captions, "figures": [str(f) for f in figures]}
+            "probe_random_init": control,
+            "probe_gain_over_random_init": {k: best[k] - max(control[k]) for k in best},
+            "probe_gain_over_majority": {k: best[k] - majority[k] for k in best},
+            "captions": captions, "figures": [str(f) for f in figures]}

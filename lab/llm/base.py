@@ -11,7 +11,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel, Qwen2Co
 from lab.llm import corpus
 from lab.llm.loading import device
 from lab.llm.tokenizer import train_bpe
-from lab.llm.train import encode_blocks, final_loss, train_lm
+from lab.llm.train import encode_blocks, final_loss, train_lm, unigram_loss
 
 ARCHS = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}
 
@@ -66,10 +66,12 @@ def train_base(spec: BaseSpec, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    unigram = unigram_loss(train, val, len(tokenizer))  # the control: token frequencies, no context
     val_chars = sum(len(t) for t in val_texts)
     val_tokens = sum(len(ids) for ids in tokenizer(val_texts, add_special_tokens=False)["input_ids"])
     return {"spec": asdict(spec), "params": model.num_parameters(), "vocab": len(tokenizer),
             "train_tokens": train.numel(), "val_tokens": val.numel(), "chars_per_token": val_chars / val_tokens,
             "val_loss_init": curve["val_loss"][0], "val_loss": curve["val_loss"][-1],
+            "val_loss_unigram": unigram, "gain_over_unigram": unigram - curve["val_loss"][-1],
             "train_loss_final": final_loss(curve["train_loss"]),
             "curve": curve}

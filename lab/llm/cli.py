@@ -121,9 +121,11 @@ def finetune(model: Optional[str] = MODEL,
         _, runs[m] = run(path, _finetune_spec(m, rank, lr, steps, batch, ctx, seed), out / m)
     plots.loss_curves({m: r["curve"] for m, r in runs.items()}, out / "loss.png",
                       f"fine-tuning on stdlib source: rank {rank}, lr {lr:g}, {steps} steps")
-    write_results(out, {"model": str(path), "runs": runs,
-                        **{f"{m}_val_loss": r["val_loss"] for m, r in runs.items()},
-                        **{f"{m}_weights_bytes": r["weights_bytes"] for m, r in runs.items()}}, seed, "llm-finetune")
+    summary = {"model": str(path), "runs": runs, **{f"{m}_val_loss": r["val_loss"] for m, r in runs.items()},
+               **{f"{m}_weights_bytes": r["weights_bytes"] for m, r in runs.items()}}
+    if {"lora", "qlora"} <= runs.keys():  # NF4's footprint against the float weights measured in the same run
+        summary["qlora_weights_ratio"] = runs["qlora"]["weights_bytes"] / runs["lora"]["weights_bytes"]
+    write_results(out, summary, seed, "llm-finetune")
     _table(f"fine-tuning on code → {out}",
            ["method", "trainable", "weights MB", "adapter+AdamW KB", "val loss init → final", "train loss", "s/step"],
            [[m, f"{r['trainable_params']:,} ({r['trainable_frac']:.1%})", r["weights_bytes"] / 2**20,

@@ -107,7 +107,8 @@ def footprint(model: PeftModel) -> dict:
 def train_adapter(model: PeftModel, spec: FinetuneSpec, data: Domains, out_dir: Path | None = None) -> dict:
     """Train the adapter of `model` per `spec` on code; save it to out_dir/adapter when given.
 
-    Returns {"spec", footprint…, "curve", "val_loss_init", "val_loss", "train_loss_final",
+    Returns {"spec", footprint…, "curve", "val_loss_init" (the base model, the control), "val_loss",
+    "val_loss_drop" (init − final), "train_loss_final",
     "peak_gpu_bytes" (GPU only), "adapter_dir" (when saved)}.
     """
     if device().type == "cuda":
@@ -116,7 +117,8 @@ def train_adapter(model: PeftModel, spec: FinetuneSpec, data: Domains, out_dir: 
                      batch_size=spec.batch_size, warmup=spec.warmup, eval_every=spec.eval_every,
                      weight_decay=0.0, seed=spec.seed, label=f"{spec.method} r={spec.rank} lr={spec.lr:g}")
     result = {"spec": asdict(spec), **footprint(model), "curve": curve, "val_loss_init": curve["val_loss"][0],
-              "val_loss": curve["val_loss"][-1], "train_loss_final": final_loss(curve["train_loss"])}
+              "val_loss": curve["val_loss"][-1], "val_loss_drop": curve["val_loss"][0] - curve["val_loss"][-1],
+              "train_loss_final": final_loss(curve["train_loss"])}
     if device().type == "cuda":
         result["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
     if out_dir is not None:

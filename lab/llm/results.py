@@ -12,20 +12,17 @@ import json
 import math
 import os
 import platform
-import subprocess
 from pathlib import Path
 
 import torch
 import transformers
 
+from lab.provenance import code_version
+
 
 def provenance(seed: int) -> dict:
-    """Git commit, seed, library versions and device of this run."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        sha = None
-    return {"git_sha": sha, "seed": seed, "python": platform.python_version(), "torch": torch.__version__,
+    """Git commit (lab.provenance), seed, library versions and device of this run."""
+    return {**code_version(), "seed": seed, "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__,
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
 

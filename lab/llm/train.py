@@ -46,6 +46,15 @@ def eval_loss(model: PreTrainedModel, blocks: torch.Tensor, batch_size: int = 16
     return total / count
 
 
+def unigram_loss(train: torch.Tensor, val: torch.Tensor, vocab_size: int) -> float:
+    """The frequency-only control: next-token cross-entropy (nats/token) on the targets of `val`
+    [N, T] (positions 1…T−1, what `eval_loss` scores) of a model that predicts every token from
+    its add-one-smoothed frequency in `train` [M, T] and ignores the context."""
+    counts = torch.bincount(train.flatten(), minlength=vocab_size).double() + 1.0
+    log_p = counts.log() - counts.sum().log()
+    return float(-log_p[val[:, 1:].flatten()].mean())
+
+
 def train_lm(model: PreTrainedModel, train: torch.Tensor, val: torch.Tensor, *, steps: int, lr: float,
              batch_size: int = 16, warmup: int = 30, weight_decay: float = 0.1, eval_every: int = 50,
              seed: int = 0, label: str = "train") -> dict:

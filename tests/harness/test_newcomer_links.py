@@ -42,6 +42,29 @@ def test_checks_see_their_feature_phase_and_seed(prd_repo: Path, prd_dict: dict[
     assert exit_ev["output_tail"].strip() == "feature=unset phase=1 seed=unset"
 
 
+def test_checks_are_told_which_code_they_run(prd_repo: Path, prd_dict: dict[str, Any]) -> None:
+    """The checkout has no .git, so RALPH_HEAD / RALPH_TREE name the commit and the exact tree
+    (uncommitted edits included), and lab's provenance reads them there."""
+    import git
+
+    from harness.vcs import candidate
+
+    prd_dict["features"][0]["verify"] = [
+        {"name": "code", "run": 'echo "head=$RALPH_HEAD tree=$RALPH_TREE"; git rev-parse HEAD 2>/dev/null || echo no-git'},
+        {"name": "lab provenance", "run": "python -c 'from lab.provenance import code_version; print(code_version())'"},
+    ]
+    write_plan(prd_repo, prd_dict)
+    repo = git.Repo(prd_repo)
+    repo.index.add(["PRD.json"])
+    head = repo.index.commit("plan").hexsha
+    (prd_repo / "edit.txt").write_text("not committed yet\n")
+    tree = candidate(prd_repo).tree
+    assert ralph("verify", "FEAT-1", "-C", prd_repo).exit_code == 0
+    evidence = json.loads((prd_repo / ".ralph" / "state.json").read_text())["features"]["FEAT-1"]["last_evidence"]
+    assert evidence[0]["output_tail"].split() == [f"head={head}", f"tree={tree}", "no-git"]
+    assert evidence[1]["output_tail"].strip() == str({"git_sha": head, "git_tree": tree})
+
+
 @pytest.mark.parametrize(("data", "expected"), [
     ({"eval.acc": 1, "provenance.wandb_id": "ab12", "provenance.wandb_url": None,
       "provenance.wandb_project": "lab", "provenance.wandb_dir": "/elsewhere/offline-run-1-ab12"},

@@ -142,3 +142,40 @@ def test_import_names_the_stories_without_an_executable_check(tmp_path: Path) ->
     assert result.exit_code == 0
     assert "US-1: no 'verify' checks" in result.output and "US-2: no 'verify' checks" in result.output
     assert result.output.count("to fix: add a check") == 1 and '"run": "pytest' in result.output
+
+
+def _write_results(repo: Path, prd, gain: float, diff: float) -> None:
+    """Every metric file the plan's gates read: runs whose absolute figures look excellent
+    (z_AGG accuracy 0.9, R² 0.9, no collapse), with `gain` over their untrained twin and `diff`
+    between each pair of compared groups (spread 0.02)."""
+    for feature in prd.features:
+        for check in feature.verify:
+            if check.metric is None:
+                continue
+            for seed in check.seeds or [None]:
+                path = repo / check.metric.file.replace("{seed}", str(seed))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.name == "results.json":
+                    noise = 0.001 * (seed or 0)
+                    data = {"eval.linacc_agg": 0.9, "eval.r2_equi": 0.9, "eval.rankme_enc": 30.0, "eval.collapsed": 0.0,
+                            "gain.linacc_agg": gain + noise, "gain.r2_equi": gain + noise}
+                else:  # a `lab diff` output
+                    data = {"diff": diff, "spread": 0.02, "diff_minus_spread": diff - 0.02, "diff_plus_spread": diff + 0.02}
+                path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(("gain", "diff", "learns"), [(0.0, -0.05, False), (0.1, 0.05, True)])
+def test_the_seq_jepa_templates_gates_read_controls_not_absolute_numbers(tmp_path: Path, gain, diff, learns) -> None:
+    """An untrained network with excellent absolute figures (gain 0 over its twin, worse than the
+    ablation) fails some gate of every learning feature; one that learns passes them all."""
+    from harness.checks import run_metric_check
+
+    repo = tmp_path / "r"
+    ralph("init", "--template", "seq-jepa", "-C", repo)
+    prd = load_prd(repo / "PRD.json")
+    _write_results(repo, prd, gain, diff)
+    learning = [f for f in prd.features if any(c.metric is not None for c in f.verify)]
+    assert {f.id for f in learning} >= {"S1-SMOKE", "S1-QUICK", "S1-ACTION", "S2-TEACHERLESS"}
+    for feature in learning:
+        verdicts = [run_metric_check(c, repo).verdict for c in feature.verify if c.metric is not None]
+        assert (set(verdicts) == {"pass"}) == learns, (feature.id, verdicts)

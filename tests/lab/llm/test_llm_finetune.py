@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lab.llm.finetune import FinetuneSpec, domains, finetune, reload_adapter
-from lab.llm.train import eval_loss
+from lab.llm.train import eval_loss, unigram_loss
 
 FAST = ["--batch", "4", "--ctx", "32"]
 
@@ -18,11 +19,21 @@ FAST = ["--batch", "4", "--ctx", "32"]
 def test_base_is_a_loadable_hf_model_that_learned(tiny_dir: Path):
     res = json.loads((tiny_dir / "results.json").read_text())
     assert res["val_loss"] < res["val_loss_init"] - 0.3
+    assert res["gain_over_unigram"] == pytest.approx(res["val_loss_unigram"] - res["val_loss"])
     assert res["provenance"]["torch"] == torch.__version__
     model = AutoModelForCausalLM.from_pretrained(tiny_dir)
     tok = AutoTokenizer.from_pretrained(tiny_dir)
     assert model.num_parameters() == res["params"] and len(tok) == 512
     assert (tiny_dir / "loss.png").stat().st_size > 1000
+
+
+def test_unigram_control_is_the_frequency_only_cross_entropy():
+    """Known answers: tokens drawn in proportion 3:1 give their entropy; a context model beats it."""
+    train = torch.tensor([[0, 0, 0, 1] * 250])  # 750 zeros, 250 ones (+1 smoothing on a vocab of 4)
+    val = torch.tensor([[9, 0, 0, 0, 1]])  # position 0 is never a target
+    p0, p1 = 751 / 1004, 251 / 1004
+    assert unigram_loss(train, val, 4) == pytest.approx(-(3 * math.log(p0) + math.log(p1)) / 4)
+    assert unigram_loss(train, torch.tensor([[0, 2]]), 4) == pytest.approx(-math.log(1 / 1004))  # unseen token
 
 
 def test_lora_and_qlora_count_parameters_shrink_memory_and_reload(tiny_dir: Path, tmp_path: Path, llm):
@@ -36,6 +47,8 @@ def test_lora_and_qlora_count_parameters_shrink_memory_and_reload(tiny_dir: Path
     per_layer = 4 * ((d + d) * 2 + (d + kv) * 2 + (d + ff) * 3)
     assert lora["trainable_params"] == qlora["trainable_params"] == 2 * per_layer
     assert qlora["weights_bytes"] < 0.8 * lora["weights_bytes"]
+    assert res["qlora_weights_ratio"] == qlora["weights_bytes"] / lora["weights_bytes"]
+    assert lora["val_loss_drop"] == pytest.approx(lora["val_loss_init"] - lora["val_loss"])
     assert len(lora["curve"]["train_loss"]) == 6 and (out / "loss.png").exists()
     for method in ("lora", "qlora"):
         assert (out / method / "adapter" / "adapter_config.json").exists()

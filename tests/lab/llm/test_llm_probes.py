@@ -108,6 +108,8 @@ def test_activations_command_and_random_control(tiny_dir: Path, tmp_path: Path, 
     assert all(0 < s < 1 for s in res["attn_share"])
     for name, accs in res["probe_random_init"].items():
         assert max(accs) <= res["probe_majority"][name] + 0.1, name  # the control stays near majority
+        assert res["probe_gain_over_random_init"][name] == max(res["probe_trained"][name]) - max(accs)
+        assert res["probe_gain_over_majority"][name] == max(res["probe_trained"][name]) - res["probe_majority"][name]
     assert np.array(res["norm_by_position"]).shape == (3, 32)
     for name in ("residual_layers", "residual_positions", "probes"):
         assert (out / f"{name}.png").exists()
