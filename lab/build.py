@@ -119,9 +119,9 @@ def build_parts(cfg: RunConfig, sampler: ViewSampler, device: torch.device) -> t
     model = build_seqjepa(cfg.model, sampler.action_dim, cfg.data.views.kind)
     if cfg.objective.local.enabled:
         local = cfg.objective.local
-        model.encoder = BlockwiseEncoder(model.encoder)
-        model.local = LocalObjective(model.encoder.stage_dims, sampler.action_dim, local.hidden, local.anti_collapse,
-                                     local.weight, local.eps_sq)
+        model.encoder = BlockwiseEncoder(model.encoder, local.blocks)
+        model.local = LocalObjective(model.encoder.block_dims, sampler.action_dim, local.hidden, local.anti_collapse,
+                                     local.weight, local.eps_sq, local.center_target)
     model = model.to(device)
     target = TARGETS[cfg.objective.target.kind](cfg.objective.target, model.encoder).to(device)
     probes = OnlineProbes(model.encoder.out_dim, model.aggregator.out_dim, sampler.num_classes, sampler.action_dim,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -71,6 +71,7 @@ def _kind_shorthand(value: Any) -> Any:
 
 
 class ConvNetEncoderConfig(Section):
+    num_stages: ClassVar[int] = 4  # the stages lab.models.encoders.ConvNet exposes (local.blocks splits them)
     kind: Literal["convnet"] = "convnet"
     width: int = Field(32, ge=4, description="channels of the first block (output 8× this)")
     norm: Literal["batch", "group", "layer"] = Field(
@@ -81,6 +82,7 @@ class ConvNetEncoderConfig(Section):
 class ResNetEncoderConfig(Section):
     """`resnet18_cifar`: 3×3 stride-1 stem, no max-pool (32-px inputs); `resnet18`: ImageNet stem."""
 
+    num_stages: ClassVar[int] = 4  # the stages lab.models.encoders.ResNet18 exposes (local.blocks splits them)
     kind: Literal["resnet18_cifar", "resnet18"] = "resnet18_cifar"
     norm: Literal["batch", "group", "layer"] = Field(
         "batch", description="batch: BatchNorm (the paper's); group / layer: GroupNorm / LayerNorm, no batch statistics (streams)"
@@ -257,6 +259,22 @@ class LocalConfig(Section):
     )
     weight: float = Field(0.05, ge=0, description="weight of the anti-collapse term")
     eps_sq: float = Field(0.5, gt=0, description="ε² of the coding rate")
+    center_target: bool = Field(
+        False, description="predict the target block's features minus their batch mean: the mean direction that "
+        "every pooled ReLU feature shares no longer lowers 1 − cos, and a collapsed block scores the worst loss"
+    )
+    blocks: list[int] | None = Field(
+        None, description="encoder stages per block, bottom to top (e.g. [2, 2]): stop-gradient between blocks, every "
+        "block but the top on its own local loss, the top one through the aggregator; null: one block per stage"
+    )
+
+    @field_validator("blocks")
+    @classmethod
+    def _two_blocks_or_more(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) < 2 or min(v) < 1):
+            raise ValueError(f"local.blocks {v} needs two or more blocks of at least one stage each, e.g. [2, 2] "
+                             "(one block is end-to-end training: set local.enabled false)")
+        return v
 
 
 class ObjectiveConfig(Section):
@@ -423,6 +441,10 @@ class RunConfig(Section):
                              "use data.views.kind 'augment' or r2_heads 'joint'")
         if self.objective.local.enabled and (self.objective.symmetric or self.objective.target.kind != "ema"):
             raise ValueError("objective.local needs the EMA target and no symmetric loss (its stages' targets are the EMA copy's)")
+        blocks, stages = self.objective.local.blocks, self.model.encoder.num_stages
+        if self.objective.local.enabled and blocks is not None and sum(blocks) != stages:
+            raise ValueError(f"objective.local.blocks {blocks} covers {sum(blocks)} stages; the {self.model.encoder.kind} "
+                             f"encoder has {stages}: give stages per block summing to {stages}, e.g. [2, 2]")
         if self.stream is not None and self.stream.drift and self.data.views.kind not in ("rotation", "affine"):
             raise ValueError("stream.drift needs data.views.kind rotation or affine (their settings are read per batch)")
         return self

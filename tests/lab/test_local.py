@@ -10,14 +10,14 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from lab.build import build_parts
+from lab.build import ENCODERS, build_parts
 from lab.cli import app
-from lab.config import parse_config
+from lab.config import ConfigError, ConvNetEncoderConfig, ResNetEncoderConfig, parse_config
 from lab.data.embedded import make_shapes
 from lab.data.views import build_view_sampler
 from lab.losses.local import local_stage_loss, variance_covariance
 from lab.models.encoders import ConvNet, ResNet18
-from lab.train.local import BlockwiseEncoder, stage_features
+from lab.train.local import BlockwiseEncoder, LocalObjective, stage_features
 
 from .conftest import tiny_config
 
@@ -55,6 +55,40 @@ def test_blockwise_encoder_stops_gradient_between_stages() -> None:
         BlockwiseEncoder(torch.nn.Linear(3, 3))
 
 
+def _stage_has_grad(stage: torch.nn.Module) -> bool:
+    return any(p.grad is not None and p.grad.abs().sum() > 0 for p in stage.parameters())
+
+
+def test_blocks_of_stages_stop_gradient_only_between_blocks() -> None:
+    torch.manual_seed(0)
+    net = BlockwiseEncoder(ConvNet(4), blocks=[2, 2])
+    x = torch.randn(4, 3, 16, 16)
+    out = net(x)
+    assert net.block_dims == [8, 32] and [p.shape[1] for p in net.pooled] == [8, 32]
+    torch.testing.assert_close(net.pooled[0], stage_features(net.inner, x)[1])  # block 0 ends at stage 1
+    out.sum().backward()  # the top block's output trains both of its stages, not the block below
+    assert [_stage_has_grad(s) for s in net.stages] == [False, False, True, True]
+    net.zero_grad()
+    net(x)
+    net.pooled[0].sum().backward()  # the lower block's own loss trains both of its stages
+    assert [_stage_has_grad(s) for s in net.stages] == [True, True, False, False]
+    for bad in ([2, 1], [0, 4]):
+        with pytest.raises(ValueError, match="blocks"):
+            BlockwiseEncoder(ConvNet(4), blocks=bad)
+
+
+@pytest.mark.parametrize(("blocks", "message"), [([2, 1], "covers 3 stages"), ([4], "two or more blocks"),
+                                                 ([3, 0, 1], "two or more blocks")])
+def test_config_rejects_blocks_that_do_not_split_the_stages(tmp_path: Path, blocks: list[int], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(tiny_config(tmp_path, objective={"local": {"enabled": True, "blocks": blocks}}))
+
+
+def test_encoder_configs_know_their_stage_counts() -> None:
+    for cfg in (ConvNetEncoderConfig(width=4), ResNetEncoderConfig(kind="resnet18_cifar"), ResNetEncoderConfig(kind="resnet18")):
+        assert len(ENCODERS[cfg.kind](cfg).stages) == cfg.num_stages
+
+
 def test_local_losses() -> None:
     torch.manual_seed(0)
     spread = torch.randn(64, 8)
@@ -73,11 +107,28 @@ def test_local_losses() -> None:
         local_stage_loss(pred, target, spread, "nope", 1.0, 0.5)
 
 
-def test_local_objective_is_part_of_the_model_and_one_step_trains_every_stage(tmp_path: Path) -> None:
-    cfg = parse_config(tiny_config(tmp_path / "runs", objective={"local": {"enabled": True, "hidden": 8}}))
+def test_centred_target_makes_a_collapsed_block_score_worst() -> None:
+    torch.manual_seed(0)
+    online, action = [torch.randn(8 * 2, 4), torch.randn(8 * 2, 6)], torch.randn(8, 3)
+    collapsed = [torch.ones(8, 4), torch.ones(8, 6)]  # every target view maps to the same point
+    plain = LocalObjective([4, 6], 3, 8, "varcov", 0.0, 0.5)
+    with torch.no_grad():
+        plain.heads[0][-1].bias.fill_(1.0)
+        plain.heads[0][-1].weight.zero_()  # the head predicts the constant exactly
+    centred = LocalObjective([4, 6], 3, 8, "varcov", 0.0, 0.5, center_target=True)
+    centred.load_state_dict(plain.state_dict())
+    assert plain(online, collapsed, action, 2)[1]["local/block0_jepa"] == pytest.approx(0.0, abs=1e-6)
+    assert centred(online, collapsed, action, 2)[1]["local/block0_jepa"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("blocks", "heads", "logged"), [(None, 3, {"local/block0_jepa", "local/block2_push"}),
+                                                         ([2, 2], 1, {"local/block0_jepa", "local/block0_push"})])
+def test_local_objective_is_part_of_the_model_and_one_step_trains_every_stage(
+        tmp_path: Path, blocks: list[int] | None, heads: int, logged: set[str]) -> None:
+    cfg = parse_config(tiny_config(tmp_path / "runs", objective={"local": {"enabled": True, "hidden": 8, "blocks": blocks}}))
     sampler = build_view_sampler(make_shapes("train", num=16, image_size=16), cfg.data.views, "cpu")
     model, target, probes = build_parts(cfg, sampler, torch.device("cpu"))
-    assert isinstance(model.encoder, BlockwiseEncoder) and len(model.local.heads) == 3
+    assert isinstance(model.encoder, BlockwiseEncoder) and len(model.local.heads) == heads
     assert any(k.startswith("local.heads.0") for k in model.state_dict())  # saved and restored with the model
     import functools
 
@@ -91,7 +142,7 @@ def test_local_objective_is_part_of_the_model_and_one_step_trains_every_stage(tm
     seq = sampler.sample(torch.arange(16), 3)
     metrics = train_step(model, target, probes, opt, functools.partial(objective, cfg.objective), seq, 0.99,
                          torch.autocast("cpu", enabled=False), extra=local_loss(model, target))
-    assert {"local/stage0_jepa", "local/stage2_push"} <= set(metrics)
+    assert logged <= set(metrics) and not any(k.startswith(f"local/block{heads}") for k in metrics)
     changed = [not torch.equal(b, p) for b, p in zip(before, model.encoder.parameters(), strict=True)]
     stage_of = [i for i, s in enumerate(model.encoder.stages) for _ in s.parameters()]
     assert all(any(c for c, s in zip(changed, stage_of, strict=True) if s == k) for k in range(4))
