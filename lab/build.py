@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from lab.config import ConfigError, ModelConfig, RunConfig
+from lab.data.base import ImageDataset
 from lab.data.registry import load_dataset
 from lab.data.views import ViewSampler, build_view_sampler
 from lab.models.action_embed import LinearBNActionEmbed, LinearLNActionEmbed
@@ -69,13 +70,14 @@ def autocast_for(device: torch.device, bf16: bool = True) -> contextlib.Abstract
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and bf16 else contextlib.nullcontext()
 
 
-def build_sampler(cfg: RunConfig, split: str, device: torch.device) -> ViewSampler:
-    """The configured dataset split behind its view sampler, images on `device`."""
+def build_sampler(cfg: RunConfig, split: str, device: torch.device,
+                  transform: Callable[[ImageDataset], ImageDataset] | None = None) -> ViewSampler:
+    """The configured dataset split (passed through `transform` if given) behind its view sampler, images on `device`."""
     d = cfg.data
     num = d.num_train if split == "train" else d.num_test
     ds = load_dataset(d.name, d.root, split, image_size=d.image_size, num=num, seed=d.seed, stream=d.stream,
                       memory_gib=d.memory_gib, cache_dir=d.cache_dir, progress=cfg.logging.progress)
-    return build_view_sampler(ds, d.views, device)
+    return build_view_sampler(transform(ds) if transform else ds, d.views, device)
 
 
 def accelerate(cfg: RunConfig, model: SeqJEPA, target: nn.Module, device: torch.device) -> None:

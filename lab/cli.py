@@ -269,12 +269,13 @@ def gate_cmd(
 
 @app.command("stream")
 def stream_cmd(
-    config: Path = typer.Argument(..., help="run config YAML with a `stream:` section (tasks, batch_size, replay, distill, drift)"),
+    config: Path = typer.Argument(..., help="run config YAML with a `stream:` section (tasks, batch_size, iterations, task_tint, replay, distill, drift)"),
     set_: list[str] = typer.Option([], "--set", help="override a key, e.g. --set stream.replay=reservoir (repeatable)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="delete an existing runs/<name>/ and start again"),
 ) -> None:
     """One pass over a class-incremental stream (each sample once, small batches, optional replay,
-    distillation and view drift) → runs/<name>/stream.json (task × task accuracies, forgetting, gains)."""
+    distillation, view drift, a colour domain per task and several steps per batch) →
+    runs/<name>/stream.json (task × task accuracies, forgetting, gains)."""
     from lab.config import ConfigError, load_config
     from lab.data.base import DatasetMissingError
     from lab.train.stream import train_stream

@@ -369,11 +369,15 @@ class StreamConfig(Section):
 
     tasks: int = Field(4, ge=1, description="class-incremental tasks (the classes split in a seeded order); 1 = no split")
     batch_size: int = Field(16, ge=2, description="new samples per step")
+    iterations: int = Field(1, ge=1, description="optimiser steps on each incoming batch before the next arrives")
     replay: Literal["none", "fifo", "reservoir", "minred"] = "none"
     buffer_size: int = Field(256, ge=1, description="replay buffer capacity (sample indices)")
     replay_batch: int = Field(16, ge=1, description="replayed samples added to each step")
     distill: float = Field(0.0, ge=0, description="weight of distillation from the previous task's encoder; 0 = off")
     drift: dict[str, list] = Field({}, description="view field → [start, end], interpolated along the stream")
+    task_tint: list[tuple[float, float, float]] | None = Field(
+        None, description="per task [r, g, b] gains on its classes' images, in every split (a colour domain per task); "
+        "a negative gain inverts the channel")
     warmup_steps: int = Field(10, ge=0)
     evals_per_task: int = Field(2, ge=1, description="points of the accuracy-vs-samples curve per task")
 
@@ -388,6 +392,12 @@ class StreamConfig(Section):
             for value in pair:
                 ViewsConfig(**{key: value})  # each end must be a valid setting
         return v
+
+    @model_validator(mode="after")
+    def _tint_per_task(self) -> StreamConfig:
+        if self.task_tint is not None and len(self.task_tint) != self.tasks:
+            raise ValueError(f"task_tint has {len(self.task_tint)} entries for {self.tasks} tasks; give one [r, g, b] per task")
+        return self
 
 
 class LoggingConfig(Section):

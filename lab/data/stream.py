@@ -4,6 +4,8 @@
   stream shows every sample of task 1's classes (shuffled within the task), then task 2's, …
 - A drifting transformation distribution: numeric view settings (scale range, colour strength,
   rotation range, shift) move linearly from a start to an end value along the stream.
+- A colour domain per task (`task_tint`): the images of each task's classes are tinted by that
+  task's RGB gains, in the stream and in the eval splits alike (class- and domain-incremental).
 - Small batches: `batches` cuts the stream into batches of `batch_size` indices.
 - The images stay on the host: `DeviceWindow` moves only the current batch's images to the
   device and makes their views there with the configured (batched, on-device) view sampler.
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,6 +40,26 @@ def class_incremental_order(labels: torch.Tensor, groups: list[list[int]], seed:
         idx = torch.isin(labels, torch.tensor(classes)).nonzero().squeeze(1)
         out.append(idx[torch.randperm(idx.numel(), generator=gen)])
     return out
+
+
+def tint_tasks(ds: ImageDataset, groups: list[list[int]], tints: list[list[float]]) -> ImageDataset:
+    """A copy of ds whose images of task t's classes are scaled per channel by tints[t] (3 gains).
+
+    A gain g ≥ 0 scales the channel (x → g·x); a negative one inverts it first (x → |g|·(255 − x)),
+    so a task can differ from another in polarity as well as in colour. Grayscale images are
+    repeated to RGB first; values are clipped to the uint8 range. The tint is a property of the
+    data (every split is tinted alike), so each task has its own colour domain."""
+    if not isinstance(ds.images, torch.Tensor):
+        raise ValueError(f"stream.task_tint needs an in-memory dataset; {ds.name} is read from disk")
+    if len(tints) != len(groups):
+        raise ValueError(f"stream.task_tint has {len(tints)} tints for {len(groups)} tasks; give one [r, g, b] per task")
+    img = ds.images.expand(-1, 3, -1, -1).float()  # (N, 3, H, W)
+    for classes, gains in zip(groups, tints, strict=True):
+        rows = torch.isin(ds.labels, torch.tensor(classes))
+        g = torch.tensor(gains, dtype=img.dtype).view(1, 3, 1, 1)
+        x = img[rows]
+        img[rows] = torch.where(g < 0, (255 - x) * g.abs(), x * g)
+    return dataclasses.replace(ds, images=img.round().clamp_(0, 255).to(torch.uint8))
 
 
 @dataclass

@@ -2,11 +2,15 @@
 
 Beside the epoch loop (lab.train.loop), with the same model, target, probes, optimiser and
 `train_step`: the training set is cut into class-incremental tasks (lab.data.stream) and seen
-once, in small batches, task after task; each step adds up to `replay_batch` samples drawn from a
+once, in small batches, task after task (with `task_tint`, each task's images in their own
+colour, in the eval splits too); each step adds up to `replay_batch` samples drawn from a
 replay buffer (lab.data.replay) and, with `distill > 0`, a CaSSLe-style term: a predictor maps
 the current encoder's features of the context views onto the frozen previous-task encoder's,
 through the same 1 − cos loss, L = L_JEPA + distill · (1 − cos(g(z), sg(z_prev))).
-Schedules are in steps (there are no epochs): warmup then cosine for the lr, the EMA τ cosine
+With `iterations` > 1 each incoming batch
+takes that many optimiser steps (online continual learning's "iterations per batch"; new views and
+a new replay draw each time) before the stream moves on, so a sample still arrives once.
+Schedules are in optimiser steps (there are no epochs): warmup then cosine for the lr, the EMA τ cosine
 over the whole stream.
 
 Evaluation: a frozen linear probe on z_AGG (M_val = M_tr) over the eval subsets of the train and
@@ -35,7 +39,7 @@ from lab.build import autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import ConfigError, RunConfig, save_config
 from lab.data.registry import load_dataset
 from lab.data.replay import BUFFERS
-from lab.data.stream import DeviceWindow, batches, class_incremental_order, drifted, task_classes
+from lab.data.stream import DeviceWindow, batches, class_incremental_order, drifted, task_classes, tint_tasks
 from lab.eval.probes import linear_probe_accuracy
 from lab.evaluate import extract
 from lab.losses import cosine_loss, objective
@@ -103,15 +107,18 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
 
     host = load_dataset(cfg.data.name, cfg.data.root, "train", image_size=cfg.data.image_size, num=cfg.data.num_train,
                         seed=cfg.data.seed)
-    window = DeviceWindow(host, cfg.data.views, device)
     groups = task_classes(host.num_classes, sc.tasks, cfg.data.seed)
+    tint = functools.partial(tint_tasks, groups=groups, tints=sc.task_tint) if sc.task_tint else None
+    if tint:
+        host = tint(host)
+    window = DeviceWindow(host, cfg.data.views, device)
     order = class_incremental_order(host.labels, groups, cfg.train.seed)
     model, target, probes = build_parts(cfg, window, device)
     distiller = Distiller(model.encoder.out_dim, cfg.train.probe_hidden, sc.distill).to(device) if sc.distill > 0 else None
     opt = build_optimizer(cfg.optim, nn.ModuleList([model] + ([distiller] if distiller else [])), probes)
     buffer = BUFFERS[sc.replay](sc.buffer_size, seed=cfg.train.seed) if sc.replay != "none" else None
     loss_fn, autocast, m = functools.partial(objective, cfg.objective), autocast_for(device, cfg.train.bf16), cfg.data.seq_len
-    probe_tr, probe_te = build_sampler(cfg, "train", device), build_sampler(cfg, "test", device)
+    probe_tr, probe_te = build_sampler(cfg, "train", device, tint), build_sampler(cfg, "test", device, tint)
     max_iter = cfg.eval.probe_max_iter
 
     def evaluate_now() -> tuple:
@@ -125,7 +132,8 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     save_config(cfg, cfg.run_dir / "config.yaml")
     logger = RunLogger(cfg, cfg.run_dir, resume_step=None)
     stream = list(batches(order, sc.batch_size))
-    total, warmup = len(stream), min(len(stream), sc.warmup_steps)
+    total = len(stream) * sc.iterations  # optimiser steps
+    warmup = min(total, sc.warmup_steps)
     task_len = [sum(1 for b in stream if b.task == t) for t in range(sc.tasks)]
     eval_at = {t: {round(task_len[t] * (k + 1) / sc.evals_per_task) for k in range(sc.evals_per_task)} for t in range(sc.tasks)}
 
@@ -139,30 +147,33 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
         module.train()
     with _progress(cfg.logging.progress) as progress:
         bar = progress.add_task(cfg.name, total=total, stats="")
-        for step, batch in enumerate(stream):
-            lr = learning_rate(step, total, warmup, cfg.optim)
-            for group in opt.param_groups:
-                if group["role"] == "model":
-                    group["lr"] = lr
-            tau = ema_tau(step, total, cfg.objective.target.base, cfg.objective.target.final)
-            slots, replayed = buffer.sample(sc.replay_batch) if buffer is not None else (None, batch.idx[:0])
-            idx = torch.cat([batch.idx, replayed])
-            views = drifted(cfg.data.views, sc.drift, batch.progress) if sc.drift else None
-            seq = window.sample(idx, m + 1, views)
-            metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, cfg.objective.rate.weight,
-                                 None, distiller)
-            loss = metrics.pop("loss")
-            if buffer is not None:
-                with torch.no_grad():
-                    feats = model.encoder(seq.views[:, 0]) if sc.replay == "minred" else None
-                buffer.add(batch.idx, None if feats is None else feats[: batch.idx.numel()])
-                if feats is not None and slots.numel():
-                    buffer.refresh(slots, feats[batch.idx.numel():])
-            record = {"step": step + 1, "seen": batch.seen + batch.idx.numel(), "task": batch.task, "lr": lr,
-                      "tau": tau, "loss": loss, "replayed": int(replayed.numel())} | metrics
-            if (step + 1) % cfg.train.log_every == 0:
-                logger.log(record)
-            progress.update(bar, advance=1, stats=f"task {batch.task}  loss {loss:.3f}")
+        for index, batch in enumerate(stream):
+            for repeat in range(sc.iterations):  # optimiser steps on this batch (new views, new replay draw each)
+                step = index * sc.iterations + repeat
+                lr = learning_rate(step, total, warmup, cfg.optim)
+                for group in opt.param_groups:
+                    if group["role"] == "model":
+                        group["lr"] = lr
+                tau = ema_tau(step, total, cfg.objective.target.base, cfg.objective.target.final)
+                slots, replayed = buffer.sample(sc.replay_batch) if buffer is not None else (None, batch.idx[:0])
+                idx = torch.cat([batch.idx, replayed])
+                views = drifted(cfg.data.views, sc.drift, batch.progress) if sc.drift else None
+                seq = window.sample(idx, m + 1, views)
+                metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, cfg.objective.rate.weight,
+                                     None, distiller)
+                loss = metrics.pop("loss")
+                if buffer is not None:
+                    with torch.no_grad():
+                        feats = model.encoder(seq.views[:, 0]) if sc.replay == "minred" else None
+                    if repeat == sc.iterations - 1:  # the batch joins the buffer once, after its last step
+                        buffer.add(batch.idx, None if feats is None else feats[: batch.idx.numel()])
+                    if feats is not None and slots.numel():
+                        buffer.refresh(slots, feats[batch.idx.numel():])
+                record = {"step": step + 1, "seen": batch.seen + batch.idx.numel(), "task": batch.task, "lr": lr,
+                          "tau": tau, "loss": loss, "replayed": int(replayed.numel())} | metrics
+                if (step + 1) % cfg.train.log_every == 0:
+                    logger.log(record)
+                progress.update(bar, advance=1, stats=f"task {batch.task}  loss {loss:.3f}")
 
             in_task += 1
             if in_task in eval_at[batch.task]:
@@ -194,7 +205,7 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     results["gain.acc_all"] = results["eval.acc_all"] - results["init.acc_all"]
     results |= {
         "stream.acc_matrix": matrix, "stream.task_classes": groups, "stream.curve": curve,
-        "stream.samples": sum(b.idx.numel() for b in stream), "stream.steps": total,
+        "stream.samples": sum(b.idx.numel() for b in stream), "stream.steps": total, "stream.iterations": sc.iterations,
         "stream.replay": sc.replay, "stream.distill": sc.distill,
         "provenance.run": cfg.name, "provenance.seed": cfg.train.seed, "provenance.config_hash": cfg.digest(),
         "provenance.torch": torch.__version__, "provenance.train_wall_s": round(train_seconds, 2),

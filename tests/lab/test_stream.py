@@ -10,6 +10,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
+from lab.build import build_sampler
 from lab.cli import app
 from lab.config import ConfigError, parse_config
 from lab.train.stream import Distiller, train_stream
@@ -58,6 +59,19 @@ def test_stream_runs_once_over_the_data_and_reports_the_task_matrix(tmp_path: Pa
         train_stream(cfg)
 
 
+def test_iterations_take_several_steps_per_batch_and_still_see_each_sample_once(tmp_path: Path) -> None:
+    cfg = parse_config(_stream_config(tmp_path, iterations=3, replay="reservoir"))  # logs every step
+    res = train_stream(cfg)
+    per_task = [sum(int(c) in classes for c in cfg_labels(cfg)) for classes in res["stream.task_classes"]]
+    batches = sum(-(-n // 8) for n in per_task)
+    assert res["stream.samples"] == 96 and res["stream.steps"] == 3 * batches and res["stream.iterations"] == 3
+    logged = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in logged if "loss" in r]
+    assert [r["step"] for r in steps] == list(range(1, 3 * batches + 1))
+    assert [r["seen"] for r in steps][:3] == [8, 8, 8]  # three steps on the first batch before the next arrives
+    assert len(res["stream.acc_matrix"]) == 3  # evaluation stays per task
+
+
 def test_distillation_starts_after_the_first_task() -> None:
     torch.manual_seed(0)
     encoder = torch.nn.Linear(12, 6)
@@ -95,3 +109,27 @@ def test_cli_stream_and_clear_errors(tmp_path: Path) -> None:
     bad = _stream_config(tmp_path, drift={"hue": [0, 1]})
     with pytest.raises(ConfigError, match="drift of 'hue'"):
         parse_config(bad)
+    with pytest.raises(ConfigError, match="task_tint has 1 entries for 2 tasks"):
+        parse_config(_stream_config(tmp_path, task_tint=[[1, 0, 0]]))
+    with pytest.raises(ConfigError, match="task_tint"):
+        parse_config(_stream_config(tmp_path, task_tint=[[1, 0], [0, 1, 0]]))  # two gains, not three
+
+
+def test_task_tint_reaches_the_stream_and_the_eval_splits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every split is tinted alike: the probes read the tasks in the colours the stream showed them."""
+    import lab.train.stream as stream_mod
+
+    samplers = []
+
+    def spy(*args, **kwargs):
+        samplers.append(build_sampler(*args, **kwargs))
+        return samplers[-1]
+
+    monkeypatch.setattr(stream_mod, "build_sampler", spy)
+    cfg = parse_config(_stream_config(tmp_path, task_tint=[[1, 0, 0], [0, 0, 1]]))
+    res = train_stream(cfg)
+    assert len(res["stream.acc_matrix"]) == 3 and len(samplers) == 2
+    for sampler in samplers:  # eval train and test splits
+        for classes, dark in zip(res["stream.task_classes"], ([1, 2], [0, 1]), strict=True):
+            rows = torch.isin(sampler.labels, torch.tensor(classes))
+            assert rows.any() and sampler.images[rows][:, dark].max() == 0

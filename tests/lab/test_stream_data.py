@@ -7,7 +7,8 @@ import torch
 
 from lab.config import ViewsConfig
 from lab.data.embedded import make_shapes
-from lab.data.stream import DeviceWindow, batches, class_incremental_order, drifted, task_classes
+from lab.data.base import ImageDataset
+from lab.data.stream import DeviceWindow, batches, class_incremental_order, drifted, task_classes, tint_tasks
 
 
 def test_tasks_split_the_classes_and_the_stream_sees_each_sample_once() -> None:
@@ -56,3 +57,21 @@ def test_device_window_moves_only_the_batch_and_applies_the_drift() -> None:
     assert free.actions.abs().max() > 0.01
     with pytest.raises(ValueError, match="quat"):
         DeviceWindow(ds, ViewsConfig(kind="quat"), torch.device("cpu"))
+
+
+def test_task_tint_colours_each_tasks_images_and_only_those() -> None:
+    ds = make_shapes("train", num=200, image_size=16)
+    groups = [[0, 1, 2, 3], [4, 5, 6, 7]]
+    out = tint_tasks(ds, groups, [[1.0, 0.0, 0.0], [0.0, 0.5, -1.0]])
+    first = torch.isin(ds.labels, torch.tensor(groups[0]))
+    assert out.images[first, 0].equal(ds.images[first, 0]) and out.images[first, 1:].max() == 0
+    second = ~first
+    assert out.images[second, 0].max() == 0 and out.images[second, 2].equal(255 - ds.images[second, 2])  # inverted
+    half = (ds.images[second, 1].float() * 0.5).round().to(torch.uint8)
+    assert out.images[second, 1].equal(half)
+    assert out.labels.equal(ds.labels) and ds.images[first, 1:].max() > 0  # the input is not changed
+    gray = ImageDataset("g", ds.images[:, :1].clone(), ds.labels, 8)
+    bright = tint_tasks(gray, groups, [[2.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    assert bright.images.shape[1] == 3 and bright.images[first, 0].max() == 255  # RGB, clipped to uint8
+    with pytest.raises(ValueError, match="one \\[r, g, b\\] per task"):
+        tint_tasks(ds, groups, [[1.0, 1.0, 1.0]])
