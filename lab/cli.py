@@ -298,12 +298,14 @@ def diff_cmd(
     b: list[Path] = typer.Option(..., "--b", help="results files of group b"),
     key: str = typer.Option(..., "--key", help="metric, e.g. eval.forgetting"),
     out_path: Path | None = typer.Option(None, "--out", help="write {a, b, diff = mean(a) − mean(b)} here as JSON"),
+    paired: bool = typer.Option(False, "--paired", help="also the per-seed differences a[i] − b[i] (files in the same "
+                                "seed order): their mean and sample std, under `paired`"),
 ) -> None:
     """Mean ± std of one metric over two groups of runs, and their difference (for comparison gates)."""
     from lab.diff import diff_groups
 
     try:
-        report = diff_groups(a, b, key)
+        report = diff_groups(a, b, key, paired)
     except ValueError as e:
         raise _fail(str(e)) from None
     table = Table("group", "mean", "std", "values", title=key)
@@ -311,7 +313,10 @@ def diff_cmd(
         g = report[name]
         table.add_row(name, f"{g['mean']:.4f}", f"{g['std']:.4f}", ", ".join(f"{v:.3f}" for v in g["values"]))
     out.print(table)
-    out.print(f"diff (a − b) = {report['diff']:.4f}")
+    out.print(f"diff (a − b) = {report['diff']:.4f}, spread (std a + std b) = {report['spread']:.4f}")
+    if paired:
+        pr = report["paired"]
+        out.print(f"paired a − b per seed: {', '.join(f'{d:+.4f}' for d in pr['diffs'])}; mean {pr['mean']:+.4f} ± {pr['std']:.4f}")
     if out_path is not None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(report, indent=2))

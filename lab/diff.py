@@ -7,6 +7,12 @@ mean(b), `spread` = std(a) + std(b), and `diff_plus_spread` / `diff_minus_spread
 so a PRD metric gate can state a comparison beyond the seed noise ("forgetting with replay below
 without by more than the seeds' spread": diff_plus_spread < 0) that a single run's file cannot. (`lab compare` tabulates every metric of many groups;
 this is the one-number difference a gate reads.)
+
+With `paired` (runs matched seed by seed, e.g. a variant and its ablation trained from the same
+initial weights and data order), the file also holds `paired`: the per-seed differences a[i] −
+b[i], their mean, sample standard deviation (n − 1) and mean ∓ std. What the two runs of a seed
+share (the initial network, its untrained twin) cancels there, so it measures an effect the
+unpaired spread would drown in seed-to-seed variation of both groups alike.
 """
 
 from __future__ import annotations
@@ -32,9 +38,31 @@ def read_metric(path: Path, key: str) -> float:
     return float(node)
 
 
-def diff_groups(a: list[Path], b: list[Path], key: str) -> dict[str, Any]:
+def _seed(path: Path) -> Any:
+    """The run's seed as its results file records it (flat `provenance.seed` or nested), else None."""
+    data: Any = json.loads(path.read_text())
+    nested = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+    return data.get("provenance.seed", nested.get("seed"))
+
+
+def paired_differences(a: list[Path], b: list[Path], values_a: list[float], values_b: list[float]) -> dict[str, Any]:
+    """{"diffs": a[i] − b[i], "mean", "std" (sample), "mean_minus_std", "mean_plus_std"}; ValueError unless
+    the groups pair up: as many files each, at least two pairs, and the same seed in each pair where recorded."""
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"--paired needs the same number of files in both groups, two or more (got {len(a)} and {len(b)})")
+    for pa, pb in zip(a, b, strict=True):
+        sa, sb = _seed(pa), _seed(pb)
+        if sa is not None and sb is not None and sa != sb:
+            raise ValueError(f"--paired pairs files in order, but {pa} is seed {sa} and {pb} seed {sb}: "
+                             "give both groups' files in the same seed order")
+    diffs = [x - y for x, y in zip(values_a, values_b, strict=True)]
+    mean, std = statistics.fmean(diffs), statistics.stdev(diffs)
+    return {"diffs": diffs, "mean": mean, "std": std, "mean_minus_std": mean - std, "mean_plus_std": mean + std}
+
+
+def diff_groups(a: list[Path], b: list[Path], key: str, paired: bool = False) -> dict[str, Any]:
     """{"key", "a": {mean, std, values, files}, "b": {…}, "diff": mean(a) − mean(b), "spread": std(a) + std(b),
-    "diff_plus_spread", "diff_minus_spread"}."""
+    "diff_plus_spread", "diff_minus_spread"}, and with `paired` "paired" (see paired_differences)."""
     groups = {}
     for name, files in (("a", a), ("b", b)):
         if not files:
@@ -43,5 +71,8 @@ def diff_groups(a: list[Path], b: list[Path], key: str) -> dict[str, Any]:
         groups[name] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values), "values": values,
                         "files": [str(p) for p in files]}
     diff, spread = groups["a"]["mean"] - groups["b"]["mean"], groups["a"]["std"] + groups["b"]["std"]
-    return {"key": key, **groups, "diff": diff, "spread": spread, "diff_plus_spread": diff + spread,
-            "diff_minus_spread": diff - spread}
+    report = {"key": key, **groups, "diff": diff, "spread": spread, "diff_plus_spread": diff + spread,
+              "diff_minus_spread": diff - spread}
+    if paired:
+        report["paired"] = paired_differences(a, b, groups["a"]["values"], groups["b"]["values"])
+    return report

@@ -59,6 +59,32 @@ def test_diff_reports_group_means_and_their_difference(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "no results file" in missing.output
 
 
+def test_paired_diff_removes_what_each_seeds_pair_shares_and_refuses_mismatched_seeds(tmp_path: Path) -> None:
+    """Seed effects of ±0.1 common to both arms hide a +0.02 effect from the unpaired spread, not from the pairs."""
+    def write(name: str, seed: int, value: float) -> str:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"eval.r2_equi": value, "provenance.seed": seed}))
+        return str(path)
+
+    shared = [0.0, 0.1, -0.1]  # what a seed's two runs share (the initial network)
+    a = [write(f"a{s}", s, 0.5 + shared[s] + 0.02 + 0.002 * s) for s in range(3)]
+    b = [write(f"b{s}", s, 0.5 + shared[s]) for s in range(3)]
+    out = tmp_path / "paired.json"
+    args = ["diff", *(x for f in a for x in ("--a", f)), *(x for f in b for x in ("--b", f)), "--key", "eval.r2_equi",
+            "--paired", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["diff_minus_spread"] < 0  # unpaired: the effect is inside the seeds' spread
+    assert report["paired"]["diffs"] == pytest.approx([0.02, 0.022, 0.024])
+    assert report["paired"]["mean_minus_std"] == pytest.approx(0.022 - 0.002)
+    swapped = ["diff", "--a", a[0], "--a", a[1], "--b", b[1], "--b", b[0], "--key", "eval.r2_equi", "--paired"]
+    refused = CliRunner().invoke(app, swapped)
+    assert refused.exit_code == 2 and "same seed order" in refused.output
+    uneven = CliRunner().invoke(app, ["diff", "--a", a[0], "--a", a[1], "--b", b[0], "--key", "eval.r2_equi", "--paired"])
+    assert uneven.exit_code == 2 and "same number of files" in uneven.output
+
+
 @pytest.mark.parametrize("command", [["bench", "aggregators"], ["bench", "views"], ["bench", "train"], ["bench", "stream"]])
 def test_a_bad_device_is_a_usage_error_naming_the_option(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--device", "nope"])
