@@ -43,6 +43,7 @@ from lab.data.stream import DeviceWindow, batches, class_incremental_order, drif
 from lab.eval.probes import linear_probe_accuracy
 from lab.evaluate import extract
 from lab.losses import cosine_loss, objective
+from lab.provenance import code_version
 from lab.train.checkpoint import save_checkpoint
 from lab.train.logging import RunLogger
 from lab.train.loop import _progress, train_step
@@ -209,6 +210,7 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
         "stream.replay": sc.replay, "stream.distill": sc.distill,
         "provenance.run": cfg.name, "provenance.seed": cfg.train.seed, "provenance.config_hash": cfg.digest(),
         "provenance.torch": torch.__version__, "provenance.train_wall_s": round(train_seconds, 2),
+        **{f"provenance.{k}": v for k, v in code_version().items()},
     }
     text = json.dumps(results, indent=2)
     (cfg.run_dir / "stream.json").write_text(text)
