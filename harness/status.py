@@ -166,8 +166,8 @@ def render_board(data: dict[str, Any]) -> RenderableType:
             body.append(table)
             # Blockers, failing checks and stale evidence go under the table, a full-width line each:
             # a sixth column squeezed them into a few characters per line at 80 columns.
-            body += [Text.assemble(f"  {f['id']}: ", (_issue(f), STYLES.get(f["status"], "")), no_wrap=False)
-                     for f in p["features"] if _issue(f)]
+            body += [Text.assemble(f"  {f['id']}: ", (issue, STYLES.get(f["status"], "")), no_wrap=False)
+                     for f in p["features"] if (issue := _issue(f))]
             if any(f["legacy"] for f in p["features"]):
                 body.append(Text(LEGACY_NOTE, "dim"))
         exits = ", ".join(f"{e['check']}: {e['verdict']}" for e in p["exit"]) or "none"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.diff import recorded_seed
 from lab.train.logging import strip_seed
 
 HEADLINE = ["eval.linacc_agg", "eval.linacc_enc", "eval.r2_equi", "eval.leak_r2", "eval.rankme_enc", "eval.rankme_agg"]
@@ -84,10 +85,8 @@ def load_run(path: Path) -> Run:
     if not isinstance(raw, dict):
         raise CompareError(f"{file}: expected a JSON object of metrics")
     flat = flatten_numeric(raw)
-    nested = raw["provenance"] if isinstance(raw.get("provenance"), dict) else {}  # the LLM track's layout
-    seed = raw.get("provenance.seed", nested.get("seed"))
     name = raw.get("provenance.run") or (file.parent.name if file.name == "results.json" else file.stem)
-    return Run(file, str(name), seed if isinstance(seed, int) else None, flat)
+    return Run(file, str(name), recorded_seed(raw), flat)
 
 
 def feature_runs(prd: Path, feature: str) -> list[Path]:

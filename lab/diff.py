@@ -23,14 +23,32 @@ from pathlib import Path
 from typing import Any
 
 
-def read_metric(path: Path, key: str) -> float:
-    """The value of `key` in the JSON file `path`; ValueError naming the file when absent."""
+def recorded_seed(raw: dict[str, Any]) -> int | None:
+    """The seed a decoded results file records: flat `provenance.seed` (seq-JEPA runs) or nested
+    `provenance: {seed}` (the LLM track's layout); None when it records none."""
+    nested = raw["provenance"] if isinstance(raw.get("provenance"), dict) else {}
+    seed = raw.get("provenance.seed", nested.get("seed"))
+    return seed if isinstance(seed, int) else None
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """The decoded results file `path`; ValueError naming the file when it is absent."""
     if not path.is_file():
         raise ValueError(f"no results file at {path}; run the experiment first")
-    data: Any = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds {type(data).__name__}, not a JSON object of metrics")
+    return data
+
+
+def metric(data: dict[str, Any], key: str, path: Path) -> float:
+    """The value of `key` in a decoded results file (from `path`); ValueError naming the file when absent."""
     if key in data:
         return float(data[key])
-    node = data
+    node: Any = data
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             raise ValueError(f"{path} has no key {key!r}")
@@ -38,24 +56,19 @@ def read_metric(path: Path, key: str) -> float:
     return float(node)
 
 
-def _seed(path: Path) -> Any:
-    """The run's seed as its results file records it (flat `provenance.seed` or nested), else None."""
-    data: Any = json.loads(path.read_text())
-    nested = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
-    return data.get("provenance.seed", nested.get("seed"))
-
-
-def paired_differences(a: list[Path], b: list[Path], values_a: list[float], values_b: list[float]) -> dict[str, Any]:
+def paired_differences(groups: dict[str, list[tuple[Path, dict[str, Any]]]], values: dict[str, list[float]]
+                       ) -> dict[str, Any]:
     """{"diffs": a[i] − b[i], "mean", "std" (sample), "mean_minus_std", "mean_plus_std"}; ValueError unless
     the groups pair up: as many files each, at least two pairs, and the same seed in each pair where recorded."""
+    a, b = groups["a"], groups["b"]
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"--paired needs the same number of files in both groups, two or more (got {len(a)} and {len(b)})")
-    for pa, pb in zip(a, b, strict=True):
-        sa, sb = _seed(pa), _seed(pb)
+    for (pa, da), (pb, db) in zip(a, b, strict=True):
+        sa, sb = recorded_seed(da), recorded_seed(db)
         if sa is not None and sb is not None and sa != sb:
             raise ValueError(f"--paired pairs files in order, but {pa} is seed {sa} and {pb} seed {sb}: "
                              "give both groups' files in the same seed order")
-    diffs = [x - y for x, y in zip(values_a, values_b, strict=True)]
+    diffs = [x - y for x, y in zip(values["a"], values["b"], strict=True)]
     mean, std = statistics.fmean(diffs), statistics.stdev(diffs)
     return {"diffs": diffs, "mean": mean, "std": std, "mean_minus_std": mean - std, "mean_plus_std": mean + std}
 
@@ -63,16 +76,16 @@ def paired_differences(a: list[Path], b: list[Path], values_a: list[float], valu
 def diff_groups(a: list[Path], b: list[Path], key: str, paired: bool = False) -> dict[str, Any]:
     """{"key", "a": {mean, std, values, files}, "b": {…}, "diff": mean(a) − mean(b), "spread": std(a) + std(b),
     "diff_plus_spread", "diff_minus_spread"}, and with `paired` "paired" (see paired_differences)."""
-    groups = {}
+    loaded, values, report = {}, {}, {"key": key}
     for name, files in (("a", a), ("b", b)):
         if not files:
             raise ValueError(f"group {name} has no results files")
-        values = [read_metric(p, key) for p in files]
-        groups[name] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values), "values": values,
-                        "files": [str(p) for p in files]}
-    diff, spread = groups["a"]["mean"] - groups["b"]["mean"], groups["a"]["std"] + groups["b"]["std"]
-    report = {"key": key, **groups, "diff": diff, "spread": spread, "diff_plus_spread": diff + spread,
-              "diff_minus_spread": diff - spread}
+        loaded[name] = [(p, _load(p)) for p in files]  # each file read once
+        values[name] = [metric(data, key, p) for p, data in loaded[name]]
+        report[name] = {"mean": statistics.fmean(values[name]), "std": statistics.pstdev(values[name]),
+                        "values": values[name], "files": [str(p) for p in files]}
+    diff, spread = report["a"]["mean"] - report["b"]["mean"], report["a"]["std"] + report["b"]["std"]
+    report |= {"diff": diff, "spread": spread, "diff_plus_spread": diff + spread, "diff_minus_spread": diff - spread}
     if paired:
-        report["paired"] = paired_differences(a, b, groups["a"]["values"], groups["b"]["values"])
+        report["paired"] = paired_differences(loaded, values)
     return report

@@ -146,35 +146,39 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     t0, in_task = time.perf_counter(), 0
     for module in (model, target, probes):
         module.train()
+    def optimiser_step(batch, step: int, joins_buffer: bool) -> dict[str, Any]:
+        """One step on the incoming batch plus a replay draw; the logged record. The batch joins the
+        buffer only with `joins_buffer` (after its last step), so each sample enters it once."""
+        lr = learning_rate(step, total, warmup, cfg.optim)
+        for group in opt.param_groups:
+            if group["role"] == "model":
+                group["lr"] = lr
+        tau = ema_tau(step, total, cfg.objective.target.base, cfg.objective.target.final)
+        slots, replayed = buffer.sample(sc.replay_batch) if buffer is not None else (None, batch.idx[:0])
+        views = drifted(cfg.data.views, sc.drift, batch.progress) if sc.drift else None
+        seq = window.sample(torch.cat([batch.idx, replayed]), m + 1, views)
+        metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, cfg.objective.rate.weight,
+                             None, distiller)
+        loss = metrics.pop("loss")
+        if buffer is not None:
+            with torch.no_grad():
+                feats = model.encoder(seq.views[:, 0]) if sc.replay == "minred" else None
+            if joins_buffer:
+                buffer.add(batch.idx, None if feats is None else feats[: batch.idx.numel()])
+            if feats is not None and slots.numel():
+                buffer.refresh(slots, feats[batch.idx.numel():])
+        return {"step": step + 1, "seen": batch.seen + batch.idx.numel(), "task": batch.task, "lr": lr,
+                "tau": tau, "loss": loss, "replayed": int(replayed.numel())} | metrics
+
     with _progress(cfg.logging.progress) as progress:
         bar = progress.add_task(cfg.name, total=total, stats="")
         for index, batch in enumerate(stream):
             for repeat in range(sc.iterations):  # optimiser steps on this batch (new views, new replay draw each)
                 step = index * sc.iterations + repeat
-                lr = learning_rate(step, total, warmup, cfg.optim)
-                for group in opt.param_groups:
-                    if group["role"] == "model":
-                        group["lr"] = lr
-                tau = ema_tau(step, total, cfg.objective.target.base, cfg.objective.target.final)
-                slots, replayed = buffer.sample(sc.replay_batch) if buffer is not None else (None, batch.idx[:0])
-                idx = torch.cat([batch.idx, replayed])
-                views = drifted(cfg.data.views, sc.drift, batch.progress) if sc.drift else None
-                seq = window.sample(idx, m + 1, views)
-                metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, cfg.objective.rate.weight,
-                                     None, distiller)
-                loss = metrics.pop("loss")
-                if buffer is not None:
-                    with torch.no_grad():
-                        feats = model.encoder(seq.views[:, 0]) if sc.replay == "minred" else None
-                    if repeat == sc.iterations - 1:  # the batch joins the buffer once, after its last step
-                        buffer.add(batch.idx, None if feats is None else feats[: batch.idx.numel()])
-                    if feats is not None and slots.numel():
-                        buffer.refresh(slots, feats[batch.idx.numel():])
-                record = {"step": step + 1, "seen": batch.seen + batch.idx.numel(), "task": batch.task, "lr": lr,
-                          "tau": tau, "loss": loss, "replayed": int(replayed.numel())} | metrics
+                record = optimiser_step(batch, step, joins_buffer=repeat == sc.iterations - 1)
                 if (step + 1) % cfg.train.log_every == 0:
                     logger.log(record)
-                progress.update(bar, advance=1, stats=f"task {batch.task}  loss {loss:.3f}")
+                progress.update(bar, advance=1, stats=f"task {batch.task}  loss {record['loss']:.3f}")
 
             in_task += 1
             if in_task in eval_at[batch.task]:

@@ -57,6 +57,9 @@ def test_diff_reports_group_means_and_their_difference(tmp_path: Path) -> None:
     assert CliRunner().invoke(app, args).exit_code == 0
     missing = CliRunner().invoke(app, ["diff", "--a", str(tmp_path / "none.json"), "--b", str(files["b0"]), "--key", "k"])
     assert missing.exit_code == 2 and "no results file" in missing.output
+    (tmp_path / "broken.json").write_text("{not json")
+    broken = CliRunner().invoke(app, ["diff", "--a", str(tmp_path / "broken.json"), "--b", str(files["b0"]), "--key", "k"])
+    assert broken.exit_code == 2 and "broken.json is not valid JSON" in broken.output
 
 
 def test_paired_diff_removes_what_each_seeds_pair_shares_and_refuses_mismatched_seeds(tmp_path: Path) -> None:
