@@ -183,7 +183,7 @@ def aggregators_cmd(
     layers: int = typer.Option(3, help="aggregator layers"),
     heads: int = typer.Option(4, help="heads"),
     batch: int = typer.Option(1, help="sequences per call"),
-    reps: int = typer.Option(5, help="timed calls per point (the fastest is `ms`, the median `ms_median`)"),
+    reps: int = typer.Option(5, min=1, help="timed calls per point (the fastest is `ms`, the median `ms_median`)"),
     device: Device = "auto",
     threads: Threads = None,
     out_path: Path = typer.Option(Path("runs/bench/aggregators.json"), "--out", help="JSON results; the plot goes beside it (.png)"),

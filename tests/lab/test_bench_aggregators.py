@@ -94,3 +94,8 @@ def test_a_bad_device_is_a_usage_error_naming_the_option(command: list[str]) -> 
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())
     assert "--device" in said and "'nope' is not a device name" in said
+
+
+def test_zero_reps_is_a_usage_error_not_an_empty_minimum() -> None:
+    result = CliRunner().invoke(app, ["bench", "aggregators", "--reps", "0"])
+    assert result.exit_code == 2 and "--reps" in result.output and "Traceback" not in result.output
