@@ -23,16 +23,16 @@ from rich.markup import escape
 from harness import __version__
 from harness.agents import describe_kinds  # light: backends are imported when built
 from harness.errors import ExitCode, RalphError
-from harness.templates import TEMPLATE_NAMES
+from harness.plan.templates import TEMPLATE_NAMES
 
 if TYPE_CHECKING:  # the rest loads inside the commands that use it, so `ralph --help` starts fast
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
-    from harness.checks import Evidence
-    from harness.prd import PRD, Check, Phase
+    from harness.judge.checks import Evidence
+    from harness.plan.prd import PRD, Check, Phase
     from harness.project import Project
-    from harness.settings import RunSettings
+    from harness.run.settings import RunSettings
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -83,8 +83,8 @@ def open_project(repo: Path, prd: Path | None) -> Project:
 @contextlib.contextmanager
 def locked_project(repo: Path, prd: Path | None, command: str) -> Iterator[Project]:
     """The project, opened holding the repository's lock, after recovering a crashed attempt."""
-    from harness.ledger import RepoLock, inflight_path
-    from harness.recovery import open_project as open_recovered
+    from harness.books.ledger import RepoLock, inflight_path
+    from harness.run.recovery import open_project as open_recovered
 
     if not inflight_path(repo).exists():
         open_project(repo, prd)  # a bad repository or PRD is reported before anything is written
@@ -106,7 +106,7 @@ def default_actor(repo: Path) -> str:
 
 
 class LiveChecks:
-    """Live display of running checks (implements `harness.checks.Reporter`)."""
+    """Live display of running checks (implements `harness.judge.checks.Reporter`)."""
 
     def __init__(self, progress: Progress):
         self.progress = progress
@@ -150,7 +150,7 @@ def evidence_table(rows: list[tuple[str, Evidence]]) -> Table:
 
 def print_failures(rows: list[tuple[str, Evidence]], repo: Path) -> None:
     """Each failing check with the last lines of its output and the path of its full log."""
-    from harness.show import check_failure
+    from harness.views.show import check_failure
 
     for subject, e in rows:
         if not e.passed:
@@ -160,8 +160,8 @@ def print_failures(rows: list[tuple[str, Evidence]], repo: Path) -> None:
 def print_lint(prd: PRD, repo: Path | None, *, strict: bool) -> int:
     """Print the plan's warnings (with `repo`: protected globs matching nothing there too) and lint
     findings; returns how many findings count as errors."""
-    from harness.lint import HINT, plan_findings
-    from harness.prd import prd_warnings
+    from harness.plan.lint import HINT, plan_findings
+    from harness.plan.prd import prd_warnings
 
     findings = plan_findings(prd)
     unchecked = {f.feature for f in findings if f.kind == "no checks"}
@@ -178,7 +178,7 @@ def print_lint(prd: PRD, repo: Path | None, *, strict: bool) -> int:
 
 def next_phase(project: Project) -> Phase:
     """The first phase (in PRD order) with work left: not approved, not done, and not empty (planned)."""
-    from harness.status import board
+    from harness.views.status import board
 
     for p in board(project)["phases"]:
         if p["status"] not in ("approved", "done", "planned"):
@@ -216,7 +216,7 @@ def validate(
 ) -> None:
     """Check a PRD file; lists every problem with its JSON path (exit 2 when invalid), and features whose
     checks run no code and gate no metric."""
-    from harness.prd import load_prd
+    from harness.plan.prd import load_prd
 
     target = path or repo / "PRD.json"
     prd = load_prd(target)
@@ -231,7 +231,7 @@ def validate(
 def schema(out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to a file.")] = None) -> None:
     """Print the JSON Schema of PRD.json (point your editor's "$schema" at it)."""
     from harness.fileio import atomic_write_text
-    from harness.prd import json_schema
+    from harness.plan.prd import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if out:
@@ -248,7 +248,7 @@ def import_(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
 ) -> None:
     """Convert a snarktank-style prd.json into a ralph PRD with one phase (stories ordered by priority)."""
-    from harness.prd import decode_json, import_snarktank, save_prd
+    from harness.plan.prd import decode_json, import_snarktank, save_prd
 
     if not src.is_file():
         raise RalphError(f"{src} not found")
@@ -270,8 +270,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite PRD.json and DESIGN-PRINCIPLES.md.")] = False,
 ) -> None:
     """Set up a (new or existing) git repository for ralph."""
-    from harness.prd import load_prd
-    from harness.templates import init_project
+    from harness.plan.prd import load_prd
+    from harness.plan.templates import init_project
 
     result = init_project(repo, template.value, force=force)
     console.print(f"[green]✓[/] {escape(str(repo))}: wrote {escape(', '.join(result.written))}")
@@ -295,7 +295,7 @@ def verify(
     """Run checks now, record the evidence (state, PRD passes, progress.txt); exit 1 if any fails.
 
     The checks run on a clean checkout of what would be committed (ignored files left out)."""
-    from harness.verify import select, verify_exit, verify_feature
+    from harness.judge.verify import select, verify_exit, verify_feature
 
     with locked_project(repo, prd, "ralph verify") as project, live_progress() as progress:
         features, phases = select(project.prd, ids or [], phase, all_)
@@ -333,7 +333,7 @@ def status(
     """The board: phases, features, attempts, key figures, approvals, blockers; failing checks with their
     last output lines and log."""
     from harness.fileio import atomic_write_text
-    from harness.status import board, render_board, render_markdown
+    from harness.views.status import board, render_board, render_markdown
 
     project = open_project(repo, prd)
     data = board(project)
@@ -359,8 +359,8 @@ def approve(
     prd: PrdPath = None,
 ) -> None:
     """Approve a phase whose exit criteria pass (refused with the failing checks otherwise, exit 1)."""
-    from harness.approval import approve as approve_phase
-    from harness.ledger import RepoLock
+    from harness.run.approval import approve as approve_phase
+    from harness.books.ledger import RepoLock
 
     project = open_project(repo, prd)
     with RepoLock(project.repo, "ralph approve"), live_progress() as progress:
@@ -380,8 +380,8 @@ def reject(
     prd: PrdPath = None,
 ) -> None:
     """Reject a phase, with the reason recorded in state, progress.txt and a git tag."""
-    from harness.approval import reject as reject_phase
-    from harness.ledger import RepoLock
+    from harness.run.approval import reject as reject_phase
+    from harness.books.ledger import RepoLock
 
     project = open_project(repo, prd)
     who = by or default_actor(project.repo)
@@ -401,8 +401,8 @@ def log(
     """Show progress.txt (the harness-written log)."""
     from rich.text import Text
 
-    from harness.ledger import RepoLock
-    from harness.progress import ProgressLog
+    from harness.books.ledger import RepoLock
+    from harness.books.progress import ProgressLog
 
     progress = ProgressLog(repo)
     if accept_edits:
@@ -498,7 +498,7 @@ def run(
     saved; run again to resume). Defaults also come from `[tool.ralph]` in the committed
     pyproject.toml and from `.ralph/config.toml`.
     """
-    from harness.settings import load_settings
+    from harness.run.settings import load_settings
 
     if phase is None:
         first = open_project(repo, prd)
@@ -515,7 +515,7 @@ def run(
         "sandbox": sandbox.value if sandbox else None, "reset_on_fail": reset_on_fail,
     }
     if dry_run:
-        from harness.loop import preview
+        from harness.run.loop import preview
 
         project = open_project(repo, prd)
         settings = load_settings(project.repo, flags)
@@ -531,7 +531,7 @@ def run(
             run_locked(project, phase, feature, load_settings(project.repo, flags), no_input=no_input, yes=yes,
                        allow_dirty=allow_dirty, wait=not no_wait)
     except KeyboardInterrupt:  # before or after the loop (it handles its own): nothing is half-done
-        from harness.loop import Interrupted
+        from harness.run.loop import Interrupted
 
         raise Interrupted("interrupted; state is saved and `ralph run` resumes where it stopped") from None
     finally:
@@ -553,10 +553,10 @@ def build_agent(settings: RunSettings) -> Any:
 def run_locked(project: Project, phase: int, feature: str | None, settings: RunSettings, *, no_input: bool, yes: bool,
                allow_dirty: bool, wait: bool = True) -> None:
     """The body of `ralph run`, holding the repository's lock."""
-    from harness.environment import resolve_sandbox
-    from harness.live import RunView
-    from harness.loop import Interrupted, PhaseRunner
-    from harness.preflight import preflight
+    from harness.sandbox.environment import resolve_sandbox
+    from harness.views.live import RunView
+    from harness.run.loop import Interrupted, PhaseRunner
+    from harness.run.preflight import preflight
 
     chosen, note = resolve_sandbox(settings.sandbox)
     if note:
@@ -600,7 +600,7 @@ def show(
     prd: PrdPath = None,
 ) -> None:
     """Render one attempt from .ralph/runs/: prompt, agent turns, tool calls and their output, checks, verdict."""
-    from harness.show import find_attempt, render_attempt
+    from harness.views.show import find_attempt, render_attempt
 
     project = open_project(repo, prd)
     record = find_attempt(project, project.prd.feature(feature).id, attempt)
@@ -616,7 +616,7 @@ def report(
 ) -> None:
     """Write a static HTML page of the plan (phases, features, evidence, figures, plots, transcripts, W&B runs);
     it opens from disk, no server needed."""
-    from harness.report import write_report
+    from harness.views.report import write_report
 
     project = open_project(repo, prd)
     path = write_report(project, out or project.repo / ".ralph" / "report" / "index.html")
@@ -643,8 +643,8 @@ def jobs_list(ctx: typer.Context, repo: Repo = Path("."), prd: PrdPath = None) -
     if ctx.invoked_subcommand is not None:
         return
     try:
-        from harness import jobs
-        from harness.live import jobs_table
+        from harness.judge import jobs
+        from harness.views.live import jobs_table
 
         project = open_project(repo, prd)
         records = [j for fs in project.ledger.state.features.values() for j in fs.jobs]
@@ -671,8 +671,8 @@ def jobs_logs(
     prd: PrdPath = None,
 ) -> None:
     """Print a job's log, as the cluster has it now (the returned files' block is left out)."""
-    from harness import jobs
-    from harness.executors.ray import strip_results
+    from harness.judge import jobs
+    from harness.judge.executors.ray import strip_results
 
     project = open_project(repo, prd)
     job = find_job(project, job_id)
@@ -689,7 +689,7 @@ def jobs_cancel(
 ) -> None:
     """Stop a job on the cluster. Its feature's verification then fails with "cancelled" when collected
     (by the `ralph run` waiting for it, the next `ralph run`, or `ralph jobs wait`)."""
-    from harness import jobs
+    from harness.judge import jobs
 
     project = open_project(repo, prd)
     job = find_job(project, job_id)
@@ -704,8 +704,8 @@ def jobs_cancel(
 def jobs_wait(repo: Repo = Path("."), prd: PrdPath = None) -> None:
     """Wait for every running job (live view), collect the results and record the verdicts (committing the
     features that pass), without running the agent; exit 1 when a feature fails."""
-    from harness import jobs
-    from harness.live import RunView
+    from harness.judge import jobs
+    from harness.views.live import RunView
 
     with locked_project(repo, prd, "ralph jobs wait") as project:
         running = jobs.resume(project)

@@ -7,16 +7,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import guards
-from harness.checks import Evidence, Reporter
-from harness.checktree import CheckRun, run_in_check_tree
-from harness.environment import Environment
+from harness.sandbox import guards
+from harness.judge.checks import Evidence, Reporter
+from harness.judge.checktree import CheckRun, run_in_check_tree
+from harness.sandbox.environment import Environment
 from harness.fileio import atomic_write_text, now_iso
-from harness.ledger import Ledger, ralph_dir
-from harness.prd import PRD, Check, load_prd
-from harness.progress import ProgressLog
-from harness.vcs import Entry as TreeEntry
-from harness.vcs import ignored_dirs, open_repo
+from harness.books.ledger import Ledger, ralph_dir
+from harness.plan.prd import PRD, Check, load_prd
+from harness.books.progress import ProgressLog
+from harness.books.vcs import Entry as TreeEntry
+from harness.books.vcs import ignored_dirs, open_repo
 
 
 @dataclass

@@ -23,15 +23,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.checks import Evidence
-from harness.ledger import FeatureState, Ledger
-from harness.loop import preview
-from harness.prd import checks_digest, load_prd, prd_warnings
-from harness.settings import RunSettings
-from harness.status import board
+from harness.judge.checks import Evidence
+from harness.books.ledger import FeatureState, Ledger
+from harness.run.loop import preview
+from harness.plan.prd import checks_digest, load_prd, prd_warnings
+from harness.run.settings import RunSettings
+from harness.views.status import board
 from harness.project import Project
-from harness.verify import verify_feature
-from harness.progress import HEADER, Entry, ProgressLog
+from harness.judge.verify import verify_feature
+from harness.books.progress import HEADER, Entry, ProgressLog
 
 RALPH = str(Path(sys.executable).parent / "ralph")
 

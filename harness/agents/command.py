@@ -29,9 +29,9 @@ from harness.agents.base import Budget, Result, ResultStatus, Task, Usage
 from harness.agents.presets import PRESETS, Preset, PromptVia, cli_for, command_word, install_mounts
 from harness.agents.pricing import PriceTable
 from harness.agents.transcript import Transcript, one_line
-from harness.guards import readonly_paths
-from harness.environment import Environment
-from harness.proc import ProcessResult, scrubbed_env
+from harness.sandbox.guards import readonly_paths
+from harness.sandbox.environment import Environment
+from harness.sandbox.proc import ProcessResult, scrubbed_env
 
 PLACEHOLDERS = ("prompt_file", "model", "model_args", "max_turns", "workdir")
 TAIL_BYTES = 4000

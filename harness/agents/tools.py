@@ -5,7 +5,7 @@ apply everywhere. Bad tool input never raises: the model gets an error string it
 
 - bash: a fresh `bash -c` per command in the repository root (no state carries over), its own
   process group killed at the per-command timeout, secrets removed from the environment, output
-  cut to its head and tail, nothing it started left running; harness/environment.py runs it (under
+  cut to its head and tail, nothing it started left running; harness/sandbox/environment.py runs it (under
   bubblewrap for `sandbox="bwrap"`).
 - str_replace_based_edit_tool: Anthropic's text_editor_20250728 commands (view, create,
   str_replace, insert). Paths are resolved with symlinks followed and refused when they leave
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.agents.base import Task
-from harness.environment import Environment
-from harness.guards import ALWAYS_PROTECTED, matching_pattern, readonly_paths
-from harness.proc import scrubbed_env
+from harness.sandbox.environment import Environment
+from harness.sandbox.guards import ALWAYS_PROTECTED, matching_pattern, readonly_paths
+from harness.sandbox.proc import scrubbed_env
 
 BASH = "bash"
 EDITOR = "str_replace_based_edit_tool"

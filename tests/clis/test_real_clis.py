@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import environment as sandbox_module
+from harness.sandbox import environment as sandbox_module
 from tests.fakes.cli_apis import FakeChat, FakeMessages, FakeResponses, Work
 
 FAKES = {"claude": FakeMessages, "codex": FakeResponses, "aider": FakeChat}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import aggregate, lookup, run_check, run_checks
-from harness.prd import Check
+from harness.judge.checks import aggregate, lookup, run_check, run_checks
+from harness.plan.prd import Check
 
 
 def metric(file: str, key: str, op: str, value: float, **kw) -> Check:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.executors import RaySettings
-from harness.executors.ray import (ClusterError, ResultProblem, apply_results, cluster_address, entrypoint,
+from harness.judge.executors import RaySettings
+from harness.judge.executors.ray import (ClusterError, ResultProblem, apply_results, cluster_address, entrypoint,
                                    result_block, strip_results)
-from harness.prd import PRDError, load_prd
-from harness.vcs import candidate, changes_between, commit_held, head_sha, tree_changes
+from harness.plan.prd import PRDError, load_prd
+from harness.books.vcs import candidate, changes_between, commit_held, head_sha, tree_changes
 from tests.harness.conftest import git
 
 NONCE = "abc123"
@@ -106,7 +106,7 @@ def test_the_job_entry_scrubs_times_out_and_returns_what_changed(tmp_path: Path)
     command's whole group, and only the changed files the globs name come back."""
     root = tmp_path / "wd"
     (root / ".ralph-job").mkdir(parents=True)
-    entry = Path(__file__).parents[2] / "harness" / "executors" / "job_entry.py"
+    entry = Path(__file__).parents[2] / "harness" / "judge" / "executors" / "job_entry.py"
     (root / ".ralph-job" / "entry.py").write_text(entry.read_text())
     (root / "old.json").write_text("{}")
     cmd = ('test -z "$CLUSTER_TOKEN" && echo "$RALPH_FEATURE" && echo 1 > new.json && echo 2 > other.txt '
@@ -135,7 +135,7 @@ def test_a_running_features_changes_stay_out_of_another_features_commit(prd_repo
     (prd_repo / "notes.md").write_text("another feature's work\n")
     other = candidate(prd_repo, held=held)
     assert tree_changes(prd_repo, f"{base}^{{tree}}", other.tree) == ["notes.md"]
-    from harness.prd import load_prd
+    from harness.plan.prd import load_prd
 
     feature = load_prd(prd_repo / "PRD.json").features[0]
     (prd_repo / "result.json").write_text("{}")

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.errors import ExitCode
-from harness.ledger import Ledger
-from harness.settings import load_settings
+from harness.books.ledger import Ledger
+from harness.run.settings import load_settings
 from tests.fakes.cli_agents import alive
 from tests.harness.conftest import git
 
@@ -104,7 +104,7 @@ def sleepers(tag: str) -> list[int]:
 @pytest.mark.parametrize("sandbox", ["none", "bwrap"])
 def test_setsid_and_double_forked_daemons_die_with_the_attempt(judged: Path, tmp_path: Path, sandbox: str) -> None:
     if sandbox == "bwrap":
-        from harness.environment import bwrap_available
+        from harness.sandbox.environment import bwrap_available
 
         if not bwrap_available():
             pytest.skip("bubblewrap cannot create namespaces here")
@@ -367,7 +367,7 @@ fi
 
 
 def test_ralph_killed_between_its_commit_and_the_ledger_commits_once(judged: Path, tmp_path: Path) -> None:
-    patch = ("import os, signal\nfrom harness.ledger import Ledger\n"
+    patch = ("import os, signal\nfrom harness.books.ledger import Ledger\n"
              "def die(*a, **k): os.kill(os.getpid(), signal.SIGKILL)\nLedger.record_verification = die")
     cmd = agent(tmp_path, "echo work > work.txt\n")
     proc = _ralph_process(judged, cmd, "--phase", "2", patch=patch)

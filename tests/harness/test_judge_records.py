@@ -22,9 +22,9 @@ from harness.agents.base import Task
 from harness.agents.transcript import FIELD_MAX, Transcript
 from harness.cli import app
 from harness.errors import ExitCode
-from harness.ledger import Ledger
-from harness.proc import LINE_MAX, LOG_MAX, LOG_TAIL, run_in_group
-from harness.progress import Chain, Entry, ProgressLog
+from harness.books.ledger import Ledger
+from harness.sandbox.proc import LINE_MAX, LOG_MAX, LOG_TAIL, run_in_group
+from harness.books.progress import Chain, Entry, ProgressLog
 from tests.harness.conftest import git
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -223,14 +223,14 @@ def test_a_fresh_clone_adopts_the_committed_progress_log(judged: Path, tmp_path:
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from harness.ledger import RepoLock
+    from harness.books.ledger import RepoLock
     with RepoLock(sys.argv[1], "ralph run"):
         print("held", flush=True)
         time.sleep(60)
 """)
 TRY = textwrap.dedent("""
     import sys
-    from harness.ledger import RepoLock, RepoLockedError
+    from harness.books.ledger import RepoLock, RepoLockedError
     try:
         with RepoLock(sys.argv[1], "ralph verify"):
             print("got the lock")

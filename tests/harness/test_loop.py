@@ -21,12 +21,12 @@ from harness.agents import make_agent
 from harness.agents.anthropic import RetryPolicy
 from harness.cli import app
 from harness.errors import ExitCode
-from harness.ledger import Ledger
-from harness.live import RunView
-from harness.loop import AgentUnusable, BudgetExhausted, EntryNotMet, PhaseRunner
-from harness.progress import ProgressLog
-from harness.environment import Environment, bwrap_available
-from harness.settings import RunSettings
+from harness.books.ledger import Ledger
+from harness.views.live import RunView
+from harness.run.loop import AgentUnusable, BudgetExhausted, EntryNotMet, PhaseRunner
+from harness.books.progress import ProgressLog
+from harness.sandbox.environment import Environment, bwrap_available
+from harness.run.settings import RunSettings
 from harness.project import Project
 from tests.fakes import cli_agents
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, bash, edit, message, overloaded, rate_limited, text, turn
@@ -341,7 +341,7 @@ def test_a_parallel_track_needs_no_earlier_approval(plan_repo: Path) -> None:
 
 
 def test_harness_records_never_count_as_agent_changes(plan_repo: Path) -> None:
-    from harness.loop import tree_fingerprint, uncommitted
+    from harness.run.loop import tree_fingerprint, uncommitted
 
     before = tree_fingerprint(plan_repo)
     (plan_repo / ".ralph").mkdir(exist_ok=True)

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.runlinks import WandbRun, wandb_runs
+from harness.judge.runlinks import WandbRun, wandb_runs
 
 LABELS = 'echo "feature=${RALPH_FEATURE-unset} phase=${RALPH_PHASE-unset} seed=${RALPH_SEED-unset}"'
 
@@ -47,7 +47,7 @@ def test_checks_are_told_which_code_they_run(prd_repo: Path, prd_dict: dict[str,
     (uncommitted edits included), and lab's provenance reads them there."""
     import git
 
-    from harness.vcs import candidate
+    from harness.books.vcs import candidate
 
     prd_dict["features"][0]["verify"] = [
         {"name": "code", "run": 'echo "head=$RALPH_HEAD tree=$RALPH_TREE"; git rev-parse HEAD 2>/dev/null || echo no-git'},

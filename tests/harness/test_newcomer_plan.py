@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness import guards
+from harness.sandbox import guards
 from harness.cli import app
-from harness.lint import inspects_only, plan_findings
-from harness.prd import Check, load_prd
-from harness.verify import Project
+from harness.plan.lint import inspects_only, plan_findings
+from harness.plan.prd import Check, load_prd
+from harness.judge.verify import Project
 
 
 def ralph(*args: str | Path):
@@ -168,7 +168,7 @@ def _write_results(repo: Path, prd, gain: float, diff: float) -> None:
 def test_the_seq_jepa_templates_gates_read_controls_not_absolute_numbers(tmp_path: Path, gain, diff, learns) -> None:
     """An untrained network with excellent absolute figures (gain 0 over its twin, worse than the
     ablation) fails some gate of every learning feature; one that learns passes them all."""
-    from harness.checks import run_metric_check
+    from harness.judge.checks import run_metric_check
 
     repo = tmp_path / "r"
     ralph("init", "--template", "seq-jepa", "-C", repo)

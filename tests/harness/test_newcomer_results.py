@@ -17,7 +17,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.show import AttemptRecord, render_attempt
+from harness.views.show import AttemptRecord, render_attempt
 from tests.harness.conftest import git
 
 PLAN: dict[str, Any] = {

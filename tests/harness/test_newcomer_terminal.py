@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.ledger import Ledger
+from harness.books.ledger import Ledger
 from tests.harness.conftest import git
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,

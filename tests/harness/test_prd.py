@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.prd import PRDError, import_snarktank, json_schema, load_prd, parse_prd, prd_warnings
+from harness.plan.prd import PRDError, import_snarktank, json_schema, load_prd, parse_prd, prd_warnings
 from harness.project import Project
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import Evidence
+from harness.judge.checks import Evidence
 from harness.fileio import atomic_write_text
-from harness.ledger import Decision, Ledger, LedgerError, RepoLock, RepoLockedError
-from harness.progress import Entry, ProgressLog, ProgressTamperedError
+from harness.books.ledger import Decision, Ledger, LedgerError, RepoLock, RepoLockedError
+from harness.books.progress import Entry, ProgressLog, ProgressTamperedError
 
 
 def ev(name: str, verdict: str = "pass", **figures: float) -> Evidence:
@@ -63,7 +63,7 @@ def test_corrupt_state_is_a_clear_error(tmp_path: Path):
         Ledger(tmp_path)
 
 
-HOLD = "import sys, time; from harness.ledger import RepoLock\nwith RepoLock(sys.argv[1], 'ralph run'):\n" \
+HOLD = "import sys, time; from harness.books.ledger import RepoLock\nwith RepoLock(sys.argv[1], 'ralph run'):\n" \
        "    print('held', flush=True); time.sleep(60)\n"
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import Evidence
-from harness.prd import Feature
-from harness.vcs import (
+from harness.judge.checks import Evidence
+from harness.plan.prd import Feature
+from harness.books.vcs import (
     VCSError, commit_feature, head_sha, tag_phase_approved,
     tag_phase_rejected,
 )

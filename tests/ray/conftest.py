@@ -35,7 +35,7 @@ def ray_head() -> Iterator[LocalRayHead]:
 def cluster(ray_head: LocalRayHead, monkeypatch: pytest.MonkeyPatch) -> LocalRayHead:
     """The head, with RAY_ADDRESS pointing ralph (in this process and its children) at it."""
     monkeypatch.setenv("RAY_ADDRESS", ray_head.address)
-    from harness import jobs
+    from harness.judge import jobs
 
     jobs._clusters.clear()
     return ray_head

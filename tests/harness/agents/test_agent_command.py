@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import environment as sandbox
-from harness import guards
+from harness.sandbox import environment as sandbox
+from harness.sandbox import guards
 from harness.agents import AgentConfigError, make_agent
 from harness.agents.base import Budget, Task
 from harness.agents.command import CommandAgent

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.guards import ALWAYS_PROTECTED, check_and_restore, matching_pattern, readonly_paths, snapshot
+from harness.sandbox.guards import ALWAYS_PROTECTED, check_and_restore, matching_pattern, readonly_paths, snapshot
 
 
 def test_untouched_tree_reports_nothing(repo: Path) -> None:

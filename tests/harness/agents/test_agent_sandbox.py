@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import environment as sandbox
+from harness.sandbox import environment as sandbox
 from harness.agents.tools import Workspace
 
 needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_available(), reason=f"bwrap unusable: {sandbox.bwrap_problem()}")

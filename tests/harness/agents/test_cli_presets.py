@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness import environment as sandbox
+from harness.sandbox import environment as sandbox
 from harness.agents import AGENT_KINDS, make_agent, reports
 from harness.agents.base import Budget, Task
 from harness.agents.command import CommandAgent
 from harness.agents.presets import PRESETS, cli_for, codex_config, install_mounts
 from harness.agents.pricing import PRICES_FILE, PriceTable
 from harness.cli import app
-from harness.ledger import Ledger
-from harness.settings import SettingsError, load_settings
+from harness.books.ledger import Ledger
+from harness.run.settings import SettingsError, load_settings
 
 bwrap_only = pytest.mark.skipif(not sandbox.bwrap_available(), reason="bwrap unusable here")
 
@@ -256,7 +256,7 @@ def test_preflight_passes_and_says_which_version(tmp_path: Path, repo: Path, mon
     script(tmp_path / "bin" / "aider", "print('aider 0.86.2')\n")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    from harness.preflight import preflight
+    from harness.run.preflight import preflight
 
     assert preflight(make_agent("aider"), repo, "none") == "aider: aider 0.86.2"
     # a command ralph does not know need not answer --version: `sh --version` is an error, `sh` is fine

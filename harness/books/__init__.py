@@ -1,0 +1,1 @@
+"""ralph's records: the ledger (.ralph/state.json), progress.txt, and git."""

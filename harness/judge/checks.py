@@ -1,0 +1,377 @@
+"""Run one check — a shell command or a metric gate — and record what happened as `Evidence`.
+
+The harness, never the agent, runs these. Commands run in their own process group with the
+secrets stripped from their environment (`harness.sandbox.proc`); metric gates read JSON the runs wrote.
+A broken check (missing file or key, unparsable JSON) is a failed check with a message saying
+what is wrong, never an exception.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import operator
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.fileio import now_iso, sha256_file
+from harness.plan.prd import SEED, Check, MetricGate
+from harness.sandbox.environment import safe_path
+from harness.sandbox.proc import ProcessResult, run_in_group, scrubbed_env
+from harness.judge.runlinks import WandbRun, unique, wandb_runs
+
+Verdict = Literal["pass", "fail", "error", "timeout"]
+# Runs one shell command: (command, cwd, *, timeout_s, env, tail_bytes, log_path, on_line) -> ProcessResult.
+# `Environment.run` (sandboxing, nothing left running) in the harness; `run_in_group` by default.
+Launch = Callable[..., ProcessResult]
+TAIL_BYTES = 2048
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
+}
+
+
+class Record(BaseModel):
+    """Base of everything saved in state.json: Infinity / NaN are written as JSON constants that load
+    back, never as null (an unloadable null made every later command fail)."""
+
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+
+
+class Evidence(Record):
+    """What one check did, as recorded in state.json and progress.txt."""
+
+    check: str
+    kind: Literal["run", "metric", "guard"]  # guard: the loop's protected-path comparison
+    verdict: Verdict
+    detail: str = Field(description="one line: why it passed or failed")
+    figures: dict[str, float] = Field(default_factory=dict, description="metric values read")
+    duration_s: float
+    commit: str | None = None
+    at: str = Field(default_factory=now_iso)
+    command: str | None = None
+    exit_code: int | None = None
+    output_tail: str = ""
+    log: str | None = None
+    sources: dict[str, str] = Field(default_factory=dict, description="metric files read -> sha256")
+    check_sha256: str | None = Field(None, description="`Check.digest` of the check that produced it; None in "
+                                     "evidence recorded before checks were hashed, and for the loop's guard")
+    wandb: list[WandbRun] = Field(default_factory=list, description="W&B runs the metric files name (runlinks.py)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_figures(cls, data: Any) -> Any:
+        """Evidence from an older ralph may hold a figure saved as null (it wrote Infinity / NaN that
+        way): drop it, and a pass that rested on it becomes an error, so the record still loads and
+        says what is wrong instead of vouching for an unmeasurable value."""
+        if not isinstance(data, dict) or not isinstance(data.get("figures"), dict):
+            return data
+        bad = [k for k, v in data["figures"].items() if not _finite_number(v)]
+        if not bad:
+            return data
+        data = {**data, "figures": {k: v for k, v in data["figures"].items() if k not in bad}}
+        if data.get("verdict") == "pass":
+            data["verdict"] = "error"
+            data["detail"] = (f"{data.get('detail', '')} [recorded value of {', '.join(bad)} is not a finite number; "
+                              "re-verify]").strip()
+        return data
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class Reporter(Protocol):
+    """Receives progress while checks run (the CLI's live display implements it)."""
+
+    def started(self, check: Check, index: int, total: int) -> None: ...
+
+    def line(self, text: str) -> None: ...
+
+    def finished(self, evidence: Evidence) -> None: ...
+
+
+def check_env(env_allow: Iterable[str]) -> dict[str, str]:
+    """The environment a check sees: credentials removed, this interpreter's bin dir first on PATH
+    (so `lab`, `pytest` resolve to the venv ralph runs from), unbuffered Python output.
+
+    Nothing in the working directory can stand in for a tool or a module: PATH keeps only absolute
+    entries, and PYTHONSAFEPATH=1 keeps the script's directory (or the cwd) off `sys.path`, so a
+    planted `json.py` next to a protected `score.py` is not what `import json` finds.
+    """
+    env = scrubbed_env(env_allow)
+    env["PATH"] = safe_path(os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONSAFEPATH"] = "1"
+    return env
+
+
+def plan_labels(phase: int, feature: str | None = None) -> dict[str, str]:
+    """The variables that tell a check's runs what they are for (the lab tags its W&B runs with them):
+    RALPH_PHASE, and RALPH_FEATURE for a feature's checks; RALPH_SEED is added per seeded run."""
+    return {"RALPH_PHASE": str(phase), **({"RALPH_FEATURE": feature} if feature else {})}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "check"
+
+
+def seeded(text: str, seed: int | None) -> str:
+    """`text` with {seed} replaced (unchanged when `seed` is None)."""
+    return text if seed is None else text.replace(SEED, str(seed))
+
+
+def run_command_check(
+    check: Check,
+    repo: Path,
+    *,
+    env: dict[str, str],
+    timeout_s: float,
+    log_path: Path | None = None,
+    on_line: Callable[[str], None] | None = None,
+    launch: Launch = run_in_group,
+) -> Evidence:
+    """Run `check.run` once per seed (or once), stopping at the first run that does not succeed.
+    Each seeded run also sees its seed as RALPH_SEED."""
+    assert check.run is not None
+    start = time.monotonic()
+    commands: list[str] = []
+    for seed in check.seeds or [None]:
+        command = seeded(check.run, seed)
+        commands.append(command)
+        if log_path:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(f"$ {command}\n")
+        try:
+            seed_env = env if seed is None else {**env, "RALPH_SEED": str(seed)}
+            res = launch(command, repo, timeout_s=timeout_s, env=seed_env, tail_bytes=TAIL_BYTES, log_path=log_path,
+                         on_line=on_line)
+        except OSError as e:  # e.g. the shell itself could not start
+            return _run_evidence(check, "error", f"could not start: {e}", start, commands, None, "", log_path)
+        where = "" if seed is None else f" (seed {seed})"
+        if res.timed_out:
+            detail = f"timed out after {timeout_s:g}s{where}; the whole process group was killed"
+            return _run_evidence(check, "timeout", detail, start, commands, None, res.output_tail, log_path)
+        if res.returncode != 0:
+            detail = f"exit {res.returncode}{where}"
+            return _run_evidence(check, "fail", detail, start, commands, res.returncode, res.output_tail, log_path)
+    seeds = "" if check.seeds is None else f" for seeds {', '.join(map(str, check.seeds))}"
+    return _run_evidence(check, "pass", f"exit 0{seeds}", start, commands, 0, res.output_tail, log_path)
+
+
+def _run_evidence(
+    check: Check, verdict: Verdict, detail: str, start: float, commands: list[str],
+    exit_code: int | None, tail: str, log_path: Path | None,
+) -> Evidence:
+    return Evidence(
+        check=check.name, kind="run", verdict=verdict, detail=detail, duration_s=round(time.monotonic() - start, 3),
+        command=" && ".join(commands), exit_code=exit_code, output_tail=tail, log=str(log_path) if log_path else None,
+    )
+
+
+# ---------------------------------------------------------------- metric gates
+
+
+class MetricProblem(Exception):
+    """A gate could not be evaluated; `verdict` says whether that is a fail or an error."""
+
+    def __init__(self, message: str, verdict: Verdict = "fail"):
+        super().__init__(message)
+        self.verdict: Verdict = verdict
+
+
+def lookup(data: Any, key: str) -> Any:
+    """Find `key` in decoded JSON. A flat key is tried first ("eval.linacc_agg" as one key, as the
+    lab writes them), then the dots are followed into nested objects, longest prefix first, and
+    into lists by integer index. Raises KeyError when nothing matches."""
+    if isinstance(data, dict) and key in data:
+        return data[key]
+    if isinstance(data, list) and key.isdigit() and int(key) < len(data):
+        return data[int(key)]
+    parts = key.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        head, rest = ".".join(parts[:cut]), ".".join(parts[cut:])
+        if isinstance(data, dict) and head in data:
+            try:
+                return lookup(data[head], rest)
+            except KeyError:
+                continue
+        if isinstance(data, list) and head.isdigit() and int(head) < len(data):
+            try:
+                return lookup(data[int(head)], rest)
+            except KeyError:
+                continue
+    raise KeyError(key)
+
+
+def _flat_keys(data: Any, prefix: str = "") -> list[str]:
+    if not isinstance(data, dict):
+        return [prefix] if prefix else []
+    out: list[str] = []
+    for k, v in data.items():
+        out += _flat_keys(v, f"{prefix}.{k}" if prefix else str(k))
+    return out
+
+
+def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, str, str, Any]:
+    """(value, relative path, sha256 of the file, its decoded JSON) for one gate, or raise `MetricProblem`."""
+    rel = seeded(gate.file, seed)
+    path = (repo / rel).resolve()
+    if not path.is_relative_to(repo.resolve()):
+        raise MetricProblem(f"metric file {rel} is outside the repository", "error")
+    if not path.is_file():
+        raise MetricProblem(f"metric file {rel} not found (did the run that writes it succeed?)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MetricProblem(f"metric file {rel} is not valid JSON (line {e.lineno}, column {e.colno})", "error")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MetricProblem(f"metric file {rel} cannot be read: {e}", "error")
+    try:
+        value = lookup(data, gate.key)
+    except KeyError:
+        close = difflib.get_close_matches(gate.key, _flat_keys(data), n=3, cutoff=0.5)
+        hint = f"; similar keys: {', '.join(close)}" if close else ""
+        raise MetricProblem(f"key '{gate.key}' not found in {rel}{hint}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MetricProblem(f"'{gate.key}' in {rel} is {json.dumps(value)[:60]}, not a number", "error")
+    if not math.isfinite(value):  # json.loads reads NaN and Infinity; neither is a measurement
+        raise MetricProblem(f"'{gate.key}' in {rel} is {value}, not a finite number (a diverged or broken run?)")
+    return float(value), rel, sha256_file(path), data
+
+
+def aggregate(values: Sequence[float], agg: str) -> tuple[float, float, float]:
+    """(mean, std, score) where score is what the op compares: the mean, or mean minus std.
+
+    std is the sample standard deviation (n-1), 0 for a single value; `mean-std` therefore asks
+    that the gate hold even one standard deviation below the mean (a conservative lower bound).
+    """
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return mean, std, mean - std if agg == "mean-std" else mean
+
+
+def run_metric_check(check: Check, repo: Path) -> Evidence:
+    gate = check.metric
+    assert gate is not None
+    start = time.monotonic()
+    figures: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    values: list[float] = []
+    runs: list[WandbRun] = []
+    try:
+        for seed in check.seeds or [None]:
+            value, rel, digest, data = read_metric(repo, gate, seed)
+            values.append(value)
+            sources[rel] = digest
+            runs += wandb_runs(data, repo)
+            if seed is not None:
+                figures[f"{gate.key}[seed={seed}]"] = value
+    except MetricProblem as p:
+        return _metric_evidence(check, p.verdict, str(p), start, figures, sources, runs)
+    if check.seeds is None:
+        figures[gate.key] = score = values[0]
+        shown = f"{gate.key} = {score:.6g}"
+    else:
+        agg = check.agg or "mean"
+        mean, std, score = aggregate(values, agg)
+        figures[gate.key], figures[f"{gate.key}.std"] = mean, std
+        shown = f"{agg}({gate.key}) = {score:.6g} (mean {mean:.6g}, std {std:.6g}, n={len(values)})"
+    if not math.isfinite(score):  # finite values whose mean or std overflows
+        return _metric_evidence(check, "fail", f"{shown}: not a finite number", start, {}, sources, runs)
+    ok = _OPS[gate.op](score, gate.value)
+    detail = f"{shown} {gate.op} {gate.value:g}" if ok else f"{shown}, needs {gate.op} {gate.value:g}"
+    return _metric_evidence(check, "pass" if ok else "fail", detail, start, figures, sources, runs)
+
+
+def _metric_evidence(
+    check: Check, verdict: Verdict, detail: str, start: float, figures: dict[str, float], sources: dict[str, str],
+    runs: list[WandbRun],
+) -> Evidence:
+    return Evidence(
+        check=check.name, kind="metric", verdict=verdict, detail=detail, figures=figures,
+        duration_s=round(time.monotonic() - start, 3), sources=sources, wandb=unique(runs),
+    )
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def run_check(
+    check: Check,
+    repo: Path | str,
+    *,
+    env_allow: Iterable[str] = (),
+    default_timeout_s: float,
+    log_dir: Path | None = None,
+    commit: str | None = None,
+    on_line: Callable[[str], None] | None = None,
+    launch: Launch = run_in_group,
+    labels: Mapping[str, str] | None = None,
+) -> Evidence:
+    """Run one check in `repo`; `commit` (the HEAD it ran at) is stamped on the evidence. `labels`
+    (RALPH_FEATURE, RALPH_PHASE) join the command's environment, so its runs can say what they are for."""
+    repo = Path(repo)
+    if check.run is not None:
+        log_path = None
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            log_path = log_dir / f"{_slug(check.name)}.log"
+        ev = run_command_check(
+            check, repo, env={**check_env(env_allow), **(labels or {})}, timeout_s=check.timeout_s or default_timeout_s,
+            log_path=log_path, on_line=on_line, launch=launch,
+        )
+    else:
+        ev = run_metric_check(check, repo)
+    ev.commit, ev.check_sha256 = commit, check.digest
+    return ev
+
+
+def run_checks(
+    checks: Sequence[Check],
+    repo: Path | str,
+    *,
+    env_allow: Iterable[str] = (),
+    default_timeout_s: float,
+    log_dir: Path | None = None,
+    commit: str | None = None,
+    reporter: Reporter | None = None,
+    launch: Launch = run_in_group,
+    labels: Mapping[str, str] | None = None,
+) -> list[Evidence]:
+    """Run every check in order (a failure does not skip the rest: all evidence is recorded)."""
+    out = []
+    for i, check in enumerate(checks):
+        if reporter:
+            reporter.started(check, i, len(checks))
+        ev = run_check(
+            check, repo, env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
+            on_line=reporter.line if reporter else None, launch=launch, labels=labels,
+        )
+        if reporter:
+            reporter.finished(ev)
+        out.append(ev)
+    return out
+
+
+def all_passed(evidence: Iterable[Evidence]) -> bool:
+    """True when there is evidence and all of it passed (no checks never means passing)."""
+    items = list(evidence)
+    return bool(items) and all(e.passed for e in items)

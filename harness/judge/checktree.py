@@ -1,0 +1,133 @@
+"""Checks run on what will be committed, not on the agent's live tree.
+
+`run_in_check_tree` builds the candidate commit's tree (vcs.candidate: the working tree minus
+ignored, excluded and never-committed files), checks it out into a clean temporary directory,
+puts the protected paths back as they were before the attempt (guards.put_back), and runs the
+`run` checks there. A file the agent kept out of the commit (by .gitignore, .git/info/exclude, or
+by making it too big) therefore cannot help the checks pass; a planted root `json.py` cannot
+shadow the standard library either (the checks run with PYTHONSAFEPATH=1, see checks.check_env).
+
+Ignored top-level directories that existed before the attempt (datasets, caches, run outputs, a
+virtual environment) are linked into the checkout, so checks see them as they always did. What
+the checks write comes back: every file they created or changed in the checkout (protected paths
+excepted) is moved into the repository, then the metric gates read their files there.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.sandbox import guards
+from harness.judge.checks import Evidence, Reporter, run_checks
+from harness.sandbox.environment import Environment
+from harness.judge.freshness import regenerated
+from harness.plan.prd import Check
+from harness.books.vcs import Candidate, candidate, export_tree, head_sha
+from harness.books.vcs import Entry as TreeEntry
+
+NEVER_COPIED = (".git/**", ".ralph/**")
+
+
+@dataclass
+class CheckRun:
+    """What the checks said, about which candidate tree, and which files they wrote."""
+
+    evidence: list[Evidence]
+    candidate: Candidate
+    outputs: list[str]
+
+
+def _signatures(root: Path) -> dict[str, tuple[int, int, int]]:
+    """(inode, size, mtime) of every file under `root`, not following links (the shared directories
+    are links): any write changes one of them, and nothing is read (a tree may hold large files)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not (base / d).is_symlink()]
+        for name in filenames:
+            st = (base / name).lstat()
+            out[(base / name).relative_to(root).as_posix()] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _mounts(repo: Path, root: Path, shared: Sequence[str], protected: Sequence[str]) -> tuple[list[Path], list[Path]]:
+    """(read-only, writable) paths for a sandboxed check: the judge's files in the checkout read-only,
+    the shared directories writable (run outputs land there) except virtual environments."""
+    readonly = guards.readonly_paths(root, protected)
+    writable = []
+    for d in shared:
+        (readonly if (repo / d / "pyvenv.cfg").is_file() else writable).append(repo / d)
+    return readonly, writable
+
+
+def _move_back(root: Path, repo: Path, before: dict[str, tuple[int, int, int]], protected: Sequence[str]) -> list[str]:
+    """Move the files the checks created or changed under `root` into `repo`; returns their paths."""
+    moved = []
+    for rel, signature in sorted(_signatures(root).items()):
+        if before.get(rel) == signature or guards.matching_pattern(rel, (*protected, *NEVER_COPIED)):
+            continue
+        src, dst = root / rel, repo / rel
+        if dst.is_dir() and not dst.is_symlink():
+            shutil.rmtree(dst)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(src, dst)
+        moved.append(rel)
+    return moved
+
+
+def run_in_check_tree(
+    repo: Path,
+    checks: Sequence[Check],
+    *,
+    environment: Environment,
+    baseline: guards.Snapshot,
+    shared: Sequence[str],
+    protected: Sequence[str],
+    env_allow: Sequence[str],
+    default_timeout_s: float,
+    log_dir: Path,
+    reporter: Reporter | None,
+    set_aside: Sequence[str] = (),
+    held: Mapping[str, TreeEntry] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> CheckRun:
+    """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
+
+    `set_aside` (metric files) are moved away first, in the checkout and in the repository, so
+    only this verification's own runs can write them (freshness.py). `labels` go into the commands'
+    environment (checks.run_check), with RALPH_HEAD (the commit the candidate starts from) and
+    RALPH_TREE (the candidate tree's sha). `held`: the changes of features whose jobs still run, left at
+    HEAD's version in the candidate (vcs.candidate).
+    """
+    cand = candidate(repo, held=held)
+    commit = head_sha(repo)
+    with tempfile.TemporaryDirectory(prefix="ralph-check-") as tmp:
+        root = Path(tmp) / repo.name
+        root.mkdir()
+        export_tree(repo, cand.tree, root)
+        guards.put_back(root, baseline)
+        for d in shared:
+            if not (root / d).exists():
+                (root / d).symlink_to(repo / d, target_is_directory=True)
+        readonly, writable = _mounts(repo, root, shared, protected) if environment.sandboxed else ([], [])
+        launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable)
+        stash = log_dir / "set-aside"
+        commands = [c for c in checks if c.run is not None]
+        gates = [c for c in checks if c.run is None]
+        # the checkout has no .git: RALPH_HEAD and RALPH_TREE tell its commands which code they run (lab.provenance)
+        code = {"RALPH_HEAD": commit or "", "RALPH_TREE": cand.tree}
+        common = dict(env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
+                      reporter=reporter, launch=launch, labels={**(labels or {}), **code})
+        with regenerated(repo, list(set_aside), stash / "repo"), regenerated(root, list(set_aside), stash / "tree"):
+            before = _signatures(root)
+            ran = run_checks(commands, root, **common)
+            outputs = _move_back(root, repo, before, protected)
+            read = run_checks(gates, repo, **common)  # their files came back from the checkout with the outputs
+    by_check = {id(c): e for c, e in [*zip(commands, ran), *zip(gates, read)]}
+    return CheckRun([by_check[id(c)] for c in checks], cand, outputs)

@@ -1,0 +1,334 @@
+"""Checks that run as jobs: submit, follow, collect. The loop never blocks on them.
+
+A feature with a `"executor": "ray"` check is verified in two halves:
+
+1. `start`: its local `run` checks run as usual (checktree.py); each Ray check becomes one job per
+   seed, written to the ledger *before* it is submitted (under a submission id ralph chose), so a
+   ralph killed at any point finds it there and `submit_missing` never submits it twice (the
+   cluster is asked first). The feature is `running`; its uncommitted changes stay in the tree
+   and are recorded path by path (`Pending.changes`): they are its attempt's, not the user's
+   (the start-up dirty-tree check) and not the next feature's (`held_changes`: another feature's
+   candidate and commit leave them at HEAD's version).
+2. `collect`, once every job has ended: each job's log is read, the files it returned (metric
+   files, `artifacts`) are written into the repository, the metric gates read them there, and the
+   verdict is recorded as any other; when it passes, HEAD plus exactly the attempt's recorded
+   changes and the returned files are committed (vcs.commit_held). A failed, stopped or timed-out
+   job is failing evidence with its exit status and log tail.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.sandbox import guards
+from harness.judge.checks import TAIL_BYTES, Evidence, Reporter, _slug, all_passed, plan_labels, run_checks, seeded
+from harness.judge.executors import JobRecord, Pending
+from harness.judge.executors.ray import (ClusterError, RayCluster, ResultProblem, apply_results, entrypoint, job_tree,
+                                   result_block, strip_results, timed_out)
+from harness.judge.freshness import metric_files, regenerated
+from harness.books.ledger import Ledger
+from harness.plan.prd import Check, Feature
+from harness.books.progress import Entry
+from harness.project import Project
+from harness.run.settings import load_settings
+from harness.books.vcs import Entry as TreeEntry
+from harness.books.vcs import HARNESS_FILES, VCSError, candidate, changes_between, commit_held, head_sha, worktree_entry
+
+TAILS_EVERY_S = 10.0  # how often the live view re-reads the running jobs' logs for their last line
+STOP_GRACE_S = 120.0  # past its timeout_s plus this, ralph stops a job whose own timer did not
+_clusters: dict[str, RayCluster] = {}
+
+
+def job_checks(feature: Feature) -> list[Check]:
+    return [c for c in feature.verify if c.on_ray]
+
+
+def cluster(project: Project) -> RayCluster:
+    """The cluster `[tool.ralph.executors.ray]` / RAY_ADDRESS name (one client per address)."""
+    made = RayCluster(load_settings(project.repo).executors.ray)
+    return _clusters.setdefault(made.address, made)
+
+
+def held_changes(ledger: Ledger, but: str | None = None) -> dict[str, TreeEntry]:
+    """Every running feature's recorded changes (path -> entry), except feature `but`'s."""
+    held: dict[str, TreeEntry] = {}
+    for fid in ledger.running():
+        pending = ledger.feature(fid).pending
+        if fid != but and pending is not None:
+            held.update({p: None if e is None else (e[0], e[1]) for p, e in pending.changes.items()})
+    return held
+
+
+def own_paths(project: Project) -> set[str]:
+    """Uncommitted paths that are exactly as a running feature's attempt left them."""
+    return {p for p, e in held_changes(project.ledger).items() if worktree_entry(project.repo, p) == e}
+
+
+def _returns(feature: Feature, check: Check, seed: int | None) -> list[str]:
+    return [*metric_files(feature), *(seeded(a, seed) for a in check.artifacts or [])]
+
+
+def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, reporter: Reporter | None,
+          baseline: guards.Snapshot, shared: Sequence[str] | None, entry_kind: str, entry_fields: dict[str, str],
+          entry_agent: dict) -> bool:
+    """Run the feature's local run checks, record its jobs, submit them; the feature is `running` after.
+
+    When a local check fails, nothing is submitted (no cluster time for a tree that already fails):
+    the verdict is recorded at once and False returned."""
+    repo, ledger = project.repo, project.ledger
+    settings = cluster(project).settings
+    held = held_changes(ledger, but=feature.id)
+    cand = candidate(repo, held=held)
+    local = [c for c in feature.verify if c.run is not None and not c.on_ray]
+    ran = project.check(local, log_dir, reporter, baseline=baseline, shared=shared, held=held) if local else None
+    if ran and not all_passed(ran.evidence):
+        _record_unsubmitted(project, feature, ran.evidence, entry_kind, entry_fields, entry_agent)
+        return False
+    base = head_sha(repo)
+    changes = {p: e for p, e in changes_between(repo, f"{base}^{{tree}}" if base else None, cand.tree).items()
+               if p not in HARNESS_FILES and p not in metric_files(feature)}  # the harness's, and regenerated
+    jobs = []
+    for check in job_checks(feature):
+        res = check.resources
+        for seed in check.seeds or [None]:
+            nonce = secrets.token_hex(8)
+            timeout_s = check.timeout_s or project.prd.defaults.check_timeout_s
+            env = {"PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1", **plan_labels(feature.phase, feature.id),
+                   **({"RALPH_SEED": str(seed)} if seed is not None else {})}
+            command = seeded(check.run or "", seed)
+            seed_part = "" if seed is None else f"s{seed}-"
+            jobs.append(JobRecord(
+                id=f"ralph-{feature.id}-a{attempt}-{_slug(check.name)}-{seed_part}{nonce[:6]}", feature=feature.id, check=check.name, seed=seed, attempt=attempt, nonce=nonce,
+                entrypoint=entrypoint(command, timeout_s=timeout_s, returns=_returns(feature, check, seed), nonce=nonce,
+                                      allow=project.prd.defaults.env_allow, env=env,
+                                      max_return_bytes=int(settings.max_return_mb * 2**20)),
+                gpus=res.gpus if res else 0.0, cpus=res.cpus if res else 1.0, memory_gb=res.memory_gb if res else None,
+                timeout_s=timeout_s, submitted_at=time.time()))
+    pending = Pending(attempt=attempt, base_commit=base, tree=cand.tree,
+                      changes={p: None if e is None else list(e) for p, e in changes.items()},
+                      baseline=baseline.to_json(), local_evidence=ran.evidence if ran else [],
+                      outputs=ran.outputs if ran else [], log_dir=str(log_dir), entry_kind=entry_kind,
+                      entry_fields=entry_fields, entry_agent=entry_agent)
+    ledger.mark_running(feature.id, pending, jobs)
+    submit_missing(project, feature.id)
+    project.progress.append(Entry(kind="jobs-submitted", subject=feature.id, phase=feature.phase, fields={
+        **entry_fields, "status": "running", "cluster": cluster(project).address,
+        "jobs": ", ".join(_describe(j) for j in jobs)}, checks=pending.local_evidence, commit=base))
+    return True
+
+
+def _record_unsubmitted(project: Project, feature: Feature, local: list[Evidence], entry_kind: str,
+                        entry_fields: dict[str, str], entry_agent: dict) -> None:
+    failed = ", ".join(e.check for e in local if not e.passed)
+    by_name = {e.check: e for e in local}
+    for check in job_checks(feature):
+        by_name[check.name] = Evidence(check=check.name, kind="run", verdict="fail", duration_s=0.0,
+                                       detail=f"not submitted to Ray: the local check {failed} failed first",
+                                       command=check.run, check_sha256=check.digest)
+    gates = [c for c in feature.verify if c.run is None]
+    by_name.update(zip([g.name for g in gates],
+                       run_checks(gates, project.repo, default_timeout_s=project.prd.defaults.check_timeout_s)))
+    evidence = [by_name[c.name] for c in feature.verify]
+    if feature.passes:
+        project.write_passes({feature.id: False})
+    status = project.ledger.record_verification(feature.id, evidence, commit=head_sha(project.repo))
+    project.progress.append(Entry(kind=entry_kind, subject=feature.id, phase=feature.phase,
+                                  fields={**entry_fields, "status": status}, checks=evidence,
+                                  commit=head_sha(project.repo), **entry_agent))
+
+
+def _describe(job: JobRecord) -> str:
+    seed = f" seed {job.seed}" if job.seed is not None else ""
+    gpus = f", {job.gpus:g} GPU" if job.gpus else ""
+    return f"{job.id} ({job.check}{seed}{gpus})"
+
+
+def submit_missing(project: Project, feature_id: str) -> int:
+    """Submit the feature's jobs recorded but not yet known to be submitted; returns how many were new."""
+    fs = project.ledger.feature(feature_id)
+    todo = [j for j in fs.jobs if j.state == "SUBMITTING"]
+    if not todo or fs.pending is None:
+        return 0
+    ray = cluster(project)
+    submitted = 0
+    with tempfile.TemporaryDirectory(prefix="ralph-job-") as tmp:
+        root = job_tree(project.repo, fs.pending.tree, guards.Snapshot.from_json(fs.pending.baseline),
+                        Path(tmp) / project.repo.name)
+        for job in todo:
+            known = ray.info(job.id) is not None
+            if not known:
+                ray.submit(job, root)
+                submitted += 1
+            job.state = "PENDING"
+            project.ledger.save()
+    return submitted
+
+
+def poll(project: Project, feature_id: str) -> bool:
+    """Refresh the feature's jobs from the cluster; True when every one has ended."""
+    ray, fs = cluster(project), project.ledger.feature(feature_id)
+    now = time.time()
+    for job in fs.jobs:
+        if job.done:
+            continue
+        info = ray.info(job.id)
+        if info is None:
+            job.state, job.ended_at = "FAILED", now
+            job.message = "the cluster no longer knows this job (was its head restarted?)"
+            continue
+        job.state, job.exit_code, job.message = info.state, info.exit_code, info.message  # type: ignore[assignment]
+        job.started_at, job.ended_at = info.started_at or job.started_at, info.ended_at
+        if job.state == "RUNNING" and job.elapsed_s(now) > job.timeout_s + STOP_GRACE_S:
+            ray.stop(job.id)  # its own timer should have fired: a node that hangs, say
+            job.message = f"stopped by ralph: past its timeout_s of {job.timeout_s:g}s"
+    project.ledger.save()
+    return all(j.done for j in fs.jobs)
+
+
+def _job_evidence(project: Project, feature: Feature, check: Check, jobs: list[JobRecord],
+                  log_dir: Path) -> tuple[Evidence, list[str]]:
+    """The check's evidence from its jobs (all seeds), and the files they returned into the repository."""
+    ray = cluster(project)
+    log_path = log_dir / f"{_slug(check.name)}.log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    failures: list[tuple[str, str, int | None, str]] = []  # (verdict, detail, exit code, tail)
+    written: list[str] = []
+    with open(log_path, "w", encoding="utf-8") as out:
+        for job in sorted(jobs, key=lambda j: (j.seed is None, j.seed)):
+            where = f" (seed {job.seed})" if job.seed is not None else ""
+            try:
+                log = ray.logs(job.id)
+            except ClusterError as e:
+                log = f"[ralph: {e}]\n"
+            text = strip_results(log, job.nonce)
+            out.write(f"$ ray job {job.id}{where}: {job.state}, exit {job.exit_code}\n{text}\n")
+            tail = text[-TAIL_BYTES:]
+            if job.state == "STOPPED":
+                failures.append(("fail", f"Ray job {job.id}{where} was cancelled (stopped) {job.message}".strip(),
+                                 job.exit_code, tail))
+            elif timed_out(log, job.nonce):
+                failures.append(("timeout", f"timed out after {job.timeout_s:g}s{where} on Ray (job {job.id}); "
+                                            "its process group was killed", job.exit_code, tail))
+            elif job.state != "SUCCEEDED" or job.exit_code not in (0, None):
+                why = f"exit {job.exit_code}" if job.exit_code is not None else job.message or job.state.lower()
+                failures.append(("fail", f"{why}{where} on Ray (job {job.id})", job.exit_code, tail))
+            else:
+                try:
+                    data = result_block(log, job.nonce)
+                except ResultProblem as p:
+                    failures.append(("error", f"job {job.id}{where} returned no usable files: {p}", 0, tail))
+                    continue
+                if data:
+                    written += apply_results(data, project.repo, _returns(feature, check, job.seed), project.protected)
+    starts, ends = [j.started_at or j.submitted_at for j in jobs], [j.ended_at or time.time() for j in jobs]
+    duration = max(ends) - min(starts)  # wall time from the first job's start to the last one's end
+    ids = ", ".join(j.id for j in jobs)
+    base = dict(check=check.name, kind="run", duration_s=round(duration, 3), command=check.run,
+                log=str(log_path), check_sha256=check.digest)
+    if failures:
+        verdict, detail, code, tail = failures[0]
+        more = f" (and {len(failures) - 1} more failing job(s))" if len(failures) > 1 else ""
+        return Evidence(verdict=verdict, detail=detail + more, exit_code=code, output_tail=tail, **base), written
+    seeds = f" for seeds {', '.join(map(str, check.seeds))}" if check.seeds else ""
+    return Evidence(verdict="pass", detail=f"exit 0{seeds} on Ray ({ids})", exit_code=0, **base), written
+
+
+def collect(project: Project, feature: Feature):  # -> verify.FeatureVerdict
+    """Record the verdict of a feature whose jobs have all ended (see the module docstring)."""
+    from harness.judge.verify import FeatureVerdict  # verify delegates job-backed features here
+
+    repo, ledger = project.repo, project.ledger
+    fs = ledger.feature(feature.id)
+    pending = fs.pending
+    assert pending is not None, f"{feature.id} has no jobs to collect"
+    log_dir = Path(pending.log_dir)
+    by_name = {e.check: e for e in pending.local_evidence}
+    outputs = list(pending.outputs)
+    fresh = [p for p in metric_files(feature) if p not in outputs]
+    with regenerated(repo, fresh, log_dir / "set-aside"):
+        for check in job_checks(feature):
+            ev, written = _job_evidence(project, feature, check, [j for j in fs.jobs if j.check == check.name],
+                                        log_dir)
+            by_name[check.name] = ev
+            outputs += written
+        gates = [c for c in feature.verify if c.run is None]
+        for gate, ev in zip(gates, run_checks(gates, repo, default_timeout_s=project.prd.defaults.check_timeout_s)):
+            by_name[gate.name] = ev
+    evidence = [by_name[c.name] for c in feature.verify]
+    for e in evidence:
+        e.commit = pending.base_commit
+    result = None
+    if all_passed(evidence):
+        project.write_passes({feature.id: True})
+        try:
+            result = commit_held(repo, feature, pending.attempt, evidence,
+                                 {p: None if e is None else (e[0], e[1]) for p, e in pending.changes.items()},
+                                 outputs)
+        except VCSError as e:
+            evidence.append(Evidence(check="commit", kind="guard", verdict="fail", detail=str(e), duration_s=0.0))
+            project.write_passes({feature.id: False})
+    elif feature.passes:
+        project.write_passes({feature.id: False})
+    sha = result.sha if result else head_sha(repo)
+    if result:
+        for e in evidence:
+            e.commit = result.sha
+    jobs = fs.jobs
+    status = ledger.record_verification(feature.id, evidence, commit=sha)
+    gpu_hours = sum(j.gpu_hours for j in jobs)
+    fields = {**pending.entry_fields, "status": status,
+              "jobs": ", ".join(f"{j.id} {j.state} {j.elapsed_s(time.time()):.1f}s" for j in jobs),
+              "gpu-hours": f"{gpu_hours:.4f}"}
+    project.progress.append(Entry(kind=pending.entry_kind, subject=feature.id, phase=feature.phase, fields=fields,
+                                  checks=evidence, commit=sha, **pending.entry_agent))
+    return FeatureVerdict(feature, evidence, status, result)
+
+
+def resume(project: Project) -> list[str]:
+    """Submit whatever a killed ralph recorded but may not have submitted; returns the running features."""
+    running = project.ledger.running()
+    for fid in running:
+        submit_missing(project, fid)
+    return running
+
+
+def wait(project: Project, view, *, features: Sequence[str] | None = None, deadline: float | None = None,
+         first: bool = False) -> list:
+    """Follow the running features' jobs (the view shows them), collecting each feature whose jobs have all
+    ended. Returns the verdicts: as soon as one is in with `first`, else once none is left or at `deadline`
+    (time.monotonic())."""
+    poll_s = cluster(project).settings.poll_s
+    verdicts, tails, tails_at = [], {}, 0.0
+    while True:
+        running = [f for f in project.ledger.running() if features is None or f in features]
+        if not running or (first and verdicts):
+            return verdicts
+        for fid in running:
+            if poll(project, fid):
+                verdicts.append(collect(project, project.prd.feature(fid)))
+        if hasattr(view, "show_jobs"):
+            if time.monotonic() - tails_at >= TAILS_EVERY_S:  # a whole log per job: not on every poll
+                tails, tails_at = _tails(project, running), time.monotonic()
+            view.show_jobs([j for f in running for j in project.ledger.feature(f).jobs], tails)
+        if (first and verdicts) or (deadline is not None and time.monotonic() >= deadline):
+            return verdicts
+        if project.ledger.running():
+            time.sleep(poll_s)
+
+
+def _tails(project: Project, running: list[str]) -> dict[str, str]:
+    """The last log line of each running job (for the live view)."""
+    ray, out = cluster(project), {}
+    for fid in running:
+        for job in project.ledger.feature(fid).jobs:
+            if job.state == "RUNNING":
+                try:
+                    lines = [ln for ln in strip_results(ray.logs(job.id), job.nonce).splitlines() if ln.strip()]
+                except ClusterError:
+                    continue
+                out[job.id] = lines[-1] if lines else ""
+    return out

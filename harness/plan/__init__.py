@@ -1,0 +1,1 @@
+"""The research plan: PRD.json's models and validation, lint, `ralph init` templates."""

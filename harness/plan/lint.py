@@ -1,0 +1,182 @@
+"""Plans that cannot lie: find features whose checks only prove that files exist or contain a word.
+
+A check like `test -f docs/method.md` or `grep -q hypothesis notes.md` passes as soon as the agent
+writes the file; it never runs the code or reads a measured figure. A feature whose every check
+is of that kind can be marked done with nothing working, so `ralph validate` flags it (a warning,
+an error under `--strict`), as do `ralph init` and `ralph import`. One command running code, or
+one metric gate, is enough for a feature to count as executable.
+
+How a command is read (`shlex`, then by hand: no library parses shell chains statically, and
+running them to find out is what the lint must not do): it is split into simple commands at
+`&&`, `||`, `;`, `|`, `&`, newlines, `( )` and `{ }`; each simple command loses its `VAR=value`
+prefixes and its wrappers (`env`, `timeout 60`, `nice`, `time`, `xargs`, `sudo`, ...), and
+`bash -c '…'`, `sh -c`, `eval` are read recursively. It only inspects files when every simple
+command is a read-only tool (`test`, `[`, `ls`, `grep`, `cat`, `git ls-files`, `find` without
+`-exec` of code, ...) or a shell step that runs nothing (`cd`, `exit`, `set`, `export`). A script, an
+interpreter, a build tool, a variable or `$(...)` as the program, anything unreadable, runs code.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.plan.prd import PRD, Check, Feature
+
+# Programs that look at files without running the project's code.
+INSPECTORS = frozenset({
+    "test", "[", "[[", "ls", "grep", "egrep", "fgrep", "rg", "cat", "head", "tail", "wc", "stat", "file",
+    "true", "false", ":", "echo", "printf", "diff", "cmp", "jq", "find", "du", "tree", "readlink", "realpath",
+    "basename", "dirname", "sort", "uniq", "cut", "tr", "md5sum", "sha256sum",
+})
+# Shell steps that run nothing themselves.
+SHELL_STEPS = frozenset({"cd", "pushd", "popd", "exit", "set", "export", "unset", "shopt", "umask", "sleep", "wait"})
+GIT_INSPECTORS = frozenset({"ls-files", "grep", "log", "show", "diff", "status", "cat-file", "rev-parse"})
+GIT_OPTIONS_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree"})
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh"})
+# Wrappers that run the command after their own options: {name: options that take a value}.
+WRAPPERS: dict[str, frozenset[str]] = {
+    "env": frozenset({"-u", "--unset", "-C", "--chdir", "-S"}),
+    "command": frozenset(), "builtin": frozenset(), "exec": frozenset(), "nohup": frozenset(),
+    "time": frozenset({"-f", "-o"}), "sudo": frozenset({"-u", "-g"}), "nice": frozenset({"-n"}),
+    "ionice": frozenset({"-c", "-n"}), "stdbuf": frozenset({"-i", "-o", "-e"}),
+    "timeout": frozenset({"-s", "--signal", "-k", "--kill-after"}),
+    "xargs": frozenset({"-I", "-i", "-n", "-P", "-d", "-L", "-s", "-a", "-E", "--delimiter", "--max-args"}),
+}
+TAKES_OPERAND = frozenset({"timeout"})  # the duration before the command
+ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+SEPARATORS = frozenset({"&&", "||", ";", ";;", "|", "|&", "&", "!", "(", ")", "{", "}", "\n"})
+MAX_DEPTH = 5  # `bash -c "bash -c '…'"` nesting read before giving up (as running code)
+
+HINT = ("to fix: add a check that runs the code, e.g. {\"name\": \"tests\", \"run\": \"pytest -q tests/test_x.py\"}, "
+        "or a metric gate on a file a run writes, e.g. {\"name\": \"accuracy\", \"metric\": {\"file\": "
+        "\"runs/x/results.json\", \"key\": \"eval.acc\", \"op\": \">=\", \"value\": 0.8}}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    feature: str
+    kind: Literal["no checks", "inspects files only"]
+    message: str
+
+
+def simple_commands(command: str) -> list[list[str]] | None:
+    """`command` as its simple commands (word lists), or None when it cannot be read statically
+    (unbalanced quotes, command substitution, here-documents)."""
+    if "$(" in command or "`" in command or "<<" in command:
+        return None
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()<>\n")
+        lexer.whitespace = " \t\r"  # a newline separates commands, as in a script
+        lexer.whitespace_split = True
+        tokens = list(lexer)
+    except ValueError:
+        return None
+    out: list[list[str]] = [[]]
+    for token in tokens:
+        if token in SEPARATORS:
+            out.append([])
+        else:
+            out[-1].append(token)
+    return [words for words in out if words]
+
+
+def _skip_options(words: list[str], with_value: frozenset[str]) -> list[str]:
+    """`words` after the leading options (and their values) of the program `words[0]`."""
+    i = 1
+    while i < len(words) and words[i].startswith("-") and words[i] != "-":
+        if words[i] == "--":
+            return words[i + 1:]
+        i += 2 if words[i] in with_value else 1
+    return words[i:]
+
+
+def _unwrapped(words: list[str]) -> list[str]:
+    """The command `words` runs: without `VAR=value` prefixes and wrappers (`env`, `timeout 60`, …)."""
+    while words:
+        name = words[0].rsplit("/", 1)[-1]
+        if ASSIGNMENT.match(words[0]):
+            words = words[1:]
+        elif name in WRAPPERS:
+            words = _skip_options(words, WRAPPERS[name])
+            if name == "env":
+                continue  # its VAR=value words come next
+            if name in TAKES_OPERAND:
+                words = words[1:]
+        else:
+            return words
+    return words
+
+
+def _shell_script(words: list[str]) -> str | None:
+    """The `-c` string of `bash -c '…'` (or `sh -euo pipefail -c …`); None for a script file or stdin."""
+    has_c, i = False, 1
+    while i < len(words) and words[i][:1] in "-+" and len(words[i]) > 1:
+        if not words[i].startswith("--"):  # a cluster of short options: `o` takes the next word
+            has_c = has_c or "c" in words[i]
+            i += "o" in words[i]
+        i += 1
+    return words[i] if has_c and i < len(words) else None
+
+
+def _find_runs_code(words: list[str], depth: int) -> bool:
+    """`find … -exec CMD {} ;`: runs code when a command it executes does; `-delete` changes files."""
+    if "-delete" in words:
+        return True
+    for i, word in enumerate(words):
+        if word in ("-exec", "-execdir", "-ok", "-okdir"):
+            end = next((j for j in range(i + 1, len(words)) if words[j] in (";", "+")), len(words))
+            if _runs_code(words[i + 1:end], depth):
+                return True
+    return False
+
+
+def _runs_code(words: list[str], depth: int) -> bool:
+    """Whether one simple command runs code (see the module docstring)."""
+    words = _unwrapped(words)
+    if not words:
+        return False
+    name = words[0].rsplit("/", 1)[-1]
+    if name in SHELLS or name == "eval":
+        script = " ".join(words[1:]) if name == "eval" else _shell_script(words)
+        return script is None or _chain_runs_code(script, depth + 1)
+    if name == "git":
+        rest = _skip_options(words, GIT_OPTIONS_WITH_VALUE)
+        return not (rest and rest[0] in GIT_INSPECTORS)
+    if name == "find":
+        return _find_runs_code(words, depth)
+    return name not in INSPECTORS and name not in SHELL_STEPS
+
+
+def _chain_runs_code(command: str, depth: int) -> bool:
+    commands = simple_commands(command) if depth <= MAX_DEPTH else None
+    return commands is None or any(_runs_code(words, depth) for words in commands)
+
+
+def inspects_only(check: Check) -> bool:
+    """True when `check` is a shell command that only looks at files (exists, lists, greps): no
+    simple command anywhere in it runs code."""
+    if check.run is None:
+        return False  # a metric gate reads a figure a run produced
+    if not simple_commands(check.run):
+        return False  # empty, or unreadable: not judged
+    return not _chain_runs_code(check.run, 0)
+
+
+def feature_finding(feature: Feature) -> Finding | None:
+    if not feature.verify:
+        return Finding(feature.id, "no checks",
+                       f"{feature.id}: no 'verify' checks, so ralph can never mark it passing and nothing proves it works")
+    if all(inspects_only(c) for c in feature.verify):
+        names = ", ".join(f"'{c.name}'" for c in feature.verify)
+        return Finding(feature.id, "inspects files only",
+                       f"{feature.id}: its checks ({names}) only prove that files exist or contain a word; "
+                       "nothing runs the code or gates a measured figure, so it can pass with nothing working")
+    return None
+
+
+def plan_findings(prd: PRD) -> list[Finding]:
+    """One finding per feature that has no check running code or gating a metric, in PRD order."""
+    return [f for f in map(feature_finding, prd.features) if f is not None]

@@ -1,0 +1,517 @@
+"""PRD.json (version 1): pydantic models, loading with actionable errors, saving, snarktank import.
+
+Two layers of validation, both reported together so one run of `ralph validate` lists every
+problem: the pydantic models (types, unknown/missing fields) and `reference_problems` (ids,
+phases, dependencies), which works on the raw JSON so it runs even when the models reject it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import heapq
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import RalphError
+from harness.fileio import atomic_write_text
+from harness.sandbox.guards import expand
+
+Op = Literal[">=", ">", "<=", "<", "=="]
+Executor = Literal["local", "ray"]
+Agg = Literal["mean", "mean-std"]
+SEED = "{seed}"
+
+
+class PRDError(RalphError):
+    """The PRD cannot be used; `problems` holds one line per problem, each led by its JSON path."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        n = len(problems)
+        super().__init__(f"{source} is not a valid PRD ({n} problem{'s' * (n != 1)}):\n{lines}")
+
+
+class UnknownIdError(RalphError):
+    """A phase or feature id given on the command line is not in the PRD."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricGate(_Strict):
+    """A threshold on one number in a JSON file the verification produced."""
+
+    file: str = Field(min_length=1, description="JSON file relative to the repository; may contain {seed}")
+    key: str = Field(
+        min_length=1,
+        description="Dotted key; a flat key that itself contains dots (\"eval.linacc_agg\") is found first",
+    )
+    op: Op
+    value: float = Field(allow_inf_nan=False, description="A finite threshold")
+
+
+class Resources(_Strict):
+    """What one Ray job reserves (Ray's own entrypoint_num_gpus / _num_cpus / _memory)."""
+
+    gpus: float = Field(0, ge=0)
+    cpus: float = Field(1, ge=0)
+    memory_gb: float | None = Field(None, gt=0)
+
+
+class Check(_Strict):
+    """One verification step: a shell command (`run`) or a metric gate (`metric`), never both."""
+
+    name: str = Field(min_length=1)
+    run: str | None = Field(None, description="Shell command run in the repository; exit code 0 passes")
+    metric: MetricGate | None = None
+    seeds: list[int] | None = Field(
+        None, min_length=1, description="Run once per seed, substituting {seed}; metric gates aggregate over them"
+    )
+    agg: Agg | None = Field(
+        None, description="Metric gates with seeds: 'mean' (default) or 'mean-std' (mean minus std must pass)"
+    )
+    timeout_s: float | None = Field(None, gt=0, description="Overrides defaults.check_timeout_s (per seed; "
+                                    "a Ray job is stopped at it)")
+    executor: Executor | None = Field(None, description="Where a `run` check runs: 'local' (default, in ralph's own "
+                                      "process tree) or 'ray' (one job per seed on the Ray cluster, docs/cluster.md)")
+    resources: Resources | None = Field(None, description="What each Ray job reserves on the cluster")
+    artifacts: list[str] | None = Field(None, min_length=1, description="Globs (repository-relative) a Ray job's "
+                                        "files that come back besides the feature's metric files; may use {seed}")
+
+    @model_validator(mode="after")
+    def _executor_fields(self) -> Check:
+        if (self.resources is not None or self.artifacts is not None) and self.executor != "ray":
+            raise ValueError("'resources' and 'artifacts' apply only to a check with \"executor\": \"ray\"")
+        if self.executor is not None and self.run is None:
+            raise ValueError("'executor' applies only to a 'run' check (metric gates are read by ralph)")
+        return self
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Check:
+        if (self.run is None) == (self.metric is None):
+            raise ValueError("a check needs exactly one of 'run' (a command) or 'metric' (a gate)")
+        target = self.run if self.run is not None else self.metric.file  # type: ignore[union-attr]
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds {self.seeds} repeat a value")
+        if self.seeds is not None and SEED not in target:
+            what = "command" if self.run is not None else "metric file"
+            raise ValueError(f"'seeds' is set but the {what} has no {SEED} placeholder to substitute")
+        if self.seeds is None and SEED in target:
+            raise ValueError(f"uses {SEED} but has no 'seeds' list, e.g. \"seeds\": [0, 1, 2]")
+        if self.agg is not None and (self.metric is None or self.seeds is None):
+            raise ValueError("'agg' applies only to a metric check with 'seeds'")
+        return self
+
+    @property
+    def on_ray(self) -> bool:
+        return self.executor == "ray"
+
+    @property
+    def kind(self) -> Literal["run", "metric"]:
+        return "run" if self.run is not None else "metric"
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the check's canonical JSON (sorted keys, unset fields left out): evidence is bound
+        to it, so a check edited after it passed no longer vouches for the feature."""
+        body = self.model_dump(mode="json", exclude_none=True)
+        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def checks_digest(checks: Iterable[Check | str]) -> str:
+    """One digest for an ordered list of checks (or of their `Check.digest`s): what a verdict is bound to."""
+    digests = [c if isinstance(c, str) else c.digest for c in checks]
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+class Phase(_Strict):
+    id: int = Field(ge=0)
+    name: str = Field(min_length=1)
+    goal: str = ""
+    entry: list[Check] = Field(default_factory=list, description="Must pass before the loop starts the phase")
+    exit: list[Check] = Field(default_factory=list, description="Must pass (with every feature) to finish it")
+    approval: bool = Field(True, description="Stop for a human `ralph approve` after the exit criteria pass")
+    after: list[int] | None = Field(
+        None,
+        description="Phases that must be approved (those that ask for approval) before this one starts; "
+        "default: the phase before it in the file. `[]` starts a parallel track.",
+    )
+
+
+class Feature(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="e.g. FEAT-010")
+    phase: int
+    title: str = Field(min_length=1)
+    description: str = ""
+    acceptance: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+    verify: list[Check] = Field(default_factory=list, description="The checks that decide `passes`")
+    passes: bool = Field(False, description="Written by the harness only, from its own verification")
+    notes: str = ""
+
+
+class Defaults(_Strict):
+    max_attempts: int = Field(3, ge=1)
+    attempt_timeout_s: float = Field(3600, gt=0)
+    check_timeout_s: float = Field(900, gt=0)
+    env_allow: list[str] = Field(
+        default_factory=list, description="Secret-looking environment variables checks and agents may see"
+    )
+    protected: list[str] = Field(
+        default_factory=list, description="Globs (relative to the repository) the agent must not change"
+    )
+
+
+class PRD(_Strict):
+    schema_: str | None = Field(None, alias="$schema", description="Optional JSON Schema path for editors")
+    version: Literal[1] = 1
+    project: str = Field(min_length=1)
+    description: str = ""
+    defaults: Defaults = Field(default_factory=Defaults)
+    phases: list[Phase] = Field(min_length=1)
+    features: list[Feature] = Field(default_factory=list)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def phase(self, phase_id: int) -> Phase:
+        for p in self.phases:
+            if p.id == phase_id:
+                return p
+        raise UnknownIdError(f"phase {phase_id} does not exist (phases: {', '.join(str(p.id) for p in self.phases)})")
+
+    def feature(self, feature_id: str) -> Feature:
+        for f in self.features:
+            if f.id == feature_id:
+                return f
+        known = difflib.get_close_matches(feature_id, [f.id for f in self.features], n=3)
+        hint = f"; did you mean {', '.join(known)}?" if known else ""
+        raise UnknownIdError(f"feature '{feature_id}' does not exist{hint}")
+
+    def prerequisites(self, phase: Phase) -> list[Phase]:
+        """The phases whose approval `phase` waits for: `after`, or else the one before it in the file."""
+        if phase.after is not None:
+            return [self.phase(pid) for pid in phase.after]
+        index = self.phases.index(phase)
+        return self.phases[index - 1 : index] if index > 0 else []
+
+    def features_in_phase(self, phase_id: int) -> list[Feature]:
+        """The phase's features in dependency order (file order among independent ones)."""
+        return self.dependency_order([f for f in self.features if f.phase == phase_id])
+
+    def dependency_order(self, features: Iterable[Feature] | None = None) -> list[Feature]:
+        """`features` (default all) sorted so each comes after its dependencies; stable otherwise.
+
+        Dependencies outside the given set are taken as already handled.
+        """
+        chosen = list(self.features if features is None else features)
+        index = {f.id: i for i, f in enumerate(chosen)}
+        waiting = {f.id: {d for d in f.depends_on if d in index} for f in chosen}
+        dependents: dict[str, list[str]] = {}
+        for f in chosen:
+            for d in waiting[f.id]:
+                dependents.setdefault(d, []).append(f.id)
+        ready = [i for i, f in enumerate(chosen) if not waiting[f.id]]
+        heapq.heapify(ready)
+        ordered: list[Feature] = []
+        while ready:
+            f = chosen[heapq.heappop(ready)]
+            ordered.append(f)
+            for other in dependents.get(f.id, []):
+                waiting[other].discard(f.id)
+                if not waiting[other]:
+                    heapq.heappush(ready, index[other])
+        if len(ordered) != len(chosen):  # only reachable for a PRD built without validation
+            raise PRDError("PRD", ["features: dependency cycle; run `ralph validate` for details"])
+        return ordered
+
+    def upstream(self, feature_id: str) -> set[str]:
+        """Every feature `feature_id` depends on, directly or transitively."""
+        by_id = {f.id: f for f in self.features}
+        seen: set[str] = set()
+        stack = list(by_id[feature_id].depends_on)
+        while stack:
+            fid = stack.pop()
+            if fid not in seen and fid in by_id:
+                seen.add(fid)
+                stack.extend(by_id[fid].depends_on)
+        return seen
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _path(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class describing the object at `loc` inside a PRD (for listing allowed fields)."""
+
+    def inner(tp: Any) -> type[BaseModel] | None:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return tp
+        return next((m for m in map(inner, get_args(tp)) if m), None)
+
+    model: type[BaseModel] | None = PRD
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = inner(field.annotation) if field else None
+    return model
+
+
+def _allowed_fields(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _pydantic_problems(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden":
+            model = _model_at(loc[:-1])
+            allowed = _allowed_fields(model) if model else []
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            msg = f"unknown field{hint} (allowed: {', '.join(allowed)})" if allowed else "unknown field"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+        problems.append(f"{_path(loc)}: {msg}")
+    return problems
+
+
+def reference_problems(data: dict[str, Any]) -> list[str]:
+    """Problems across objects in raw PRD data: duplicate ids, unknown phases/dependencies, cycles."""
+    problems: list[str] = []
+    phases = [p for p in data.get("phases") or [] if isinstance(p, dict)]
+    feats = [(i, f) for i, f in enumerate(data.get("features") or []) if isinstance(f, dict)]
+
+    phase_ids: dict[Any, int] = {}
+    for i, p in enumerate(data.get("phases") or []):
+        if isinstance(p, dict) and "id" in p:
+            if p["id"] in phase_ids:
+                problems.append(f"phases[{i}].id: duplicate phase id {p['id']} (also phases[{phase_ids[p['id']]}])")
+            phase_ids.setdefault(p["id"], i)
+        for group in ("entry", "exit"):
+            problems += _duplicate_check_names(p.get(group) if isinstance(p, dict) else None, f"phases[{i}].{group}")
+
+    for i, p in enumerate(phases):
+        after = p.get("after") if isinstance(p.get("after"), list) else []
+        for j, pid in enumerate(after):
+            if pid == p.get("id"):
+                problems.append(f"phases[{i}].after[{j}]: a phase cannot wait for itself")
+            elif pid not in phase_ids:
+                known = ", ".join(str(k) for k in phase_ids)
+                problems.append(f"phases[{i}].after[{j}]: phase {pid!r} does not exist (phases: {known})")
+
+    order = {pid: rank for rank, pid in enumerate(p.get("id") for p in phases)}
+    feature_at: dict[str, int] = {}
+    for i, f in feats:
+        fid = f.get("id")
+        if isinstance(fid, str):
+            if fid in feature_at:
+                problems.append(f"features[{i}].id: duplicate feature id '{fid}' (also features[{feature_at[fid]}])")
+            feature_at.setdefault(fid, i)
+        if "phase" in f and phase_ids and f["phase"] not in phase_ids:
+            known = ", ".join(str(p) for p in phase_ids)
+            problems.append(f"features[{i}].phase: phase {f['phase']!r} does not exist (phases: {known})")
+        problems += _duplicate_check_names(f.get("verify"), f"features[{i}].verify")
+
+    graph: dict[str, list[str]] = {}
+    by_index = dict(feats)
+    for i, f in feats:
+        deps = f.get("depends_on") if isinstance(f.get("depends_on"), list) else []
+        for j, dep in enumerate(deps):
+            where = f"features[{i}].depends_on[{j}]"
+            if dep == f.get("id"):
+                problems.append(f"{where}: a feature cannot depend on itself")
+            elif dep not in feature_at:
+                close = difflib.get_close_matches(str(dep), list(feature_at), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                problems.append(f"{where}: unknown feature {dep!r}{hint}")
+            else:
+                dep_phase, own_phase = by_index[feature_at[dep]].get("phase"), f.get("phase")
+                if order.get(dep_phase, -1) > order.get(own_phase, 1 << 30):
+                    problems.append(
+                        f"{where}: '{dep}' is in phase {dep_phase}, which comes after this feature's phase {own_phase}"
+                    )
+        if isinstance(f.get("id"), str):
+            graph[f["id"]] = [d for d in deps if d in feature_at and d != f["id"]]
+    problems += [f"features: dependency cycle {' -> '.join(c)}" for c in _cycles(graph)]
+    return problems
+
+
+def _duplicate_check_names(checks: Any, where: str) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for j, c in enumerate(checks if isinstance(checks, list) else []):
+        name = c.get("name") if isinstance(c, dict) else None
+        if isinstance(name, str):
+            if name in seen:
+                out.append(f"{where}[{j}].name: duplicate check name '{name}' (evidence is recorded by name)")
+            seen.add(name)
+    return out
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """One path per distinct dependency cycle, e.g. ['A', 'B', 'A']."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
+    found: dict[frozenset[str], list[str]] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                cycle = path[path.index(nxt) :] + [nxt]
+                found.setdefault(frozenset(cycle), cycle)
+            elif nxt not in state:
+                visit(nxt, path)
+        path.pop()
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [])
+    return list(found.values())
+
+
+def parse_prd(data: Any, source: str = "PRD.json") -> PRD:
+    """Validate already-decoded JSON; raise `PRDError` listing every problem found."""
+    if not isinstance(data, dict):
+        raise PRDError(source, [f"(top level): expected a JSON object, got {type(data).__name__}"])
+    problems: list[str] = []
+    prd = None
+    try:
+        prd = PRD.model_validate(data)
+    except ValidationError as err:
+        problems += _pydantic_problems(err)
+    problems += reference_problems(data)
+    if problems:
+        raise PRDError(source, problems)
+    assert prd is not None
+    return prd
+
+
+def load_prd(path: Path | str) -> PRD:
+    """Read and validate a PRD file. Malformed JSON is reported with line and column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PRDError(str(path), ["file not found; create one with `ralph init` or `ralph import`"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PRDError(str(path), [f"cannot read: {e}"]) from None
+    return parse_prd(decode_json(text, str(path)), str(path))
+
+
+def decode_json(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PRDError(source, [f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}"]) from None
+
+
+def prd_warnings(prd: PRD, repo: Path | None = None) -> list[str]:
+    """Legal but probably unintended choices, shown by `ralph validate`; with `repo`, also the
+    protected patterns that match nothing there (usually a typo: nothing would be protected)."""
+    out = []
+    for pattern in prd.defaults.protected if repo is not None else []:
+        if not expand(repo, [pattern]):
+            out.append(f"defaults.protected: '{pattern}' matches nothing in {repo} (a typo?); it only stops the "
+                       "agent from creating such paths")
+    for f in prd.features:
+        if not f.verify:
+            out.append(f"{f.id}: no 'verify' checks, so ralph can never mark it passing; add at least one")
+        for c in f.verify:
+            if c.agg == "mean-std" and c.metric and c.metric.op in ("<", "<="):
+                out.append(f"{f.id} / {c.name}: 'mean-std' with '{c.metric.op}' is the lenient side for an upper bound")
+    return out
+
+
+def prd_json(prd: PRD) -> str:
+    """Serialised PRD: fields the file had (or the code set), in model order, 2-space indent."""
+    return json.dumps(prd.model_dump(mode="json", by_alias=True, exclude_unset=True), indent=2) + "\n"
+
+
+def save_prd(prd: PRD, path: Path | str) -> None:
+    """Write a validated PRD atomically (refuses to write one that would not load back)."""
+    parse_prd(prd.model_dump(mode="json", by_alias=True), str(path))
+    atomic_write_text(Path(path), prd_json(prd))
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of PRD.json for editors (`ralph schema`)."""
+    schema = PRD.model_json_schema(by_alias=True)
+    return {**schema, "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "ralph PRD.json (version 1)"}
+
+
+# ---------------------------------------------------------------- snarktank import
+
+
+class _Story(BaseModel):
+    id: str
+    title: str
+    description: str = ""
+    acceptanceCriteria: list[str] = Field(default_factory=list)
+    priority: int | None = None
+    passes: bool = False
+    notes: str = ""
+
+
+class _SnarktankPRD(BaseModel):
+    project: str
+    branchName: str = ""
+    description: str = ""
+    userStories: list[_Story] = Field(min_length=1)
+
+
+def import_snarktank(data: Any, source: str = "prd.json") -> PRD:
+    """Convert a snarktank-style prd.json into one phase, features ordered by `priority`.
+
+    Stories carry no commands, so the features get no checks; `ralph validate` says so. A story
+    the agent had marked `passes: true` imports as not passing (ralph only trusts its own checks)
+    with a note saying so.
+    """
+    if not isinstance(data, dict):
+        raise PRDError(source, ["(top level): expected a JSON object with 'userStories'"])
+    try:
+        src = _SnarktankPRD.model_validate(data)
+    except ValidationError as err:
+        raise PRDError(source, [f"{_path(e['loc'])}: {e['msg']}" for e in err.errors()]) from None
+    ranked = sorted(enumerate(src.userStories), key=lambda t: (t[1].priority is None, t[1].priority or 0, t[0]))
+    features = []
+    for _, s in ranked:
+        notes = s.notes
+        if s.passes:
+            notes = (notes + "\n" if notes else "") + "imported as passing (self-reported); ralph will verify"
+        features.append(
+            Feature(
+                id=s.id, phase=1, title=s.title, description=s.description,
+                acceptance=s.acceptanceCriteria, passes=False, notes=notes,
+            )
+        )
+    prd = PRD(
+        project=src.project,
+        description=src.description,
+        phases=[Phase(id=1, name=src.branchName or "Imported user stories", goal=src.description)],
+        features=features,
+    )
+    problems = reference_problems(prd.model_dump(mode="json"))
+    if problems:
+        raise PRDError(source, problems)
+    return prd

@@ -1,0 +1,1 @@
+"""`ralph run`: the loop and its attempts, the prompt, preflight, settings, approval, recovery."""

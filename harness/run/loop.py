@@ -1,0 +1,521 @@
+"""The loop behind `ralph run --phase N`. Read top to bottom, it is the whole protocol:
+
+1. entry: the previous phase's approval (when it asks for one) and the phase's entry checks;
+2. each feature not passing, in `depends_on` order: bounded prompt → one agent attempt under
+   budget → protected paths compared and restored → the harness runs the checks → record,
+   commit when they pass, otherwise try again with the failure in the prompt, or block;
+3. the phase's exit checks, then the approval gate.
+
+Control flow for the run as a whole goes by exceptions (`EntryNotMet`, `BudgetExhausted`,
+`Interrupted`), each carrying its exit code; everything a feature can do ends in the ledger and
+progress.txt before the next step starts, so a crash or Ctrl-C loses at most the attempt in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.run import approval
+
+from harness.sandbox import guards
+
+from harness.judge import jobs
+from harness.agents.base import Agent, Budget, Result, Task
+from harness.judge.checks import Evidence, all_passed, plan_labels
+from harness.errors import ExitCode, RalphError
+from harness.fileio import now_iso
+from harness.sandbox.environment import Environment
+from harness.books.ledger import clear_inflight, ralph_dir, read_left_tree, write_inflight, write_left_tree
+from harness.views.live import RunView
+from harness.plan.prd import Feature, Phase
+from harness.sandbox.proc import Reaper
+from harness.books.progress import Entry
+from harness.project import Project
+from harness.run.prompt import build_prompt, build_system, describe_check, describe_failure
+from harness.run.recovery import MARK
+from harness.run.settings import RunSettings
+from harness.books.vcs import (Refs, check_refs, commit_worktree, head_sha, ignored_dirs, open_repo, read_refs, require_branch,
+                         tree_fingerprint, uncommitted)
+from harness.judge.verify import tampering, verify_exit, verify_feature
+
+PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
+class EntryNotMet(RalphError):
+    exit_code = ExitCode.ENTRY_NOT_MET
+
+
+class BudgetExhausted(RalphError):
+    exit_code = ExitCode.BUDGET_EXHAUSTED
+
+
+class Interrupted(RalphError):
+    exit_code = ExitCode.INTERRUPTED
+
+
+class AgentUnusable(RalphError):
+    """The agent failed without touching the tree (missing CLI or key, API down): retrying cannot help."""
+
+
+class DirtyTree(RalphError):
+    """Uncommitted changes at start would be committed as the agent's work."""
+
+
+@dataclass
+class Outcome:
+    """How a run ended: its exit code and one message for a person."""
+
+    code: ExitCode
+    message: str
+    blocked: dict[str, str] = field(default_factory=dict)
+
+
+class Spend:
+    """The run-wide budget: agent attempts (iterations), tokens, USD and wall clock."""
+
+    def __init__(self, settings: RunSettings):
+        self.settings = settings
+        self.started = time.monotonic()
+        self.iterations = 0
+        self.tokens = 0
+        self.cost_usd = 0.0
+
+    def exhausted(self) -> str | None:
+        """Why no further attempt may start, or None."""
+        s = self.settings
+        hours = (time.monotonic() - self.started) / 3600
+        if self.iterations >= s.max_iterations:
+            return f"--max-iterations {s.max_iterations} reached"
+        if self.cost_usd >= s.max_cost_usd:
+            return f"--max-cost-usd {s.max_cost_usd:g} reached (${self.cost_usd:.4f} spent)"
+        if self.tokens >= s.max_tokens:
+            return f"--max-tokens {s.max_tokens} reached ({self.tokens} used)"
+        if hours >= s.max_hours:
+            return f"--max-hours {s.max_hours:g} reached"
+        return None
+
+    def attempt_budget(self, timeout_s: float) -> Budget:
+        """What the next attempt may spend: its own limits, capped by what the run has left."""
+        s = self.settings
+        left_s = s.max_hours * 3600 - (time.monotonic() - self.started)
+        return Budget(
+            timeout_s=max(1.0, min(timeout_s, left_s)),
+            max_turns=s.max_turns,
+            max_cost_usd=s.max_cost_usd - self.cost_usd,
+            max_tokens=s.max_tokens - self.tokens,
+        )
+
+    def add(self, result: Result) -> None:
+        self.iterations += 1
+        self.tokens += result.usage.total_tokens
+        self.cost_usd += result.usage.cost_usd
+
+
+def discard_changes(repo: Path) -> None:
+    """Put the tree back to HEAD (for `--reset-on-fail`), keeping the harness's records."""
+    git = open_repo(repo).git
+    tracked = set(filter(None, git.ls_files("-z").split("\0")))
+    for rel in uncommitted(repo):
+        if rel in tracked:
+            git.checkout("HEAD", "--", rel)
+        else:
+            (repo / rel).unlink(missing_ok=True)
+
+
+def attempt_prompts(project: Project, feature: Feature, attempt: int, max_attempts: int,
+                    last_failure: str) -> tuple[str, str]:
+    """(system, prompt) for one attempt, exactly as the agent receives them (and `--dry-run` shows)."""
+    path = project.repo / PRINCIPLES_FILE
+    principles = path.read_text(encoding="utf-8") if path.is_file() else ""
+    system = build_system(principles, feature, protected=project.protected,
+                          check_timeout_s=project.prd.defaults.check_timeout_s,
+                          dependencies={d: project.ledger.feature(d).status for d in feature.depends_on})
+    return system, build_prompt(attempt, max_attempts, last_failure, project.progress.tail(3))
+
+
+def failure_signature(evidence: list[Evidence]) -> str:
+    """Identifies "the same failure": which checks failed, how, and with what output."""
+    failing = [f"{e.check}|{e.verdict}|{e.detail}|{e.output_tail}" for e in evidence if not e.passed]
+    return hashlib.sha256("\n".join(failing).encode()).hexdigest()
+
+
+class PhaseRunner:
+    """Runs one phase (or one feature of it) with one agent under one set of budgets."""
+
+    def __init__(
+        self,
+        project: Project,
+        phase_id: int,
+        agent: Agent,
+        settings: RunSettings,
+        view: RunView,
+        *,
+        feature_id: str | None = None,
+        ask: Callable[[Phase, str], tuple[str, str, str]] | None = None,
+        auto_approve: bool = False,
+        allow_dirty: bool = False,
+        wait: bool = True,
+    ):
+        self.project = project
+        self.phase = project.prd.phase(phase_id)
+        self.agent = agent
+        self.settings = settings
+        self.view = view
+        self.only = project.prd.feature(feature_id) if feature_id else None
+        if self.only and self.only.phase != phase_id:
+            raise RalphError(f"feature {feature_id} belongs to phase {self.only.phase}, not phase {phase_id}")
+        self.ask = ask  # interactive approval prompt: (phase, summary) -> (choice, name, text)
+        self.auto_approve = auto_approve
+        self.allow_dirty = allow_dirty
+        self.wait = wait  # at the end, follow the jobs still running (False: `--no-wait`, exit 7)
+        self.spend = Spend(settings)
+        self.entered = False  # past the entry checks: from then on a summary of the run means something
+        project.environment = Environment(settings.sandbox)
+        self.start_sha = head_sha(project.repo)
+        d = project.prd.defaults
+        self.max_attempts = settings.max_attempts or d.max_attempts
+        self.attempt_timeout_s = settings.attempt_timeout_s or d.attempt_timeout_s
+
+    # ---------------------------------------------------------------- the run
+
+    def run(self) -> Outcome:
+        if not self.project.prd.features_in_phase(self.phase.id):
+            raise RalphError(f"phase {self.phase.id} ({self.phase.name}) has no features yet; add some to PRD.json "
+                             "(`ralph validate` checks them)")
+        self.check_tree()
+        self.check_entry()
+        self.entered = True
+        self.record("run-start", fields={
+            "budgets": (f"iterations {self.settings.max_iterations}, attempts {self.max_attempts}/feature, "
+                        f"${self.settings.max_cost_usd:g}, {self.settings.max_tokens} tokens, "
+                        f"{self.settings.max_hours:g} h, {self.attempt_timeout_s:g} s/attempt"),
+            "features": ", ".join(f.id for f in self.todo()) or "none left",
+        })
+        still = self.work_through()
+        blocked = self.blocked()
+        if still:
+            return Outcome(ExitCode.JOBS_RUNNING, still, blocked)
+        if self.only:
+            code = ExitCode.BLOCKED if self.only.id in blocked else ExitCode.OK
+            status = self.project.ledger.feature(self.only.id).status
+            return Outcome(code, f"{self.only.id} is {status}", blocked)
+        if blocked:
+            self.record("phase-blocked", fields={k: v for k, v in blocked.items()})
+            return Outcome(ExitCode.BLOCKED, f"phase {self.phase.id} ended with blocked features", blocked)
+        exit_evidence = verify_exit(self.project, self.phase, reporter=self.view)
+        if not all_passed(exit_evidence) and self.phase.exit:
+            failing = "; ".join(f"{e.check}: {e.detail}" for e in exit_evidence if not e.passed)
+            return Outcome(ExitCode.BLOCKED, f"phase {self.phase.id} exit checks fail: {failing}")
+        return self.gate()
+
+    def work_through(self) -> str | None:
+        """Every feature left, in dependency order; one whose checks run as jobs does not hold up the
+        ones that do not depend on it. Then wait for the jobs (collecting each feature as its jobs end,
+        and working on what that unblocks or fails), or, with `--no-wait`, stop with them running:
+        then the message saying so is returned."""
+        ledger = self.project.ledger
+        if jobs.resume(self.project) or any(jobs.job_checks(f) for f in self.todo()):
+            self.view.say(f"jobs go to the Ray cluster at {jobs.cluster(self.project).address}")
+            jobs.cluster(self.project).client  # unreachable: a clear error before any attempt
+        while True:
+            for feature in self.todo():
+                if ledger.feature(feature.id).status == "running":
+                    continue
+                if any(ledger.feature(d).status == "running" for d in feature.depends_on):
+                    continue  # comes round again once its dependency's jobs are collected
+                self.work_on(feature)
+            running = [f.id for f in self.todo() if ledger.feature(f.id).status == "running"]
+            if not running:
+                return None
+            ids = ", ".join(j.id for f in running for j in ledger.feature(f).jobs if not j.done)
+            if not self.wait:
+                self.record("jobs-running", fields={"features": ", ".join(running), "jobs": ids})
+                return (f"{', '.join(running)}: checks still running as jobs ({ids}); `ralph run` or "
+                        "`ralph jobs wait` collects them, `ralph jobs` lists them")
+            deadline = self.spend.started + self.settings.max_hours * 3600
+            if not jobs.wait(self.project, self.view, features=running, deadline=deadline, first=True):
+                self.record("budget", fields={"stopped": f"--max-hours {self.settings.max_hours:g} reached",
+                                              "still running": ids})
+                raise BudgetExhausted(f"budget exhausted: --max-hours {self.settings.max_hours:g} reached while "
+                                      f"jobs run ({ids}); they keep running: `ralph jobs wait` collects them")
+
+    def check_tree(self) -> None:
+        """Refuse a detached HEAD, and a dirty tree that is not ralph's own leftovers (or commit it,
+        `--allow-dirty`): before the first attempt, so nothing of the user's is taken for the agent's."""
+        repo = self.project.repo
+        require_branch(open_repo(repo))
+        own = jobs.own_paths(self.project)  # left by attempts whose checks still run as jobs: theirs, not yours
+        dirty = [p for p in uncommitted(repo) if p not in own]
+        if not dirty or read_left_tree(repo) == tree_fingerprint(repo):
+            return
+        if not self.allow_dirty:
+            listed = "\n".join(f"  {p}" for p in dirty[:20]) + (f"\n  … and {len(dirty) - 20} more" if len(dirty) > 20
+                                                                   else "")
+            raise DirtyTree(f"the working tree has uncommitted changes, which would be committed as the agent's work:\n"
+                            f"{listed}\ncommit or stash them, or pass --allow-dirty to commit them first as your own "
+                            "commit")
+        done = commit_worktree(repo, "chore: uncommitted changes before ralph run\n\nCommitted by `ralph run "
+                                     "--allow-dirty` as the user's own work, before any agent attempt.\n")
+        self.start_sha = done.sha
+        self.record("dirty-tree-committed", fields={"commit": done.sha, "paths": ", ".join(done.committed)})
+
+    def check_entry(self) -> None:
+        """Refuse to start unless the phases it follows are approved (if they ask) and entry checks pass."""
+        missing = []
+        for prev in self.project.prd.prerequisites(self.phase):
+            if prev.approval and not self.project.ledger.phase(prev.id).approved:
+                missing.append(f"phase {prev.id} ({prev.name}) is not approved: `ralph approve {prev.id} --by NAME`")
+        if self.phase.entry:
+            evidence = self.project.run(self.phase.entry, self.project.log_dir(f"phase-{self.phase.id}-entry"),
+                                        self.view, plan_labels(self.phase.id))
+            verdict = "pass" if all_passed(evidence) else "fail"
+            self.record("phase-entry", fields={"verdict": verdict}, checks=evidence)
+            missing += [f"entry check '{e.check}': {e.verdict}, {e.detail}" for e in evidence if not e.passed]
+        if missing:
+            items = "\n".join(f"  - {m}" for m in missing)
+            raise EntryNotMet(f"phase {self.phase.id} ({self.phase.name}) cannot start:\n{items}")
+
+    def todo(self) -> list[Feature]:
+        chosen = [self.only] if self.only else self.project.prd.features_in_phase(self.phase.id)
+        return [f for f in chosen if self.project.ledger.feature(f.id).status != "passing"]
+
+    def blocked(self) -> dict[str, str]:
+        features = [self.only] if self.only else self.project.prd.features_in_phase(self.phase.id)
+        states = {f.id: self.project.ledger.feature(f.id) for f in features}
+        return {fid: fs.blocked_reason or "blocked" for fid, fs in states.items() if fs.status == "blocked"}
+
+    # ---------------------------------------------------------------- one feature
+
+    def work_on(self, feature: Feature) -> None:
+        """Attempts until the feature passes, is blocked, or the run's budget stops it."""
+        ledger = self.project.ledger
+        waiting = [d for d in feature.depends_on if ledger.feature(d).status != "passing"]
+        if waiting:
+            self.block(feature, f"depends on {', '.join(waiting)}, which is not passing")
+            return
+        if ledger.feature(feature.id).status == "blocked":
+            if self.only is None:  # blocked in an earlier run: it needs a person, not the same loop again
+                self.view.say(f"{feature.id} stays blocked: {ledger.feature(feature.id).blocked_reason} "
+                              f"(`ralph run --feature {feature.id}` gives it another round)")
+                return
+            ledger.unblock(feature.id)
+            self.record("unblocked", subject=feature.id, fields={"by": "ralph run --feature (another round)"})
+        last_failure = describe_failure(ledger.feature(feature.id).last_evidence)
+        unchanged_streak, last_signature = 0, None
+        while True:
+            state = ledger.feature(feature.id)
+            if state.status == "passing":
+                return
+            if state.attempts >= self.max_attempts:
+                self.block(feature, f"{state.attempts} attempts failed (max_attempts {self.max_attempts})")
+                return
+            reason = self.spend.exhausted()
+            if reason:
+                self.record("budget", subject=feature.id, fields={"stopped": reason})
+                raise BudgetExhausted(f"budget exhausted: {reason}; state is saved, `ralph run` resumes")
+            before = tree_fingerprint(self.project.repo)
+            result, evidence, tampered = self.attempt(feature, last_failure)
+            if all_passed(evidence) or ledger.feature(feature.id).status == "running":
+                return  # running: its jobs decide, when they are collected (work_through)
+            unchanged = tree_fingerprint(self.project.repo) == before
+            if result.status == "error" and unchanged:
+                self.record("agent-failed", subject=feature.id, fields={"error": result.error or "unknown"})
+                raise AgentUnusable(f"the agent failed on {feature.id} without changing anything: {result.error}; "
+                                    "fix that and run again (state is saved)")
+            unchanged_streak = unchanged_streak + 1 if unchanged else 0
+            signature = failure_signature(evidence)
+            if result.status == "budget":
+                continue  # the next turn of the loop stops the run with the budget's reason
+            if unchanged_streak >= 2:
+                self.block(feature, "two attempts in a row changed nothing in the tree")
+                return
+            if signature == last_signature and not tampered:
+                self.block(feature, "the same check failed with the same output twice: "
+                                    + "; ".join(f"{e.check}: {e.detail}" for e in evidence if not e.passed))
+                return
+            last_signature, last_failure = signature, describe_failure(evidence)
+            if self.settings.reset_on_fail:
+                discard_changes(self.project.repo)
+                write_left_tree(self.project.repo, tree_fingerprint(self.project.repo))
+
+    def attempt(self, feature: Feature, last_failure: str) -> tuple[Result, list[Evidence], bool]:
+        """One agent attempt and its verification; returns (agent result, evidence, tampered).
+
+        What a crash needs to undo it (harness/run/recovery.py) is on disk before the agent starts.
+        An attempt that ends by no fault of the agent (Ctrl-C, SIGTERM, a harness error) is given
+        back to the feature; the protected paths and refs are put back whatever happened.
+        """
+        project = self.project
+        number = project.ledger.begin_attempt(feature.id)
+        snapshot, refs = project.snapshot(), read_refs(project.repo)
+        mark = f"{os.getpid()}-{time.time_ns()}"
+        write_inflight(project.repo, {"feature": feature.id, "attempt": number, "start_sha": refs.sha,
+                                      "refs": refs.to_json(), "snapshot": snapshot.to_json(), "mark": mark,
+                                      "ralph_pid": os.getpid(), "at": now_iso()})
+        os.environ[MARK] = mark  # inherited by everything the attempt starts: recovery finds it by this
+        try:
+            return self._attempt(feature, number, last_failure, snapshot, refs)
+        except BaseException:  # progress.txt keeps what ralph appended (the interruption, say)
+            guards.check_and_restore(project.repo, snapshot.without("progress.txt"))
+            check_refs(project.repo, refs)
+            project.ledger.refund_attempt(feature.id)
+            raise
+        finally:
+            os.environ.pop(MARK, None)
+            write_left_tree(project.repo, tree_fingerprint(project.repo))  # the agent's work is not a dirty tree
+            clear_inflight(project.repo)
+
+    def _attempt(self, feature: Feature, number: int, last_failure: str, snapshot: guards.Snapshot,
+                 refs: Refs) -> tuple[Result, list[Evidence], bool]:
+        project, ledger = self.project, self.project.ledger
+        shared = ignored_dirs(project.repo)  # what the checks may see of the ignored tree: what exists now
+        run_dir = ralph_dir(project.repo) / "runs" / f"{now_iso().replace(':', '')}-{feature.id}-{number}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        system, prompt = attempt_prompts(project, feature, number, self.max_attempts, last_failure)
+        task = Task(
+            feature_id=feature.id,
+            attempt=number,
+            system=system,
+            prompt=prompt,
+            workdir=project.repo,
+            transcript_path=run_dir / "transcript.jsonl",
+            protected=project.protected,
+            env_allow=list(project.prd.defaults.env_allow),
+            sandbox=self.settings.sandbox,
+            on_event=self.view.agent_event,
+        )
+        (run_dir / "prompt.md").write_text(f"{task.system}\n\n---\n\n{task.prompt}\n", encoding="utf-8")
+        self.view.attempt_started(feature.id, number, self.max_attempts)
+        started = time.monotonic()
+        try:
+            with Reaper():  # whatever the backend started, nothing survives the attempt
+                result = self.agent.run(task, self.spend.attempt_budget(self.attempt_timeout_s))
+        except KeyboardInterrupt:  # backends return "interrupted" themselves; this covers one that does not
+            result = Result("interrupted")
+        tampered = guards.check_and_restore(project.repo, snapshot)
+        moved, folded = check_refs(project.repo, refs)
+        tampered += moved
+        self.spend.add(result)
+        ledger.add_usage(feature.id, cost_usd=result.usage.cost_usd, tokens=result.usage.total_tokens)
+        if result.status == "interrupted":
+            self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "agent",
+                                                                   "attempts": "not counted"})
+            raise Interrupted(f"interrupted during {feature.id} attempt {number}; `ralph run` resumes")
+        agent_fields = dict(
+            agent=self.agent.name, model=self.agent.model or None, turns=result.turns,
+            tokens=result.usage.total_tokens, cost_usd=result.usage.cost_usd,
+            duration_s=time.monotonic() - started, summary=result.summary,
+        )
+        fields = {"attempt": str(number), "agent status": result.status}
+        if result.error:
+            fields["agent error"] = result.error
+        if folded:
+            fields["agent commits"] = f"{folded} folded into the attempt (the branch was put back; the changes stay)"
+        if tampered:
+            evidence = [tampering(tampered, "by the agent")]
+            ledger.record_verification(feature.id, evidence, head_sha(project.repo))
+            project.progress.append(Entry(kind="attempt", subject=feature.id, phase=feature.phase,
+                                          fields={**fields, "verdict": "tampering"}, checks=evidence,
+                                          **agent_fields))
+            self.view.attempt_finished(result.usage, "tampering")
+            return result, evidence, True
+        try:
+            verdict = verify_feature(project, feature, commit=True, reporter=self.view, entry_kind="attempt",
+                                     entry_fields=fields, entry_agent=agent_fields, baseline=snapshot, refs=refs,
+                                     shared=shared, wait=False)
+        except KeyboardInterrupt:
+            self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "checks",
+                                                                   "attempts": "not counted"})
+            raise Interrupted(f"interrupted while verifying {feature.id}; `ralph run` resumes") from None
+        self.view.attempt_finished(result.usage, "running" if verdict.status == "running"
+                                   else "pass" if verdict.passed else "fail")
+        return result, verdict.evidence, any(e.kind == "guard" for e in verdict.evidence)
+
+    def block(self, feature: Feature, reason: str) -> None:
+        self.project.ledger.mark_blocked(feature.id, reason)
+        self.record("blocked", subject=feature.id, fields={"reason": reason})
+        self.view.say(f"[bold red]{feature.id} blocked[/]: {reason}")
+
+    def record(self, kind: str, *, subject: str | None = None, fields: dict[str, str] | None = None,
+               checks: list[Evidence] | None = None) -> None:
+        self.project.progress.append(Entry(kind=kind, subject=subject or f"phase {self.phase.id}",
+                                           phase=self.phase.id, fields=fields or {}, checks=checks or [],
+                                           commit=head_sha(self.project.repo)))
+
+    # ---------------------------------------------------------------- the gate
+
+    def summary(self) -> str:
+        """Features, figures, spend and the diff of this run, for the approval prompt and request."""
+        lines = [f"Phase {self.phase.id}: {self.phase.name}"]
+        for f in self.project.prd.features_in_phase(self.phase.id):
+            fs = self.project.ledger.feature(f.id)
+            figures = ", ".join(f"{k}={v:.4g}" for e in fs.last_evidence for k, v in e.figures.items())
+            lines.append(f"  {f.id} {fs.status} after {fs.attempts} attempt(s), ${fs.cost_usd:.4f}"
+                         + (f"; {figures}" if figures else ""))
+        lines.append(f"This run: {self.spend.iterations} attempt(s), {self.spend.tokens} tokens, "
+                     f"${self.spend.cost_usd:.4f}")
+        if self.start_sha and self.start_sha != head_sha(self.project.repo):
+            lines.append("Diff: " + open_repo(self.project.repo).git.diff("--shortstat", self.start_sha, "HEAD"))
+        return "\n".join(lines)
+
+    def gate(self) -> Outcome:
+        phase, project = self.phase, self.project
+        if not phase.approval:
+            return Outcome(ExitCode.OK, f"phase {phase.id} complete (it asks for no approval)")
+        if project.ledger.phase(phase.id).approved:
+            return Outcome(ExitCode.OK, f"phase {phase.id} complete and already approved")
+        summary = self.summary()
+        if self.auto_approve:
+            approval.approve(project, phase.id, by="ralph run --yes", note="approved automatically: --yes was given",
+                             reporter=self.view)
+            return Outcome(ExitCode.OK, f"phase {phase.id} complete; approved automatically (--yes, recorded)")
+        if self.ask:
+            choice, name, text = self.ask(phase, summary)
+            if choice == "approve":
+                approval.approve(project, phase.id, by=name, note=text, reporter=self.view)
+                return Outcome(ExitCode.OK, f"phase {phase.id} approved by {name}")
+            if choice == "reject":
+                approval.reject(project, phase.id, by=name, reason=text)
+                return Outcome(ExitCode.FAILED, f"phase {phase.id} rejected by {name}: {text}")
+        path = approval.write_request(project.repo, phase, summary)
+        self.record("approval-request", fields={"request": str(path.relative_to(project.repo))})
+        return Outcome(ExitCode.AWAITING_APPROVAL,
+                       f"phase {phase.id} awaits approval: {path.relative_to(project.repo)}\n"
+                       f"approve: ralph approve {phase.id} --by NAME   reject: ralph reject {phase.id} --reason TEXT")
+
+
+def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: str | None = None, *,
+            agent: str = "") -> str:
+    """What `ralph run --dry-run` prints: `agent` (the backend, described) and budgets, entry and exit
+    checks, the system prompt's common part once, then each feature's own part and its first prompt."""
+    phase = project.prd.phase(phase_id)
+    d = project.prd.defaults
+    max_attempts = settings.max_attempts or d.max_attempts
+    out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)",
+           f"agent: {agent or settings.agent}; sandbox {settings.sandbox}",
+           f"budgets: {settings.max_iterations} attempts in this run, {max_attempts} per feature, "
+           f"{settings.attempt_timeout_s or d.attempt_timeout_s:g} s and {settings.max_turns} turns per attempt; "
+           f"${settings.max_cost_usd:g}, {settings.max_tokens:,} tokens, {settings.max_hours:g} h for the run"]
+    out += ["## Entry checks", *([describe_check(c, d.check_timeout_s) for c in phase.entry] or ["(none)"])]
+    features = [project.prd.feature(feature_id)] if feature_id else project.prd.features_in_phase(phase.id)
+    common: str | None = None
+    for f in features:
+        state = project.ledger.feature(f.id)
+        if state.status == "passing":
+            out.append(f"## {f.id}: passing, skipped")
+            continue
+        system, prompt = attempt_prompts(project, f, state.attempts + 1, max_attempts,
+                                         describe_failure(state.last_evidence))
+        head, _, own = system.partition("\n\n# Feature ")
+        if common is None:
+            common = head
+            out += ["## System prompt, common to every feature (cached across attempts)", common]
+        waiting = [dep for dep in f.depends_on if project.ledger.feature(dep).status != "passing"]
+        note = f" (starts only once {', '.join(waiting)} pass{'es' * (len(waiting) == 1)})" if waiting else ""
+        out += [f"## {f.id}: {state.status}, next attempt {state.attempts + 1}/{max_attempts}{note}",
+                "### system, this feature's part", "# Feature " + own, "### prompt", prompt]
+    out += ["## Exit checks", *([describe_check(c, d.check_timeout_s) for c in phase.exit] or ["(none)"])]
+    return "\n\n".join(out)

@@ -1,0 +1,98 @@
+"""Defaults for `ralph run`: built-ins < `[tool.ralph]` in pyproject.toml < `.ralph/config.toml` < CLI flags.
+
+`[tool.ralph]` is read from pyproject.toml as committed at HEAD, never from the working tree: an
+agent's edit there (which the guards also treat as tampering) can never change how the next run
+is budgeted or sandboxed. `.ralph/config.toml` is the user's, and guarded the same way.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import git
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.agents import AGENT_KINDS
+from harness.errors import RalphError
+from harness.judge.executors import ExecutorSettings
+from harness.books.vcs import VCSError, open_repo
+
+AgentKind = Literal[AGENT_KINDS]  # type: ignore[valid-type]  # the one list, from harness.agents
+
+
+class SettingsError(RalphError):
+    """A config file has a wrong key or value; the message names the file and the key."""
+
+
+class RunSettings(BaseModel):
+    """Every budget has a finite default: a loop that nobody capped is a loop that runs all night."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: AgentKind = "anthropic"
+    model: str | None = None  # None: the backend's default (anthropic: the newest Sonnet its SDK lists)
+    agent_cmd: str | None = None
+    # Secret-looking variables a custom agent CLI may see (a known CLI's own keys pass anyway); checks never do
+    agent_env: list[str] = Field(default_factory=list)
+    max_iterations: int = Field(10, ge=1)
+    max_attempts: int | None = Field(None, ge=1)  # None: the PRD's defaults.max_attempts
+    attempt_timeout_s: float | None = Field(None, gt=0)  # None: the PRD's defaults.attempt_timeout_s
+    max_turns: int = Field(50, ge=1)
+    max_cost_usd: float = Field(10.0, gt=0)
+    max_tokens: int = Field(5_000_000, gt=0)
+    max_hours: float = Field(8.0, gt=0)
+    reset_on_fail: bool = False
+    sandbox: Literal["none", "bwrap"] = "none"
+    executors: ExecutorSettings = Field(default_factory=ExecutorSettings)  # [tool.ralph.executors.ray]: the cluster
+
+
+def _read_toml(text: str, where: str, table: tuple[str, ...]) -> dict:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{where}: not valid TOML: {exc}") from exc
+    for key in table:
+        data = data.get(key, {})
+    return data
+
+
+def committed_text(repo: Path, rel: str) -> str | None:
+    """`rel` as committed at HEAD, or None (not a repository, no commit yet, or not tracked)."""
+    try:
+        return open_repo(repo).git.show(f"HEAD:{rel}", strip_newline_in_stdout=False)
+    except (git.GitCommandError, VCSError):
+        return None
+
+
+def load_settings(repo: Path, overrides: dict | None = None) -> RunSettings:
+    """Merge the config sources for `repo`; `overrides` are CLI flags (None values are ignored)."""
+    merged: dict = {}
+    local = repo / ".ralph" / "config.toml"
+    sources = [(committed_text(repo, "pyproject.toml"), "pyproject.toml at HEAD", ("tool", "ralph")),
+               (local.read_text() if local.is_file() else None, str(local), ())]
+    for text, where, table in sources:
+        if text is not None:
+            found = _read_toml(text, where, table)
+            try:
+                RunSettings(**{**merged, **found})
+            except ValidationError as exc:
+                raise SettingsError(f"{where}: {_describe(exc)}") from exc
+            merged.update(found)
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return RunSettings(**merged)
+    except ValidationError as exc:
+        raise SettingsError(f"ralph run options: {_describe(exc)}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{where}' (known: {', '.join(RunSettings.model_fields)})")
+        else:
+            problems.append(f"'{where}': {err['msg']}")
+    return "; ".join(problems)

@@ -1,0 +1,221 @@
+"""The status board: phases, features, attempts, key figures, approvals, blockers.
+
+`board()` gathers it as plain data (what `ralph status --json` prints); `render_board` draws it
+with rich; `render_markdown` writes it as docs/STATUS.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from harness.run.approval import pending_request
+from harness.fileio import now_iso
+from harness.books.ledger import LEGACY_NOTE, FeatureState
+from harness.judge.runlinks import unique
+from harness.books.vcs import head_sha, headline_metrics
+from harness.project import Project
+
+STYLES = {
+    "passing": "green", "approved": "bold green", "done": "green", "failing": "red", "rejected": "bold red",
+    "blocked": "bold red", "pending": "dim", "not started": "dim", "in progress": "yellow", "running": "yellow",
+    "awaiting approval": "bold magenta", "exit checks pending": "cyan", "planned": "dim",
+}
+
+
+def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list[str]) -> dict[str, Any]:
+    return {
+        "id": feature_id,
+        "title": title,
+        "status": fs.status,
+        "attempts": fs.attempts,
+        "metrics": headline_metrics(fs.last_evidence),
+        "failing": [f"{e.check}: {e.detail}" for e in fs.last_evidence if not e.passed],
+        "verified_commit": fs.verified_commit,
+        "verified_at": fs.verified_at,
+        "blocked_reason": fs.blocked_reason,
+        "stale_reason": fs.stale_reason,
+        "legacy": fs.legacy,
+        "depends_on": depends_on,
+        "cost_usd": round(fs.cost_usd, 4),
+        "tokens": fs.tokens,
+        "wandb": [run.model_dump() for run in unique(r for e in fs.last_evidence for r in e.wandb)],
+        "jobs": [j.id for j in fs.jobs if not j.done],
+    }
+
+
+def _phase_status(features: list[dict[str, Any]], exit_ok: bool | None, decision: str | None,
+                  approval_required: bool) -> str:
+    statuses = [f["status"] for f in features]
+    if decision:
+        return decision
+    if not features:
+        return "planned"
+    if all(s == "passing" for s in statuses):
+        if exit_ok is None:
+            return "exit checks pending"
+        if exit_ok:
+            return "awaiting approval" if approval_required else "done"
+    if "blocked" in statuses:
+        return "blocked"
+    if any(s != "pending" for s in statuses) or any(f["attempts"] for f in features) or exit_ok is False:
+        return "in progress"
+    return "not started"
+
+
+def board(project: Project) -> dict[str, Any]:
+    """Everything the board shows, JSON-serialisable."""
+    prd, ledger = project.prd, project.ledger
+    phases = []
+    for phase in prd.phases:
+        features = [_feature_row(f.id, f.title, ledger.feature(f.id), f.depends_on)
+                    for f in prd.features_in_phase(phase.id)]
+        ps = ledger.phase(phase.id)
+        # exit evidence counts only for the check as it is now (the same digest), or legacy evidence by name
+        digests = {c.name: c.digest for c in phase.exit}
+        recorded = {e.check: e for e in ps.exit_evidence if e.check_sha256 in (None, digests.get(e.check))}
+        exit_rows = [{"check": c.name, "verdict": recorded[c.name].verdict if c.name in recorded else "not run",
+                      "detail": recorded[c.name].detail if c.name in recorded else ""} for c in phase.exit]
+        exit_ok = (all(r["verdict"] == "pass" for r in exit_rows)
+                   if all(r["verdict"] != "not run" for r in exit_rows) else None)
+        decision = ps.decision
+        phases.append({
+            "id": phase.id,
+            "name": phase.name,
+            "goal": phase.goal,
+            "status": _phase_status(features, exit_ok, decision.decision if decision else None, phase.approval),
+            "passing": sum(f["status"] == "passing" for f in features),
+            "total": len(features),
+            "approval_required": phase.approval,
+            "decision": decision.model_dump() if decision else None,
+            "approval_requested": pending_request(project.repo, phase.id) is not None,
+            "exit": exit_rows,
+            "features": features,
+        })
+    all_features = [f for p in phases for f in p["features"]]
+    counts = {s: sum(f["status"] == s for f in all_features) for s in ("passing", "failing", "blocked", "pending")}
+    return {
+        "project": prd.project,
+        "description": prd.description,
+        "generated_at": now_iso(),
+        "commit": head_sha(project.repo),
+        "progress_problem": project.progress.problem(),
+        "totals": {"features": len(all_features), **counts,
+                   "attempts": sum(f["attempts"] for f in all_features),
+                   "cost_usd": round(sum(f["cost_usd"] for f in all_features), 4),
+                   "tokens": sum(f["tokens"] for f in all_features)},
+        "phases": phases,
+    }
+
+
+def _issue(f: dict[str, Any]) -> str:
+    """What a person should know about a feature's row: blocker, failing checks, or stale evidence."""
+    running = f"checks running as jobs: {', '.join(f['jobs'])} (`ralph jobs`)" if f.get("jobs") else ""
+    return f["blocked_reason"] or running or f["stale_reason"] or "; ".join(f["failing"])
+
+
+def _status_text(f: dict[str, Any]) -> str:
+    return f"{f['status']} (legacy)" if f["legacy"] else f["status"]
+
+
+def _metrics_text(metrics: dict[str, float], limit: int = 3) -> str:
+    items = [f"{k}={v:.4g}" for k, v in metrics.items()]
+    return "\n".join(items[:limit]) + (f"\n(+{len(items) - limit})" if len(items) > limit else "")
+
+
+def _decision_text(p: dict[str, Any]) -> str:
+    d = p["decision"]
+    if d:
+        return f"{d['decision']} by {d['by']} at {d['at']}" + (f" ({d['note']})" if d["note"] else "")
+    if p["approval_requested"]:
+        return f"requested: ralph approve {p['id']} --by NAME"
+    return "required" if p["approval_required"] else "not required"
+
+
+def render_board(data: dict[str, Any]) -> RenderableType:
+    t = data["totals"]
+    head = Text.assemble(
+        (data["project"], "bold"), f"  commit {(data['commit'] or 'none')[:10]}  ",
+        (f"{t['passing']}/{t['features']} features passing", "green"),
+        f"  {t['blocked']} blocked  {t['attempts']} attempts  ${t['cost_usd']:.2f}",
+    )
+    parts: list[RenderableType] = [head]
+    if data["progress_problem"]:
+        parts.append(Text(f"progress.txt: {data['progress_problem']} (ralph log --accept-edits)", "bold red"))
+    for p in data["phases"]:
+        body: list[RenderableType] = [Text(p["goal"], "italic")] if p["goal"] else []
+        if p["features"]:
+            table = Table(expand=True, show_edge=False, pad_edge=False, box=None, header_style="bold")
+            # Ids, statuses and figures never wrap; the title gives way first (ellipsis), so the
+            # board stays one line per feature plus one per figure, even at 80 columns.
+            for col, kw in (("feature", {"no_wrap": True, "style": "bold"}),
+                            ("title", {"ratio": 2, "no_wrap": True, "overflow": "ellipsis", "style": "dim"}),
+                            ("status", {"no_wrap": True}), ("tries", {"justify": "right"}),
+                            ("key figures", {"ratio": 2, "no_wrap": True, "overflow": "ellipsis"}),
+                            ("commit", {"no_wrap": True})):
+                table.add_column(col, **kw)
+            for f in p["features"]:
+                table.add_row(
+                    f["id"], f["title"], Text(_status_text(f), STYLES.get(f["status"], "")), str(f["attempts"]),
+                    _metrics_text(f["metrics"]), (f["verified_commit"] or "")[:7],
+                )
+            body.append(table)
+            # Blockers, failing checks and stale evidence go under the table, a full-width line each:
+            # a sixth column squeezed them into a few characters per line at 80 columns.
+            body += [Text.assemble(f"  {f['id']}: ", (issue, STYLES.get(f["status"], "")), no_wrap=False)
+                     for f in p["features"] if (issue := _issue(f))]
+            if any(f["legacy"] for f in p["features"]):
+                body.append(Text(LEGACY_NOTE, "dim"))
+        exits = ", ".join(f"{e['check']}: {e['verdict']}" for e in p["exit"]) or "none"
+        footer = Text.assemble(("exit: ", "bold"), exits, ("   approval: ", "bold"), _decision_text(p))
+        title = Text.assemble(f"Phase {p['id']}: {p['name']}  ", (p["status"], STYLES.get(p["status"], "")),
+                              f"  {p['passing']}/{p['total']}")
+        parts.append(Panel(Group(*body, footer), title=title, title_align="left"))
+    return Group(*parts)
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _wandb_md(runs: list[dict[str, Any]]) -> str:
+    """Each run as a link to its page, or offline as its id and local folder."""
+    return "<br>".join(f"[{r['id']}]({r['url']})" if r["url"] else
+                       f"`{r['id']}` (offline{', `' + r['dir'] + '`' if r['dir'] else ''})" for r in runs)
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    t = data["totals"]
+    out = [
+        f"# Status: {data['project']}",
+        "",
+        f"Generated by `ralph status --write` at {data['generated_at']} on commit `{(data['commit'] or 'none')[:10]}`. "
+        f"{t['passing']}/{t['features']} features passing, {t['blocked']} blocked, {t['attempts']} agent attempts, "
+        f"${t['cost_usd']:.2f} spent.",
+        "",
+    ]
+    if data["progress_problem"]:
+        out += [f"**progress.txt was changed outside ralph:** {data['progress_problem']}", ""]
+    for p in data["phases"]:
+        out += [f"## Phase {p['id']}: {p['name']} ({p['status']}, {p['passing']}/{p['total']})", ""]
+        if p["goal"]:
+            out += [p["goal"], ""]
+        if p["features"]:
+            out += ["| feature | title | status | attempts | key figures | verified at | W&B runs | blocker / failing |",
+                    "|---|---|---|---:|---|---|---|---|"]
+            out += [
+                f"| {f['id']} | {_md(f['title'])} | {_status_text(f)} | {f['attempts']} | {_md(_metrics_text(f['metrics'], 6))}"
+                f" | {('`' + f['verified_commit'][:8] + '`') if f['verified_commit'] else ''}"
+                f" | {_md(_wandb_md(f['wandb']))} | {_md(_issue(f))} |"
+                for f in p["features"]
+            ]
+            out.append("")
+            if any(f["legacy"] for f in p["features"]):
+                out += [LEGACY_NOTE + ".", ""]
+        exits = ", ".join(f"{e['check']}: {e['verdict']}" for e in p["exit"]) or "none"
+        out += [f"Exit checks: {exits}. Approval: {_decision_text(p)}.", ""]
+    return "\n".join(out)
