@@ -24,15 +24,17 @@ from harness import __version__
 from harness.agents import describe_kinds  # light: backends are imported when built
 from harness.errors import ExitCode, RalphError
 from harness.plan.templates import TEMPLATE_NAMES
+from harness.books.layout import report_path
+from harness.sandbox import SANDBOX_KINDS
 
 if TYPE_CHECKING:  # the rest loads inside the commands that use it, so `ralph --help` starts fast
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
-    from harness.judge.checks import Evidence
+    from harness.books.records import Evidence
     from harness.plan.prd import PRD, Check, Phase
     from harness.project import Project
-    from harness.run.settings import RunSettings
+    from harness.settings import RunSettings
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -83,7 +85,8 @@ def open_project(repo: Path, prd: Path | None) -> Project:
 @contextlib.contextmanager
 def locked_project(repo: Path, prd: Path | None, command: str) -> Iterator[Project]:
     """The project, opened holding the repository's lock, after recovering a crashed attempt."""
-    from harness.books.ledger import RepoLock, inflight_path
+    from harness.books.ledger import RepoLock
+    from harness.books.layout import inflight_path
     from harness.run.recovery import open_project as open_recovered
 
     if not inflight_path(repo).exists():
@@ -271,7 +274,7 @@ def init(
 ) -> None:
     """Set up a (new or existing) git repository for ralph."""
     from harness.plan.prd import load_prd
-    from harness.plan.templates import init_project
+    from harness.books.init import init_project
 
     result = init_project(repo, template.value, force=force)
     console.print(f"[green]✓[/] {escape(str(repo))}: wrote {escape(', '.join(result.written))}")
@@ -424,9 +427,7 @@ def log(
         console.print()
 
 
-class SandboxKind(str, Enum):
-    none = "none"
-    bwrap = "bwrap"
+SandboxChoice = Enum("SandboxChoice", {kind: kind for kind in SANDBOX_KINDS}, type=str)  # --sandbox
 
 
 def ask_approval(phase: Phase, summary: str) -> tuple[str, str, str]:
@@ -472,7 +473,7 @@ def run(
                                                       show_default="5000000")] = None,
     max_hours: Annotated[Optional[float], typer.Option(help="Wall clock for the whole run.",
                                                        show_default="8")] = None,
-    sandbox: Annotated[Optional[SandboxKind], typer.Option(help="bwrap: agent commands and checks see a read-only "
+    sandbox: Annotated[Optional[SandboxChoice], typer.Option(help="bwrap: agent commands and checks see a read-only "
                                                            "filesystem outside the repo and no network.",
                                                            show_default="none")] = None,
     reset_on_fail: Annotated[Optional[bool], typer.Option("--reset-on-fail/--keep-on-fail",
@@ -498,7 +499,7 @@ def run(
     saved; run again to resume). Defaults also come from `[tool.ralph]` in the committed
     pyproject.toml and from `.ralph/config.toml`.
     """
-    from harness.run.settings import load_settings
+    from harness.settings import load_settings
 
     if phase is None:
         first = open_project(repo, prd)
@@ -619,7 +620,7 @@ def report(
     from harness.views.report import write_report
 
     project = open_project(repo, prd)
-    path = write_report(project, out or project.repo / ".ralph" / "report" / "index.html")
+    path = write_report(project, out or report_path(project.repo))
     console.print(f"[green]✓[/] wrote {escape(str(path))}  (open it in a browser: file://{escape(str(path.resolve()))})")
 
 

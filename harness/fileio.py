@@ -1,4 +1,4 @@
-"""Crash-safe file writes and timestamps shared by the harness records."""
+"""Crash-safe file writes, timestamps and clipped text, shared by the harness records."""
 
 from __future__ import annotations
 
@@ -55,3 +55,11 @@ def sha256_file(path: Path) -> str:
 def now_iso() -> str:
     """UTC timestamp, second precision, e.g. 2026-11-21T08:43:18Z."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def clip(text: str, limit: int, keep: str = "head") -> str:
+    """`text` cut to `limit` characters, keeping the head or the tail, with a visible marker."""
+    if len(text) <= limit:
+        return text
+    marker = f"\n[... {len(text) - limit} characters cut ...]\n"
+    return text[: limit - len(marker)] + marker if keep == "head" else marker + text[-(limit - len(marker)) :]

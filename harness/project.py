@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.sandbox import guards
-from harness.judge.checks import Evidence, Reporter
-from harness.judge.checktree import CheckRun, run_in_check_tree
 from harness.sandbox.environment import Environment
 from harness.fileio import atomic_write_text, now_iso
-from harness.books.ledger import Ledger, ralph_dir
-from harness.plan.prd import PRD, Check, load_prd
+from harness.books.ledger import Ledger
+from harness.plan.prd import PRD, load_prd
 from harness.books.progress import ProgressLog
-from harness.books.vcs import Entry as TreeEntry
-from harness.books.vcs import ignored_dirs, open_repo
+from harness.books.layout import runs_dir
+from harness.books.vcs import open_repo
 
 
 @dataclass
@@ -52,28 +49,6 @@ class Project:
         """The protected files as they are now (the baseline an attempt is compared with)."""
         return guards.snapshot(self.repo, self.prd.defaults.protected)
 
-    def check(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None, *,
-              baseline: guards.Snapshot | None = None, shared: Sequence[str] | None = None,
-              set_aside: Sequence[str] = (), labels: Mapping[str, str] | None = None,
-              held: Mapping[str, TreeEntry] | None = None) -> CheckRun:
-        """Run `checks` on a clean checkout of the candidate tree (checktree.py).
-
-        `baseline` is what the protected paths must be there (default: as they are now); `shared`
-        the ignored top-level directories linked in (default: those that exist now); `labels` the
-        RALPH_* variables the commands see (checks.plan_labels).
-        """
-        d = self.prd.defaults
-        return run_in_check_tree(
-            self.repo, checks, environment=self.environment, baseline=baseline or self.snapshot(),
-            shared=ignored_dirs(self.repo) if shared is None else shared, protected=self.protected,
-            env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
-            set_aside=set_aside, labels=labels, held=held)
-
-    def run(self, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None,
-            labels: Mapping[str, str] | None = None) -> list[Evidence]:
-        """Entry and exit checks: `check` with today's baseline; the evidence only."""
-        return self.check(checks, log_dir, reporter, labels=labels).evidence
-
     def write_passes(self, passes: dict[str, bool]) -> None:
         """Set `passes` in PRD.json, starting from the text ralph loaded, never from what is on disk now
         (an edit made meanwhile by anyone else is overwritten, not merged)."""
@@ -89,4 +64,4 @@ class Project:
 
     def log_dir(self, name: str) -> Path:
         """`.ralph/runs/<timestamp>-<name>/` for full check output."""
-        return ralph_dir(self.repo) / "runs" / f"{now_iso().replace(':', '')}-{name}"
+        return runs_dir(self.repo) / f"{now_iso().replace(':', '')}-{name}"

@@ -23,15 +23,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.judge.checks import Evidence
+from harness.books.records import Evidence
 from harness.books.ledger import FeatureState, Ledger
 from harness.run.loop import preview
 from harness.plan.prd import checks_digest, load_prd, prd_warnings
-from harness.run.settings import RunSettings
+from harness.settings import RunSettings
 from harness.views.status import board
 from harness.project import Project
 from harness.judge.verify import verify_feature
-from harness.books.progress import HEADER, Entry, ProgressLog
+from harness.books.progress import HEADER, LogEntry, ProgressLog
 
 RALPH = str(Path(sys.executable).parent / "ralph")
 
@@ -62,7 +62,7 @@ def make_repo(root: Path, features: int, dry_run_phase: int, log_bytes: int) -> 
                                                        checks_sha256=checks_digest(f.verify))
     ledger.save()
     evidence = next(iter(ledger.state.features.values())).last_evidence
-    block = Entry(kind="attempt", subject="F-0000", phase=1, fields={"attempt": "1"}, agent="replay",
+    block = LogEntry(kind="attempt", subject="F-0000", phase=1, fields={"attempt": "1"}, agent="replay",
                   checks=evidence,
                   summary="the agent's account of what it changed and why\n" * 10).render()
     copies = max(1, (log_bytes - len(HEADER)) // len(block))
@@ -107,7 +107,7 @@ def main() -> None:
         size = (large / "progress.txt").stat().st_size
         print(f"setup {time.perf_counter() - t0:.1f}s: large repo {a.features} features, progress.txt "
               f"{size / 2**20:.1f} MB; small repo 2 features, {(small / 'progress.txt').stat().st_size} B", flush=True)
-        entry = Entry(kind="verify", subject="F-0001", phase=1, fields={"status": "passing"})
+        entry = LogEntry(kind="verify", subject="F-0001", phase=1, fields={"status": "passing"})
         width = 55
         print(f"{'operation':<{width}}  {'small':>9}  {'large':>9}  {'ratio':>7}  target (large)", flush=True)
         settings = RunSettings()

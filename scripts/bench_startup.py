@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.plan.templates import init_project
+from harness.books.init import init_project
 
 
 def timed(argv: list[str], runs: int, warmup: int) -> list[float]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from harness.sandbox import SandboxKind
+
 ResultStatus = Literal["completed", "turn_limit", "timeout", "budget", "error", "interrupted"]
 
 
@@ -75,7 +77,7 @@ class Task:
     transcript_path: Path
     protected: list[str] = field(default_factory=list)  # glob patterns relative to workdir
     env_allow: list[str] = field(default_factory=list)  # secret names the PRD allows through
-    sandbox: Literal["none", "bwrap"] = "none"
+    sandbox: SandboxKind = "none"
     on_event: Callable[[AgentEvent], None] | None = None  # called after every action; must not raise
 
 

@@ -32,6 +32,7 @@ from harness.agents.transcript import Transcript, one_line
 from harness.sandbox.guards import readonly_paths
 from harness.sandbox.environment import Environment
 from harness.sandbox.proc import ProcessResult, scrubbed_env
+from harness.books.layout import ralph_dir
 
 PLACEHOLDERS = ("prompt_file", "model", "model_args", "max_turns", "workdir")
 TAIL_BYTES = 4000
@@ -157,7 +158,7 @@ class CommandAgent:
         executable, missing = self.executable()
         if missing or executable is None:
             return ProcessResult(None, missing or "the agent command starts with a shell builtin", 0.0)
-        task = Task("preflight", 0, "", "", Path(workdir), Path(workdir) / ".ralph" / "preflight.jsonl",
+        task = Task("preflight", 0, "", "", Path(workdir), ralph_dir(workdir) / "preflight.jsonl",
                     sandbox=sandbox_kind)  # type: ignore[arg-type]
         environment = Environment(sandbox_kind)
         with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:

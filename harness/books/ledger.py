@@ -25,20 +25,17 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from harness.judge.checks import Evidence, Record, all_passed, seeded
-from harness.judge.executors import JobRecord, Pending
+from harness.books.records import Evidence, Record, all_passed
+from harness.plan.prd import seeded
+from harness.books.layout import inflight_path, left_tree_path, lock_path, state_path
+from harness.books.records import JobRecord, Pending
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text, now_iso
 from harness.plan.prd import PRD, Check, Feature, checks_digest
 
-RALPH_DIR = ".ralph"
 FeatureStatus = Literal["pending", "running", "passing", "failing", "blocked"]  # running: its checks run as jobs
 LEGACY_NOTE = ("(legacy): verified before checks were hashed, matched by name, command and threshold; "
                "`ralph verify ID` binds it (approval waits for that)")
-
-
-def ralph_dir(repo: Path | str) -> Path:
-    return Path(repo) / RALPH_DIR
 
 
 class LedgerError(RalphError):
@@ -110,7 +107,7 @@ class Ledger:
 
     def __init__(self, repo: Path | str, plan: PRD | None = None):
         self.repo = Path(repo)
-        self.path = ralph_dir(repo) / "state.json"
+        self.path = state_path(repo)
         self.state = self._load()
         if plan is not None:
             for feature in plan.features:
@@ -233,10 +230,6 @@ class Ledger:
 # ---- the attempt in flight: written before the agent starts, removed once the attempt is recorded
 
 
-def inflight_path(repo: Path | str) -> Path:
-    return ralph_dir(repo) / "attempt.json"
-
-
 def write_inflight(repo: Path | str, record: dict) -> None:
     """Save what a crashed run needs to undo the attempt (see harness/run/recovery.py), durably."""
     atomic_write_text(inflight_path(repo), json.dumps(record) + "\n")
@@ -259,11 +252,11 @@ def clear_inflight(repo: Path | str) -> None:
 
 def write_left_tree(repo: Path | str, fingerprint: str) -> None:
     """The tree fingerprint ralph left after an attempt (its own leftovers are not a dirty tree)."""
-    atomic_write_text(ralph_dir(repo) / "left-tree", fingerprint + "\n")
+    atomic_write_text(left_tree_path(repo), fingerprint + "\n")
 
 
 def read_left_tree(repo: Path | str) -> str | None:
-    path = ralph_dir(repo) / "left-tree"
+    path = left_tree_path(repo)
     return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
@@ -277,7 +270,7 @@ class RepoLock:
 
     def __init__(self, repo: Path | str, command: str = "ralph"):
         self.root = Path(repo).resolve()
-        self.path = ralph_dir(self.root) / "lock"  # who holds it, for the message; not the lock itself
+        self.path = lock_path(self.root)  # who holds it, for the message; not the lock itself
         self.command = command
         self._fd: int | None = None
 

@@ -37,12 +37,12 @@ from pathlib import Path
 
 import git
 
-from harness.judge.checks import Evidence
+from harness.books.records import Evidence
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text, now_iso
-from harness.books.ledger import ralph_dir
-from harness.run.prompt import clip
-from harness.judge.runlinks import unique
+from harness.fileio import clip
+from harness.books.layout import PROGRESS_FILE, progress_record_path
+from harness.books.records import unique
 
 HEADER = (
     "# progress.txt: written by ralph (the harness), append-only.\n"
@@ -58,7 +58,7 @@ class ProgressTamperedError(RalphError):
 
 
 @dataclass
-class Entry:
+class LogEntry:
     """One event. `subject` is a feature id or "phase N"; `fields` are extra `key: value` lines."""
 
     kind: str  # init, verify, attempt, blocked, phase-exit, approval-request, approved, rejected, accept-edits, ...
@@ -148,8 +148,8 @@ class ProgressLog:
     """Append-only access to `<repo>/progress.txt` with tamper detection."""
 
     def __init__(self, repo: Path | str):
-        self.path = Path(repo) / "progress.txt"
-        self.record_path = ralph_dir(repo) / "progress.json"
+        self.path = Path(repo) / PROGRESS_FILE
+        self.record_path = progress_record_path(repo)
 
     # ---- the record
 
@@ -266,7 +266,7 @@ class ProgressLog:
         """A description of how progress.txt differs from what ralph wrote, or None if it does not."""
         return self._current()[1]
 
-    def _verified(self) -> Chain:
+    def _intact_chain(self) -> Chain:
         chain, problem = self._current()
         if problem:
             raise ProgressTamperedError(
@@ -277,17 +277,17 @@ class ProgressLog:
         assert chain is not None
         return chain
 
-    def verify(self) -> None:
+    def audit(self) -> None:
         """Raise `ProgressTamperedError` if progress.txt was changed outside ralph."""
-        self._verified()
+        self._intact_chain()
 
     # ---- writing
 
-    def append(self, entry: Entry) -> None:
+    def append(self, entry: LogEntry) -> None:
         """Append one block (creating the file with its header if needed) and record the new digest."""
-        self._extend(self._verified(), entry)
+        self._extend(self._intact_chain(), entry)
 
-    def _extend(self, chain: Chain, entry: Entry) -> None:
+    def _extend(self, chain: Chain, entry: LogEntry) -> None:
         lead = (HEADER + "\n") if chain.size == 0 else ("" if self._last_byte(chain) == b"\n" else "\n")
         chunk = lead.encode() + entry.render().encode()
         new = chain.extended(chunk)
@@ -310,7 +310,7 @@ class ProgressLog:
         problem = self.problem()
         chain = self._scan() if self._stat() is not None else Chain()
         self._write_record(chain)
-        self._extend(chain, Entry(kind="accept-edits", subject="progress.txt", fields={
+        self._extend(chain, LogEntry(kind="accept-edits", subject="progress.txt", fields={
             "by": by, "accepted": problem or "no change was pending"}))
         return problem
 

@@ -25,13 +25,14 @@ from pathlib import Path, PurePosixPath
 
 import git
 
-from harness.judge.checks import Evidence
+from harness.books.records import Evidence
 from harness.errors import RalphError
+from harness.books.layout import GIT_DIR, HARNESS_FILES, RALPH_DIR
 from harness.fileio import sha256_file
 from harness.plan.prd import Feature
-from harness.sandbox.proc import is_secret
+from harness.secrets import is_secret
 
-EXCLUDED_DIRS = frozenset({".ralph", "runs", "wandb", "checkpoints", ".git"})
+EXCLUDED_DIRS = frozenset({RALPH_DIR, "runs", "wandb", "checkpoints", GIT_DIR})
 EXCLUDED_FILES = ("*.pt", "*.pth", "*.ckpt", "*.safetensors", ".env", ".env.*")
 MAX_FILE_BYTES = 5 * 1024 * 1024
 _BATCH = 200  # paths per git invocation, to stay under the OS argument limit
@@ -39,12 +40,11 @@ _BATCH = 200  # paths per git invocation, to stay under the OS argument limit
 SAFE_CONFIG = {"core.hooksPath": "/dev/null", "core.fsmonitor": "false", "commit.gpgSign": "false",
                "tag.gpgSign": "false", "core.pager": "cat"}
 RALPH_TAGS = "refs/tags/ralph/"
-HARNESS_FILES = frozenset({"PRD.json", "progress.txt"})  # written by the harness between attempts
 
 
 def agent_visible(paths: Iterable[str]) -> list[str]:
     """`paths` without the harness's own records (PRD.json, progress.txt, anything under .ralph/)."""
-    return sorted({p for p in paths if p and p not in HARNESS_FILES and not p.startswith(".ralph/")})
+    return sorted({p for p in paths if p and p not in HARNESS_FILES and not p.startswith(f"{RALPH_DIR}/")})
 
 
 class VCSError(RalphError):
@@ -171,7 +171,7 @@ def stage_changes(repo: git.Repo, max_file_bytes: int = MAX_FILE_BYTES) -> tuple
         if reason is None:
             include.append(path)
         else:
-            if PurePosixPath(path).parts[0] != ".ralph":  # the harness's own state: not worth reporting
+            if PurePosixPath(path).parts[0] != RALPH_DIR:  # the harness's own state: not worth reporting
                 skipped.append((path, reason))
             if status[0] not in " ?":
                 unstage.append(path)
@@ -226,11 +226,11 @@ def _scratch_index(repo: git.Repo) -> Iterator[None]:
 
 
 # One path of a tree: (mode, blob sha), or None where the path does not exist.
-Entry = tuple[str, str] | None
+TreeEntry = tuple[str, str] | None
 
 
 def candidate(repo_path: Path | str, max_file_bytes: int = MAX_FILE_BYTES,
-              held: Mapping[str, Entry] | None = None) -> Candidate:
+              held: Mapping[str, TreeEntry] | None = None) -> Candidate:
     """The candidate commit's tree for the working tree as it is (written to the object store).
 
     `held` are the changes of attempts whose checks still run as jobs (path -> their entry): a
@@ -249,7 +249,7 @@ def candidate(repo_path: Path | str, max_file_bytes: int = MAX_FILE_BYTES,
         return Candidate(repo.git.write_tree(), staged, skipped)
 
 
-def _index_entry(repo: git.Repo, path: str) -> Entry:
+def _index_entry(repo: git.Repo, path: str) -> TreeEntry:
     out = repo.git.ls_files("-s", "--", path)
     if not out:
         return None
@@ -257,7 +257,7 @@ def _index_entry(repo: git.Repo, path: str) -> Entry:
     return mode, sha
 
 
-def _tree_entry(repo: git.Repo, treeish: str, path: str) -> Entry:
+def _tree_entry(repo: git.Repo, treeish: str, path: str) -> TreeEntry:
     if treeish == "HEAD" and not repo.head.is_valid():
         return None
     out = repo.git.ls_tree(treeish, "--", path)
@@ -267,7 +267,7 @@ def _tree_entry(repo: git.Repo, treeish: str, path: str) -> Entry:
     return mode, rest.split("\t", 1)[0]
 
 
-def _set_entries(repo: git.Repo, entries: Mapping[str, Entry]) -> None:
+def _set_entries(repo: git.Repo, entries: Mapping[str, TreeEntry]) -> None:
     """Set paths in the (scratch) index to the given entries; None removes the path."""
     for path, entry in entries.items():
         if entry is None:
@@ -276,14 +276,14 @@ def _set_entries(repo: git.Repo, entries: Mapping[str, Entry]) -> None:
             repo.git.update_index("--add", "--cacheinfo", f"{entry[0]},{entry[1]},{path}")
 
 
-def changes_between(repo_path: Path | str, old: str | None, new: str) -> dict[str, Entry]:
+def changes_between(repo_path: Path | str, old: str | None, new: str) -> dict[str, TreeEntry]:
     """Every path that differs between the trees `old` (None: empty) and `new`, with its entry in `new`."""
     repo = open_repo(repo_path)
     base = old or repo.git.hash_object("-t", "tree", "/dev/null")
     return {p: _tree_entry(repo, new, p) for p in tree_changes(repo_path, base, new)}
 
 
-def worktree_entry(repo_path: Path | str, path: str) -> Entry:
+def worktree_entry(repo_path: Path | str, path: str) -> TreeEntry:
     """What `path` in the working tree would be as a tree entry (without writing the blob)."""
     full = Path(repo_path) / path
     if full.is_symlink():
@@ -304,7 +304,7 @@ def _hash_link(repo_path: Path | str, link: Path) -> str:
 
 
 def commit_held(repo_path: Path | str, feature: Feature, attempt: int, evidence: list[Evidence],
-                changes: Mapping[str, Entry], outputs: Iterable[str]) -> CommitResult:
+                changes: Mapping[str, TreeEntry], outputs: Iterable[str]) -> CommitResult:
     """Commit a feature verified by jobs: HEAD's tree plus exactly the attempt's recorded `changes`
     and the files that came back (`outputs`, with PRD.json and progress.txt). Other uncommitted work
     in the tree stays uncommitted. Raises `VCSError` when one of the attempt's paths is no longer as
@@ -348,7 +348,7 @@ def ignored_dirs(repo_path: Path | str) -> list[str]:
     """Top-level directories git ignores entirely (datasets, caches, run outputs, a venv), but not .ralph."""
     out = open_repo(repo_path).git.ls_files("--others", "--ignored", "--exclude-standard", "--directory", "-z")
     dirs = {p.rstrip("/") for p in out.split("\0") if p.endswith("/") and p.count("/") == 1}
-    return sorted(dirs - {".ralph", ".git"})
+    return sorted(dirs - {RALPH_DIR, GIT_DIR})
 
 
 def _commit(repo: git.Repo, tree: str, message: str) -> str:
@@ -389,7 +389,7 @@ def commit_feature(
     max_file_bytes: int = MAX_FILE_BYTES,
     verified: Candidate | None = None,
     outputs: Iterable[str] = (),
-    held: Mapping[str, Entry] | None = None,
+    held: Mapping[str, TreeEntry] | None = None,
 ) -> CommitResult:
     """Commit the working tree for a verified feature: `feat(<ID>): <title>` plus Ralph-* trailers.
 

@@ -19,17 +19,15 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from harness.fileio import now_iso, sha256_file
-from harness.plan.prd import SEED, Check, MetricGate
+from harness.fileio import sha256_file
+from harness.plan.prd import Check, MetricGate, seeded
 from harness.sandbox.environment import safe_path
 from harness.sandbox.proc import ProcessResult, run_in_group, scrubbed_env
-from harness.judge.runlinks import WandbRun, unique, wandb_runs
+from harness.books.records import Evidence, Verdict, WandbRun, unique
+from harness.judge.runlinks import wandb_runs
 
-Verdict = Literal["pass", "fail", "error", "timeout"]
 # Runs one shell command: (command, cwd, *, timeout_s, env, tail_bytes, log_path, on_line) -> ProcessResult.
 # `Environment.run` (sandboxing, nothing left running) in the harness; `run_in_group` by default.
 Launch = Callable[..., ProcessResult]
@@ -42,60 +40,6 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
 }
-
-
-class Record(BaseModel):
-    """Base of everything saved in state.json: Infinity / NaN are written as JSON constants that load
-    back, never as null (an unloadable null made every later command fail)."""
-
-    model_config = ConfigDict(ser_json_inf_nan="constants")
-
-
-class Evidence(Record):
-    """What one check did, as recorded in state.json and progress.txt."""
-
-    check: str
-    kind: Literal["run", "metric", "guard"]  # guard: the loop's protected-path comparison
-    verdict: Verdict
-    detail: str = Field(description="one line: why it passed or failed")
-    figures: dict[str, float] = Field(default_factory=dict, description="metric values read")
-    duration_s: float
-    commit: str | None = None
-    at: str = Field(default_factory=now_iso)
-    command: str | None = None
-    exit_code: int | None = None
-    output_tail: str = ""
-    log: str | None = None
-    sources: dict[str, str] = Field(default_factory=dict, description="metric files read -> sha256")
-    check_sha256: str | None = Field(None, description="`Check.digest` of the check that produced it; None in "
-                                     "evidence recorded before checks were hashed, and for the loop's guard")
-    wandb: list[WandbRun] = Field(default_factory=list, description="W&B runs the metric files name (runlinks.py)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _finite_figures(cls, data: Any) -> Any:
-        """Evidence from an older ralph may hold a figure saved as null (it wrote Infinity / NaN that
-        way): drop it, and a pass that rested on it becomes an error, so the record still loads and
-        says what is wrong instead of vouching for an unmeasurable value."""
-        if not isinstance(data, dict) or not isinstance(data.get("figures"), dict):
-            return data
-        bad = [k for k, v in data["figures"].items() if not _finite_number(v)]
-        if not bad:
-            return data
-        data = {**data, "figures": {k: v for k, v in data["figures"].items() if k not in bad}}
-        if data.get("verdict") == "pass":
-            data["verdict"] = "error"
-            data["detail"] = (f"{data.get('detail', '')} [recorded value of {', '.join(bad)} is not a finite number; "
-                              "re-verify]").strip()
-        return data
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == "pass"
-
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class Reporter(Protocol):
@@ -131,11 +75,6 @@ def plan_labels(phase: int, feature: str | None = None) -> dict[str, str]:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "check"
-
-
-def seeded(text: str, seed: int | None) -> str:
-    """`text` with {seed} replaced (unchanged when `seed` is None)."""
-    return text if seed is None else text.replace(SEED, str(seed))
 
 
 def run_command_check(
@@ -371,7 +310,3 @@ def run_checks(
     return out
 
 
-def all_passed(evidence: Iterable[Evidence]) -> bool:
-    """True when there is evidence and all of it passed (no checks never means passing)."""
-    items = list(evidence)
-    return bool(items) and all(e.passed for e in items)

@@ -23,15 +23,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.plan.patterns import matching_pattern
 from harness.sandbox import guards
-from harness.judge.checks import Evidence, Reporter, run_checks
+from harness.books.layout import GIT_DIR, RALPH_DIR
+from harness.books.records import Evidence
+from harness.judge.checks import Reporter, run_checks
 from harness.sandbox.environment import Environment
 from harness.judge.freshness import regenerated
 from harness.plan.prd import Check
-from harness.books.vcs import Candidate, candidate, export_tree, head_sha
-from harness.books.vcs import Entry as TreeEntry
+from harness.project import Project
+from harness.books.vcs import Candidate, candidate, export_tree, head_sha, ignored_dirs
+from harness.books.vcs import TreeEntry
 
-NEVER_COPIED = (".git/**", ".ralph/**")
+NEVER_COPIED = (f"{GIT_DIR}/**", f"{RALPH_DIR}/**")
 
 
 @dataclass
@@ -70,7 +74,7 @@ def _move_back(root: Path, repo: Path, before: dict[str, tuple[int, int, int]], 
     """Move the files the checks created or changed under `root` into `repo`; returns their paths."""
     moved = []
     for rel, signature in sorted(_signatures(root).items()):
-        if before.get(rel) == signature or guards.matching_pattern(rel, (*protected, *NEVER_COPIED)):
+        if before.get(rel) == signature or matching_pattern(rel, (*protected, *NEVER_COPIED)):
             continue
         src, dst = root / rel, repo / rel
         if dst.is_dir() and not dst.is_symlink():
@@ -131,3 +135,28 @@ def run_in_check_tree(
             read = run_checks(gates, repo, **common)  # their files came back from the checkout with the outputs
     by_check = {id(c): e for c, e in [*zip(commands, ran), *zip(gates, read)]}
     return CheckRun([by_check[id(c)] for c in checks], cand, outputs)
+
+
+def check_candidate(project: Project, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None, *,
+                    baseline: guards.Snapshot | None = None, shared: Sequence[str] | None = None,
+                    set_aside: Sequence[str] = (), labels: Mapping[str, str] | None = None,
+                    held: Mapping[str, TreeEntry] | None = None) -> CheckRun:
+    """A feature's checks: `run_in_check_tree` with the project's plan, protected set and environment.
+
+    `baseline` is what the protected paths must be there (default: as they are now); `shared` the
+    ignored top-level directories linked in (default: those that exist now); `labels` the RALPH_*
+    variables the commands see (checks.plan_labels); `held` other running features' changes, left out.
+    """
+    d = project.prd.defaults
+    return run_in_check_tree(
+        project.repo, checks, environment=project.environment, baseline=baseline or project.snapshot(),
+        shared=ignored_dirs(project.repo) if shared is None else shared, protected=project.protected,
+        env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
+        set_aside=set_aside, labels=labels, held=held)
+
+
+def check_phase(project: Project, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None,
+                labels: Mapping[str, str] | None = None) -> list[Evidence]:
+    """A phase's entry or exit checks: `check_candidate` on the tree as it is, with today's protected
+    files; the evidence only (nothing of theirs is committed)."""
+    return check_candidate(project, checks, log_dir, reporter, labels=labels).evidence

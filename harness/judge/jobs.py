@@ -1,4 +1,5 @@
-"""Checks that run as jobs: submit, follow, collect. The loop never blocks on them.
+"""Checks that run as jobs: submit, follow, collect. The loop waits for them (`jobs.wait`) unless
+`ralph run --no-wait`, which exits 7 and leaves them to a later `ralph run` or `ralph jobs wait`.
 
 A feature with a `"executor": "ray"` check is verified in two halves:
 
@@ -25,18 +26,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.sandbox import guards
-from harness.judge.checks import TAIL_BYTES, Evidence, Reporter, _slug, all_passed, plan_labels, run_checks, seeded
-from harness.judge.executors import JobRecord, Pending
+from harness.judge.checks import TAIL_BYTES, Reporter, _slug, plan_labels, run_checks
+from harness.plan.prd import seeded
+from harness.books.records import Evidence, all_passed
+from harness.books.records import JobRecord, Pending
 from harness.judge.executors.ray import (ClusterError, RayCluster, ResultProblem, apply_results, entrypoint, job_tree,
                                    result_block, strip_results, timed_out)
 from harness.judge.freshness import metric_files, regenerated
 from harness.books.ledger import Ledger
 from harness.plan.prd import Check, Feature
-from harness.books.progress import Entry
+from harness.books.progress import LogEntry
+from harness.judge.verdict import FeatureVerdict, Occasion, record_verdict
 from harness.project import Project
-from harness.run.settings import load_settings
-from harness.books.vcs import Entry as TreeEntry
-from harness.books.vcs import HARNESS_FILES, VCSError, candidate, changes_between, commit_held, head_sha, worktree_entry
+from harness.settings import load_settings
+from harness.books.vcs import TreeEntry
+from harness.books.layout import HARNESS_FILES
+from harness.books.vcs import candidate, changes_between, commit_held, head_sha, worktree_entry
+from harness.judge.checktree import check_candidate
 
 TAILS_EVERY_S = 10.0  # how often the live view re-reads the running jobs' logs for their last line
 STOP_GRACE_S = 120.0  # past its timeout_s plus this, ralph stops a job whose own timer did not
@@ -73,8 +79,7 @@ def _returns(feature: Feature, check: Check, seed: int | None) -> list[str]:
 
 
 def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, reporter: Reporter | None,
-          baseline: guards.Snapshot, shared: Sequence[str] | None, entry_kind: str, entry_fields: dict[str, str],
-          entry_agent: dict) -> bool:
+          baseline: guards.Snapshot, shared: Sequence[str] | None, occasion: Occasion) -> bool:
     """Run the feature's local run checks, record its jobs, submit them; the feature is `running` after.
 
     When a local check fails, nothing is submitted (no cluster time for a tree that already fails):
@@ -84,9 +89,9 @@ def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, re
     held = held_changes(ledger, but=feature.id)
     cand = candidate(repo, held=held)
     local = [c for c in feature.verify if c.run is not None and not c.on_ray]
-    ran = project.check(local, log_dir, reporter, baseline=baseline, shared=shared, held=held) if local else None
+    ran = check_candidate(project, local, log_dir, reporter, baseline=baseline, shared=shared, held=held) if local else None
     if ran and not all_passed(ran.evidence):
-        _record_unsubmitted(project, feature, ran.evidence, entry_kind, entry_fields, entry_agent)
+        _record_unsubmitted(project, feature, ran.evidence, occasion)
         return False
     base = head_sha(repo)
     changes = {p: e for p, e in changes_between(repo, f"{base}^{{tree}}" if base else None, cand.tree).items()
@@ -111,18 +116,17 @@ def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, re
     pending = Pending(attempt=attempt, base_commit=base, tree=cand.tree,
                       changes={p: None if e is None else list(e) for p, e in changes.items()},
                       baseline=baseline.to_json(), local_evidence=ran.evidence if ran else [],
-                      outputs=ran.outputs if ran else [], log_dir=str(log_dir), entry_kind=entry_kind,
-                      entry_fields=entry_fields, entry_agent=entry_agent)
+                      outputs=ran.outputs if ran else [], log_dir=str(log_dir), entry_kind=occasion.kind,
+                      entry_fields=occasion.fields, entry_agent=occasion.agent)
     ledger.mark_running(feature.id, pending, jobs)
     submit_missing(project, feature.id)
-    project.progress.append(Entry(kind="jobs-submitted", subject=feature.id, phase=feature.phase, fields={
-        **entry_fields, "status": "running", "cluster": cluster(project).address,
+    project.progress.append(LogEntry(kind="jobs-submitted", subject=feature.id, phase=feature.phase, fields={
+        **occasion.fields, "status": "running", "cluster": cluster(project).address,
         "jobs": ", ".join(_describe(j) for j in jobs)}, checks=pending.local_evidence, commit=base))
     return True
 
 
-def _record_unsubmitted(project: Project, feature: Feature, local: list[Evidence], entry_kind: str,
-                        entry_fields: dict[str, str], entry_agent: dict) -> None:
+def _record_unsubmitted(project: Project, feature: Feature, local: list[Evidence], occasion: Occasion) -> None:
     failed = ", ".join(e.check for e in local if not e.passed)
     by_name = {e.check: e for e in local}
     for check in job_checks(feature):
@@ -132,13 +136,7 @@ def _record_unsubmitted(project: Project, feature: Feature, local: list[Evidence
     gates = [c for c in feature.verify if c.run is None]
     by_name.update(zip([g.name for g in gates],
                        run_checks(gates, project.repo, default_timeout_s=project.prd.defaults.check_timeout_s)))
-    evidence = [by_name[c.name] for c in feature.verify]
-    if feature.passes:
-        project.write_passes({feature.id: False})
-    status = project.ledger.record_verification(feature.id, evidence, commit=head_sha(project.repo))
-    project.progress.append(Entry(kind=entry_kind, subject=feature.id, phase=feature.phase,
-                                  fields={**entry_fields, "status": status}, checks=evidence,
-                                  commit=head_sha(project.repo), **entry_agent))
+    record_verdict(project, feature, [by_name[c.name] for c in feature.verify], occasion)
 
 
 def _describe(job: JobRecord) -> str:
@@ -237,10 +235,8 @@ def _job_evidence(project: Project, feature: Feature, check: Check, jobs: list[J
     return Evidence(verdict="pass", detail=f"exit 0{seeds} on Ray ({ids})", exit_code=0, **base), written
 
 
-def collect(project: Project, feature: Feature):  # -> verify.FeatureVerdict
+def collect(project: Project, feature: Feature) -> FeatureVerdict:
     """Record the verdict of a feature whose jobs have all ended (see the module docstring)."""
-    from harness.judge.verify import FeatureVerdict  # verify delegates job-backed features here
-
     repo, ledger = project.repo, project.ledger
     fs = ledger.feature(feature.id)
     pending = fs.pending
@@ -259,33 +255,14 @@ def collect(project: Project, feature: Feature):  # -> verify.FeatureVerdict
         for gate, ev in zip(gates, run_checks(gates, repo, default_timeout_s=project.prd.defaults.check_timeout_s)):
             by_name[gate.name] = ev
     evidence = [by_name[c.name] for c in feature.verify]
-    for e in evidence:
-        e.commit = pending.base_commit
-    result = None
-    if all_passed(evidence):
-        project.write_passes({feature.id: True})
-        try:
-            result = commit_held(repo, feature, pending.attempt, evidence,
-                                 {p: None if e is None else (e[0], e[1]) for p, e in pending.changes.items()},
-                                 outputs)
-        except VCSError as e:
-            evidence.append(Evidence(check="commit", kind="guard", verdict="fail", detail=str(e), duration_s=0.0))
-            project.write_passes({feature.id: False})
-    elif feature.passes:
-        project.write_passes({feature.id: False})
-    sha = result.sha if result else head_sha(repo)
-    if result:
-        for e in evidence:
-            e.commit = result.sha
+    changes = {p: None if e is None else (e[0], e[1]) for p, e in pending.changes.items()}
     jobs = fs.jobs
-    status = ledger.record_verification(feature.id, evidence, commit=sha)
-    gpu_hours = sum(j.gpu_hours for j in jobs)
-    fields = {**pending.entry_fields, "status": status,
-              "jobs": ", ".join(f"{j.id} {j.state} {j.elapsed_s(time.time()):.1f}s" for j in jobs),
-              "gpu-hours": f"{gpu_hours:.4f}"}
-    project.progress.append(Entry(kind=pending.entry_kind, subject=feature.id, phase=feature.phase, fields=fields,
-                                  checks=evidence, commit=sha, **pending.entry_agent))
-    return FeatureVerdict(feature, evidence, status, result)
+    occasion = Occasion(pending.entry_kind, pending.entry_fields, pending.entry_agent)
+    return record_verdict(
+        project, feature, evidence, occasion, commit_of_evidence=pending.base_commit,
+        commit=lambda: commit_held(repo, feature, pending.attempt, evidence, changes, outputs),
+        fields={"jobs": ", ".join(f"{j.id} {j.state} {j.elapsed_s(time.time()):.1f}s" for j in jobs),
+                "gpu-hours": f"{sum(j.gpu_hours for j in jobs):.4f}"})
 
 
 def resume(project: Project) -> list[str]:

@@ -17,31 +17,12 @@ with the evidence and shown by progress.txt, `ralph status --write` (docs/STATUS
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path, PurePath
 from typing import Any
 
-from pydantic import BaseModel
+from harness.books.records import WandbRun
 
 FIELDS = ("id", "url", "project", "dir")
-
-
-class WandbRun(BaseModel):
-    """One W&B run a result file names."""
-
-    id: str
-    url: str | None = None
-    project: str | None = None
-    dir: str | None = None
-
-    def describe(self) -> str:
-        """One line: the URL online; offline, the run's folder and how to upload it."""
-        where = f"project {self.project}, " if self.project else ""
-        if self.url:
-            return f"{self.id} ({where}{self.url})"
-        if self.dir:
-            return f"{self.id} (offline, {where}folder {self.dir}; upload: wandb sync {self.dir})"
-        return f"{self.id} (offline, {where}no local folder recorded)"
 
 
 def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -81,9 +62,3 @@ def wandb_runs(data: Any, repo: Path) -> list[WandbRun]:
     return runs
 
 
-def unique(runs: Iterable[WandbRun]) -> list[WandbRun]:
-    """`runs` without repeats (seeds of one gate, two gates on one file), first seen first."""
-    seen: dict[str, WandbRun] = {}
-    for run in runs:
-        seen.setdefault(run.id, run)
-    return list(seen.values())

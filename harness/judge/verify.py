@@ -1,46 +1,27 @@
-"""Harness-run verification of features and phase exit criteria, and recording its outcome.
+"""Verifying a feature or a phase's exit criteria: the harness runs the checks, never the agent.
 
-This is where `passes` comes from: the checks run here, the ledger and PRD.json are updated
-from their evidence, progress.txt gets an entry, and (on request) the verified tree is committed.
-`ralph verify` calls it directly; the loop calls it after each agent attempt.
+This is where `passes` comes from: the checks run here and their evidence is recorded by
+verdict.record_verdict (PRD.json, the commit, the ledger, progress.txt). `ralph verify` calls it
+directly; the loop calls it after each agent attempt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from harness.sandbox import guards
 
 from harness.judge import jobs
-from harness.judge.checks import Evidence, Reporter, all_passed, plan_labels
+from harness.books.records import Evidence, all_passed
+from harness.judge.checks import Reporter, plan_labels
 from harness.errors import RalphError
 from harness.judge.freshness import metric_files
-from harness.books.ledger import FeatureStatus
 from harness.plan.prd import PRD, Feature, Phase
-from harness.books.progress import Entry
+from harness.books.progress import LogEntry
 from harness.project import Project
 from harness.books.vcs import CommitResult, Refs, check_refs, commit_feature, head_sha, open_repo, read_refs, require_branch
-
-
-def tampering(changed: Sequence[str], when: str) -> Evidence:
-    """The guard's failed evidence: what was changed, and that it was put back."""
-    return Evidence(check="protected paths", kind="guard", verdict="fail", duration_s=0.0,
-                    detail=f"tampering {when}: {', '.join(changed)} changed; restored")
-
-
-@dataclass
-class FeatureVerdict:
-    feature: Feature
-    evidence: list[Evidence]
-    status: FeatureStatus
-    commit: CommitResult | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return all_passed(self.evidence)
+from harness.judge.checktree import check_candidate, check_phase
+from harness.judge.verdict import FeatureVerdict, Occasion, record_verdict, tampering
 
 
 def verify_feature(
@@ -49,28 +30,26 @@ def verify_feature(
     *,
     commit: bool = False,
     reporter: Reporter | None = None,
-    entry_kind: str = "verify",
-    entry_fields: dict[str, str] | None = None,
-    entry_agent: dict[str, Any] | None = None,
+    occasion: Occasion = Occasion(),
     baseline: guards.Snapshot | None = None,
     refs: Refs | None = None,
     shared: Sequence[str] | None = None,
     wait: bool = True,
 ) -> FeatureVerdict:
-    """Run a feature's checks and record the result everywhere; commit the tree when asked and passing.
+    """Run a feature's checks and record the verdict (verdict.record_verdict); commit the tree when asked
+    and passing.
 
     The checks run on the candidate tree (checktree.py) with the protected paths of `baseline`
     (default: as they are now). After them, the protected paths and `refs` (default: as they are
     now) are compared again and put back; any change fails the feature as tampering, and nothing
-    is committed. `entry_fields` and `entry_agent` (agent, model, turns, tokens, cost_usd,
-    duration_s, summary) go into the progress entry, so the loop records an attempt and its
+    is committed. `occasion` heads the progress entry, so the loop records an attempt and its
     verdict as one event.
 
     A feature with checks on Ray submits them as jobs (harness/judge/jobs.py): with `wait` this call
     follows them to the end and records the verdict; without, it returns at once with status
     `running` and the local checks' evidence, and `jobs.collect` records the verdict later.
     """
-    project.progress.verify()  # refuse before hours of checks, not after
+    project.progress.audit()  # refuse before hours of checks, not after
     running = [j.id for j in project.ledger.feature(feature.id).jobs if not j.done]
     if project.ledger.feature(feature.id).status == "running":
         raise RalphError(f"{feature.id}'s checks are running as jobs ({', '.join(running)}): `ralph jobs wait` "
@@ -82,8 +61,7 @@ def verify_feature(
     if jobs.job_checks(feature):  # some checks run as jobs: submitted now, recorded when they end (jobs.py)
         submitted = jobs.start(project, feature, attempt=project.ledger.feature(feature.id).attempts,
                                log_dir=project.log_dir(feature.id), reporter=reporter, baseline=baseline,
-                               shared=shared, entry_kind=entry_kind, entry_fields=entry_fields or {},
-                               entry_agent=entry_agent or {})
+                               shared=shared, occasion=occasion)
         if not submitted:
             fs = project.ledger.feature(feature.id)
             return FeatureVerdict(feature, fs.last_evidence, fs.status)
@@ -93,42 +71,30 @@ def verify_feature(
         fs = project.ledger.feature(feature.id)
         return FeatureVerdict(feature, fs.last_evidence, fs.status)
     held = jobs.held_changes(project.ledger, but=feature.id)
-    run = project.check(feature.verify, project.log_dir(feature.id), reporter, baseline=baseline, shared=shared,
-                        set_aside=metric_files(feature), labels=plan_labels(feature.phase, feature.id), held=held)
+    run = check_candidate(project, feature.verify, project.log_dir(feature.id), reporter, baseline=baseline,
+                          shared=shared, set_aside=metric_files(feature), labels=plan_labels(feature.phase, feature.id),
+                          held=held)
     evidence = run.evidence
     moved = guards.check_and_restore(project.repo, baseline) + check_refs(project.repo, refs)[0]
     if moved:  # something outlived the checks' processes, or a check itself wrote the judge's files
         evidence = [*evidence, tampering(moved, "while the checks ran")]
-    passed = all_passed(evidence)
-    if feature.passes != passed:
-        project.write_passes({feature.id: passed})
-    result = None
-    if passed and commit:
-        result = commit_feature(project.repo, feature, project.ledger.feature(feature.id).attempts, evidence,
-                                verified=run.candidate, outputs=run.outputs, held=held)
-        for e in evidence:
-            e.commit = result.sha
-    sha = result.sha if result else head_sha(project.repo)
-    status = project.ledger.record_verification(feature.id, evidence, commit=sha)
-    fields = {**(entry_fields or {}), "status": status}
-    if result and result.skipped:
-        fields["not committed"] = "; ".join(f"{p} ({why})" for p, why in result.skipped)
-    project.progress.append(
-        Entry(kind=entry_kind, subject=feature.id, phase=feature.phase, fields=fields, checks=evidence, commit=sha,
-              **(entry_agent or {}))
-    )
-    return FeatureVerdict(feature, evidence, status, result)
+
+    def commit_verified() -> CommitResult:
+        return commit_feature(project.repo, feature, project.ledger.feature(feature.id).attempts, evidence,
+                              verified=run.candidate, outputs=run.outputs, held=held)
+
+    return record_verdict(project, feature, evidence, occasion, commit=commit_verified if commit else None)
 
 
 def verify_exit(project: Project, phase: Phase, *, reporter: Reporter | None = None) -> list[Evidence]:
     """Run a phase's exit checks and record them (an empty list when the phase has none)."""
     if not phase.exit:
         return []
-    project.progress.verify()
-    evidence = project.run(phase.exit, project.log_dir(f"phase-{phase.id}-exit"), reporter, plan_labels(phase.id))
+    project.progress.audit()
+    evidence = check_phase(project, phase.exit, project.log_dir(f"phase-{phase.id}-exit"), reporter, plan_labels(phase.id))
     project.ledger.record_exit(phase.id, evidence)
     verdict = "pass" if all_passed(evidence) else "fail"
-    project.progress.append(Entry(kind="phase-exit", subject=f"phase {phase.id}", phase=phase.id,
+    project.progress.append(LogEntry(kind="phase-exit", subject=f"phase {phase.id}", phase=phase.id,
                                   fields={"verdict": verdict}, checks=evidence, commit=head_sha(project.repo)))
     return evidence
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text
-from harness.sandbox.guards import expand
+from harness.plan.patterns import expand
 
 Op = Literal[">=", ">", "<=", "<", "=="]
 Executor = Literal["local", "ray"]
@@ -515,3 +515,8 @@ def import_snarktank(data: Any, source: str = "prd.json") -> PRD:
     if problems:
         raise PRDError(source, problems)
     return prd
+
+
+def seeded(text: str, seed: int | None) -> str:
+    """`text` with {seed} replaced (unchanged when `seed` is None)."""
+    return text if seed is None else text.replace(SEED, str(seed))

@@ -11,12 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.judge.checks import Evidence, Reporter
+from harness.books.records import Evidence
+from harness.judge.checks import Reporter
 from harness.errors import ExitCode, RalphError
 from harness.fileio import atomic_write_text, now_iso
-from harness.books.ledger import Decision, ralph_dir
+from harness.books.ledger import Decision
+from harness.books.layout import ralph_dir
 from harness.plan.prd import Phase
-from harness.books.progress import Entry
+from harness.books.progress import LogEntry
 from harness.books.vcs import head_sha, tag_phase_approved, tag_phase_rejected
 from harness.project import Project
 from harness.judge.verify import verify_exit
@@ -95,7 +97,7 @@ def approve(project: Project, phase_id: int, by: str, note: str = "", *,
             reporter: Reporter | None = None) -> Decision:
     """Record approval (state, progress.txt, tag), or raise `ApprovalRefused` listing the failures."""
     phase = project.prd.phase(phase_id)
-    project.progress.verify()
+    project.progress.audit()
     features_ok = not exit_failures(project, phase, [])
     evidence = current_exit_evidence(project, phase, reporter) if features_ok else []
     failures = exit_failures(project, phase, evidence)
@@ -106,7 +108,7 @@ def approve(project: Project, phase_id: int, by: str, note: str = "", *,
 
 def reject(project: Project, phase_id: int, by: str, reason: str) -> Decision:
     phase = project.prd.phase(phase_id)
-    project.progress.verify()
+    project.progress.audit()
     return _decide(project, phase, Decision(decision="rejected", by=by, note=reason, commit=head_sha(project.repo)))
 
 
@@ -120,7 +122,7 @@ def _decide(project: Project, phase: Phase, decision: Decision) -> Decision:
     project.ledger.record_decision(phase.id, decision)
     fields = {"by": decision.by, ("note" if decision.decision == "approved" else "reason"): decision.note,
               "tag": tag}
-    project.progress.append(Entry(kind=decision.decision, subject=f"phase {phase.id}", phase=phase.id,
+    project.progress.append(LogEntry(kind=decision.decision, subject=f"phase {phase.id}", phase=phase.id,
                                   fields={k: v for k, v in fields.items() if v}, commit=decision.commit))
     request_path(project.repo, phase.id).unlink(missing_ok=True)
     return decision

@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 from pathlib import Path
 
 from harness.run import approval
@@ -25,23 +26,26 @@ from harness.run import approval
 from harness.sandbox import guards
 
 from harness.judge import jobs
-from harness.agents.base import Agent, Budget, Result, Task
-from harness.judge.checks import Evidence, all_passed, plan_labels
+from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
+from harness.books.records import Evidence, JobRecord, all_passed
+from harness.judge.checks import Reporter, plan_labels
 from harness.errors import ExitCode, RalphError
 from harness.fileio import now_iso
 from harness.sandbox.environment import Environment
-from harness.books.ledger import clear_inflight, ralph_dir, read_left_tree, write_inflight, write_left_tree
-from harness.views.live import RunView
+from harness.books.ledger import clear_inflight, read_left_tree, write_inflight, write_left_tree
 from harness.plan.prd import Feature, Phase
 from harness.sandbox.proc import Reaper
-from harness.books.progress import Entry
+from harness.books.progress import LogEntry
 from harness.project import Project
 from harness.run.prompt import build_prompt, build_system, describe_check, describe_failure
 from harness.run.recovery import MARK
-from harness.run.settings import RunSettings
+from harness.settings import RunSettings
 from harness.books.vcs import (Refs, check_refs, commit_worktree, head_sha, ignored_dirs, open_repo, read_refs, require_branch,
                          tree_fingerprint, uncommitted)
-from harness.judge.verify import tampering, verify_exit, verify_feature
+from harness.judge.verdict import Occasion, record_verdict, tampering
+from harness.judge.verify import verify_exit, verify_feature
+from harness.books.layout import runs_dir
+from harness.judge.checktree import check_phase
 
 PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
 class EntryNotMet(RalphError):
@@ -136,6 +140,20 @@ def attempt_prompts(project: Project, feature: Feature, attempt: int, max_attemp
     return system, build_prompt(attempt, max_attempts, last_failure, project.progress.tail(3))
 
 
+class LoopView(Reporter, Protocol):
+    """What the loop tells whoever shows the run (views/live.py's RunView), besides check progress."""
+
+    def say(self, text: str) -> None: ...
+
+    def attempt_started(self, feature_id: str, attempt: int, max_attempts: int) -> None: ...
+
+    def agent_event(self, event: AgentEvent) -> None: ...
+
+    def attempt_finished(self, usage: Usage, verdict: str) -> None: ...
+
+    def show_jobs(self, jobs: list[JobRecord], tails: dict[str, str]) -> None: ...
+
+
 def failure_signature(evidence: list[Evidence]) -> str:
     """Identifies "the same failure": which checks failed, how, and with what output."""
     failing = [f"{e.check}|{e.verdict}|{e.detail}|{e.output_tail}" for e in evidence if not e.passed]
@@ -151,7 +169,7 @@ class PhaseRunner:
         phase_id: int,
         agent: Agent,
         settings: RunSettings,
-        view: RunView,
+        view: LoopView,
         *,
         feature_id: str | None = None,
         ask: Callable[[Phase, str], tuple[str, str, str]] | None = None,
@@ -269,7 +287,7 @@ class PhaseRunner:
             if prev.approval and not self.project.ledger.phase(prev.id).approved:
                 missing.append(f"phase {prev.id} ({prev.name}) is not approved: `ralph approve {prev.id} --by NAME`")
         if self.phase.entry:
-            evidence = self.project.run(self.phase.entry, self.project.log_dir(f"phase-{self.phase.id}-entry"),
+            evidence = check_phase(self.project, self.phase.entry, self.project.log_dir(f"phase-{self.phase.id}-entry"),
                                         self.view, plan_labels(self.phase.id))
             verdict = "pass" if all_passed(evidence) else "fail"
             self.record("phase-entry", fields={"verdict": verdict}, checks=evidence)
@@ -372,7 +390,7 @@ class PhaseRunner:
                  refs: Refs) -> tuple[Result, list[Evidence], bool]:
         project, ledger = self.project, self.project.ledger
         shared = ignored_dirs(project.repo)  # what the checks may see of the ignored tree: what exists now
-        run_dir = ralph_dir(project.repo) / "runs" / f"{now_iso().replace(':', '')}-{feature.id}-{number}"
+        run_dir = runs_dir(project.repo) / f"{now_iso().replace(':', '')}-{feature.id}-{number}"
         run_dir.mkdir(parents=True, exist_ok=True)
         system, prompt = attempt_prompts(project, feature, number, self.max_attempts, last_failure)
         task = Task(
@@ -414,18 +432,15 @@ class PhaseRunner:
             fields["agent error"] = result.error
         if folded:
             fields["agent commits"] = f"{folded} folded into the attempt (the branch was put back; the changes stay)"
+        occasion = Occasion("attempt", fields, agent_fields)
         if tampered:
-            evidence = [tampering(tampered, "by the agent")]
-            ledger.record_verification(feature.id, evidence, head_sha(project.repo))
-            project.progress.append(Entry(kind="attempt", subject=feature.id, phase=feature.phase,
-                                          fields={**fields, "verdict": "tampering"}, checks=evidence,
-                                          **agent_fields))
+            verdict = record_verdict(project, feature, [tampering(tampered, "by the agent")], occasion,
+                                     fields={"verdict": "tampering"})
             self.view.attempt_finished(result.usage, "tampering")
-            return result, evidence, True
+            return result, verdict.evidence, True
         try:
-            verdict = verify_feature(project, feature, commit=True, reporter=self.view, entry_kind="attempt",
-                                     entry_fields=fields, entry_agent=agent_fields, baseline=snapshot, refs=refs,
-                                     shared=shared, wait=False)
+            verdict = verify_feature(project, feature, commit=True, reporter=self.view, occasion=occasion,
+                                     baseline=snapshot, refs=refs, shared=shared, wait=False)
         except KeyboardInterrupt:
             self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "checks",
                                                                    "attempts": "not counted"})
@@ -441,7 +456,7 @@ class PhaseRunner:
 
     def record(self, kind: str, *, subject: str | None = None, fields: dict[str, str] | None = None,
                checks: list[Evidence] | None = None) -> None:
-        self.project.progress.append(Entry(kind=kind, subject=subject or f"phase {self.phase.id}",
+        self.project.progress.append(LogEntry(kind=kind, subject=subject or f"phase {self.phase.id}",
                                            phase=self.phase.id, fields=fields or {}, checks=checks or [],
                                            commit=head_sha(self.project.repo)))
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.judge.checks import Evidence
+from harness.books.records import Evidence
+from harness.fileio import clip
 from harness.plan.prd import Check, Feature
 
 PRINCIPLES_MAX = 6_000
@@ -28,14 +29,6 @@ You are a coding agent working in a git repository on ONE feature of a research 
 - Long experiments belong in the check commands (the harness runs them with their own timeouts);
   keep your own commands short. Do not commit: the harness commits verified work.
 - When you are done, stop and reply with a short summary of what you changed and why."""
-
-
-def clip(text: str, limit: int, keep: str = "head") -> str:
-    """`text` cut to `limit` characters, keeping the head or the tail, with a visible marker."""
-    if len(text) <= limit:
-        return text
-    marker = f"\n[... {len(text) - limit} characters cut ...]\n"
-    return text[: limit - len(marker)] + marker if keep == "head" else marker + text[-(limit - len(marker)) :]
 
 
 def describe_check(check: Check, default_timeout_s: float) -> str:

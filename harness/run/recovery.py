@@ -24,15 +24,15 @@ from pathlib import Path
 import git
 
 from harness.sandbox import guards
-from harness.judge.checks import Evidence
+from harness.books.records import Evidence
+from harness.books.layout import HARNESS_FILES
 from harness.books.ledger import clear_inflight, read_inflight, write_left_tree
 from harness.sandbox.proc import kill_processes, processes_with_env
-from harness.books.progress import Entry, ProgressLog
+from harness.books.progress import LogEntry, ProgressLog
 from harness.project import Project
 from harness.books.vcs import Refs, check_refs, find_attempt_commit, open_repo, tree_fingerprint
 
 MARK = "RALPH_ATTEMPT"  # environment variable every process of an attempt inherits
-HARNESS_RECORDS = ("PRD.json", "progress.txt")
 
 
 @dataclass
@@ -58,7 +58,7 @@ def recover_tree(repo: Path) -> Recovered | None:
     commit = find_attempt_commit(repo, refs.sha, record["feature"], record["attempt"])
     if commit:  # ralph's own commit stands: the refs and the PRD as committed are the baseline now
         refs = Refs(refs.head, commit, refs.tags)
-        snapshot = snapshot.without(*HARNESS_RECORDS)
+        snapshot = snapshot.without(*HARNESS_FILES)
         try:
             committed_prd = open_repo(repo).git.show(f"{commit}:PRD.json", strip_newline_in_stdout=False)
             (repo / "PRD.json").write_text(committed_prd, encoding="utf-8")
@@ -84,13 +84,13 @@ def record_recovery(project: Project, found: Recovered) -> None:
                              detail=f"from the trailers of {found.commit[:10]} (ralph stopped before recording it)")
                     for item in checks.split(", ") if item.endswith("=pass")]
         status = ledger.record_verification(feature.id, evidence, found.commit)
-        project.progress.append(Entry(kind="attempt", subject=feature.id, phase=feature.phase,
+        project.progress.append(LogEntry(kind="attempt", subject=feature.id, phase=feature.phase,
                                       fields={**fields, "verdict": "pass", "status": status,
                                               "reconciled": "its commit was already made; not committed again"},
                                       checks=evidence, commit=found.commit))
     else:
         ledger.refund_attempt(feature.id)
-        project.progress.append(Entry(kind="interrupted", subject=feature.id, phase=feature.phase,
+        project.progress.append(LogEntry(kind="interrupted", subject=feature.id, phase=feature.phase,
                                       fields={**fields, "during": "ralph stopped (killed) mid-attempt",
                                               "attempts": "not counted"}))
     write_left_tree(project.repo, tree_fingerprint(project.repo))  # the agent's work so far is not a dirty tree

@@ -23,11 +23,10 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Literal
 
+from harness.sandbox import SandboxKind
 from harness.sandbox.proc import ProcessResult, Reaper, run_in_group
 
-SandboxKind = Literal["none", "bwrap"]
 INSTALL_HINT = "install it with `apt-get install -y bubblewrap` (or run `make setup`)"
 
 

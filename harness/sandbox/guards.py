@@ -8,32 +8,31 @@ records, the git configuration and hooks, ralph's own configuration, and the tes
 configuration (root conftest.py, pytest.ini, and the ralph/pytest tables of pyproject.toml,
 setup.cfg and tox.ini: the rest of those files stays the agent's to edit).
 
-Patterns are globs relative to the repository: `*` and `?` stay within one path component,
-`**` spans directories, and a pattern covers what it matches and everything below it, so `tests`,
-`tests/` and `tests/**` each protect the whole `tests` directory.
+Patterns are read as `harness.plan.patterns` says (a pattern covers everything below what it matches).
 """
 
 from __future__ import annotations
 
 import base64
 import configparser
-import glob
 import hashlib
 import json
 import os
-import re
 import shutil
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.books.layout import CONFIG_FILE, GIT_DIR, HARNESS_FILES, RALPH_DIR
+from harness.plan.patterns import expand
+
 # Never writable by the agent's editor tool (and read-only inside the bwrap sandbox).
-ALWAYS_PROTECTED = ("PRD.json", "progress.txt", ".ralph/**", ".git/**")
+ALWAYS_PROTECTED = (*HARNESS_FILES, f"{RALPH_DIR}/**", f"{GIT_DIR}/**")
 # Compared around every attempt. `.ralph/` is left out because the harness writes the attempt's
 # transcript there while it runs; `.git/` objects are the loop's business (vcs.py), but its
 # config and hooks could make the harness's own commits run agent code.
-GUARDED = ("PRD.json", "progress.txt", ".git/config", ".git/hooks/**", ".git/info/**", ".ralph/config.toml",
+GUARDED = (*HARNESS_FILES, f"{GIT_DIR}/config", f"{GIT_DIR}/hooks/**", f"{GIT_DIR}/info/**", CONFIG_FILE,
            "conftest.py", "pytest.ini")
 # Files of which only some tables are guarded: what configures ralph's run and the test runner.
 CONFIG_TABLES: dict[str, tuple[str, ...]] = {
@@ -41,61 +40,6 @@ CONFIG_TABLES: dict[str, tuple[str, ...]] = {
     "setup.cfg": ("tool:pytest",),
     "tox.ini": ("pytest",),
 }
-
-
-def _clean(pattern: str) -> str:
-    """A pattern as written in PRD.json, without leading `./` or `/` and trailing `/`."""
-    pattern = pattern.strip()
-    while pattern.startswith("./"):
-        pattern = pattern[2:]
-    return pattern.strip("/")
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    # Hand-written because fnmatch lets `*` cross `/` and glob.translate only exists from 3.13;
-    # this keeps the editor's refusals and `expand` (glob with recursive=True) in agreement.
-    # As in .gitignore, a pattern covers the paths it matches and everything below them: `tests`,
-    # `tests/` and `tests/**` all protect the whole directory.
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        else:
-            out.append({"*": "[^/]*", "?": "[^/]"}.get(pattern[i], re.escape(pattern[i])))
-            i += 1
-    return re.compile("".join(out) + r"(?:/.*)?\Z")
-
-
-def matching_pattern(rel_path: str, patterns: Iterable[str]) -> str | None:
-    """The first pattern that covers `rel_path` (POSIX, relative to the repository), or None."""
-    rel = rel_path.strip("/")
-    for pattern in patterns:
-        if _clean(pattern) and _glob_regex(_clean(pattern)).match(rel):
-            return pattern
-    return None
-
-
-def expand(repo: Path, patterns: Iterable[str]) -> set[str]:
-    """Relative POSIX paths of the files (and links) under `repo` that the patterns cover: the
-    files they match, and every file below a directory they match."""
-    found: set[str] = set()
-    for pattern in filter(None, map(_clean, patterns)):
-        for rel in glob.glob(pattern, root_dir=repo, recursive=True, include_hidden=True):
-            path = repo / rel
-            if path.is_symlink() or path.is_file():
-                found.add(Path(rel).as_posix())
-            elif path.is_dir():
-                for top, dirs, files in os.walk(path):  # does not follow links; they are entries themselves
-                    below = Path(top).relative_to(repo)
-                    found.update((below / name).as_posix() for name in files)
-                    found.update((below / name).as_posix() for name in dirs if (Path(top) / name).is_symlink())
-    return found
 
 
 def readonly_paths(repo: Path, patterns: Iterable[str] = ()) -> list[Path]:
@@ -116,7 +60,7 @@ def readonly_paths(repo: Path, patterns: Iterable[str] = ()) -> list[Path]:
 
 
 @dataclass(frozen=True)
-class Entry:
+class FileState:
     """One protected file as it was: content (or link target) and permission bits."""
 
     sha256: str
@@ -129,8 +73,8 @@ class Entry:
 class Snapshot:
     repo: Path
     patterns: tuple[str, ...]
-    entries: dict[str, Entry]
-    configs: dict[str, tuple[str, Entry | None]]  # CONFIG_TABLES file -> (digest of its tables, the file)
+    entries: dict[str, FileState]
+    configs: dict[str, tuple[str, FileState | None]]  # CONFIG_TABLES file -> (digest of its tables, the file)
 
     def without(self, *rels: str) -> Snapshot:
         """This snapshot minus some files (ones ralph itself has written since): neither compared nor restored."""
@@ -139,7 +83,7 @@ class Snapshot:
 
     def to_json(self) -> dict:
         """A JSON-able copy (file contents base64), so a crashed run can restore from disk."""
-        def entry(e: Entry | None) -> dict | None:
+        def entry(e: FileState | None) -> dict | None:
             return None if e is None else {"sha256": e.sha256, "data": base64.b64encode(e.data).decode(),
                                            "mode": e.mode, "link": e.link}
         return {"repo": str(self.repo), "patterns": list(self.patterns),
@@ -148,8 +92,8 @@ class Snapshot:
 
     @classmethod
     def from_json(cls, data: dict) -> Snapshot:
-        def entry(d: dict | None) -> Entry | None:
-            return None if d is None else Entry(d["sha256"], base64.b64decode(d["data"]), d["mode"], d["link"])
+        def entry(d: dict | None) -> FileState | None:
+            return None if d is None else FileState(d["sha256"], base64.b64decode(d["data"]), d["mode"], d["link"])
         return cls(Path(data["repo"]), tuple(data["patterns"]),
                    {rel: entry(e) for rel, e in data["entries"].items()},  # type: ignore[misc]
                    {rel: (digest, entry(e)) for rel, (digest, e) in data["configs"].items()})
@@ -178,12 +122,12 @@ def config_digest(path: Path, tables: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _read(path: Path) -> Entry:
+def _read(path: Path) -> FileState:
     if path.is_symlink():
         target = os.readlink(path)
-        return Entry(hashlib.sha256(b"link:" + target.encode()).hexdigest(), b"", 0, target)
+        return FileState(hashlib.sha256(b"link:" + target.encode()).hexdigest(), b"", 0, target)
     data = path.read_bytes()
-    return Entry(hashlib.sha256(data).hexdigest(), data, path.stat().st_mode & 0o7777)
+    return FileState(hashlib.sha256(data).hexdigest(), data, path.stat().st_mode & 0o7777)
 
 
 def snapshot(repo: Path, patterns: Sequence[str] = ()) -> Snapshot:
@@ -203,7 +147,7 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _restore(path: Path, entry: Entry) -> None:
+def _restore(path: Path, entry: FileState) -> None:
     _remove(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if entry.link is not None:
@@ -243,7 +187,7 @@ def put_back(root: Path, before: Snapshot) -> None:
         _remove(root / rel)
     for rel, entry in before.entries.items():
         path = root / rel
-        if rel.startswith((".git/", ".ralph/")):
+        if rel.startswith((f"{GIT_DIR}/", f"{RALPH_DIR}/")):
             continue
         if entry.link is None and path.is_file() and not path.is_symlink() and path.stat().st_size == len(entry.data) \
                 and _read(path) == entry:

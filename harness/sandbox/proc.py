@@ -11,7 +11,6 @@ not there before the command started.
 from __future__ import annotations
 
 import ctypes
-import fnmatch
 import os
 import signal
 import subprocess
@@ -22,21 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-# Names always removed; the glob patterns catch the rest (GITHUB_TOKEN, AWS_SECRET, HF_API_KEY, ...).
-SECRET_NAMES = frozenset({"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "WANDB_API_KEY"})
-SECRET_PATTERNS = ("*_TOKEN", "*_SECRET", "*_KEY")
+from harness.secrets import is_secret
+
 KILL_GRACE_S = 2.0
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 READ_CHUNK = 1 << 16  # bytes per read of a command's output
 LINE_MAX = 8_192  # bytes of one output line handed to `on_line`; the rest is counted, not kept
 LOG_MAX = 16 << 20  # bytes of output kept in `log_path`: its head, a "bytes cut" note, its last LOG_TAIL
 LOG_TAIL = 4 << 20
-
-
-def is_secret(name: str) -> bool:
-    """True when an environment variable name looks like a credential."""
-    upper = name.upper()
-    return upper in SECRET_NAMES or any(fnmatch.fnmatchcase(upper, p) for p in SECRET_PATTERNS)
 
 
 def scrubbed_env(

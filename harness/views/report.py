@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.judge.checks import Evidence
+from harness.books.records import Evidence
 from harness.fileio import atomic_write_text
 from harness.plan.prd import Check
 from harness.run.prompt import describe_check

@@ -22,9 +22,10 @@ from rich.rule import Rule
 from rich.text import Text
 
 from harness.errors import RalphError
+from harness.books.layout import runs_dir
 
 if TYPE_CHECKING:
-    from harness.judge.checks import Evidence
+    from harness.books.records import Evidence
     from harness.project import Project
 
 TAIL_LINES = 12
@@ -105,7 +106,7 @@ def attempt_dirs(repo: Path, feature_id: str) -> dict[int, Path]:
     """Attempt number -> its run directory (the newest one if a number repeats after a ledger reset)."""
     pattern = re.compile(rf"^{STAMP}-{re.escape(feature_id)}-(\d+)$")
     found: dict[int, Path] = {}
-    runs = repo / ".ralph" / "runs"
+    runs = runs_dir(repo)
     for path in sorted(runs.iterdir()) if runs.is_dir() else []:
         m = pattern.match(path.name)
         if m and path.is_dir() and (path / "prompt.md").is_file():

@@ -16,7 +16,7 @@ from rich.text import Text
 from harness.run.approval import pending_request
 from harness.fileio import now_iso
 from harness.books.ledger import LEGACY_NOTE, FeatureState
-from harness.judge.runlinks import unique
+from harness.books.records import unique
 from harness.books.vcs import head_sha, headline_metrics
 from harness.project import Project
 

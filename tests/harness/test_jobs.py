@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.judge.executors import RaySettings
+from harness.settings import RaySettings
 from harness.judge.executors.ray import (ClusterError, ResultProblem, apply_results, cluster_address, entrypoint,
                                    result_block, strip_results)
 from harness.plan.prd import PRDError, load_prd

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.errors import ExitCode
 from harness.books.ledger import Ledger
-from harness.run.settings import load_settings
+from harness.settings import load_settings
 from tests.fakes.cli_agents import alive
 from tests.harness.conftest import git
 

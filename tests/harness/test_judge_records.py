@@ -24,7 +24,7 @@ from harness.cli import app
 from harness.errors import ExitCode
 from harness.books.ledger import Ledger
 from harness.sandbox.proc import LINE_MAX, LOG_MAX, LOG_TAIL, run_in_group
-from harness.books.progress import Chain, Entry, ProgressLog
+from harness.books.progress import Chain, LogEntry, ProgressLog
 from tests.harness.conftest import git
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -313,7 +313,7 @@ def test_transcript_records_are_capped(tmp_path: Path) -> None:
 def test_append_and_tail_do_not_read_the_whole_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = ProgressLog(tmp_path)
     for i in range(300):
-        log.append(Entry(kind="verify", subject=f"F-{i}", summary="x" * 1000))
+        log.append(LogEntry(kind="verify", subject=f"F-{i}", summary="x" * 1000))
     assert log.path.stat().st_size > 3 * (1 << 16)  # several pieces of the chain
 
     def no_full_reads(*_a: Any, **_k: Any) -> Any:
@@ -321,7 +321,7 @@ def test_append_and_tail_do_not_read_the_whole_log(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(ProgressLog, "_scan", no_full_reads)
     monkeypatch.setattr(Path, "read_bytes", no_full_reads)
-    log.append(Entry(kind="verify", subject="F-last"))
+    log.append(LogEntry(kind="verify", subject="F-last"))
     assert "F-last" in log.tail(1) and "F-298" in log.tail(3)
     monkeypatch.undo()
     assert log.problem() is None and log._scan().digest == Chain().extended(log.path.read_bytes()).digest

@@ -26,11 +26,12 @@ from harness.views.live import RunView
 from harness.run.loop import AgentUnusable, BudgetExhausted, EntryNotMet, PhaseRunner
 from harness.books.progress import ProgressLog
 from harness.sandbox.environment import Environment, bwrap_available
-from harness.run.settings import RunSettings
+from harness.settings import RunSettings
 from harness.project import Project
 from tests.fakes import cli_agents
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, bash, edit, message, overloaded, rate_limited, text, turn
 from tests.harness.conftest import git
+from harness.judge.checktree import check_phase
 
 # FEAT-A passes when a.txt exists; FEAT-B needs score.py to write score.json with score >= 0.5
 # (the harness runs score.py itself; the file the gate reads never comes from the agent).
@@ -211,7 +212,7 @@ def test_agent_that_fails_without_changing_anything_stops_the_run(plan_repo: Pat
     assert Ledger(plan_repo).feature("FEAT-A").attempts == 1  # no second attempt burned
     log = (plan_repo / "progress.txt").read_text()
     assert "agent status: error" in log and "| agent-failed | FEAT-A" in log
-    ProgressLog(plan_repo).verify()
+    ProgressLog(plan_repo).audit()
 
 
 def test_missing_agent_cli_is_a_clear_error_through_the_cli(plan_repo: Path) -> None:
@@ -254,7 +255,7 @@ def test_cost_budget_stops_the_run_with_state_intact(plan_repo: Path) -> None:
         runner.run()
     assert runner.spend.iterations == 2
     assert Ledger(plan_repo).feature("FEAT-A").attempts == 2  # the state file still loads and is right
-    ProgressLog(plan_repo).verify()  # untampered, appendable
+    ProgressLog(plan_repo).audit()  # untampered, appendable
     assert progress_kinds(plan_repo)[-1] == "budget"
 
 
@@ -319,10 +320,10 @@ def test_checks_under_the_sandbox_cannot_write_the_judge(plan_repo: Path) -> Non
     project = Project.open(plan_repo)
     project.environment = Environment("bwrap")
     check = project.prd.features[0].verify[0].model_copy(update={"run": "echo '{}' > PRD.json"})
-    evidence = project.run([check], plan_repo / ".ralph" / "runs" / "t", None)
+    evidence = check_phase(project, [check], plan_repo / ".ralph" / "runs" / "t", None)
     assert not evidence[0].passed and "Read-only file system" in evidence[0].output_tail
     allowed = check.model_copy(update={"run": "echo ok > fine.txt && test -f fine.txt"})
-    assert project.run([allowed], plan_repo / ".ralph" / "runs" / "t", None)[0].passed
+    assert check_phase(project, [allowed], plan_repo / ".ralph" / "runs" / "t", None)[0].passed
 
 
 def test_a_parallel_track_needs_no_earlier_approval(plan_repo: Path) -> None:

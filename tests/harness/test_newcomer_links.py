@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.judge.runlinks import WandbRun, wandb_runs
+from harness.books.records import WandbRun
+from harness.judge.runlinks import wandb_runs
 
 LABELS = 'echo "feature=${RALPH_FEATURE-unset} phase=${RALPH_PHASE-unset} seed=${RALPH_SEED-unset}"'
 

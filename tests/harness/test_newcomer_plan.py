@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from harness.plan.patterns import matching_pattern
 from harness.sandbox import guards
 from harness.cli import app
 from harness.plan.lint import inspects_only, plan_findings
@@ -40,7 +41,7 @@ def test_seq_jepa_in_an_empty_repository_protects_only_what_exists(tmp_path: Pat
     # every path a check runs is reachable: none lies under a protected glob that matches nothing
     for check in [c for f in project.prd.features for c in f.verify] + [c for p in project.prd.phases for c in p.exit]:
         for word in (check.run or "").split():
-            assert guards.matching_pattern(word, project.protected) is None, (check.name, word)
+            assert matching_pattern(word, project.protected) is None, (check.name, word)
 
 
 def test_seq_jepa_keeps_protecting_tests_that_exist(tmp_path: Path) -> None:

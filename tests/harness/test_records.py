@@ -7,15 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from harness.judge.checks import Evidence
+from harness.books.records import Evidence
 from harness.fileio import atomic_write_text
 from harness.books.ledger import Decision, Ledger, LedgerError, RepoLock, RepoLockedError
-from harness.books.progress import Entry, ProgressLog, ProgressTamperedError
+from harness.books.progress import LogEntry, ProgressLog, ProgressTamperedError
 
 
 def ev(name: str, verdict: str = "pass", **figures: float) -> Evidence:
@@ -84,8 +83,8 @@ def test_lock_blocks_a_second_process_and_recovers_after_kill(tmp_path: Path):
 
 def test_progress_blocks_and_tail(tmp_path: Path):
     log = ProgressLog(tmp_path)
-    log.append(Entry(kind="init", subject="demo"))
-    log.append(Entry(kind="attempt", subject="FEAT-1", phase=1, fields={"attempt": "1"}, agent="replay",
+    log.append(LogEntry(kind="init", subject="demo"))
+    log.append(LogEntry(kind="attempt", subject="FEAT-1", phase=1, fields={"attempt": "1"}, agent="replay",
                      model="script", turns=3, tokens=120, cost_usd=0.01, duration_s=2.5,
                      checks=[ev("gate", "fail", acc=0.2)], commit="abc123", summary="tried\n## fake header"))
     text = log.path.read_text()
@@ -108,27 +107,27 @@ def test_progress_blocks_and_tail(tmp_path: Path):
 )
 def test_progress_tampering_is_refused_until_accepted(tmp_path: Path, edit, message):
     log = ProgressLog(tmp_path)
-    log.append(Entry(kind="verify", subject="FEAT-1"))
+    log.append(LogEntry(kind="verify", subject="FEAT-1"))
     log.path.write_text(edit(log.path.read_text()))
     with pytest.raises(ProgressTamperedError, match=message):
-        log.append(Entry(kind="verify", subject="FEAT-2"))
+        log.append(LogEntry(kind="verify", subject="FEAT-2"))
     assert "FEAT-2" not in log.path.read_text()
     assert message in log.accept_edits(by="ana")
-    log.append(Entry(kind="verify", subject="FEAT-2"))
+    log.append(LogEntry(kind="verify", subject="FEAT-2"))
     kinds = [b.split(" | ")[1] for b in log.blocks()]
     assert kinds[-2:] == ["accept-edits", "verify"]
 
 
 def test_progress_deleted_is_detected(tmp_path: Path):
     log = ProgressLog(tmp_path)
-    log.append(Entry(kind="init", subject="demo"))
+    log.append(LogEntry(kind="init", subject="demo"))
     log.path.unlink()
     assert log.problem() == "progress.txt was deleted"
 
 
 def test_crash_between_append_and_record_is_not_tampering(tmp_path: Path, monkeypatch):
     log = ProgressLog(tmp_path)
-    log.append(Entry(kind="init", subject="demo"))
+    log.append(LogEntry(kind="init", subject="demo"))
     real = log._write_record
     calls = []
 
@@ -140,10 +139,10 @@ def test_crash_between_append_and_record_is_not_tampering(tmp_path: Path, monkey
 
     monkeypatch.setattr(log, "_write_record", dies_on_final_record)
     with pytest.raises(KeyboardInterrupt):
-        log.append(Entry(kind="verify", subject="FEAT-1"))
+        log.append(LogEntry(kind="verify", subject="FEAT-1"))
     monkeypatch.undo()
     assert ProgressLog(tmp_path).problem() is None
-    ProgressLog(tmp_path).append(Entry(kind="verify", subject="FEAT-2"))
+    ProgressLog(tmp_path).append(LogEntry(kind="verify", subject="FEAT-2"))
     assert len(ProgressLog(tmp_path).blocks()) == 3
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.judge.checks import Evidence
+from harness.books.records import Evidence
 from harness.plan.prd import Feature
 from harness.books.vcs import (
     VCSError, commit_feature, head_sha, tag_phase_approved,

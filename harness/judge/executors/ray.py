@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness.plan.patterns import matching_pattern
 from harness.sandbox import guards
 from harness.errors import RalphError
-from harness.judge.executors import JobRecord, RaySettings
-from harness.sandbox.proc import SECRET_NAMES, SECRET_PATTERNS
+from harness.books.records import JobRecord
+from harness.settings import RaySettings
+from harness.secrets import SECRET_NAMES, SECRET_PATTERNS
 from harness.books.vcs import export_tree
 
 ENTRY_DIR = ".ralph-job"
@@ -206,8 +208,8 @@ def apply_results(data: bytes, repo: Path, returns: Sequence[str], protected: Se
         for member in tar.getmembers():
             rel = PurePosixPath(member.name)
             if (not member.isfile() or rel.is_absolute() or ".." in rel.parts or not rel.parts
-                    or not guards.matching_pattern(str(rel), returns)
-                    or guards.matching_pattern(str(rel), (*protected, *guards.ALWAYS_PROTECTED))):
+                    or not matching_pattern(str(rel), returns)
+                    or matching_pattern(str(rel), (*protected, *guards.ALWAYS_PROTECTED))):
                 continue
             dst = repo / rel
             if dst.is_symlink() or dst.is_dir() or not dst.parent.resolve().is_relative_to(repo.resolve()):

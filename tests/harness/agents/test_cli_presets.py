@@ -21,7 +21,7 @@ from harness.agents.presets import PRESETS, cli_for, codex_config, install_mount
 from harness.agents.pricing import PRICES_FILE, PriceTable
 from harness.cli import app
 from harness.books.ledger import Ledger
-from harness.run.settings import SettingsError, load_settings
+from harness.settings import SettingsError, load_settings
 
 bwrap_only = pytest.mark.skipif(not sandbox.bwrap_available(), reason="bwrap unusable here")
 

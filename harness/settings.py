@@ -1,4 +1,6 @@
-"""Defaults for `ralph run`: built-ins < `[tool.ralph]` in pyproject.toml < `.ralph/config.toml` < CLI flags.
+"""ralph's configuration: `ralph run`'s defaults and the cluster (`executors`).
+
+Sources, later wins: built-ins < `[tool.ralph]` in pyproject.toml < `.ralph/config.toml` < CLI flags.
 
 `[tool.ralph]` is read from pyproject.toml as committed at HEAD, never from the working tree: an
 agent's edit there (which the guards also treat as tampering) can never change how the next run
@@ -9,14 +11,15 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import git
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.agents import AGENT_KINDS
 from harness.errors import RalphError
-from harness.judge.executors import ExecutorSettings
+from harness.books.layout import CONFIG_FILE
+from harness.sandbox import SandboxKind
 from harness.books.vcs import VCSError, open_repo
 
 AgentKind = Literal[AGENT_KINDS]  # type: ignore[valid-type]  # the one list, from harness.agents
@@ -24,6 +27,27 @@ AgentKind = Literal[AGENT_KINDS]  # type: ignore[valid-type]  # the one list, fr
 
 class SettingsError(RalphError):
     """A config file has a wrong key or value; the message names the file and the key."""
+
+
+class RaySettings(BaseModel):
+    """`[tool.ralph.executors.ray]`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(None, description="The cluster's dashboard / Job API address, e.g. "
+                                "http://ray-head:8265; RAY_ADDRESS wins when set")
+    runtime_env: dict[str, Any] = Field(default_factory=dict, description="Merged into every job's runtime_env "
+                                        "(pip, conda, env_vars, excludes, ...); working_dir is always ralph's")
+    max_return_mb: float = Field(16, gt=0, description="Most a job may send back (metric files, artifacts)")
+    poll_s: float = Field(2.0, gt=0, description="Seconds between status polls while waiting")
+
+
+class ExecutorSettings(BaseModel):
+    """`[tool.ralph.executors]`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ray: RaySettings = Field(default_factory=RaySettings)
 
 
 class RunSettings(BaseModel):
@@ -44,7 +68,7 @@ class RunSettings(BaseModel):
     max_tokens: int = Field(5_000_000, gt=0)
     max_hours: float = Field(8.0, gt=0)
     reset_on_fail: bool = False
-    sandbox: Literal["none", "bwrap"] = "none"
+    sandbox: SandboxKind = "none"
     executors: ExecutorSettings = Field(default_factory=ExecutorSettings)  # [tool.ralph.executors.ray]: the cluster
 
 
@@ -69,7 +93,7 @@ def committed_text(repo: Path, rel: str) -> str | None:
 def load_settings(repo: Path, overrides: dict | None = None) -> RunSettings:
     """Merge the config sources for `repo`; `overrides` are CLI flags (None values are ignored)."""
     merged: dict = {}
-    local = repo / ".ralph" / "config.toml"
+    local = repo / CONFIG_FILE
     sources = [(committed_text(repo, "pyproject.toml"), "pyproject.toml at HEAD", ("tool", "ralph")),
                (local.read_text() if local.is_file() else None, str(local), ())]
     for text, where, table in sources:
