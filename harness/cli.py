@@ -22,9 +22,9 @@ from rich.markup import escape
 
 from harness import __version__
 from harness.agents import describe_kinds  # light: backends are imported when built
+from harness.books.layout import REPORT, ralph_dir
 from harness.errors import ExitCode, RalphError
 from harness.plan.templates import TEMPLATE_NAMES
-from harness.books.layout import report_path
 from harness.sandbox import SANDBOX_KINDS
 
 if TYPE_CHECKING:  # the rest loads inside the commands that use it, so `ralph --help` starts fast
@@ -85,11 +85,11 @@ def open_project(repo: Path, prd: Path | None) -> Project:
 @contextlib.contextmanager
 def locked_project(repo: Path, prd: Path | None, command: str) -> Iterator[Project]:
     """The project, opened holding the repository's lock, after recovering a crashed attempt."""
+    from harness.books.layout import IN_FLIGHT
     from harness.books.ledger import RepoLock
-    from harness.books.layout import inflight_path
     from harness.run.recovery import open_project as open_recovered
 
-    if not inflight_path(repo).exists():
+    if not ralph_dir(repo).joinpath(IN_FLIGHT).exists():
         open_project(repo, prd)  # a bad repository or PRD is reported before anything is written
     with RepoLock(repo.resolve(), command):
         yield open_recovered(repo, prd)
@@ -179,16 +179,6 @@ def print_lint(prd: PRD, repo: Path | None, *, strict: bool) -> int:
     return len(findings) if strict else 0
 
 
-def next_phase(project: Project) -> Phase:
-    """The first phase (in PRD order) with work left: not approved, not done, and not empty (planned)."""
-    from harness.views.status import board
-
-    for p in board(project)["phases"]:
-        if p["status"] not in ("approved", "done", "planned"):
-            return project.prd.phase(p["id"])
-    raise RalphError("every phase with features is done; add features to a later phase, or pass --phase N")
-
-
 def version_callback(value: bool) -> None:
     if value:
         typer.echo(f"ralph {__version__}")
@@ -273,8 +263,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite PRD.json and DESIGN-PRINCIPLES.md.")] = False,
 ) -> None:
     """Set up a (new or existing) git repository for ralph."""
-    from harness.plan.prd import load_prd
     from harness.books.init import init_project
+    from harness.plan.prd import load_prd
 
     result = init_project(repo, template.value, force=force)
     console.print(f"[green]✓[/] {escape(str(repo))}: wrote {escape(', '.join(result.written))}")
@@ -362,8 +352,8 @@ def approve(
     prd: PrdPath = None,
 ) -> None:
     """Approve a phase whose exit criteria pass (refused with the failing checks otherwise, exit 1)."""
-    from harness.run.approval import approve as approve_phase
     from harness.books.ledger import RepoLock
+    from harness.run.approval import approve as approve_phase
 
     project = open_project(repo, prd)
     with RepoLock(project.repo, "ralph approve"), live_progress() as progress:
@@ -383,8 +373,8 @@ def reject(
     prd: PrdPath = None,
 ) -> None:
     """Reject a phase, with the reason recorded in state, progress.txt and a git tag."""
-    from harness.run.approval import reject as reject_phase
     from harness.books.ledger import RepoLock
+    from harness.run.approval import reject as reject_phase
 
     project = open_project(repo, prd)
     who = by or default_actor(project.repo)
@@ -499,6 +489,7 @@ def run(
     saved; run again to resume). Defaults also come from `[tool.ralph]` in the committed
     pyproject.toml and from `.ralph/config.toml`.
     """
+    from harness.run.phases import next_phase
     from harness.settings import load_settings
 
     if phase is None:
@@ -517,6 +508,7 @@ def run(
     }
     if dry_run:
         from harness.run.loop import preview
+        from harness.run.session import build_agent
 
         project = open_project(repo, prd)
         settings = load_settings(project.repo, flags)
@@ -540,31 +532,18 @@ def run(
             signal.signal(sig, handler)
 
 
-def build_agent(settings: RunSettings) -> Any:
-    """The agent backend the settings name; a bad choice is a usage error with its reason."""
-    from harness.agents import AgentConfigError, make_agent
-
-    try:
-        return make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd,
-                          agent_env=tuple(settings.agent_env))
-    except AgentConfigError as e:
-        raise RalphError(str(e)) from None
-
-
 def run_locked(project: Project, phase: int, feature: str | None, settings: RunSettings, *, no_input: bool, yes: bool,
                allow_dirty: bool, wait: bool = True) -> None:
     """The body of `ralph run`, holding the repository's lock."""
-    from harness.sandbox.environment import resolve_sandbox
-    from harness.views.live import RunView
     from harness.run.loop import Interrupted, PhaseRunner
-    from harness.run.preflight import preflight
+    from harness.run.session import ready_agent, with_sandbox
+    from harness.views.live import RunView
 
-    chosen, note = resolve_sandbox(settings.sandbox)
+    settings, note = with_sandbox(settings)
     if note:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
-    settings = settings.model_copy(update={"sandbox": chosen})
-    backend = build_agent(settings)
-    err_console.print(f"preflight: {escape(preflight(backend, project.repo, chosen))}")
+    backend, checked = ready_agent(settings, project.repo)
+    err_console.print(f"preflight: {escape(checked)}")
     interactive = console.is_terminal and not no_input and not yes
     asked: list[Phase] = []  # the approval prompt shows the summary itself
 
@@ -620,21 +599,11 @@ def report(
     from harness.views.report import write_report
 
     project = open_project(repo, prd)
-    path = write_report(project, out or report_path(project.repo))
+    path = write_report(project, out or ralph_dir(project.repo) / REPORT)
     console.print(f"[green]✓[/] wrote {escape(str(path))}  (open it in a browser: file://{escape(str(path.resolve()))})")
 
 
 # ---------------------------------------------------------------- ralph jobs
-
-
-def find_job(project: Project, job_id: str) -> Any:
-    """The ledger's record of job `job_id` (a unique prefix will do)."""
-    found = [j for fs in project.ledger.state.features.values() for j in fs.jobs if j.id.startswith(job_id)]
-    if len(found) != 1:
-        known = ", ".join(j.id for fs in project.ledger.state.features.values() for j in fs.jobs) or "none"
-        raise RalphError(f"{'no' if not found else 'more than one'} job matches '{job_id}' (known: {known}); "
-                         "`ralph jobs` lists them")
-    return found[0]
 
 
 @jobs_app.callback(invoke_without_command=True)
@@ -647,17 +616,10 @@ def jobs_list(ctx: typer.Context, repo: Repo = Path("."), prd: PrdPath = None) -
         from harness.judge import jobs
         from harness.views.live import jobs_table
 
-        project = open_project(repo, prd)
-        records = [j for fs in project.ledger.state.features.values() for j in fs.jobs]
+        records = jobs.as_they_are(open_project(repo, prd))
         if not records:
             console.print("no jobs recorded: no check with \"executor\": \"ray\" has run yet")
             return
-        if any(not j.done for j in records):
-            ray = jobs.cluster(project)
-            for j in records:
-                info = None if j.done else ray.info(j.id)
-                if info is not None:  # shown, not saved: the run that owns them records what they did
-                    j.state, j.started_at, j.ended_at = info.state, info.started_at or j.started_at, info.ended_at
         console.print(jobs_table(records))
     except RalphError as e:
         err_console.print(f"[bold red]error:[/] {escape(str(e))}")
@@ -676,7 +638,7 @@ def jobs_logs(
     from harness.judge.executors.ray import strip_results
 
     project = open_project(repo, prd)
-    job = find_job(project, job_id)
+    job = jobs.find(project.ledger, job_id)
     text = strip_results(jobs.cluster(project).logs(job.id), job.nonce)
     lines = text.splitlines()
     typer.echo("\n".join(lines[-tail:] if tail else lines))
@@ -693,7 +655,7 @@ def jobs_cancel(
     from harness.judge import jobs
 
     project = open_project(repo, prd)
-    job = find_job(project, job_id)
+    job = jobs.find(project.ledger, job_id)
     if job.done:
         raise RalphError(f"job {job.id} has already ended ({job.state})")
     stopped = jobs.cluster(project).stop(job.id)

@@ -6,14 +6,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.books.layout import RUNS, ralph_dir
+from harness.books.ledger import Ledger
+from harness.books.progress import ProgressLog
+from harness.books.vcs import open_repo
+from harness.fileio import atomic_write_text, now_iso
+from harness.plan.prd import PRD, load_prd
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
-from harness.fileio import atomic_write_text, now_iso
-from harness.books.ledger import Ledger
-from harness.plan.prd import PRD, load_prd
-from harness.books.progress import ProgressLog
-from harness.books.layout import runs_dir
-from harness.books.vcs import open_repo
 
 
 @dataclass
@@ -64,4 +64,4 @@ class Project:
 
     def log_dir(self, name: str) -> Path:
         """`.ralph/runs/<timestamp>-<name>/` for full check output."""
-        return runs_dir(self.repo) / f"{now_iso().replace(':', '')}-{name}"
+        return ralph_dir(self.repo) / RUNS / f"{now_iso().replace(':', '')}-{name}"

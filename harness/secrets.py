@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fnmatch
 
-
 # Names always removed; the glob patterns catch the rest (GITHUB_TOKEN, AWS_SECRET, HF_API_KEY, ...).
 SECRET_NAMES = frozenset({"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "WANDB_API_KEY"})
 

@@ -17,10 +17,10 @@ import git
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.agents import AGENT_KINDS
-from harness.errors import RalphError
 from harness.books.layout import CONFIG_FILE
-from harness.sandbox import SandboxKind
 from harness.books.vcs import VCSError, open_repo
+from harness.errors import RalphError
+from harness.sandbox import SandboxKind
 
 AgentKind = Literal[AGENT_KINDS]  # type: ignore[valid-type]  # the one list, from harness.agents
 

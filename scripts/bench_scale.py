@@ -23,15 +23,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.books.records import Evidence
 from harness.books.ledger import FeatureState, Ledger
-from harness.run.loop import preview
+from harness.books.progress import HEADER, LogEntry, ProgressLog
+from harness.books.records import Evidence
+from harness.judge.verify import verify_feature
 from harness.plan.prd import checks_digest, load_prd, prd_warnings
+from harness.project import Project
+from harness.run.loop import preview
 from harness.settings import RunSettings
 from harness.views.status import board
-from harness.project import Project
-from harness.judge.verify import verify_feature
-from harness.books.progress import HEADER, LogEntry, ProgressLog
 
 RALPH = str(Path(sys.executable).parent / "ralph")
 

@@ -29,10 +29,10 @@ from harness.agents.base import Budget, Result, ResultStatus, Task, Usage
 from harness.agents.presets import PRESETS, Preset, PromptVia, cli_for, command_word, install_mounts
 from harness.agents.pricing import PriceTable
 from harness.agents.transcript import Transcript, one_line
-from harness.sandbox.guards import readonly_paths
+from harness.books.layout import PREFLIGHT, ralph_dir
 from harness.sandbox.environment import Environment
+from harness.sandbox.guards import readonly_paths
 from harness.sandbox.proc import ProcessResult, scrubbed_env
-from harness.books.layout import ralph_dir
 
 PLACEHOLDERS = ("prompt_file", "model", "model_args", "max_turns", "workdir")
 TAIL_BYTES = 4000
@@ -158,7 +158,7 @@ class CommandAgent:
         executable, missing = self.executable()
         if missing or executable is None:
             return ProcessResult(None, missing or "the agent command starts with a shell builtin", 0.0)
-        task = Task("preflight", 0, "", "", Path(workdir), ralph_dir(workdir) / "preflight.jsonl",
+        task = Task("preflight", 0, "", "", Path(workdir), ralph_dir(workdir) / PREFLIGHT,
                     sandbox=sandbox_kind)  # type: ignore[arg-type]
         environment = Environment(sandbox_kind)
         with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:

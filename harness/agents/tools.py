@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.agents.base import Task
+from harness.plan.patterns import matching_pattern
 from harness.sandbox.environment import Environment
 from harness.sandbox.guards import ALWAYS_PROTECTED, readonly_paths
-from harness.plan.patterns import matching_pattern
 from harness.sandbox.proc import scrubbed_env
 
 BASH = "bash"

@@ -44,8 +44,8 @@ def init_project(repo: Path, template_name: str, *, force: bool = False) -> Init
     and never rewrites progress.txt (an existing one gets an `init` entry appended)."""
     import git
 
-    from harness.plan.prd import save_prd
     from harness.books.progress import LogEntry, ProgressLog
+    from harness.plan.prd import save_prd
     from harness.plan.templates.principles import GITIGNORE_LINES, PRINCIPLES
 
     repo.mkdir(parents=True, exist_ok=True)

@@ -18,41 +18,18 @@ CONFIG_FILE = f"{RALPH_DIR}/config.toml"  # the user's local `ralph run` setting
 GIT_DIR = ".git"
 
 
+# Inside .ralph/: ralph_dir(repo) / NAME.
+STATE = "state.json"  # the ledger: per-feature status, attempts and evidence (ledger.py)
+PROGRESS_CHAIN = "progress.json"  # the hash chain of what ralph wrote to progress.txt (progress.py)
+IN_FLIGHT = "attempt.json"  # the attempt in flight, until it is recorded (ledger.py, run/recovery.py)
+LEFT_TREE = "left-tree"  # the fingerprint of the tree the last attempt left (not the user's dirty tree)
+LOCK = "lock"  # who holds the repository's lock, for the message (the lock is a flock on the directory)
+RUNS = "runs"  # runs/<timestamp>-<name>/: prompts, transcripts, check logs (Project.log_dir)
+REPORT = "report/index.html"  # where `ralph report` writes the results page by default
+APPROVALS = "approvals"  # approvals/phase-<id>.request.json: a phase waiting for a person (run/approval.py)
+PREFLIGHT = "preflight.jsonl"  # the transcript of the agent CLI's preflight call (agents/command.py)
+
+
 def ralph_dir(repo: Path | str) -> Path:
     """`<repo>/.ralph/`."""
     return Path(repo) / RALPH_DIR
-
-
-def state_path(repo: Path | str) -> Path:
-    """The ledger: per-feature status, attempts and evidence (ledger.py)."""
-    return ralph_dir(repo) / "state.json"
-
-
-def progress_record_path(repo: Path | str) -> Path:
-    """The hash chain of what ralph wrote to progress.txt (progress.py)."""
-    return ralph_dir(repo) / "progress.json"
-
-
-def inflight_path(repo: Path | str) -> Path:
-    """The attempt in flight: written before the agent starts, removed when it is recorded (recovery.py)."""
-    return ralph_dir(repo) / "attempt.json"
-
-
-def left_tree_path(repo: Path | str) -> Path:
-    """The fingerprint of the tree the last attempt left (not the user's dirty tree)."""
-    return ralph_dir(repo) / "left-tree"
-
-
-def lock_path(repo: Path | str) -> Path:
-    """Who holds the repository's lock, for the message (the lock itself is a flock on the directory)."""
-    return ralph_dir(repo) / "lock"
-
-
-def runs_dir(repo: Path | str) -> Path:
-    """`.ralph/runs/<timestamp>-<name>/`: prompts, transcripts and check logs."""
-    return ralph_dir(repo) / "runs"
-
-
-def report_path(repo: Path | str) -> Path:
-    """Where `ralph report` writes the results page by default."""
-    return ralph_dir(repo) / "report" / "index.html"

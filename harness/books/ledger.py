@@ -25,13 +25,11 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from harness.books.records import Evidence, Record, all_passed
-from harness.plan.prd import seeded
-from harness.books.layout import inflight_path, left_tree_path, lock_path, state_path
-from harness.books.records import JobRecord, Pending
+from harness.books.layout import IN_FLIGHT, LEFT_TREE, LOCK, STATE, ralph_dir
+from harness.books.records import Evidence, JobRecord, Pending, Record, all_passed
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text, now_iso
-from harness.plan.prd import PRD, Check, Feature, checks_digest
+from harness.plan.prd import PRD, Check, Feature, checks_digest, seeded
 
 FeatureStatus = Literal["pending", "running", "passing", "failing", "blocked"]  # running: its checks run as jobs
 LEGACY_NOTE = ("(legacy): verified before checks were hashed, matched by name, command and threshold; "
@@ -107,7 +105,7 @@ class Ledger:
 
     def __init__(self, repo: Path | str, plan: PRD | None = None):
         self.repo = Path(repo)
-        self.path = state_path(repo)
+        self.path = ralph_dir(repo) / STATE
         self.state = self._load()
         if plan is not None:
             for feature in plan.features:
@@ -230,13 +228,17 @@ class Ledger:
 # ---- the attempt in flight: written before the agent starts, removed once the attempt is recorded
 
 
+def _in_flight(repo: Path | str) -> Path:
+    return ralph_dir(repo) / IN_FLIGHT
+
+
 def write_inflight(repo: Path | str, record: dict) -> None:
     """Save what a crashed run needs to undo the attempt (see harness/run/recovery.py), durably."""
-    atomic_write_text(inflight_path(repo), json.dumps(record) + "\n")
+    atomic_write_text(_in_flight(repo), json.dumps(record) + "\n")
 
 
 def read_inflight(repo: Path | str) -> dict | None:
-    path = inflight_path(repo)
+    path = _in_flight(repo)
     if not path.is_file():
         return None
     try:
@@ -247,16 +249,16 @@ def read_inflight(repo: Path | str) -> dict | None:
 
 
 def clear_inflight(repo: Path | str) -> None:
-    inflight_path(repo).unlink(missing_ok=True)
+    _in_flight(repo).unlink(missing_ok=True)
 
 
 def write_left_tree(repo: Path | str, fingerprint: str) -> None:
     """The tree fingerprint ralph left after an attempt (its own leftovers are not a dirty tree)."""
-    atomic_write_text(left_tree_path(repo), fingerprint + "\n")
+    atomic_write_text(ralph_dir(repo) / LEFT_TREE, fingerprint + "\n")
 
 
 def read_left_tree(repo: Path | str) -> str | None:
-    path = left_tree_path(repo)
+    path = ralph_dir(repo) / LEFT_TREE
     return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
@@ -270,7 +272,7 @@ class RepoLock:
 
     def __init__(self, repo: Path | str, command: str = "ralph"):
         self.root = Path(repo).resolve()
-        self.path = lock_path(self.root)  # who holds it, for the message; not the lock itself
+        self.path = ralph_dir(self.root) / LOCK  # who holds it, for the message; not the lock itself
         self.command = command
         self._fd: int | None = None
 

@@ -37,12 +37,10 @@ from pathlib import Path
 
 import git
 
-from harness.books.records import Evidence
+from harness.books.layout import PROGRESS_CHAIN, PROGRESS_FILE, ralph_dir
+from harness.books.records import Evidence, unique
 from harness.errors import RalphError
-from harness.fileio import atomic_write_text, now_iso
-from harness.fileio import clip
-from harness.books.layout import PROGRESS_FILE, progress_record_path
-from harness.books.records import unique
+from harness.fileio import atomic_write_text, clip, now_iso
 
 HEADER = (
     "# progress.txt: written by ralph (the harness), append-only.\n"
@@ -149,7 +147,7 @@ class ProgressLog:
 
     def __init__(self, repo: Path | str):
         self.path = Path(repo) / PROGRESS_FILE
-        self.record_path = progress_record_path(repo)
+        self.record_path = ralph_dir(repo) / PROGRESS_CHAIN
 
     # ---- the record
 

@@ -25,9 +25,9 @@ from pathlib import Path, PurePosixPath
 
 import git
 
+from harness.books.layout import GIT_DIR, HARNESS_FILES, RALPH_DIR
 from harness.books.records import Evidence
 from harness.errors import RalphError
-from harness.books.layout import GIT_DIR, HARNESS_FILES, RALPH_DIR
 from harness.fileio import sha256_file
 from harness.plan.prd import Feature
 from harness.secrets import is_secret

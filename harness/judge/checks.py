@@ -12,26 +12,19 @@ import difflib
 import json
 import math
 import operator
-import os
-import re
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.fileio import sha256_file
-from harness.plan.prd import Check, MetricGate, seeded
-from harness.sandbox.environment import safe_path
-from harness.sandbox.proc import ProcessResult, run_in_group, scrubbed_env
 from harness.books.records import Evidence, Verdict, WandbRun, unique
+from harness.fileio import sha256_file
+from harness.judge.executors import slug
+from harness.judge.executors.local import Launch, run_command_check
 from harness.judge.runlinks import wandb_runs
-
-# Runs one shell command: (command, cwd, *, timeout_s, env, tail_bytes, log_path, on_line) -> ProcessResult.
-# `Environment.run` (sandboxing, nothing left running) in the harness; `run_in_group` by default.
-Launch = Callable[..., ProcessResult]
-TAIL_BYTES = 2048
+from harness.plan.prd import Check, MetricGate, seeded
+from harness.sandbox.proc import run_in_group
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -52,77 +45,10 @@ class Reporter(Protocol):
     def finished(self, evidence: Evidence) -> None: ...
 
 
-def check_env(env_allow: Iterable[str]) -> dict[str, str]:
-    """The environment a check sees: credentials removed, this interpreter's bin dir first on PATH
-    (so `lab`, `pytest` resolve to the venv ralph runs from), unbuffered Python output.
-
-    Nothing in the working directory can stand in for a tool or a module: PATH keeps only absolute
-    entries, and PYTHONSAFEPATH=1 keeps the script's directory (or the cwd) off `sys.path`, so a
-    planted `json.py` next to a protected `score.py` is not what `import json` finds.
-    """
-    env = scrubbed_env(env_allow)
-    env["PATH"] = safe_path(os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONSAFEPATH"] = "1"
-    return env
-
-
 def plan_labels(phase: int, feature: str | None = None) -> dict[str, str]:
     """The variables that tell a check's runs what they are for (the lab tags its W&B runs with them):
     RALPH_PHASE, and RALPH_FEATURE for a feature's checks; RALPH_SEED is added per seeded run."""
     return {"RALPH_PHASE": str(phase), **({"RALPH_FEATURE": feature} if feature else {})}
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "check"
-
-
-def run_command_check(
-    check: Check,
-    repo: Path,
-    *,
-    env: dict[str, str],
-    timeout_s: float,
-    log_path: Path | None = None,
-    on_line: Callable[[str], None] | None = None,
-    launch: Launch = run_in_group,
-) -> Evidence:
-    """Run `check.run` once per seed (or once), stopping at the first run that does not succeed.
-    Each seeded run also sees its seed as RALPH_SEED."""
-    assert check.run is not None
-    start = time.monotonic()
-    commands: list[str] = []
-    for seed in check.seeds or [None]:
-        command = seeded(check.run, seed)
-        commands.append(command)
-        if log_path:
-            with open(log_path, "a", encoding="utf-8") as log:
-                log.write(f"$ {command}\n")
-        try:
-            seed_env = env if seed is None else {**env, "RALPH_SEED": str(seed)}
-            res = launch(command, repo, timeout_s=timeout_s, env=seed_env, tail_bytes=TAIL_BYTES, log_path=log_path,
-                         on_line=on_line)
-        except OSError as e:  # e.g. the shell itself could not start
-            return _run_evidence(check, "error", f"could not start: {e}", start, commands, None, "", log_path)
-        where = "" if seed is None else f" (seed {seed})"
-        if res.timed_out:
-            detail = f"timed out after {timeout_s:g}s{where}; the whole process group was killed"
-            return _run_evidence(check, "timeout", detail, start, commands, None, res.output_tail, log_path)
-        if res.returncode != 0:
-            detail = f"exit {res.returncode}{where}"
-            return _run_evidence(check, "fail", detail, start, commands, res.returncode, res.output_tail, log_path)
-    seeds = "" if check.seeds is None else f" for seeds {', '.join(map(str, check.seeds))}"
-    return _run_evidence(check, "pass", f"exit 0{seeds}", start, commands, 0, res.output_tail, log_path)
-
-
-def _run_evidence(
-    check: Check, verdict: Verdict, detail: str, start: float, commands: list[str],
-    exit_code: int | None, tail: str, log_path: Path | None,
-) -> Evidence:
-    return Evidence(
-        check=check.name, kind="run", verdict=verdict, detail=detail, duration_s=round(time.monotonic() - start, 3),
-        command=" && ".join(commands), exit_code=exit_code, output_tail=tail, log=str(log_path) if log_path else None,
-    )
 
 
 # ---------------------------------------------------------------- metric gates
@@ -272,9 +198,9 @@ def run_check(
         log_path = None
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            log_path = log_dir / f"{_slug(check.name)}.log"
+            log_path = log_dir / f"{slug(check.name)}.log"
         ev = run_command_check(
-            check, repo, env={**check_env(env_allow), **(labels or {})}, timeout_s=check.timeout_s or default_timeout_s,
+            check, repo, env_allow=env_allow, labels=labels or {}, timeout_s=check.timeout_s or default_timeout_s,
             log_path=log_path, on_line=on_line, launch=launch,
         )
     else:

@@ -23,17 +23,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.plan.patterns import matching_pattern
-from harness.sandbox import guards
 from harness.books.layout import GIT_DIR, RALPH_DIR
 from harness.books.records import Evidence
+from harness.books.vcs import Candidate, TreeEntry, candidate, export_tree, head_sha, ignored_dirs
 from harness.judge.checks import Reporter, run_checks
-from harness.sandbox.environment import Environment
 from harness.judge.freshness import regenerated
+from harness.plan.patterns import matching_pattern
 from harness.plan.prd import Check
 from harness.project import Project
-from harness.books.vcs import Candidate, candidate, export_tree, head_sha, ignored_dirs
-from harness.books.vcs import TreeEntry
+from harness.sandbox import guards
+from harness.sandbox.environment import Environment
 
 NEVER_COPIED = (f"{GIT_DIR}/**", f"{RALPH_DIR}/**")
 

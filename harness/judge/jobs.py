@@ -25,24 +25,32 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.sandbox import guards
-from harness.judge.checks import TAIL_BYTES, Reporter, _slug, plan_labels, run_checks
-from harness.plan.prd import seeded
-from harness.books.records import Evidence, all_passed
-from harness.books.records import JobRecord, Pending
-from harness.judge.executors.ray import (ClusterError, RayCluster, ResultProblem, apply_results, entrypoint, job_tree,
-                                   result_block, strip_results, timed_out)
-from harness.judge.freshness import metric_files, regenerated
-from harness.books.ledger import Ledger
-from harness.plan.prd import Check, Feature
-from harness.books.progress import LogEntry
-from harness.judge.verdict import FeatureVerdict, Occasion, record_verdict
-from harness.project import Project
-from harness.settings import load_settings
-from harness.books.vcs import TreeEntry
 from harness.books.layout import HARNESS_FILES
-from harness.books.vcs import candidate, changes_between, commit_held, head_sha, worktree_entry
+from harness.books.ledger import Ledger
+from harness.books.progress import LogEntry
+from harness.books.records import Evidence, JobRecord, Pending, all_passed
+from harness.books.vcs import TreeEntry, candidate, changes_between, commit_held, head_sha, worktree_entry
+from harness.errors import RalphError
+from harness.judge.checks import Reporter, plan_labels, run_checks
 from harness.judge.checktree import check_candidate
+from harness.judge.executors import TAIL_BYTES, run_detail, seed_runs, slug
+from harness.judge.executors.ray import (
+    ClusterError,
+    RayCluster,
+    ResultProblem,
+    apply_results,
+    entrypoint,
+    job_tree,
+    result_block,
+    strip_results,
+    timed_out,
+)
+from harness.judge.freshness import metric_files, regenerated
+from harness.judge.verdict import FeatureVerdict, Occasion, record_verdict
+from harness.plan.prd import Check, Feature, seeded
+from harness.project import Project
+from harness.sandbox import guards
+from harness.settings import load_settings
 
 TAILS_EVERY_S = 10.0  # how often the live view re-reads the running jobs' logs for their last line
 STOP_GRACE_S = 120.0  # past its timeout_s plus this, ralph stops a job whose own timer did not
@@ -67,6 +75,34 @@ def held_changes(ledger: Ledger, but: str | None = None) -> dict[str, TreeEntry]
         if fid != but and pending is not None:
             held.update({p: None if e is None else (e[0], e[1]) for p, e in pending.changes.items()})
     return held
+
+
+def recorded(ledger: Ledger) -> list[JobRecord]:
+    """Every job the ledger records, feature by feature."""
+    return [j for fs in ledger.state.features.values() for j in fs.jobs]
+
+
+def find(ledger: Ledger, job_id: str) -> JobRecord:
+    """The ledger's record of job `job_id` (a unique prefix will do)."""
+    found = [j for j in recorded(ledger) if j.id.startswith(job_id)]
+    if len(found) != 1:
+        known = ", ".join(j.id for j in recorded(ledger)) or "none"
+        raise RalphError(f"{'no' if not found else 'more than one'} job matches '{job_id}' (known: {known}); "
+                         "`ralph jobs` lists them")
+    return found[0]
+
+
+def as_they_are(project: Project) -> list[JobRecord]:
+    """Every recorded job, those still running as the cluster reports them now. Shown, not saved: the run
+    that owns them records what they did."""
+    records = recorded(project.ledger)
+    if any(not j.done for j in records):
+        ray = cluster(project)
+        for j in records:
+            info = None if j.done else ray.info(j.id)
+            if info is not None:
+                j.state, j.started_at, j.ended_at = info.state, info.started_at or j.started_at, info.ended_at
+    return records
 
 
 def own_paths(project: Project) -> set[str]:
@@ -99,17 +135,16 @@ def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, re
     jobs = []
     for check in job_checks(feature):
         res = check.resources
-        for seed in check.seeds or [None]:
+        for run in seed_runs(check, plan_labels(feature.phase, feature.id)):
+            seed = run.seed
             nonce = secrets.token_hex(8)
             timeout_s = check.timeout_s or project.prd.defaults.check_timeout_s
-            env = {"PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1", **plan_labels(feature.phase, feature.id),
-                   **({"RALPH_SEED": str(seed)} if seed is not None else {})}
-            command = seeded(check.run or "", seed)
             seed_part = "" if seed is None else f"s{seed}-"
             jobs.append(JobRecord(
-                id=f"ralph-{feature.id}-a{attempt}-{_slug(check.name)}-{seed_part}{nonce[:6]}", feature=feature.id, check=check.name, seed=seed, attempt=attempt, nonce=nonce,
-                entrypoint=entrypoint(command, timeout_s=timeout_s, returns=_returns(feature, check, seed), nonce=nonce,
-                                      allow=project.prd.defaults.env_allow, env=env,
+                id=f"ralph-{feature.id}-a{attempt}-{slug(check.name)}-{seed_part}{nonce[:6]}", feature=feature.id,
+                check=check.name, seed=seed, attempt=attempt, nonce=nonce,
+                entrypoint=entrypoint(run.command, timeout_s=timeout_s, returns=_returns(feature, check, seed),
+                                      nonce=nonce, allow=project.prd.defaults.env_allow, env=run.env,
                                       max_return_bytes=int(settings.max_return_mb * 2**20)),
                 gpus=res.gpus if res else 0.0, cpus=res.cpus if res else 1.0, memory_gb=res.memory_gb if res else None,
                 timeout_s=timeout_s, submitted_at=time.time()))
@@ -191,7 +226,7 @@ def _job_evidence(project: Project, feature: Feature, check: Check, jobs: list[J
                   log_dir: Path) -> tuple[Evidence, list[str]]:
     """The check's evidence from its jobs (all seeds), and the files they returned into the repository."""
     ray = cluster(project)
-    log_path = log_dir / f"{_slug(check.name)}.log"
+    log_path = log_dir / f"{slug(check.name)}.log"
     log_dir.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[str, str, int | None, str]] = []  # (verdict, detail, exit code, tail)
     written: list[str] = []
@@ -209,11 +244,13 @@ def _job_evidence(project: Project, feature: Feature, check: Check, jobs: list[J
                 failures.append(("fail", f"Ray job {job.id}{where} was cancelled (stopped) {job.message}".strip(),
                                  job.exit_code, tail))
             elif timed_out(log, job.nonce):
-                failures.append(("timeout", f"timed out after {job.timeout_s:g}s{where} on Ray (job {job.id}); "
-                                            "its process group was killed", job.exit_code, tail))
+                failures.append(("timeout", run_detail("timeout", where=where, timeout_s=job.timeout_s,
+                                                       on=f" on Ray (job {job.id})"), job.exit_code, tail))
             elif job.state != "SUCCEEDED" or job.exit_code not in (0, None):
-                why = f"exit {job.exit_code}" if job.exit_code is not None else job.message or job.state.lower()
-                failures.append(("fail", f"{why}{where} on Ray (job {job.id})", job.exit_code, tail))
+                detail = (run_detail("fail", where=where, exit_code=job.exit_code, on=f" on Ray (job {job.id})")
+                          if job.exit_code is not None
+                          else f"{job.message or job.state.lower()}{where} on Ray (job {job.id})")
+                failures.append(("fail", detail, job.exit_code, tail))
             else:
                 try:
                     data = result_block(log, job.nonce)
@@ -231,8 +268,8 @@ def _job_evidence(project: Project, feature: Feature, check: Check, jobs: list[J
         verdict, detail, code, tail = failures[0]
         more = f" (and {len(failures) - 1} more failing job(s))" if len(failures) > 1 else ""
         return Evidence(verdict=verdict, detail=detail + more, exit_code=code, output_tail=tail, **base), written
-    seeds = f" for seeds {', '.join(map(str, check.seeds))}" if check.seeds else ""
-    return Evidence(verdict="pass", detail=f"exit 0{seeds} on Ray ({ids})", exit_code=0, **base), written
+    detail = run_detail("pass", seeds=check.seeds, on=f" on Ray ({ids})")
+    return Evidence(verdict="pass", detail=detail, exit_code=0, **base), written
 
 
 def collect(project: Project, feature: Feature) -> FeatureVerdict:

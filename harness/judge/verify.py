@@ -9,19 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.sandbox import guards
-
-from harness.judge import jobs
-from harness.books.records import Evidence, all_passed
-from harness.judge.checks import Reporter, plan_labels
-from harness.errors import RalphError
-from harness.judge.freshness import metric_files
-from harness.plan.prd import PRD, Feature, Phase
 from harness.books.progress import LogEntry
-from harness.project import Project
-from harness.books.vcs import CommitResult, Refs, check_refs, commit_feature, head_sha, open_repo, read_refs, require_branch
+from harness.books.records import Evidence, all_passed
+from harness.books.vcs import (
+    CommitResult,
+    Refs,
+    check_refs,
+    commit_feature,
+    head_sha,
+    open_repo,
+    read_refs,
+    require_branch,
+)
+from harness.errors import RalphError
+from harness.judge import jobs
+from harness.judge.checks import Reporter, plan_labels
 from harness.judge.checktree import check_candidate, check_phase
+from harness.judge.freshness import metric_files
 from harness.judge.verdict import FeatureVerdict, Occasion, record_verdict, tampering
+from harness.plan.prd import PRD, Feature, Phase
+from harness.project import Project
+from harness.sandbox import guards
 
 
 def verify_feature(

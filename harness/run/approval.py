@@ -11,17 +11,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.books.layout import APPROVALS, ralph_dir
+from harness.books.ledger import Decision
+from harness.books.progress import LogEntry
 from harness.books.records import Evidence
-from harness.judge.checks import Reporter
+from harness.books.vcs import head_sha, tag_phase_approved, tag_phase_rejected
 from harness.errors import ExitCode, RalphError
 from harness.fileio import atomic_write_text, now_iso
-from harness.books.ledger import Decision
-from harness.books.layout import ralph_dir
-from harness.plan.prd import Phase
-from harness.books.progress import LogEntry
-from harness.books.vcs import head_sha, tag_phase_approved, tag_phase_rejected
-from harness.project import Project
+from harness.judge.checks import Reporter
 from harness.judge.verify import verify_exit
+from harness.plan.prd import Phase
+from harness.project import Project
 
 
 class ApprovalRefused(RalphError):
@@ -36,7 +36,7 @@ class ApprovalRefused(RalphError):
 
 
 def request_path(repo: Path | str, phase_id: int) -> Path:
-    return ralph_dir(repo) / "approvals" / f"phase-{phase_id}.request.json"
+    return ralph_dir(repo) / APPROVALS / f"phase-{phase_id}.request.json"
 
 
 def write_request(repo: Path | str, phase: Phase, summary: str, details: dict[str, Any] | None = None) -> Path:

@@ -18,34 +18,41 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 from pathlib import Path
+from typing import Protocol
 
-from harness.run import approval
-
-from harness.sandbox import guards
-
-from harness.judge import jobs
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
+from harness.books.ledger import clear_inflight, read_left_tree, write_inflight, write_left_tree
+from harness.books.progress import LogEntry
 from harness.books.records import Evidence, JobRecord, all_passed
-from harness.judge.checks import Reporter, plan_labels
+from harness.books.vcs import (
+    Refs,
+    check_refs,
+    commit_worktree,
+    head_sha,
+    ignored_dirs,
+    open_repo,
+    read_refs,
+    require_branch,
+    tree_fingerprint,
+    uncommitted,
+)
 from harness.errors import ExitCode, RalphError
 from harness.fileio import now_iso
-from harness.sandbox.environment import Environment
-from harness.books.ledger import clear_inflight, read_left_tree, write_inflight, write_left_tree
-from harness.plan.prd import Feature, Phase
-from harness.sandbox.proc import Reaper
-from harness.books.progress import LogEntry
-from harness.project import Project
-from harness.run.prompt import build_prompt, build_system, describe_check, describe_failure
-from harness.run.recovery import MARK
-from harness.settings import RunSettings
-from harness.books.vcs import (Refs, check_refs, commit_worktree, head_sha, ignored_dirs, open_repo, read_refs, require_branch,
-                         tree_fingerprint, uncommitted)
+from harness.judge import jobs
+from harness.judge.checks import Reporter, plan_labels
+from harness.judge.checktree import check_phase
 from harness.judge.verdict import Occasion, record_verdict, tampering
 from harness.judge.verify import verify_exit, verify_feature
-from harness.books.layout import runs_dir
-from harness.judge.checktree import check_phase
+from harness.plan.prd import Feature, Phase
+from harness.project import Project
+from harness.run import approval
+from harness.run.prompt import build_prompt, build_system, describe_check, describe_failure
+from harness.run.recovery import MARK
+from harness.sandbox import guards
+from harness.sandbox.environment import Environment
+from harness.sandbox.proc import Reaper
+from harness.settings import RunSettings
 
 PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
 class EntryNotMet(RalphError):
@@ -390,7 +397,7 @@ class PhaseRunner:
                  refs: Refs) -> tuple[Result, list[Evidence], bool]:
         project, ledger = self.project, self.project.ledger
         shared = ignored_dirs(project.repo)  # what the checks may see of the ignored tree: what exists now
-        run_dir = runs_dir(project.repo) / f"{now_iso().replace(':', '')}-{feature.id}-{number}"
+        run_dir = project.log_dir(f"{feature.id}-{number}")
         run_dir.mkdir(parents=True, exist_ok=True)
         system, prompt = attempt_prompts(project, feature, number, self.max_attempts, last_failure)
         task = Task(

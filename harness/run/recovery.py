@@ -23,14 +23,14 @@ from pathlib import Path
 
 import git
 
-from harness.sandbox import guards
-from harness.books.records import Evidence
 from harness.books.layout import HARNESS_FILES
 from harness.books.ledger import clear_inflight, read_inflight, write_left_tree
-from harness.sandbox.proc import kill_processes, processes_with_env
 from harness.books.progress import LogEntry, ProgressLog
-from harness.project import Project
+from harness.books.records import Evidence
 from harness.books.vcs import Refs, check_refs, find_attempt_commit, open_repo, tree_fingerprint
+from harness.project import Project
+from harness.sandbox import guards
+from harness.sandbox.proc import kill_processes, processes_with_env
 
 MARK = "RALPH_ATTEMPT"  # environment variable every process of an attempt inherits
 

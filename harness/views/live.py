@@ -18,8 +18,7 @@ from rich.live import Live
 from rich.table import Table
 
 from harness.agents.base import AgentEvent, Usage
-from harness.books.records import Evidence
-from harness.books.records import JobRecord
+from harness.books.records import Evidence, JobRecord
 from harness.plan.prd import Check
 from harness.views.show import check_output
 

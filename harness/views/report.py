@@ -19,10 +19,10 @@ from typing import Any
 from harness.books.records import Evidence
 from harness.fileio import atomic_write_text
 from harness.plan.prd import Check
+from harness.project import Project
 from harness.run.prompt import describe_check
 from harness.views.show import attempt_dirs
 from harness.views.status import board
-from harness.project import Project
 
 MAX_IMAGE_BYTES = 4_000_000  # larger plots are linked, not embedded
 STATUS_COLOURS = {

@@ -21,8 +21,8 @@ from rich.panel import Panel
 from rich.rule import Rule
 from rich.text import Text
 
+from harness.books.layout import RUNS, ralph_dir
 from harness.errors import RalphError
-from harness.books.layout import runs_dir
 
 if TYPE_CHECKING:
     from harness.books.records import Evidence
@@ -106,7 +106,7 @@ def attempt_dirs(repo: Path, feature_id: str) -> dict[int, Path]:
     """Attempt number -> its run directory (the newest one if a number repeats after a ledger reset)."""
     pattern = re.compile(rf"^{STAMP}-{re.escape(feature_id)}-(\d+)$")
     found: dict[int, Path] = {}
-    runs = runs_dir(repo)
+    runs = ralph_dir(repo) / RUNS
     for path in sorted(runs.iterdir()) if runs.is_dir() else []:
         m = pattern.match(path.name)
         if m and path.is_dir() and (path / "prompt.md").is_file():

@@ -13,12 +13,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from harness.run.approval import pending_request
-from harness.fileio import now_iso
 from harness.books.ledger import LEGACY_NOTE, FeatureState
 from harness.books.records import unique
 from harness.books.vcs import head_sha, headline_metrics
+from harness.fileio import now_iso
 from harness.project import Project
+from harness.run.approval import pending_request
+from harness.run.phases import exit_results, phase_status
 
 STYLES = {
     "passing": "green", "approved": "bold green", "done": "green", "failing": "red", "rejected": "bold red",
@@ -48,25 +49,6 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
     }
 
 
-def _phase_status(features: list[dict[str, Any]], exit_ok: bool | None, decision: str | None,
-                  approval_required: bool) -> str:
-    statuses = [f["status"] for f in features]
-    if decision:
-        return decision
-    if not features:
-        return "planned"
-    if all(s == "passing" for s in statuses):
-        if exit_ok is None:
-            return "exit checks pending"
-        if exit_ok:
-            return "awaiting approval" if approval_required else "done"
-    if "blocked" in statuses:
-        return "blocked"
-    if any(s != "pending" for s in statuses) or any(f["attempts"] for f in features) or exit_ok is False:
-        return "in progress"
-    return "not started"
-
-
 def board(project: Project) -> dict[str, Any]:
     """Everything the board shows, JSON-serialisable."""
     prd, ledger = project.prd, project.ledger
@@ -75,19 +57,13 @@ def board(project: Project) -> dict[str, Any]:
         features = [_feature_row(f.id, f.title, ledger.feature(f.id), f.depends_on)
                     for f in prd.features_in_phase(phase.id)]
         ps = ledger.phase(phase.id)
-        # exit evidence counts only for the check as it is now (the same digest), or legacy evidence by name
-        digests = {c.name: c.digest for c in phase.exit}
-        recorded = {e.check: e for e in ps.exit_evidence if e.check_sha256 in (None, digests.get(e.check))}
-        exit_rows = [{"check": c.name, "verdict": recorded[c.name].verdict if c.name in recorded else "not run",
-                      "detail": recorded[c.name].detail if c.name in recorded else ""} for c in phase.exit]
-        exit_ok = (all(r["verdict"] == "pass" for r in exit_rows)
-                   if all(r["verdict"] != "not run" for r in exit_rows) else None)
+        exit_rows, exit_ok = exit_results(phase, ps)
         decision = ps.decision
         phases.append({
             "id": phase.id,
             "name": phase.name,
             "goal": phase.goal,
-            "status": _phase_status(features, exit_ok, decision.decision if decision else None, phase.approval),
+            "status": phase_status(features, exit_ok, decision.decision if decision else None, phase.approval),
             "passing": sum(f["status"] == "passing" for f in features),
             "total": len(features),
             "approval_required": phase.approval,

@@ -14,11 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.settings import RaySettings
-from harness.judge.executors.ray import (ClusterError, ResultProblem, apply_results, cluster_address, entrypoint,
-                                   result_block, strip_results)
-from harness.plan.prd import PRDError, load_prd
 from harness.books.vcs import candidate, changes_between, commit_held, head_sha, tree_changes
+from harness.judge.executors.ray import (
+    ClusterError,
+    ResultProblem,
+    apply_results,
+    cluster_address,
+    entrypoint,
+    result_block,
+    strip_results,
+)
+from harness.plan.prd import PRDError, load_prd
+from harness.settings import RaySettings
 from tests.harness.conftest import git
 
 NONCE = "abc123"

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from harness.books.ledger import Ledger
 from harness.cli import app
 from harness.errors import ExitCode
-from harness.books.ledger import Ledger
 from harness.settings import load_settings
 from tests.fakes.cli_agents import alive
 from tests.harness.conftest import git

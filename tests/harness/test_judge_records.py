@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 
 from harness.agents.base import Task
 from harness.agents.transcript import FIELD_MAX, Transcript
+from harness.books.ledger import Ledger
+from harness.books.progress import Chain, LogEntry, ProgressLog
 from harness.cli import app
 from harness.errors import ExitCode
-from harness.books.ledger import Ledger
 from harness.sandbox.proc import LINE_MAX, LOG_MAX, LOG_TAIL, run_in_group
-from harness.books.progress import Chain, LogEntry, ProgressLog
 from tests.harness.conftest import git
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -19,19 +19,19 @@ from typer.testing import CliRunner
 
 from harness.agents import make_agent
 from harness.agents.anthropic import RetryPolicy
+from harness.books.ledger import Ledger
+from harness.books.progress import ProgressLog
 from harness.cli import app
 from harness.errors import ExitCode
-from harness.books.ledger import Ledger
-from harness.views.live import RunView
+from harness.judge.checktree import check_phase
+from harness.project import Project
 from harness.run.loop import AgentUnusable, BudgetExhausted, EntryNotMet, PhaseRunner
-from harness.books.progress import ProgressLog
 from harness.sandbox.environment import Environment, bwrap_available
 from harness.settings import RunSettings
-from harness.project import Project
+from harness.views.live import RunView
 from tests.fakes import cli_agents
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, bash, edit, message, overloaded, rate_limited, text, turn
 from tests.harness.conftest import git
-from harness.judge.checktree import check_phase
 
 # FEAT-A passes when a.txt exists; FEAT-B needs score.py to write score.json with score >= 0.5
 # (the harness runs score.py itself; the file the gate reads never comes from the agent).

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import app
 from harness.books.records import WandbRun
+from harness.cli import app
 from harness.judge.runlinks import wandb_runs
 
 LABELS = 'echo "feature=${RALPH_FEATURE-unset} phase=${RALPH_PHASE-unset} seed=${RALPH_SEED-unset}"'

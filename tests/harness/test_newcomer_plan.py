@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.plan.patterns import matching_pattern
-from harness.sandbox import guards
 from harness.cli import app
-from harness.plan.lint import inspects_only, plan_findings
-from harness.plan.prd import Check, load_prd
 from harness.judge.verify import Project
+from harness.plan.lint import inspects_only, plan_findings
+from harness.plan.patterns import matching_pattern
+from harness.plan.prd import Check, load_prd
+from harness.sandbox import guards
 
 
 def ralph(*args: str | Path):

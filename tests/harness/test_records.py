@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.books.records import Evidence
-from harness.fileio import atomic_write_text
 from harness.books.ledger import Decision, Ledger, LedgerError, RepoLock, RepoLockedError
 from harness.books.progress import LogEntry, ProgressLog, ProgressTamperedError
+from harness.books.records import Evidence
+from harness.fileio import atomic_write_text
 
 
 def ev(name: str, verdict: str = "pass", **figures: float) -> Evidence:

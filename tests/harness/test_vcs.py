@@ -6,11 +6,14 @@ from pathlib import Path
 import pytest
 
 from harness.books.records import Evidence
-from harness.plan.prd import Feature
 from harness.books.vcs import (
-    VCSError, commit_feature, head_sha, tag_phase_approved,
+    VCSError,
+    commit_feature,
+    head_sha,
+    tag_phase_approved,
     tag_phase_rejected,
 )
+from harness.plan.prd import Feature
 from tests.harness.conftest import git
 
 FEATURE = Feature(id="FEAT-010", phase=1, title="Baseline, smoke run", verify=[])

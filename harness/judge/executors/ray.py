@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness.books.records import JobRecord
+from harness.books.vcs import export_tree
+from harness.errors import RalphError
 from harness.plan.patterns import matching_pattern
 from harness.sandbox import guards
-from harness.errors import RalphError
-from harness.books.records import JobRecord
-from harness.settings import RaySettings
 from harness.secrets import SECRET_NAMES, SECRET_PATTERNS
-from harness.books.vcs import export_tree
+from harness.settings import RaySettings
 
 ENTRY_DIR = ".ralph-job"
 SUBMIT_RETRY_S = 30.0  # a head that has just started answers "No available agent" for a few seconds

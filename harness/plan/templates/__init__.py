@@ -6,7 +6,6 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-
 if TYPE_CHECKING:
     from harness.plan.prd import PRD
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.sandbox import environment as sandbox
-from harness.sandbox import guards
 from harness.agents import AgentConfigError, make_agent
 from harness.agents.base import Budget, Task
 from harness.agents.command import CommandAgent
+from harness.sandbox import environment as sandbox
+from harness.sandbox import guards
 from tests.fakes import cli_agents
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.sandbox.guards import ALWAYS_PROTECTED, check_and_restore, readonly_paths, snapshot
 from harness.plan.patterns import matching_pattern
+from harness.sandbox.guards import ALWAYS_PROTECTED, check_and_restore, readonly_paths, snapshot
 
 
 def test_untouched_tree_reports_nothing(repo: Path) -> None:

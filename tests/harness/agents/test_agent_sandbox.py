@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.sandbox import environment as sandbox
 from harness.agents.tools import Workspace
+from harness.sandbox import environment as sandbox
 
 needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_available(), reason=f"bwrap unusable: {sandbox.bwrap_problem()}")
 

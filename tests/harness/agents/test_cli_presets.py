@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.sandbox import environment as sandbox
 from harness.agents import AGENT_KINDS, make_agent, reports
 from harness.agents.base import Budget, Task
 from harness.agents.command import CommandAgent
 from harness.agents.presets import PRESETS, cli_for, codex_config, install_mounts
 from harness.agents.pricing import PRICES_FILE, PriceTable
-from harness.cli import app
 from harness.books.ledger import Ledger
+from harness.cli import app
+from harness.sandbox import environment as sandbox
 from harness.settings import SettingsError, load_settings
 
 bwrap_only = pytest.mark.skipif(not sandbox.bwrap_available(), reason="bwrap unusable here")
