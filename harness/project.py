@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.books.git.repo import open_repo
 from harness.books.layout import RUNS, ralph_dir
 from harness.books.ledger import Ledger
 from harness.books.progress import ProgressLog
-from harness.books.vcs import open_repo
 from harness.fileio import atomic_write_text, now_iso
 from harness.plan.prd import PRD, load_prd
 from harness.sandbox import guards

@@ -17,8 +17,8 @@ import git
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.agents import AGENT_KINDS
+from harness.books.git.repo import VCSError, open_repo
 from harness.books.layout import CONFIG_FILE
-from harness.books.vcs import VCSError, open_repo
 from harness.errors import RalphError
 from harness.sandbox import SandboxKind
 

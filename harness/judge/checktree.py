@@ -1,6 +1,6 @@
 """Checks run on what will be committed, not on the agent's live tree.
 
-`run_in_check_tree` builds the candidate commit's tree (vcs.candidate: the working tree minus
+`run_in_check_tree` builds the candidate commit's tree (git.trees.candidate: the working tree minus
 ignored, excluded and never-committed files), checks it out into a clean temporary directory,
 puts the protected paths back as they were before the attempt (guards.put_back), and runs the
 `run` checks there. A file the agent kept out of the commit (by .gitignore, .git/info/exclude, or
@@ -23,9 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.books.git.repo import head_sha, ignored_dirs
+from harness.books.git.trees import Candidate, TreeEntry, candidate, export_tree
 from harness.books.layout import GIT_DIR, RALPH_DIR
 from harness.books.records import Evidence
-from harness.books.vcs import Candidate, TreeEntry, candidate, export_tree, head_sha, ignored_dirs
 from harness.judge.checks import Reporter, run_checks
 from harness.judge.freshness import regenerated
 from harness.plan.patterns import matching_pattern
@@ -106,7 +107,7 @@ def run_in_check_tree(
     only this verification's own runs can write them (freshness.py). `labels` go into the commands'
     environment (checks.run_check), with RALPH_HEAD (the commit the candidate starts from) and
     RALPH_TREE (the candidate tree's sha). `held`: the changes of features whose jobs still run, left at
-    HEAD's version in the candidate (vcs.candidate).
+    HEAD's version in the candidate (git.trees.candidate).
     """
     cand = candidate(repo, held=held)
     commit = head_sha(repo)

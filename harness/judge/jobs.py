@@ -13,7 +13,7 @@ A feature with a `"executor": "ray"` check is verified in two halves:
 2. `collect`, once every job has ended: each job's log is read, the files it returned (metric
    files, `artifacts`) are written into the repository, the metric gates read them there, and the
    verdict is recorded as any other; when it passes, HEAD plus exactly the attempt's recorded
-   changes and the returned files are committed (vcs.commit_held). A failed, stopped or timed-out
+   changes and the returned files are committed (git.commits.commit_held). A failed, stopped or timed-out
    job is failing evidence with its exit status and log tail.
 """
 
@@ -25,11 +25,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.books.git.commits import commit_held
+from harness.books.git.repo import head_sha
+from harness.books.git.trees import TreeEntry, candidate, changes_between, worktree_entry
 from harness.books.layout import HARNESS_FILES
 from harness.books.ledger import Ledger
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence, JobRecord, Pending, all_passed
-from harness.books.vcs import TreeEntry, candidate, changes_between, commit_held, head_sha, worktree_entry
 from harness.errors import RalphError
 from harness.judge.checks import Reporter, plan_labels, run_checks
 from harness.judge.checktree import check_candidate

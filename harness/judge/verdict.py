@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.books.git.commits import CommitResult
+from harness.books.git.repo import VCSError, head_sha
 from harness.books.ledger import FeatureStatus
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence, all_passed
-from harness.books.vcs import CommitResult, VCSError, head_sha
 from harness.plan.prd import Feature
 from harness.project import Project
 

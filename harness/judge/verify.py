@@ -9,18 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.books.git.commits import CommitResult, commit_feature
+from harness.books.git.refs import Refs, check_refs, read_refs
+from harness.books.git.repo import head_sha, open_repo, require_branch
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence, all_passed
-from harness.books.vcs import (
-    CommitResult,
-    Refs,
-    check_refs,
-    commit_feature,
-    head_sha,
-    open_repo,
-    read_refs,
-    require_branch,
-)
 from harness.errors import RalphError
 from harness.judge import jobs
 from harness.judge.checks import Reporter, plan_labels

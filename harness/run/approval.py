@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.books.git.refs import tag_phase_approved, tag_phase_rejected
+from harness.books.git.repo import head_sha
 from harness.books.layout import APPROVALS, ralph_dir
 from harness.books.ledger import Decision
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence
-from harness.books.vcs import head_sha, tag_phase_approved, tag_phase_rejected
 from harness.errors import ExitCode, RalphError
 from harness.fileio import atomic_write_text, now_iso
 from harness.judge.checks import Reporter

@@ -22,21 +22,12 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
+from harness.books.git.commits import commit_worktree
+from harness.books.git.refs import Refs, check_refs, read_refs
+from harness.books.git.repo import head_sha, ignored_dirs, open_repo, require_branch, tree_fingerprint, uncommitted
 from harness.books.ledger import clear_inflight, read_left_tree, write_inflight, write_left_tree
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence, JobRecord, all_passed
-from harness.books.vcs import (
-    Refs,
-    check_refs,
-    commit_worktree,
-    head_sha,
-    ignored_dirs,
-    open_repo,
-    read_refs,
-    require_branch,
-    tree_fingerprint,
-    uncommitted,
-)
 from harness.errors import ExitCode, RalphError
 from harness.fileio import now_iso
 from harness.judge import jobs

@@ -23,11 +23,13 @@ from pathlib import Path
 
 import git
 
+from harness.books.git.commits import find_attempt_commit
+from harness.books.git.refs import Refs, check_refs
+from harness.books.git.repo import open_repo, tree_fingerprint
 from harness.books.layout import HARNESS_FILES
 from harness.books.ledger import clear_inflight, read_inflight, write_left_tree
 from harness.books.progress import LogEntry, ProgressLog
 from harness.books.records import Evidence
-from harness.books.vcs import Refs, check_refs, find_attempt_commit, open_repo, tree_fingerprint
 from harness.project import Project
 from harness.sandbox import guards
 from harness.sandbox.proc import kill_processes, processes_with_env

@@ -30,7 +30,7 @@ from harness.plan.patterns import expand
 # Never writable by the agent's editor tool (and read-only inside the bwrap sandbox).
 ALWAYS_PROTECTED = (*HARNESS_FILES, f"{RALPH_DIR}/**", f"{GIT_DIR}/**")
 # Compared around every attempt. `.ralph/` is left out because the harness writes the attempt's
-# transcript there while it runs; `.git/` objects are the loop's business (vcs.py), but its
+# transcript there while it runs; `.git/` objects are the loop's business (books/git/), but its
 # config and hooks could make the harness's own commits run agent code.
 GUARDED = (*HARNESS_FILES, f"{GIT_DIR}/config", f"{GIT_DIR}/hooks/**", f"{GIT_DIR}/info/**", CONFIG_FILE,
            "conftest.py", "pytest.ini")

@@ -13,9 +13,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from harness.books.git.commits import headline_metrics
+from harness.books.git.repo import head_sha
 from harness.books.ledger import LEGACY_NOTE, FeatureState
 from harness.books.records import unique
-from harness.books.vcs import head_sha, headline_metrics
 from harness.fileio import now_iso
 from harness.project import Project
 from harness.run.approval import pending_request

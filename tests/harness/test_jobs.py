@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.books.vcs import candidate, changes_between, commit_held, head_sha, tree_changes
+from harness.books.git.commits import commit_held
+from harness.books.git.repo import head_sha
+from harness.books.git.trees import candidate, changes_between, tree_changes
 from harness.judge.executors.ray import (
     ClusterError,
     ResultProblem,

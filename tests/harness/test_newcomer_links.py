@@ -48,7 +48,7 @@ def test_checks_are_told_which_code_they_run(prd_repo: Path, prd_dict: dict[str,
     (uncommitted edits included), and lab's provenance reads them there."""
     import git
 
-    from harness.books.vcs import candidate
+    from harness.books.git.trees import candidate
 
     prd_dict["features"][0]["verify"] = [
         {"name": "code", "run": 'echo "head=$RALPH_HEAD tree=$RALPH_TREE"; git rev-parse HEAD 2>/dev/null || echo no-git'},

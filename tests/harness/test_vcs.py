@@ -5,14 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.books.git.commits import commit_feature
+from harness.books.git.refs import tag_phase_approved, tag_phase_rejected
+from harness.books.git.repo import VCSError, head_sha
 from harness.books.records import Evidence
-from harness.books.vcs import (
-    VCSError,
-    commit_feature,
-    head_sha,
-    tag_phase_approved,
-    tag_phase_rejected,
-)
 from harness.plan.prd import Feature
 from tests.harness.conftest import git
 

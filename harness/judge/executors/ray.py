@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness.books.git.trees import export_tree
 from harness.books.records import JobRecord
-from harness.books.vcs import export_tree
 from harness.errors import RalphError
 from harness.plan.patterns import matching_pattern
 from harness.sandbox import guards

@@ -1,0 +1,161 @@
+"""Commits: one per verified feature, made with `git commit-tree` (no hooks run), with `Ralph-*` trailers;
+the commit of a job-verified feature (HEAD plus exactly its recorded changes); finding an attempt's commit."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+
+from harness.books.git.repo import VCSError, batched, committer_identity, open_repo, require_branch, scratch_index
+from harness.books.git.trees import (
+    MAX_FILE_BYTES,
+    Candidate,
+    TreeEntry,
+    candidate,
+    set_entries,
+    tree_changes,
+    worktree_entry,
+)
+from harness.books.layout import HARNESS_FILES
+from harness.books.records import Evidence
+from harness.plan.prd import Feature
+
+
+@dataclass
+class CommitResult:
+    sha: str
+    committed: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def _trailer_value(text: str) -> str:
+    return " ".join(text.replace(",", ";").split())
+
+
+def commit_message(feature: Feature, attempt: int, evidence: list[Evidence], metrics: dict[str, float],
+                   skipped: list[tuple[str, str]]) -> str:
+    lines = [f"feat({feature.id}): {' '.join(feature.title.split())}", ""]
+    lines.append(f"Verified by ralph (attempt {attempt}); checks run by the harness:")
+    lines += [f"- {e.check}: {e.verdict}, {' '.join(e.detail.split())}" for e in evidence]
+    if skipped:
+        lines += ["", "Not committed (ralph policy):"] + [f"- {p}: {why}" for p, why in skipped]
+    checks = ", ".join(f"{_trailer_value(e.check)}={e.verdict}" for e in evidence) or "none"
+    figures = ", ".join(f"{_trailer_value(k)}={v:.6g}" for k, v in metrics.items()) or "none"
+    lines += ["", f"Ralph-Feature: {feature.id}", f"Ralph-Attempt: {attempt}",
+              f"Ralph-Checks: {checks}", f"Ralph-Metrics: {figures}"]
+    return "\n".join(lines) + "\n"
+
+
+def headline_metrics(evidence: Iterable[Evidence]) -> dict[str, float]:
+    """Figures from metric checks, without the per-seed values (those stay in state.json)."""
+    return {k: v for e in evidence for k, v in e.figures.items() if "[seed=" not in k}
+
+
+def _commit(repo: git.Repo, tree: str, message: str) -> str:
+    """Commit `tree` on the current branch with `git commit-tree` (no hooks) and move the branch."""
+    branch = repo.git.symbolic_ref("HEAD")
+    parent = repo.head.commit.hexsha if repo.head.is_valid() else None
+    fd, msg_path = tempfile.mkstemp(prefix="ralph-commit-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(message)
+        with committer_identity(repo):
+            sha = repo.git.commit_tree(tree, *(["-p", parent] if parent else []), "-F", msg_path)
+        repo.git.update_ref(branch, sha, *([parent] if parent else []))
+        repo.git.read_tree(sha)  # the index follows the new commit; the working tree is untouched
+    finally:
+        os.unlink(msg_path)
+    return sha
+
+
+def commit_worktree(repo_path: Path | str, message: str) -> CommitResult:
+    """Commit the working tree as it is (the user's own changes, `ralph run --allow-dirty`)."""
+    repo = open_repo(repo_path)
+    require_branch(repo)
+    now = candidate(repo_path)
+    try:
+        return CommitResult(_commit(repo, now.tree, message), now.staged, now.skipped)
+    except git.GitCommandError as e:
+        raise VCSError(f"git commit failed: {(e.stderr or e.stdout or str(e)).strip()}") from None
+
+
+def commit_feature(
+    repo_path: Path | str,
+    feature: Feature,
+    attempt: int,
+    evidence: list[Evidence],
+    metrics: dict[str, float] | None = None,
+    *,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    verified: Candidate | None = None,
+    outputs: Iterable[str] = (),
+    held: Mapping[str, TreeEntry] | None = None,
+) -> CommitResult:
+    """Commit the working tree for a verified feature: `feat(<ID>): <title>` plus Ralph-* trailers.
+
+    With `verified` (the candidate the checks ran on), the tree committed may differ from it only
+    in `outputs` (what the checks wrote, and PRD.json / progress.txt); anything else changed after
+    verification raises `VCSError` and nothing is committed. Works on an unborn branch (first
+    commit); records an empty commit when nothing changed, so every verification that passed has
+    its commit. Raises `VCSError` on a detached HEAD. `held`: see `candidate`.
+    """
+    repo = open_repo(repo_path)
+    require_branch(repo)
+    now = candidate(repo_path, max_file_bytes, held)
+    if verified is not None:
+        allowed = {*outputs, "PRD.json", "progress.txt"}
+        unverified = [p for p in tree_changes(repo_path, verified.tree, now.tree) if p not in allowed]
+        if unverified:
+            raise VCSError(f"not committing {feature.id}: {', '.join(unverified[:10])} changed after the checks ran")
+    msg = commit_message(feature, attempt, evidence, headline_metrics(evidence) if metrics is None else metrics,
+                         now.skipped)
+    try:
+        sha = _commit(repo, now.tree, msg)
+    except git.GitCommandError as e:
+        raise VCSError(f"git commit failed for {feature.id}: {(e.stderr or e.stdout or str(e)).strip()}") from None
+    return CommitResult(sha=sha, committed=now.staged, skipped=now.skipped)
+
+
+def commit_held(repo_path: Path | str, feature: Feature, attempt: int, evidence: list[Evidence],
+                changes: Mapping[str, TreeEntry], outputs: Iterable[str]) -> CommitResult:
+    """Commit a feature verified by jobs: HEAD's tree plus exactly the attempt's recorded `changes`
+    and the files that came back (`outputs`, with PRD.json and progress.txt). Other uncommitted work
+    in the tree stays uncommitted. Raises `VCSError` when one of the attempt's paths is no longer as
+    it was verified (changed while its jobs ran)."""
+    repo = open_repo(repo_path)
+    require_branch(repo)
+    moved = [p for p, e in changes.items() if worktree_entry(repo_path, p) != e]
+    if moved:
+        raise VCSError(f"not committing {feature.id}: {', '.join(sorted(moved)[:10])} changed while its jobs ran")
+    with scratch_index(repo):
+        if repo.head.is_valid():
+            repo.git.read_tree("HEAD")
+        set_entries(repo, changes)
+        extra = [p for p in dict.fromkeys([*outputs, *HARNESS_FILES]) if (Path(repo_path) / p).is_file()]
+        for chunk in batched(extra):
+            repo.git.add("-f", "--", *chunk)
+        tree = repo.git.write_tree()
+    msg = commit_message(feature, attempt, evidence, headline_metrics(evidence), [])
+    try:
+        sha = _commit(repo, tree, msg)
+    except git.GitCommandError as e:
+        raise VCSError(f"git commit failed for {feature.id}: {(e.stderr or e.stdout or str(e)).strip()}") from None
+    return CommitResult(sha=sha, committed=sorted({*changes, *extra}), skipped=[])
+
+
+def find_attempt_commit(repo_path: Path | str, since: str | None, feature_id: str, attempt: int) -> str | None:
+    """The commit after `since` on the current branch whose trailers name this feature and attempt."""
+    repo = open_repo(repo_path)
+    if not repo.head.is_valid():
+        return None
+    span = f"{since}..HEAD" if since else "HEAD"
+    for commit in repo.iter_commits(span, max_count=50):
+        lines = str(commit.message).splitlines()
+        if f"Ralph-Feature: {feature_id}" in lines and f"Ralph-Attempt: {attempt}" in lines:
+            return commit.hexsha
+    return None
