@@ -5,7 +5,7 @@ ignored, excluded and never-committed files), checks it out into a clean tempora
 puts the protected paths back as they were before the attempt (guards.put_back), and runs the
 `run` checks there. A file the agent kept out of the commit (by .gitignore, .git/info/exclude, or
 by making it too big) therefore cannot help the checks pass; a planted root `json.py` cannot
-shadow the standard library either (the checks run with PYTHONSAFEPATH=1, see checks.check_env).
+shadow the standard library either (the checks run with PYTHONSAFEPATH=1, see executors.seed_runs).
 
 Ignored top-level directories that existed before the attempt (datasets, caches, run outputs, a
 virtual environment) are linked into the checkout, so checks see them as they always did. What

@@ -66,7 +66,7 @@ MISSING_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
 
 def safe_path_hint(evidence: Evidence, repo: Path) -> str | None:
     """Why a module that is in the repository was not found: checks run with PYTHONSAFEPATH=1
-    (checks.check_env), so `python train.py` cannot import its neighbour `data.py`."""
+    (judge.executors.seed_runs), so `python train.py` cannot import its neighbour `data.py`."""
     found = MISSING_MODULE.findall(evidence.output_tail) if not evidence.passed else []
     if not found:
         return None
