@@ -26,6 +26,7 @@ from harness.judge.runlinks import wandb_runs
 from harness.plan.prd import Check, MetricGate, seeded
 from harness.sandbox.proc import run_in_group
 
+MAX_METRIC_BYTES = 16 << 20  # a metric file is a results summary; anything larger is refused, not parsed
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     ">": operator.gt,
@@ -95,6 +96,13 @@ def _flat_keys(data: Any, prefix: str = "") -> list[str]:
     return out
 
 
+def _describe_value(value: Any) -> str:
+    """A value that is not a number, shown briefly (a container is named, not printed: it may be huge)."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    return json.dumps(value)[:60]
+
+
 def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, str, str, Any]:
     """(value, relative path, sha256 of the file, its decoded JSON) for one gate, or raise `MetricProblem`."""
     rel = seeded(gate.file, seed)
@@ -103,23 +111,38 @@ def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, 
         raise MetricProblem(f"metric file {rel} is outside the repository", "error")
     if not path.is_file():
         raise MetricProblem(f"metric file {rel} not found (did the run that writes it succeed?)")
+    if path.stat().st_size > MAX_METRIC_BYTES:
+        raise MetricProblem(f"metric file {rel} is larger than {MAX_METRIC_BYTES >> 20} MiB: a results file, not a "
+                            "dump; write the figures a gate reads to a small JSON file", "error")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise MetricProblem(f"metric file {rel} is not valid JSON (line {e.lineno}, column {e.colno})", "error")
-    except (OSError, UnicodeDecodeError) as e:
+    except RecursionError:
+        raise MetricProblem(f"metric file {rel} is nested too deep to read as JSON", "error") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: an integer with too many digits
         raise MetricProblem(f"metric file {rel} cannot be read: {e}", "error")
     try:
         value = lookup(data, gate.key)
     except KeyError:
-        close = difflib.get_close_matches(gate.key, _flat_keys(data), n=3, cutoff=0.5)
+        try:
+            close = difflib.get_close_matches(gate.key, _flat_keys(data), n=3, cutoff=0.5)
+        except RecursionError:
+            close = []
         hint = f"; similar keys: {', '.join(close)}" if close else ""
         raise MetricProblem(f"key '{gate.key}' not found in {rel}{hint}") from None
+    except RecursionError:
+        raise MetricProblem(f"metric file {rel} is nested too deep to look up '{gate.key}'", "error") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MetricProblem(f"'{gate.key}' in {rel} is {json.dumps(value)[:60]}, not a number", "error")
-    if not math.isfinite(value):  # json.loads reads NaN and Infinity; neither is a measurement
-        raise MetricProblem(f"'{gate.key}' in {rel} is {value}, not a finite number (a diverged or broken run?)")
-    return float(value), rel, sha256_file(path), data
+        raise MetricProblem(f"'{gate.key}' in {rel} is {_describe_value(value)}, not a number", "error")
+    try:
+        number = float(value)  # an integer beyond a float's range raises here
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):  # json.loads reads NaN and Infinity; neither is a measurement
+        shown = f"{value}" if isinstance(value, float) else f"an integer of {len(str(abs(value)))} digits"
+        raise MetricProblem(f"'{gate.key}' in {rel} is {shown}, not a finite number (a diverged or broken run?)")
+    return number, rel, sha256_file(path), data
 
 
 def aggregate(values: Sequence[float], agg: str) -> tuple[float, float, float]:

@@ -29,11 +29,11 @@ from harness.books.ledger import clear_inflight, read_left_tree, write_inflight,
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence, JobRecord, all_passed
 from harness.errors import ExitCode, RalphError
-from harness.fileio import now_iso
+from harness.fileio import clip, now_iso
 from harness.judge import jobs
 from harness.judge.checks import Reporter, plan_labels
 from harness.judge.checktree import check_phase
-from harness.judge.verdict import Occasion, record_verdict, tampering
+from harness.judge.verdict import FeatureVerdict, Occasion, record_verdict, tampering
 from harness.judge.verify import verify_exit, verify_feature
 from harness.plan.prd import Feature, Phase
 from harness.project import Project
@@ -44,6 +44,7 @@ from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 from harness.sandbox.proc import Reaper
 from harness.settings import RunSettings
+from harness.books.layout import PROGRESS_FILE
 
 PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
 class EntryNotMet(RalphError):
@@ -141,7 +142,7 @@ def attempt_prompts(project: Project, feature: Feature, attempt: int, max_attemp
 class LoopView(Reporter, Protocol):
     """What the loop tells whoever shows the run (views/live.py's RunView), besides check progress."""
 
-    def say(self, text: str) -> None: ...
+    def say(self, text: str, style: str = "") -> None: ...
 
     def attempt_started(self, feature_id: str, attempt: int, max_attempts: int) -> None: ...
 
@@ -375,7 +376,7 @@ class PhaseRunner:
         try:
             return self._attempt(feature, number, last_failure, snapshot, refs)
         except BaseException:  # progress.txt keeps what ralph appended (the interruption, say)
-            guards.check_and_restore(project.repo, snapshot.without("progress.txt"))
+            guards.check_and_restore(project.repo, snapshot.without(PROGRESS_FILE))
             check_refs(project.repo, refs)
             project.ledger.refund_attempt(feature.id)
             raise
@@ -443,14 +444,27 @@ class PhaseRunner:
             self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "checks",
                                                                    "attempts": "not counted"})
             raise Interrupted(f"interrupted while verifying {feature.id}; `ralph run` resumes") from None
+        except Exception as e:  # fails closed: judging the agent's work broke, so the attempt fails, on the record
+            verdict = self._unjudged(feature, occasion, snapshot, refs, e)
         self.view.attempt_finished(result.usage, "running" if verdict.status == "running"
                                    else "pass" if verdict.passed else "fail")
         return result, verdict.evidence, any(e.kind == "guard" for e in verdict.evidence)
 
+    def _unjudged(self, feature: Feature, occasion: Occasion, snapshot: guards.Snapshot, refs: Refs,
+                  error: Exception) -> FeatureVerdict:
+        """Record an attempt whose verification raised: failing evidence naming the error, the protected
+        paths and refs put back, the attempt counted. Never a refund: an agent that can make the judge
+        raise must not get unlimited, unrecorded attempts."""
+        guards.check_and_restore(self.project.repo, snapshot.without(PROGRESS_FILE))
+        check_refs(self.project.repo, refs)
+        detail = clip(f"ralph could not judge this attempt ({type(error).__name__}: {error})", 500)
+        evidence = [Evidence(check="judging", kind="guard", verdict="error", detail=detail, duration_s=0.0)]
+        return record_verdict(self.project, feature, evidence, occasion, fields={"verdict": "error while judging"})
+
     def block(self, feature: Feature, reason: str) -> None:
         self.project.ledger.mark_blocked(feature.id, reason)
         self.record("blocked", subject=feature.id, fields={"reason": reason})
-        self.view.say(f"[bold red]{feature.id} blocked[/]: {reason}")
+        self.view.say(f"{feature.id} blocked: {reason}", style="bold red")
 
     def record(self, kind: str, *, subject: str | None = None, fields: dict[str, str] | None = None,
                checks: list[Evidence] | None = None) -> None:

@@ -224,6 +224,7 @@ class OutputPump:
         self.line, self.line_cut = bytearray(), 0
         self.logged, self.log_tail, self.log_cut = 0, bytearray(), 0
         self.closed = False
+        self.on_line_failed: str | None = None  # why `on_line` last failed; the output was kept regardless
         self.lock = threading.Lock()  # a reader thread that outlives its join must not write after close
 
     def feed(self, data: bytes) -> None:
@@ -268,7 +269,11 @@ class OutputPump:
         if self.line_cut:
             text += f" … {self.line_cut} bytes cut"
         self.line, self.line_cut = bytearray(), 0
-        self.on_line(text)
+        try:
+            self.on_line(text)
+        except Exception as e:  # a display that fails on this line must not stop the draining (the command
+            # would block on a full pipe until its timeout): the line is still in the tail and the log
+            self.on_line_failed = f"{type(e).__name__}: {e}"
 
     def close(self) -> str:
         """Flush the last partial line and the log's tail; returns the output tail as text."""

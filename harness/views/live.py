@@ -16,6 +16,7 @@ from typing import ParamSpec, TypeVar
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from harness.agents.base import AgentEvent, Usage
 from harness.books.records import Evidence, JobRecord
@@ -105,30 +106,34 @@ class RunView:
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold cyan")
         grid.add_column()
-        grid.add_row("phase", self.phase_label)
-        grid.add_row("feature", f"{self.feature}  (attempt {self.attempt})")
+        grid.add_row("phase", Text(self.phase_label))  # Text: names and output are never read as markup
+        grid.add_row("feature", Text(f"{self.feature}  (attempt {self.attempt})"))
         grid.add_row("elapsed", _clock(time.monotonic() - self.t0))
         grid.add_row("spent", f"{spent.total_tokens:,} tokens  ${spent.cost_usd:.4f}")
-        grid.add_row("doing", self.action[:200])
+        grid.add_row("doing", Text(self.action[:200]))
         if self.jobs:
             grid.add_row("jobs", jobs_table(self.jobs, self.job_tails))
         return grid
 
-    def say(self, text: str) -> None:
-        """A line that stays in the scrollback (above the live panel on a terminal)."""
-        self.console.print(text, highlight=False)
+    def say(self, text: str, style: str = "") -> None:
+        """A line that stays in the scrollback (above the live panel on a terminal). `text` is plain text,
+        never read as markup: it may hold what the agent wrote (a check's name, a failure's detail)."""
+        self.console.print(Text(text, style=style), highlight=False)
+
+    def _say_timed(self, text: str) -> None:
+        self.console.print(Text.assemble("  ", (_clock(time.monotonic() - self.t0), "dim"), " ", text), highlight=False)
 
     def _set_action(self, action: str) -> None:
         self.action = " ".join(action.split())
         if not self._live:
-            self.say(f"  [dim]{_clock(time.monotonic() - self.t0)}[/] {self.action[:160]}")
+            self._say_timed(self.action[:160])
 
     # ---- loop events
 
     def attempt_started(self, feature_id: str, attempt: int, max_attempts: int) -> None:
         self.feature, self.attempt = feature_id, f"{attempt}/{max_attempts}"
         self.attempt_usage = Usage()
-        self.say(f"[bold]{feature_id}[/] attempt {attempt}/{max_attempts}")
+        self.console.print(Text.assemble((feature_id, "bold"), f" attempt {attempt}/{max_attempts}"), highlight=False)
 
     def agent_event(self, event: AgentEvent) -> None:
         self.attempt_usage = event.usage
@@ -138,7 +143,7 @@ class RunView:
         self.spent = self.spent + usage
         self.attempt_usage = Usage()
         colour = "green" if verdict == "pass" else "yellow" if verdict == "running" else "red"
-        self.say(f"  → [{colour}]{verdict}[/]")
+        self.console.print(Text.assemble("  → ", (verdict, colour)), highlight=False)
 
     def show_jobs(self, jobs: list[JobRecord], tails: dict[str, str]) -> None:
         """The jobs being waited for: in the panel on a terminal, else a line per change of state."""
@@ -148,7 +153,7 @@ class RunView:
             if self._job_states.get(job.id) != job.state:
                 self._job_states[job.id] = job.state
                 if not self._live:
-                    self.say(f"  [dim]{_clock(time.monotonic() - self.t0)}[/] job {job.id}: {job.state}")
+                    self._say_timed(f"job {job.id}: {job.state}")
 
     # ---- checks.Reporter
 
@@ -161,6 +166,7 @@ class RunView:
 
     def finished(self, evidence: Evidence) -> None:
         colour = "green" if evidence.passed else "red"
-        self.say(f"  [{colour}]{evidence.verdict:<7}[/] {evidence.check}: {evidence.detail}")
+        self.console.print(Text.assemble("  ", (f"{evidence.verdict:<7}", colour), f" {evidence.check}: {evidence.detail}"),
+                           highlight=False)
         if not evidence.passed:
             self.console.print(check_output(evidence, self.repo), highlight=False)
