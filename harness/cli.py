@@ -536,12 +536,15 @@ def run_locked(project: Project, phase: int, feature: str | None, settings: RunS
                allow_dirty: bool, wait: bool = True) -> None:
     """The body of `ralph run`, holding the repository's lock."""
     from harness.run.loop import Interrupted, PhaseRunner
-    from harness.run.session import ready_agent, with_sandbox
+    from harness.run.session import ready_agent, toolchain_warning, with_sandbox
     from harness.views.live import RunView
 
     settings, note = with_sandbox(settings)
     if note:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
+    warning = toolchain_warning(settings, project.repo)
+    if warning:
+        err_console.print(f"[bold red]warning:[/] {escape(warning)}")
     backend, checked = ready_agent(settings, project.repo)
     err_console.print(f"preflight: {escape(checked)}")
     interactive = console.is_terminal and not no_input and not yes

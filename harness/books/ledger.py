@@ -248,6 +248,17 @@ def read_inflight(repo: Path | str) -> dict | None:
                           "check the working tree against the last commit, then delete it") from None
 
 
+def note_inflight_commit(repo: Path | str, sha: str, tree: str, evidence: list[Evidence]) -> None:
+    """Before ralph moves the branch to its own commit: the commit, its tree and the evidence it was made on
+    go into the in-flight record, synced, so that recovery adopts exactly that commit (never one whose
+    message merely claims to be ralph's) and records this evidence (never text read from a message).
+    Nothing to do outside an attempt (`ralph verify`)."""
+    record = read_inflight(repo)
+    if record is not None:
+        write_inflight(repo, {**record, "commit": sha, "tree": tree,
+                              "evidence": [e.model_dump(mode="json") for e in evidence]})
+
+
 def clear_inflight(repo: Path | str) -> None:
     _in_flight(repo).unlink(missing_ok=True)
 

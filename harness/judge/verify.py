@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from harness.books.git.commits import CommitResult, commit_feature
 from harness.books.git.refs import Refs, check_refs, read_refs
 from harness.books.git.repo import head_sha, open_repo, require_branch
+from harness.books.ledger import note_inflight_commit
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence, all_passed
 from harness.errors import RalphError
@@ -82,7 +83,8 @@ def verify_feature(
 
     def commit_verified() -> CommitResult:
         return commit_feature(project.repo, feature, project.ledger.feature(feature.id).attempts, evidence,
-                              verified=run.candidate, outputs=run.outputs, held=held)
+                              verified=run.candidate, outputs=run.outputs, held=held,
+                              before_move=lambda sha, tree: note_inflight_commit(project.repo, sha, tree, evidence))
 
     return record_verdict(project, feature, evidence, occasion, commit=commit_verified if commit else None)
 

@@ -25,6 +25,7 @@ from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
 from harness.books.git.commits import commit_worktree
 from harness.books.git.refs import Refs, check_refs, read_refs
 from harness.books.git.repo import head_sha, ignored_dirs, open_repo, require_branch, tree_fingerprint, uncommitted
+from harness.books.layout import PROGRESS_FILE
 from harness.books.ledger import clear_inflight, read_left_tree, write_inflight, write_left_tree
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence, JobRecord, all_passed
@@ -44,7 +45,6 @@ from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 from harness.sandbox.proc import Reaper
 from harness.settings import RunSettings
-from harness.books.layout import PROGRESS_FILE
 
 PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
 class EntryNotMet(RalphError):

@@ -8,10 +8,13 @@ the attempt is recorded. If ralph is killed (`kill -9`, a power cut) in between,
 
 1. kills what is left of the attempt (every process with the mark: an agent ralph no longer
    supervises);
-2. reconciles: when a commit on the branch already carries the attempt's trailers, the attempt
-   had passed and been committed, so the ledger records that commit and nothing is committed
-   again; otherwise the protected paths and refs are put back as they were before the attempt
-   (a gate the agent lowered does not survive the crash);
+2. reconciles: when the in-flight record names ralph's own commit (written, synced, before ralph
+   moved the branch: `ledger.note_inflight_commit`) and that commit is on the branch, the attempt
+   had passed and been committed, so the ledger records that commit with the evidence the record
+   holds, and nothing is committed again. Any other commit is the agent's, whatever its message
+   says: the branch goes back. The protected paths are put back as they were before the attempt,
+   PRD.json included (a gate the agent lowered does not survive the crash; it is never taken from a
+   commit), and `passes` is then written for the adopted commit's feature;
 3. records the attempt in progress.txt (interrupted, or reconciled) and gives an interrupted
    attempt back to the feature (a crash is not the agent's failure).
 """
@@ -21,12 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import git
-
-from harness.books.git.commits import find_attempt_commit
-from harness.books.git.refs import Refs, check_refs
-from harness.books.git.repo import open_repo, tree_fingerprint
-from harness.books.layout import HARNESS_FILES
+from harness.books.git.refs import Refs, check_refs, on_branch
+from harness.books.git.repo import tree_fingerprint
+from harness.books.layout import PROGRESS_FILE
 from harness.books.ledger import clear_inflight, read_inflight, write_left_tree
 from harness.books.progress import LogEntry, ProgressLog
 from harness.books.records import Evidence
@@ -46,6 +46,7 @@ class Recovered:
     commit: str | None  # the attempt's own commit, when it had got that far
     killed: int = 0
     restored: list[str] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)  # what ralph's commit was made on (its own record)
 
 
 def recover_tree(repo: Path) -> Recovered | None:
@@ -57,19 +58,16 @@ def recover_tree(repo: Path) -> Recovered | None:
     kill_processes(leftovers)
     snapshot = guards.Snapshot.from_json(record["snapshot"])
     refs = Refs.from_json(record["refs"])
-    commit = find_attempt_commit(repo, refs.sha, record["feature"], record["attempt"])
-    if commit:  # ralph's own commit stands: the refs and the PRD as committed are the baseline now
+    commit = record.get("commit")
+    if commit and not on_branch(repo, commit, record.get("tree", "")):
+        commit = None  # ralph died before moving the branch to it: the attempt did not finish
+    evidence = [Evidence.model_validate(e) for e in record.get("evidence", [])] if commit else []
+    if commit:  # ralph's own commit stands: the branch is kept at it (anything on top is put back)
         refs = Refs(refs.head, commit, refs.tags)
-        snapshot = snapshot.without(*HARNESS_FILES)
-        try:
-            committed_prd = open_repo(repo).git.show(f"{commit}:PRD.json", strip_newline_in_stdout=False)
-            (repo / "PRD.json").write_text(committed_prd, encoding="utf-8")
-        except git.GitCommandError:  # PRD.json is not tracked: nothing to take from the commit
-            pass
-    elif ProgressLog(repo).problem() is None:  # progress.txt is as ralph wrote it: keep its entries
-        snapshot = snapshot.without("progress.txt")
+    if ProgressLog(repo).problem() is None:  # progress.txt is as ralph wrote it: keep its entries
+        snapshot = snapshot.without(PROGRESS_FILE)
     restored = guards.check_and_restore(repo, snapshot) + check_refs(repo, refs)[0]
-    return Recovered(record["feature"], int(record["attempt"]), commit, len(leftovers), restored)
+    return Recovered(record["feature"], int(record["attempt"]), commit, len(leftovers), restored, evidence)
 
 
 def record_recovery(project: Project, found: Recovered) -> None:
@@ -79,12 +77,8 @@ def record_recovery(project: Project, found: Recovered) -> None:
     if found.restored:
         fields["restored"] = ", ".join(found.restored)
     if found.commit:
-        message = open_repo(project.repo).commit(found.commit).message
-        checks = next((line.split(": ", 1)[1] for line in str(message).splitlines()
-                       if line.startswith("Ralph-Checks: ")), "")
-        evidence = [Evidence(check=item.split("=")[0], kind="guard", verdict="pass", duration_s=0.0, commit=found.commit,
-                             detail=f"from the trailers of {found.commit[:10]} (ralph stopped before recording it)")
-                    for item in checks.split(", ") if item.endswith("=pass")]
+        evidence = [e.model_copy(update={"commit": found.commit}) for e in found.evidence]
+        project.write_passes({feature.id: True})
         status = ledger.record_verification(feature.id, evidence, found.commit)
         project.progress.append(LogEntry(kind="attempt", subject=feature.id, phase=feature.phase,
                                       fields={**fields, "verdict": "pass", "status": status,

@@ -3,6 +3,7 @@ and its preflight. The CLI prints what these return; the loop (loop.py) takes it
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from harness.agents import Agent, AgentConfigError, make_agent
@@ -16,6 +17,16 @@ def with_sandbox(settings: RunSettings) -> tuple[RunSettings, str | None]:
     """`settings` with the sandbox this machine can give (bwrap falls back to none), and a note when it fell back."""
     chosen, note = resolve_sandbox(settings.sandbox)
     return settings.model_copy(update={"sandbox": chosen}), note
+
+
+def toolchain_warning(settings: RunSettings, repo: Path) -> str | None:
+    """A warning when ralph's own Python lives inside the repository and nothing keeps the agent out of it."""
+    prefix = Path(sys.prefix).resolve()
+    if settings.sandbox == "none" and prefix.is_relative_to(Path(repo).resolve()):
+        return (f"ralph runs from {prefix}, inside the repository: with --sandbox none the agent can change the "
+                "code that judges it. Use --sandbox bwrap (it keeps that environment read-only), or install "
+                "ralph outside the repository (pipx, uv tool install).")
+    return None
 
 
 def build_agent(settings: RunSettings) -> Agent:

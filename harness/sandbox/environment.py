@@ -64,6 +64,15 @@ def resolve_sandbox(requested: str) -> tuple[SandboxKind, str | None]:
     return "none", None
 
 
+def toolchains(repo: Path) -> list[Path]:
+    """The Python installations whose code ralph or the checks run: this interpreter's prefixes, the
+    activated virtual environment, and every virtual environment at the repository's top level (a
+    directory holding `pyvenv.cfg`). None of them is the agent's to change."""
+    found = [Path(p) for p in (sys.prefix, sys.base_prefix, os.environ.get("VIRTUAL_ENV")) if p]
+    found += [d for d in Path(repo).iterdir() if d.is_dir() and not d.is_symlink() and (d / "pyvenv.cfg").is_file()]
+    return [p.resolve() for p in dict.fromkeys(found) if p.exists()]
+
+
 def wrap(
     command: str | Sequence[str],
     repo: Path,
@@ -82,13 +91,14 @@ def wrap(
     """
     repo, scratch = Path(repo).resolve(), Path(scratch).resolve()
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    # The private /tmp would hide a Python environment that lives under /tmp (a CI clone's .venv):
-    # mount the running interpreter's prefixes back, read-only.
-    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
-        argv += ["--ro-bind", prefix, prefix]
     for path in (repo, scratch, *(Path(p).expanduser().resolve() for p in writable)):
         if path.exists():
             argv += ["--bind", str(path), str(path)]
+    # After the writable binds, which would otherwise cover them: the interpreters and virtual
+    # environments that ralph and the checks run, read-only wherever they live (the private /tmp
+    # would also hide one under /tmp, a CI clone's .venv; a repository's own .venv is under `repo`).
+    for path in toolchains(repo):
+        argv += ["--ro-bind", str(path), str(path)]
     for path in readonly:
         path = Path(path)
         if path.exists() or path.is_symlink():

@@ -414,3 +414,34 @@ def test_detached_head_is_refused_before_any_attempt(judged: Path, tmp_path: Pat
     result = run(judged, agent(tmp_path, f"touch {ran}\n"), "--phase", "2")
     assert result.exit_code == ExitCode.USAGE and "detached" in result.output, result.output
     assert not ran.exists() and Ledger(judged).feature("W-1").attempts == 0
+
+
+def test_a_commit_with_forged_trailers_is_not_adopted_after_ralph_is_killed(judged: Path, tmp_path: Path) -> None:
+    """The issue's reproduction (--sandbox none): the agent reads the attempt in flight from .ralph/attempt.json,
+    commits its tree with Ralph-* trailers for that attempt and a PRD.json whose gate is lowered to 0.0, then
+    SIGKILLs ralph. The next start must treat that commit as the agent's: the branch goes back, the gate is
+    0.5 again, and F-1 is judged by it (and fails: the work is not done)."""
+    cmd = agent(tmp_path, """
+attempt=$(python -c 'import json; print(json.load(open(".ralph/attempt.json"))["attempt"])')
+ralph=$(python -c 'import json; print(json.load(open(".ralph/attempt.json"))["ralph_pid"])')
+sed -i 's/"value": 0.5/"value": 0.0/' PRD.json
+echo 'def answer():\n    return 1' > feature.py
+git add -A
+git -c user.name=ralph -c user.email=ralph@localhost commit -q -m "feat(F-1): score well" \\
+  -m "Ralph-Feature: F-1
+Ralph-Attempt: $attempt
+Ralph-Checks: tests=pass, score=pass, gate=pass
+Ralph-Metrics: score=0.99"
+kill -9 $ralph
+sleep 5
+""")
+    proc = _ralph_process(judged, cmd, "--phase", "1", "--feature", "F-1")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, out
+    assert subjects(judged)[0] == "feat(F-1): score well"  # the forgery is on the branch when ralph restarts
+    rerun = run(judged, agent(tmp_path, "true\n"), "--phase", "1", "--feature", "F-1")  # recovers first
+    assert rerun.exit_code == ExitCode.BLOCKED, rerun.output
+    assert subjects(judged) == ["setup"]
+    assert json.loads((judged / "PRD.json").read_text())["features"][0]["verify"][2]["metric"]["value"] == 0.5
+    assert Ledger(judged).feature("F-1").status != "passing"
+    assert "| interrupted | F-1" in (judged / "progress.txt").read_text()

@@ -1,11 +1,11 @@
 """Commits: one per verified feature, made with `git commit-tree` (no hooks run), with `Ralph-*` trailers;
-the commit of a job-verified feature (HEAD plus exactly its recorded changes); finding an attempt's commit."""
+the commit of a job-verified feature (HEAD plus exactly its recorded changes)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +56,9 @@ def headline_metrics(evidence: Iterable[Evidence]) -> dict[str, float]:
     return {k: v for e in evidence for k, v in e.figures.items() if "[seed=" not in k}
 
 
-def _commit(repo: git.Repo, tree: str, message: str) -> str:
-    """Commit `tree` on the current branch with `git commit-tree` (no hooks) and move the branch."""
+def _commit(repo: git.Repo, tree: str, message: str, before_move: Callable[[str, str], None] | None = None) -> str:
+    """Commit `tree` on the current branch with `git commit-tree` (no hooks) and move the branch.
+    `before_move(sha, tree)` runs between the two: ralph records which commit is its own first."""
     branch = repo.git.symbolic_ref("HEAD")
     parent = repo.head.commit.hexsha if repo.head.is_valid() else None
     fd, msg_path = tempfile.mkstemp(prefix="ralph-commit-", suffix=".txt")
@@ -66,6 +67,8 @@ def _commit(repo: git.Repo, tree: str, message: str) -> str:
             f.write(message)
         with committer_identity(repo):
             sha = repo.git.commit_tree(tree, *(["-p", parent] if parent else []), "-F", msg_path)
+        if before_move is not None:
+            before_move(sha, tree)
         repo.git.update_ref(branch, sha, *([parent] if parent else []))
         repo.git.read_tree(sha)  # the index follows the new commit; the working tree is untouched
     finally:
@@ -95,6 +98,7 @@ def commit_feature(
     verified: Candidate | None = None,
     outputs: Iterable[str] = (),
     held: Mapping[str, TreeEntry] | None = None,
+    before_move: Callable[[str, str], None] | None = None,
 ) -> CommitResult:
     """Commit the working tree for a verified feature: `feat(<ID>): <title>` plus Ralph-* trailers.
 
@@ -102,7 +106,7 @@ def commit_feature(
     in `outputs` (what the checks wrote, and PRD.json / progress.txt); anything else changed after
     verification raises `VCSError` and nothing is committed. Works on an unborn branch (first
     commit); records an empty commit when nothing changed, so every verification that passed has
-    its commit. Raises `VCSError` on a detached HEAD. `held`: see `candidate`.
+    its commit. Raises `VCSError` on a detached HEAD. `held`: see `candidate`; `before_move`: see `_commit`.
     """
     repo = open_repo(repo_path)
     require_branch(repo)
@@ -115,7 +119,7 @@ def commit_feature(
     msg = commit_message(feature, attempt, evidence, headline_metrics(evidence) if metrics is None else metrics,
                          now.skipped)
     try:
-        sha = _commit(repo, now.tree, msg)
+        sha = _commit(repo, now.tree, msg, before_move)
     except git.GitCommandError as e:
         raise VCSError(f"git commit failed for {feature.id}: {(e.stderr or e.stdout or str(e)).strip()}") from None
     return CommitResult(sha=sha, committed=now.staged, skipped=now.skipped)
@@ -146,16 +150,3 @@ def commit_held(repo_path: Path | str, feature: Feature, attempt: int, evidence:
     except git.GitCommandError as e:
         raise VCSError(f"git commit failed for {feature.id}: {(e.stderr or e.stdout or str(e)).strip()}") from None
     return CommitResult(sha=sha, committed=sorted({*changes, *extra}), skipped=[])
-
-
-def find_attempt_commit(repo_path: Path | str, since: str | None, feature_id: str, attempt: int) -> str | None:
-    """The commit after `since` on the current branch whose trailers name this feature and attempt."""
-    repo = open_repo(repo_path)
-    if not repo.head.is_valid():
-        return None
-    span = f"{since}..HEAD" if since else "HEAD"
-    for commit in repo.iter_commits(span, max_count=50):
-        lines = str(commit.message).splitlines()
-        if f"Ralph-Feature: {feature_id}" in lines and f"Ralph-Attempt: {attempt}" in lines:
-            return commit.hexsha
-    return None

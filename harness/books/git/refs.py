@@ -109,3 +109,12 @@ def tag_phase_approved(repo_path: Path | str, phase_id: int, message: str = "") 
 
 def tag_phase_rejected(repo_path: Path | str, phase_id: int, message: str = "") -> str:
     return _tag_phase(repo_path, phase_id, "rejected", message)
+
+
+def on_branch(repo_path: Path | str, sha: str, tree: str) -> bool:
+    """True when commit `sha` exists with tree `tree` and is HEAD or one of its ancestors."""
+    repo = open_repo(repo_path)
+    try:
+        return repo.commit(sha).tree.hexsha == tree and repo.head.is_valid() and _is_ancestor(repo, sha, "HEAD")
+    except (ValueError, git.BadName, git.GitCommandError):
+        return False

@@ -1,0 +1,62 @@
+"""The toolchain the judge runs on is not the agent's: under bwrap every interpreter and virtual environment
+that ralph or the checks run is read-only, wherever it lives — inside the repository included, which the
+agent may otherwise write. (The issue's reproduction: ralph installed in the repository's `.venv`, the
+`make setup` layout; the agent planted a `.pth` file that made `json.dumps` report 0.99 in checks.)"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.sandbox.environment import Environment, bwrap_available
+
+needs_bwrap = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
+
+
+def fake_venv(root: Path) -> Path:
+    site = root / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (root / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    return site
+
+
+def agent_run(repo: Path, command: str) -> int:
+    return Environment("bwrap").run(command, repo, timeout_s=30, env={"PATH": os.environ["PATH"]}).returncode
+
+
+@needs_bwrap
+def test_ralphs_own_environment_inside_the_repository_is_read_only(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "repo"
+    site = fake_venv(repo / ".venv")
+    monkeypatch.setattr(sys, "prefix", str(repo / ".venv"))  # ralph runs from the repository's .venv
+    assert agent_run(repo, f"echo 'import evil' > {site}/zz-evil.pth") != 0
+    assert not (site / "zz-evil.pth").exists()
+    assert agent_run(repo, "echo work > work.txt") == 0 and (repo / "work.txt").exists()  # the rest stays writable
+
+
+@needs_bwrap
+def test_the_projects_virtual_environment_is_read_only(tmp_path: Path) -> None:
+    """A venv the checks use (any top-level directory with pyvenv.cfg, however named) is not the agent's."""
+    repo = tmp_path / "repo"
+    site = fake_venv(repo / "env-py311")
+    assert agent_run(repo, f"touch {site}/sitecustomize.py") != 0
+    assert agent_run(repo, f"echo x > {repo}/env-py311/pyvenv.cfg") != 0
+    assert not (site / "sitecustomize.py").exists()
+
+
+def test_ralph_warns_when_its_environment_is_in_the_repository_and_unsandboxed(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.run.session import toolchain_warning
+    from harness.settings import RunSettings
+
+    repo = tmp_path / "repo"
+    fake_venv(repo / ".venv")
+    monkeypatch.setattr(sys, "prefix", str(repo / ".venv"))
+    assert "inside the repository" in (toolchain_warning(RunSettings(sandbox="none"), repo) or "")
+    assert toolchain_warning(RunSettings(sandbox="bwrap"), repo) is None
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "elsewhere"))
+    assert toolchain_warning(RunSettings(sandbox="none"), repo) is None
