@@ -1,15 +1,37 @@
-"""Which environment variables are credentials: removed from what checks and agents see, and never
-written into a job's environment or a commit."""
+"""What is a credential: environment variables (removed from what checks and agents see, never written
+into a job's environment) and file contents (never committed by ralph)."""
 
 from __future__ import annotations
 
 import fnmatch
+import re
 
 # Names always removed; the glob patterns catch the rest (GITHUB_TOKEN, AWS_SECRET, HF_API_KEY, ...).
 SECRET_NAMES = frozenset({"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "WANDB_API_KEY"})
 
 
 SECRET_PATTERNS = ("*_TOKEN", "*_SECRET", "*_KEY")
+
+
+# Credential formats a file must not carry into a commit ralph makes: kind -> pattern. Hand-written rather
+# than detect-secrets: ralph's core stays light, and these are formats, not entropy guesses that would flag
+# every hash in a lock file.
+CREDENTIAL_FORMATS: dict[str, re.Pattern[bytes]] = {
+    "a private key": re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"),
+    "an AWS access key": re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "an AWS secret key": re.compile(rb"(?i)aws_secret_access_key\s*[=:]\s*['\"]?[A-Za-z0-9/+]{40}"),
+    "a GitHub token": re.compile(rb"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})"),
+    "an Anthropic API key": re.compile(rb"\bsk-ant-[A-Za-z0-9_-]{20,}"),
+    "an OpenAI API key": re.compile(rb"\bsk-(?:proj-)?[A-Za-z0-9_-]{32,}"),
+    "a Hugging Face token": re.compile(rb"\bhf_[A-Za-z0-9]{30,}"),
+    "a Slack token": re.compile(rb"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    "a password in a .netrc": re.compile(rb"(?m)^\s*machine\s+\S+.*\bpassword\s+\S+"),
+}
+
+
+def credential_in(data: bytes) -> str | None:
+    """The kind of credential `data` holds (one of CREDENTIAL_FORMATS), or None."""
+    return next((kind for kind, pattern in CREDENTIAL_FORMATS.items() if pattern.search(data)), None)
 
 
 def is_secret(name: str) -> bool:

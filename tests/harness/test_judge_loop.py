@@ -445,3 +445,26 @@ sleep 5
     assert json.loads((judged / "PRD.json").read_text())["features"][0]["verify"][2]["metric"]["value"] == 0.5
     assert Ledger(judged).feature("F-1").status != "passing"
     assert "| interrupted | F-1" in (judged / "progress.txt").read_text()
+
+
+# ------------------------------------------------------------------ what the commit may carry
+
+# Fake credentials in real formats (AWS's documented example key), assembled here so that this file itself
+# carries none.
+FAKE_KEY = "-----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----\n"
+FAKE_AWS = "[default]\naws_access_key_id = AKIA" + "IOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+
+
+@pytest.mark.parametrize("name, content", [("id_ed25519", FAKE_KEY), ("credentials", FAKE_AWS)])
+def test_credentials_the_agent_copied_into_the_repository_are_never_committed(judged: Path, tmp_path: Path,
+                                                                               name: str, content: str) -> None:
+    """The agent does its feature honestly and also copies a credential of the user's into notes/: ralph
+    refuses the commit with a message naming the file, and history never holds it."""
+    stolen = tmp_path / name
+    stolen.write_text(content)
+    result = run(judged, agent(tmp_path, f"echo work > work.txt\nmkdir -p notes\ncp {stolen} notes/\n"), "--phase", "2")
+    assert result.exit_code == ExitCode.BLOCKED, result.output
+    assert subjects(judged) == ["setup"]
+    assert git(judged, "log", "--all", "--format=%H", "--", f"notes/{name}") == ""
+    evidence = Ledger(judged).feature("W-1").last_evidence
+    assert any(e.check == "commit" and f"notes/{name}" in e.detail and not e.passed for e in evidence), evidence

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
+from git.util import hex_to_bin
 
 from harness.books.git.repo import VCSError, batched, committer_identity, open_repo, require_branch, scratch_index
 from harness.books.git.trees import (
+    EMPTY_TREE,
     MAX_FILE_BYTES,
     Candidate,
     TreeEntry,
@@ -24,6 +26,7 @@ from harness.books.git.trees import (
 from harness.books.layout import HARNESS_FILES
 from harness.books.records import Evidence
 from harness.plan.prd import Feature
+from harness.secrets import credential_in
 
 
 @dataclass
@@ -54,6 +57,23 @@ def commit_message(feature: Feature, attempt: int, evidence: list[Evidence], met
 def headline_metrics(evidence: Iterable[Evidence]) -> dict[str, float]:
     """Figures from metric checks, without the per-seed values (those stay in state.json)."""
     return {k: v for e in evidence for k, v in e.figures.items() if "[seed=" not in k}
+
+
+def refuse_credentials(repo: git.Repo, feature_id: str, tree: str) -> None:
+    """Raise VCSError naming the file when a file `tree` adds or changes (against HEAD) holds a credential:
+    an agent that copied ~/.ssh or ~/.aws into the repository does not get them into history."""
+    base = repo.head.commit.tree.hexsha if repo.head.is_valid() else EMPTY_TREE
+    root = git.Tree(repo, hex_to_bin(tree), path="")  # a root tree with a path, so that paths resolve
+    for path in tree_changes(repo.working_tree_dir, base, tree):
+        try:
+            blob = root[path]
+        except KeyError:  # deleted
+            continue
+        if blob.type == "blob" and blob.size <= MAX_FILE_BYTES:
+            kind = credential_in(blob.data_stream.read())
+            if kind:
+                raise VCSError(f"not committing {feature_id}: {path} holds what looks like {kind}; ralph never "
+                               "commits credentials. Remove the file (and rotate the credential if it is real)")
 
 
 def _commit(repo: git.Repo, tree: str, message: str, before_move: Callable[[str, str], None] | None = None) -> str:
@@ -116,6 +136,7 @@ def commit_feature(
         unverified = [p for p in tree_changes(repo_path, verified.tree, now.tree) if p not in allowed]
         if unverified:
             raise VCSError(f"not committing {feature.id}: {', '.join(unverified[:10])} changed after the checks ran")
+    refuse_credentials(repo, feature.id, now.tree)
     msg = commit_message(feature, attempt, evidence, headline_metrics(evidence) if metrics is None else metrics,
                          now.skipped)
     try:
@@ -144,6 +165,7 @@ def commit_held(repo_path: Path | str, feature: Feature, attempt: int, evidence:
         for chunk in batched(extra):
             repo.git.add("-f", "--", *chunk)
         tree = repo.git.write_tree()
+    refuse_credentials(repo, feature.id, tree)
     msg = commit_message(feature, attempt, evidence, headline_metrics(evidence), [])
     try:
         sha = _commit(repo, tree, msg)

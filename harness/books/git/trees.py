@@ -27,6 +27,7 @@ EXCLUDED_FILES = ("*.pt", "*.pth", "*.ckpt", "*.safetensors", ".env", ".env.*")
 
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the empty tree (the parent of a first commit)
 
 
 # One path of a tree: (mode, blob sha), or None where the path does not exist.

@@ -1,0 +1,39 @@
+"""Each credential format ralph refuses to commit is recognised, and ordinary text is not (fake values,
+assembled at run time so that this file itself carries none)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.secrets import CREDENTIAL_FORMATS, credential_in
+
+FOUND = {
+    "a private key": "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIEow==\n",
+    "an AWS access key": "key = AKIA" + "IOSFODNN7EXAMPLE",
+    "an AWS secret key": "aws_secret_access_key=" + "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "a GitHub token": "ghp" + "_" + "a" * 36,
+    "an Anthropic API key": "sk-" + "ant-api03-" + "b" * 40,
+    "an OpenAI API key": "sk-" + "proj-" + "c" * 40,
+    "a Hugging Face token": "hf" + "_" + "d" * 34,
+    "a Slack token": "xox" + "b-1234567890-abcdef",
+    "a password in a .netrc": "machine api.example.com login me " + "password hunter2",
+}
+
+
+def test_every_format_has_an_example() -> None:
+    assert set(FOUND) == set(CREDENTIAL_FORMATS)
+
+
+@pytest.mark.parametrize("kind", sorted(FOUND))
+def test_each_format_is_recognised(kind: str) -> None:
+    assert credential_in(f"notes\n{FOUND[kind]}\nmore".encode()) == kind
+
+
+@pytest.mark.parametrize("text", [
+    "sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",  # a lock file's hash
+    "ANTHROPIC_API_KEY=sk-ant-secret",  # a test's placeholder, too short to be a key
+    "-----BEGIN PUBLIC KEY-----",
+    "the password is in the vault",
+])
+def test_ordinary_text_is_not_a_credential(text: str) -> None:
+    assert credential_in(text.encode()) is None
