@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import configparser
+import functools
 import hashlib
 import json
 import os
@@ -33,7 +34,10 @@ ALWAYS_PROTECTED = (*HARNESS_FILES, f"{RALPH_DIR}/**", f"{GIT_DIR}/**")
 # transcript there while it runs; `.git/` objects are the loop's business (books/git/), but its
 # config and hooks could make the harness's own commits run agent code.
 GUARDED = (*HARNESS_FILES, f"{GIT_DIR}/config", f"{GIT_DIR}/hooks/**", f"{GIT_DIR}/info/**", CONFIG_FILE,
-           "conftest.py", "pytest.ini")
+           "conftest.py")
+# The test runner's dedicated configuration files, also guarded whole; the installed pytest's own list is
+# added when it has one (runner_config_files).
+RUNNER_CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml")
 # Files of which only some tables are guarded: what configures ralph's run and the test runner.
 CONFIG_TABLES: dict[str, tuple[str, ...]] = {
     "pyproject.toml": ("tool.ralph", "tool.pytest"),
@@ -130,10 +134,24 @@ def _read(path: Path) -> FileState:
     return FileState(hashlib.sha256(data).hexdigest(), data, path.stat().st_mode & 0o7777)
 
 
+@functools.cache
+def runner_config_files() -> tuple[str, ...]:
+    """Every file name the test runner reads its configuration from that is not one of CONFIG_TABLES's shared
+    files: RUNNER_CONFIG_FILES, plus the installed pytest's own list where it has one (pytest 9 names its
+    loaders in CONFIG_LOADERS_BY_NAME; a later version's new name is guarded without a change here)."""
+    try:
+        from _pytest.config.findpaths import CONFIG_LOADERS_BY_NAME
+    except ImportError:  # no pytest where ralph runs, or one older than 9
+        installed: tuple[str, ...] = ()
+    else:
+        installed = tuple(CONFIG_LOADERS_BY_NAME)
+    return tuple(n for n in dict.fromkeys((*RUNNER_CONFIG_FILES, *installed)) if n not in CONFIG_TABLES)
+
+
 def snapshot(repo: Path, patterns: Sequence[str] = ()) -> Snapshot:
-    """Record the protected files: `GUARDED` plus the PRD's `protected` globs."""
+    """Record the protected files: `GUARDED`, the test runner's configuration files and the PRD's `protected` globs."""
     repo = Path(repo).resolve()
-    all_patterns = tuple(dict.fromkeys((*GUARDED, *patterns)))
+    all_patterns = tuple(dict.fromkeys((*GUARDED, *runner_config_files(), *patterns)))
     configs = {rel: (config_digest(repo / rel, tables), _read(repo / rel) if (repo / rel).is_file() else None)
                for rel, tables in CONFIG_TABLES.items()}
     return Snapshot(repo, all_patterns, {rel: _read(repo / rel) for rel in sorted(expand(repo, all_patterns))},

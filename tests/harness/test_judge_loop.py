@@ -468,3 +468,17 @@ def test_credentials_the_agent_copied_into_the_repository_are_never_committed(ju
     assert git(judged, "log", "--all", "--format=%H", "--", f"notes/{name}") == ""
     evidence = Ledger(judged).feature("W-1").last_evidence
     assert any(e.check == "commit" and f"notes/{name}" in e.detail and not e.passed for e in evidence), evidence
+
+
+@pytest.mark.parametrize("write", [
+    "printf '[pytest]\\naddopts = [\"-k\", \"nothing\"]\\n' > pytest.toml",  # pytest 9: outranks pytest.ini
+    "printf '[pytest]\\naddopts = [\"-k\", \"nothing\"]\\n' > .pytest.toml",
+    "printf '[pytest]\\naddopts = -k nothing\\n' > .pytest.ini",
+])
+def test_a_test_runner_configuration_file_of_any_name_is_tampering(judged: Path, tmp_path: Path, write: str) -> None:
+    """The issue's reproduction: pytest 9 reads pytest.toml, .pytest.toml and .pytest.ini, and pytest.toml
+    outranks the guarded pytest.ini and pyproject table. The guards take the installed pytest's own list."""
+    result = run(judged, agent(tmp_path, f"{write}\necho work > work.txt\n"), "--phase", "2")
+    assert result.exit_code == ExitCode.BLOCKED, result.output
+    assert "verdict: tampering" in (judged / "progress.txt").read_text()
+    assert not any((judged / name).exists() for name in ("pytest.toml", ".pytest.toml", ".pytest.ini"))
