@@ -412,6 +412,8 @@ class PhaseRunner:
                 result = self.agent.run(task, self.spend.attempt_budget(self.attempt_timeout_s))
         except KeyboardInterrupt:  # backends return "interrupted" themselves; this covers one that does not
             result = Result("interrupted")
+        except Exception as e:  # a backend that broke on what the agent produced: judge the tree it left
+            result = Result("error", error=clip(f"the agent backend raised {type(e).__name__}: {e}", 500))
         tampered = guards.check_and_restore(project.repo, snapshot)
         moved, folded = check_refs(project.repo, refs)
         tampered += moved

@@ -145,3 +145,21 @@ def test_the_live_panel_shows_markup_as_text() -> None:
                                duration_s=0.0))
     text = out.getvalue()
     assert "[/oops]" in text and "[/c]" in text
+
+
+def test_an_agent_backend_that_raises_is_a_counted_attempt_judged_on_its_tree(project: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend breaking on what the agent produced (its report, its output) is not an outage: the attempt
+    counts, its tree is judged, and the progress entry says what broke."""
+    from harness.agents.command import CommandAgent
+
+    def broken(self: Any, task: Any, budget: Any) -> Any:
+        (task.workdir / "train.py").write_text('import json\njson.dump({"score": 0.9}, open("results.json", "w"))\n')
+        raise RuntimeError("the report parser broke")
+
+    monkeypatch.setattr(CommandAgent, "run", broken)
+    result = run_agent(project, tmp_path, "true\n")
+    assert result.exit_code == ExitCode.OK, result.output  # the work it left passes, and is committed
+    fs = Ledger(project).feature("F-1")
+    assert fs.attempts == 1 and fs.status == "passing"
+    assert "the report parser broke" in (project / "progress.txt").read_text()
