@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from harness.books.layout import RALPH_DIR
 from harness.sandbox import SandboxKind
 from harness.sandbox.proc import ProcessResult, Reaper, run_in_group
 
@@ -104,6 +105,8 @@ def wrap(
         if path.exists() or path.is_symlink():
             target = str(path.resolve())
             argv += ["--ro-bind", target, target]
+    if (repo / RALPH_DIR).is_dir():  # ralph's records (job ids, result nonces, the attempt in flight): hidden
+        argv += ["--tmpfs", str(repo / RALPH_DIR), "--remount-ro", str(repo / RALPH_DIR)]
     argv += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
     if not network:
         argv.append("--unshare-net")

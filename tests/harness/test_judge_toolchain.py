@@ -1,7 +1,9 @@
-"""The toolchain the judge runs on is not the agent's: under bwrap every interpreter and virtual environment
-that ralph or the checks run is read-only, wherever it lives — inside the repository included, which the
-agent may otherwise write. (The issue's reproduction: ralph installed in the repository's `.venv`, the
-`make setup` layout; the agent planted a `.pth` file that made `json.dumps` report 0.99 in checks.)"""
+"""What a sandboxed command cannot touch.
+
+The toolchain the judge runs on is not the agent's: under bwrap every interpreter and virtual environment
+that ralph or the checks run is read-only, wherever it lives, inside the repository included (the issue's
+reproduction: ralph installed in the repository's `.venv`, the `make setup` layout; the agent planted a
+`.pth` file that made `json.dumps` report 0.99 in checks). And ralph's records in `.ralph/` are hidden."""
 
 from __future__ import annotations
 
@@ -60,3 +62,15 @@ def test_ralph_warns_when_its_environment_is_in_the_repository_and_unsandboxed(t
     assert toolchain_warning(RunSettings(sandbox="bwrap"), repo) is None
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "elsewhere"))
     assert toolchain_warning(RunSettings(sandbox="none"), repo) is None
+
+
+@needs_bwrap
+def test_ralphs_records_are_hidden_from_a_sandboxed_command(tmp_path: Path) -> None:
+    """.ralph/ holds the attempt in flight, job ids and result nonces: under bwrap it is an empty, read-only
+    directory, not merely read-only."""
+    repo = tmp_path / "repo"
+    (repo / ".ralph").mkdir(parents=True)
+    (repo / ".ralph" / "attempt.json").write_text('{"attempt": 1}')
+    assert agent_run(repo, "test -e .ralph/attempt.json") != 0
+    assert agent_run(repo, "touch .ralph/x") != 0
+    assert agent_run(repo, "test -d .ralph && echo work > work.txt") == 0
