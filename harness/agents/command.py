@@ -98,10 +98,9 @@ class CommandAgent:
     def run(self, task: Task, budget: Budget) -> Result:
         log = Transcript(task)  # creates the directory; the CLI's own output is the transcript
         prompt = f"{task.system}\n\n{task.prompt}" if task.system else task.prompt
-        prompt_file = log.path.with_suffix(".prompt.md")
+        prompt_file = log.path.with_suffix(".prompt.md")  # the record; the CLI reads a copy (below)
         prompt_file.write_text(prompt)
-        command = self.command(prompt_file, task.workdir, budget.max_turns)
-        executable, missing = self.executable(command)
+        executable, missing = self.executable(self.command(prompt_file, task.workdir, budget.max_turns))
         if missing:
             return Result("error", error=missing, transcript_path=log.path)
         last = [""]
@@ -115,6 +114,11 @@ class CommandAgent:
         if environment.note:
             _note(log.path, environment.note)
         with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:
+            # The CLI reads its prompt from its scratch directory: the run directory is under .ralph/, which
+            # the sandbox hides.
+            given = Path(scratch) / "prompt.md"
+            given.write_text(prompt)
+            command = self.command(given, task.workdir, budget.max_turns)
             extra = self.cli.prepare(Path(scratch)) if self.cli and self.cli.prepare else {}
             readonly, writable = self._mounts(task, Path(scratch), executable, extra) if environment.sandboxed \
                 else ([], [])
