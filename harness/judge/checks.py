@@ -1,9 +1,10 @@
-"""Run one check — a shell command or a metric gate — and record what happened as `Evidence`.
+"""Run one check — a shell command, a metric gate or a comparison — and record what happened as `Evidence`.
 
 The harness, never the agent, runs these. Commands run in their own process group with the
-secrets stripped from their environment (`harness.sandbox.proc`); metric gates read JSON the runs wrote.
-A broken check (missing file or key, unparsable JSON) is a failed check with a message saying
-what is wrong, never an exception.
+secrets stripped from their environment (`harness.sandbox.proc`); metric gates and comparisons read
+JSON the runs wrote (a comparison's statistics: `judge.stats`). A broken check (missing file or key,
+unparsable JSON, a value that is not a finite number) is a failed check with a message saying what
+is wrong, never an exception.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from harness.fileio import sha256_file
 from harness.judge.executors import slug
 from harness.judge.executors.local import Launch, run_command_check
 from harness.judge.runlinks import wandb_runs
-from harness.plan.prd import Check, MetricGate, seeded
+from harness.judge import stats
+from harness.plan.prd import Check, Source, seeded
 from harness.sandbox.proc import run_in_group
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -95,9 +97,10 @@ def _flat_keys(data: Any, prefix: str = "") -> list[str]:
     return out
 
 
-def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, str, str, Any]:
-    """(value, relative path, sha256 of the file, its decoded JSON) for one gate, or raise `MetricProblem`."""
-    rel = seeded(gate.file, seed)
+def read_metric(repo: Path, gate: Source, seed: int | None) -> tuple[float, str, str, Any]:
+    """(value, relative path, sha256 of the file, its decoded JSON) for one gate or one side of a comparison
+    ({seed} substituted in its file and key), or raise `MetricProblem`."""
+    rel, key = seeded(gate.file, seed), seeded(gate.key, seed)
     path = (repo / rel).resolve()
     if not path.is_relative_to(repo.resolve()):
         raise MetricProblem(f"metric file {rel} is outside the repository", "error")
@@ -110,15 +113,15 @@ def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, 
     except (OSError, UnicodeDecodeError) as e:
         raise MetricProblem(f"metric file {rel} cannot be read: {e}", "error")
     try:
-        value = lookup(data, gate.key)
+        value = lookup(data, key)
     except KeyError:
-        close = difflib.get_close_matches(gate.key, _flat_keys(data), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(key, _flat_keys(data), n=3, cutoff=0.5)
         hint = f"; similar keys: {', '.join(close)}" if close else ""
-        raise MetricProblem(f"key '{gate.key}' not found in {rel}{hint}") from None
+        raise MetricProblem(f"key '{key}' not found in {rel}{hint}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MetricProblem(f"'{gate.key}' in {rel} is {json.dumps(value)[:60]}, not a number", "error")
+        raise MetricProblem(f"'{key}' in {rel} is {json.dumps(value)[:60]}, not a number", "error")
     if not math.isfinite(value):  # json.loads reads NaN and Infinity; neither is a measurement
-        raise MetricProblem(f"'{gate.key}' in {rel} is {value}, not a finite number (a diverged or broken run?)")
+        raise MetricProblem(f"'{key}' in {rel} is {value}, not a finite number (a diverged or broken run?)")
     return float(value), rel, sha256_file(path), data
 
 
@@ -176,6 +179,61 @@ def _metric_evidence(
     )
 
 
+# ---------------------------------------------------------------- comparisons
+
+
+def run_compare_check(check: Check, repo: Path) -> Evidence:
+    """Read both sides of a comparison for each of their seeds and test its claim (`judge.stats`).
+
+    Figures, under the check's name N: N.a[seed=S] and N.b[seed=S] (each value read), N.a and N.b
+    (the means), N.diff, N.ci_low, N.ci_high and N.p_value; the full result is `Evidence.comparison`.
+    """
+    comp = check.compare
+    assert comp is not None
+    start = time.monotonic()
+    figures: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    runs: list[WandbRun] = []
+    values: dict[str, dict[int, float]] = {"a": {}, "b": {}}
+
+    def result(verdict: Verdict, detail: str, found: stats.ComparisonStats | None = None) -> Evidence:
+        return Evidence(check=check.name, kind="compare", verdict=verdict, detail=detail, figures=figures,
+                        duration_s=round(time.monotonic() - start, 3), sources=sources, wandb=unique(runs),
+                        comparison=found)
+
+    for side, sample in (("a", comp.a), ("b", comp.b)):
+        for seed in comp.seeds_of(side):  # type: ignore[arg-type]
+            try:
+                value, rel, digest, data = read_metric(repo, sample, seed)
+            except MetricProblem as p:
+                return result(p.verdict, f"{side} (seed {seed}): {p}")
+            values[side][seed] = figures[f"{check.name}.{side}[seed={seed}]"] = value
+            sources[rel] = digest
+            runs += wandb_runs(data, repo)
+    paired = bool(comp.paired)
+    order = comp.seeds_of("a")
+    a = [values["a"][s] for s in order]
+    b = [values["b"][s] for s in order] if paired else list(values["b"].values())
+    try:
+        found = stats.compare_samples(a, b, paired=paired, claim=comp.test, alpha=comp.alpha, margin=comp.margin)
+    except stats.NothingToTest as e:
+        return result("fail", f"{_quantity(check)}: {e}")
+    except ImportError as e:
+        return result("error", f"a comparison needs scipy and numpy, which are not installed here ({e}); "
+                               "install them: pip install scipy")
+    figures.update({f"{check.name}.a": found.mean_a, f"{check.name}.b": found.mean_b,
+                    f"{check.name}.diff": found.diff, f"{check.name}.ci_low": found.ci[0],
+                    f"{check.name}.ci_high": found.ci[1], f"{check.name}.p_value": found.p_value})
+    return result("pass" if stats.passed(found) else "fail", stats.sentence(found, _quantity(check)), found)
+
+
+def _quantity(check: Check) -> str:
+    """What a comparison compares, for its sentence: the key, or both keys when the sides differ."""
+    comp = check.compare
+    assert comp is not None
+    return comp.a.key if comp.a.key == comp.b.key else f"{comp.a.key} vs {comp.b.key}"
+
+
 # ---------------------------------------------------------------- entry points
 
 
@@ -203,6 +261,8 @@ def run_check(
             check, repo, env_allow=env_allow, labels=labels or {}, timeout_s=check.timeout_s or default_timeout_s,
             log_path=log_path, on_line=on_line, launch=launch,
         )
+    elif check.compare is not None:
+        ev = run_compare_check(check, repo)
     else:
         ev = run_metric_check(check, repo)
     ev.commit, ev.check_sha256 = commit, check.digest

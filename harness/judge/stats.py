@@ -1,0 +1,101 @@
+"""The statistics of a `compare` check: a treatment `a` against a control `b` over a few seeds.
+
+Which test, and why (docs/statistics.md has the calibration table):
+
+- paired (`"paired": true`, seed s of a against seed s of b): a one-sample t-test on the per-seed
+  differences a_s - b_s (`scipy.stats.ttest_1samp`);
+- unpaired: Welch's t-test (`scipy.stats.ttest_ind(equal_var=False)`), which does not assume the
+  two groups spread alike;
+- `noninferior` shifts the null hypothesis to a - b = -margin; `equivalent` is two one-sided tests
+  (TOST) against -margin and +margin, and its p-value is the larger of the two.
+
+With 3 to 10 seeds a t-test is the choice that can both pass and be trusted: an exact permutation
+test cannot reach p < 0.05 with 3 pairs (its smallest one-sided p-value is 1/2^3 = 0.125), and
+bootstrap intervals are too narrow at such n (they treat the few values seen as the whole
+distribution), so they pass noise more often than alpha says. The t-test is exact when seed-to-seed
+noise is normal; the calibration script measures it on heavy-tailed noise too.
+
+The confidence interval reported is the two-sided (1 - 2 alpha) interval of the mean difference
+(90 % at alpha 0.05): its lower bound is above 0 exactly when `greater` passes at alpha, above
+-margin exactly when `noninferior` does, and it lies inside (-margin, +margin) exactly when
+`equivalent` does, so the interval and the verdict always agree.
+
+scipy is imported inside `compare_samples`: the harness's light commands (`ralph status`,
+`ralph validate`) never load it; it loads when a comparison is evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from harness.books.records import ComparisonStats
+from harness.plan.prd import Test, claim_text
+
+
+class NothingToTest(ValueError):
+    """The values cannot be tested: they do not vary across seeds, or the test's result is not a finite number."""
+
+
+def compare_samples(a: Sequence[float], b: Sequence[float], *, paired: bool, claim: Test, alpha: float,
+                    margin: float | None = None) -> ComparisonStats:
+    """Test `claim` about the mean difference a - b at level `alpha`; the check passes when p < alpha.
+
+    Paired samples are aligned: a[i] and b[i] come from the same seed. Raises `NothingToTest` when
+    the values do not vary (a t statistic would divide by zero) or the result is not finite.
+    """
+    import numpy as np
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if paired and len(x) != len(y):
+        raise ValueError(f"paired samples need one a and one b per seed, got {len(x)} and {len(y)} values")
+    if paired and np.ptp(x - y) == 0:
+        raise NothingToTest(f"a - b is {float(x[0] - y[0]):g} for every seed: with no seed-to-seed variation there "
+                            "is nothing to test (does {seed} reach the runs, e.g. their random seed?)")
+    if not paired and np.ptp(x) == 0 and np.ptp(y) == 0:
+        raise NothingToTest(f"a is {float(x[0]):g} and b is {float(y[0]):g} for every seed: with no seed-to-seed "
+                            "variation there is nothing to test (does {seed} reach the runs, e.g. their random seed?)")
+
+    def t_test(null_diff: float, alternative: str):  # type: ignore[no-untyped-def]
+        """scipy's t-test of H1 `diff <alternative> null_diff` (diff = the mean of a - b)."""
+        if paired:
+            return stats.ttest_1samp(x - y, popmean=null_diff, alternative=alternative)
+        return stats.ttest_ind(x - null_diff, y, equal_var=False, alternative=alternative)
+
+    if claim == "equivalent":
+        assert margin is not None
+        p_value = max(t_test(-margin, "greater").pvalue, t_test(margin, "less").pvalue)
+    else:
+        shift = -margin if claim == "noninferior" and margin is not None else 0.0
+        p_value = t_test(shift, "less" if claim == "less" else "greater").pvalue
+    both = t_test(0.0, "two-sided")
+    ci = both.confidence_interval(confidence_level=1 - 2 * alpha)
+    diff = float(np.mean(x - y)) if paired else float(np.mean(x) - np.mean(y))
+    numbers = (float(p_value), float(ci.low), float(ci.high), diff, float(both.df))
+    if not all(math.isfinite(v) for v in numbers):
+        raise NothingToTest(f"the test gave a number that is not finite (p {numbers[0]}, interval [{numbers[1]}, "
+                            f"{numbers[2]}]): are the values within floating-point range?")
+    test = "paired t-test" if paired else "Welch t-test"
+    return ComparisonStats(
+        test=f"TOST with {test}s" if claim == "equivalent" else test, claim=claim, paired=paired,
+        n=len(x) if paired else len(x) + len(y), n_a=len(x), n_b=len(y), mean_a=float(np.mean(x)),
+        mean_b=float(np.mean(y)), diff=diff, ci=(numbers[1], numbers[2]), ci_level=1 - 2 * alpha,
+        p_value=numbers[0], alpha=alpha, margin=margin, df=numbers[4],
+    )
+
+
+def passed(result: ComparisonStats) -> bool:
+    """The verdict: the claim is shown when p < alpha."""
+    return result.p_value < result.alpha
+
+
+def sentence(result: ComparisonStats, quantity: str) -> str:
+    """The verdict as a reviewer reads it, e.g. 'eval.r2_equi: a - b = +0.04 (means 0.979 vs 0.939), 90% CI
+    [+0.012, +0.068], p = 0.012 < 0.05 by a paired t-test on 5 pairs: a > b is shown'."""
+    ok = passed(result)
+    sizes = f"{result.n} pairs" if result.paired else f"{result.n_a} + {result.n_b} runs"
+    return (f"{quantity}: a - b = {result.diff:+.4g} (means {result.mean_a:.4g} vs {result.mean_b:.4g}), "
+            f"{result.ci_level:.0%} CI [{result.ci[0]:+.4g}, {result.ci[1]:+.4g}], p = {result.p_value:.3g} "
+            f"{'<' if ok else '>='} {result.alpha:g} by a {result.test} on {sizes}: "
+            f"{claim_text(result.claim, result.margin)} is {'shown' if ok else 'not shown'}")
