@@ -33,6 +33,10 @@ from harness.books.records import ComparisonStats
 from harness.plan.prd import Test, claim_text
 
 
+NO_SPREAD = ("with no seed-to-seed variation there is nothing to test (does {seed} reach the runs, e.g. their "
+             "random seed?)")
+
+
 class NothingToTest(ValueError):
     """The values cannot be tested: they do not vary across seeds, or the test's result is not a finite number."""
 
@@ -50,12 +54,12 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, paired: bool, cla
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if paired and len(x) != len(y):
         raise ValueError(f"paired samples need one a and one b per seed, got {len(x)} and {len(y)} values")
-    if paired and np.ptp(x - y) == 0:
-        raise NothingToTest(f"a - b is {float(x[0] - y[0]):g} for every seed: with no seed-to-seed variation there "
-                            "is nothing to test (does {seed} reach the runs, e.g. their random seed?)")
-    if not paired and np.ptp(x) == 0 and np.ptp(y) == 0:
-        raise NothingToTest(f"a is {float(x[0]):g} and b is {float(y[0]):g} for every seed: with no seed-to-seed "
-                            "variation there is nothing to test (does {seed} reach the runs, e.g. their random seed?)")
+    # Values near the float limit overflow: that shows as a spread or a result that is not finite, refused below.
+    with np.errstate(all="ignore"):
+        if paired and np.ptp(x - y) == 0:
+            raise NothingToTest(f"a - b is {float(x[0] - y[0]):g} for every seed: {NO_SPREAD}")
+        if not paired and np.ptp(x) == 0 and np.ptp(y) == 0:
+            raise NothingToTest(f"a is {float(x[0]):g} and b is {float(y[0]):g} for every seed: {NO_SPREAD}")
 
     def t_test(null_diff: float, alternative: str):  # type: ignore[no-untyped-def]
         """scipy's t-test of H1 `diff <alternative> null_diff` (diff = the mean of a - b)."""
@@ -63,15 +67,16 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, paired: bool, cla
             return stats.ttest_1samp(x - y, popmean=null_diff, alternative=alternative)
         return stats.ttest_ind(x - null_diff, y, equal_var=False, alternative=alternative)
 
-    if claim == "equivalent":
-        assert margin is not None
-        p_value = max(t_test(-margin, "greater").pvalue, t_test(margin, "less").pvalue)
-    else:
-        shift = -margin if claim == "noninferior" and margin is not None else 0.0
-        p_value = t_test(shift, "less" if claim == "less" else "greater").pvalue
-    both = t_test(0.0, "two-sided")
-    ci = both.confidence_interval(confidence_level=1 - 2 * alpha)
-    diff = float(np.mean(x - y)) if paired else float(np.mean(x) - np.mean(y))
+    with np.errstate(all="ignore"):
+        if claim == "equivalent":
+            assert margin is not None
+            p_value = max(t_test(-margin, "greater").pvalue, t_test(margin, "less").pvalue)
+        else:
+            shift = -margin if claim == "noninferior" and margin is not None else 0.0
+            p_value = t_test(shift, "less" if claim == "less" else "greater").pvalue
+        both = t_test(0.0, "two-sided")
+        ci = both.confidence_interval(confidence_level=1 - 2 * alpha)
+        diff = float(np.mean(x - y)) if paired else float(np.mean(x) - np.mean(y))
     numbers = (float(p_value), float(ci.low), float(ci.high), diff, float(both.df))
     if not all(math.isfinite(v) for v in numbers):
         raise NothingToTest(f"the test gave a number that is not finite (p {numbers[0]}, interval [{numbers[1]}, "
