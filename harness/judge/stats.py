@@ -20,7 +20,7 @@ The confidence interval reported is the two-sided (1 - 2 alpha) interval of the 
 -margin exactly when `noninferior` does, and it lies inside (-margin, +margin) exactly when
 `equivalent` does, so the interval and the verdict always agree.
 
-scipy is imported inside `compare_samples`: the harness's light commands (`ralph status`,
+scipy is imported inside `t_tests`: the harness's light commands (`ralph status`,
 `ralph validate`) never load it; it loads when a comparison is evaluated.
 """
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from harness.books.records import ComparisonStats
 from harness.plan.prd import Test, claim_text
@@ -41,15 +42,56 @@ class NothingToTest(ValueError):
     """The values cannot be tested: they do not vary across seeds, or the test's result is not a finite number."""
 
 
+class TTests(NamedTuple):
+    """What `t_tests` found, one value per experiment (arrays, or scalars for one experiment)."""
+
+    p_value: Any
+    ci_low: Any
+    ci_high: Any
+    diff: Any
+    df: Any
+
+
+def t_tests(a: Any, b: Any, *, paired: bool, claim: Test, alpha: float, margin: float | None) -> TTests:
+    """The test of `claim` about the mean difference a - b, along the last axis of `a` and `b` (numpy arrays):
+    one experiment, or a batch of them at once (harness/judge/calibration.py simulates thousands).
+
+    Paired samples are aligned: a[..., i] and b[..., i] come from the same seed.
+    """
+    import numpy as np
+    from scipy import stats
+
+    def t_test(null_diff: float, alternative: str):  # type: ignore[no-untyped-def]
+        """scipy's t-test of H1 `diff <alternative> null_diff` (diff = the mean of a - b)."""
+        if paired:
+            return stats.ttest_1samp(a - b, popmean=null_diff, alternative=alternative, axis=-1)
+        return stats.ttest_ind(a - null_diff, b, equal_var=False, alternative=alternative, axis=-1)
+
+    if claim == "equivalent":
+        assert margin is not None
+        p_value = np.maximum(t_test(-margin, "greater").pvalue, t_test(margin, "less").pvalue)
+    else:
+        shift = -margin if claim == "noninferior" and margin is not None else 0.0
+        p_value = t_test(shift, "less" if claim == "less" else "greater").pvalue
+    both = t_test(0.0, "two-sided")
+    ci = both.confidence_interval(confidence_level=1 - 2 * alpha)
+    diff = np.mean(a - b, axis=-1) if paired else np.mean(a, axis=-1) - np.mean(b, axis=-1)
+    return TTests(p_value, ci.low, ci.high, diff, both.df)
+
+
+def shown(p_value: Any, alpha: float) -> Any:
+    """The verdict rule: a claim is shown when p < alpha (elementwise on arrays)."""
+    return p_value < alpha
+
+
 def compare_samples(a: Sequence[float], b: Sequence[float], *, paired: bool, claim: Test, alpha: float,
                     margin: float | None = None) -> ComparisonStats:
-    """Test `claim` about the mean difference a - b at level `alpha`; the check passes when p < alpha.
+    """Test `claim` about the mean difference a - b at level `alpha` (`t_tests`) and record the result.
 
     Paired samples are aligned: a[i] and b[i] come from the same seed. Raises `NothingToTest` when
     the values do not vary (a t statistic would divide by zero) or the result is not finite.
     """
     import numpy as np
-    from scipy import stats
 
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if paired and len(x) != len(y):
@@ -60,39 +102,22 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, paired: bool, cla
             raise NothingToTest(f"a - b is {float(x[0] - y[0]):g} for every seed: {NO_SPREAD}")
         if not paired and np.ptp(x) == 0 and np.ptp(y) == 0:
             raise NothingToTest(f"a is {float(x[0]):g} and b is {float(y[0]):g} for every seed: {NO_SPREAD}")
-
-    def t_test(null_diff: float, alternative: str):  # type: ignore[no-untyped-def]
-        """scipy's t-test of H1 `diff <alternative> null_diff` (diff = the mean of a - b)."""
-        if paired:
-            return stats.ttest_1samp(x - y, popmean=null_diff, alternative=alternative)
-        return stats.ttest_ind(x - null_diff, y, equal_var=False, alternative=alternative)
-
-    with np.errstate(all="ignore"):
-        if claim == "equivalent":
-            assert margin is not None
-            p_value = max(t_test(-margin, "greater").pvalue, t_test(margin, "less").pvalue)
-        else:
-            shift = -margin if claim == "noninferior" and margin is not None else 0.0
-            p_value = t_test(shift, "less" if claim == "less" else "greater").pvalue
-        both = t_test(0.0, "two-sided")
-        ci = both.confidence_interval(confidence_level=1 - 2 * alpha)
-        diff = float(np.mean(x - y)) if paired else float(np.mean(x) - np.mean(y))
-    numbers = (float(p_value), float(ci.low), float(ci.high), diff, float(both.df))
-    if not all(math.isfinite(v) for v in numbers):
-        raise NothingToTest(f"the test gave a number that is not finite (p {numbers[0]}, interval [{numbers[1]}, "
-                            f"{numbers[2]}]): are the values within floating-point range?")
+        found = TTests(*map(float, t_tests(x, y, paired=paired, claim=claim, alpha=alpha, margin=margin)))
+    if not all(math.isfinite(v) for v in found):
+        raise NothingToTest(f"the test gave a number that is not finite (p {found.p_value}, interval "
+                            f"[{found.ci_low}, {found.ci_high}]): are the values within floating-point range?")
     test = "paired t-test" if paired else "Welch t-test"
     return ComparisonStats(
         test=f"TOST with {test}s" if claim == "equivalent" else test, claim=claim, paired=paired,
         n=len(x) if paired else len(x) + len(y), n_a=len(x), n_b=len(y), mean_a=float(np.mean(x)),
-        mean_b=float(np.mean(y)), diff=diff, ci=(numbers[1], numbers[2]), ci_level=1 - 2 * alpha,
-        p_value=numbers[0], alpha=alpha, margin=margin, df=numbers[4],
+        mean_b=float(np.mean(y)), diff=found.diff, ci=(found.ci_low, found.ci_high), ci_level=1 - 2 * alpha,
+        p_value=found.p_value, alpha=alpha, margin=margin, df=found.df,
     )
 
 
 def passed(result: ComparisonStats) -> bool:
-    """The verdict: the claim is shown when p < alpha."""
-    return result.p_value < result.alpha
+    """The verdict of a recorded comparison (`shown`)."""
+    return bool(shown(result.p_value, result.alpha))
 
 
 def sentence(result: ComparisonStats, quantity: str) -> str:
