@@ -16,10 +16,11 @@ import operator
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.books.records import Evidence, Verdict, WandbRun, unique
+from harness.books.records import ComparisonStats, Evidence, Verdict, WandbRun, unique
 from harness.fileio import sha256_file
 from harness.judge.executors import slug
 from harness.judge.executors.local import Launch, run_command_check
@@ -125,6 +126,22 @@ def read_metric(repo: Path, gate: Source, seed: int | None) -> tuple[float, str,
     return float(value), rel, sha256_file(path), data
 
 
+@dataclass
+class Reads:
+    """What one gate or comparison read: each file with its sha256, and the W&B runs the files name."""
+
+    repo: Path
+    sources: dict[str, str] = field(default_factory=dict)
+    runs: list[WandbRun] = field(default_factory=list)
+
+    def value(self, gate: Source, seed: int | None) -> float:
+        """The number `gate` names for `seed` (`read_metric`, which raises `MetricProblem`), its file recorded."""
+        value, rel, digest, data = read_metric(self.repo, gate, seed)
+        self.sources[rel] = digest
+        self.runs += wandb_runs(data, self.repo)
+        return value
+
+
 def aggregate(values: Sequence[float], agg: str) -> tuple[float, float, float]:
     """(mean, std, score) where score is what the op compares: the mean, or mean minus std.
 
@@ -141,19 +158,15 @@ def run_metric_check(check: Check, repo: Path) -> Evidence:
     assert gate is not None
     start = time.monotonic()
     figures: dict[str, float] = {}
-    sources: dict[str, str] = {}
     values: list[float] = []
-    runs: list[WandbRun] = []
+    reads = Reads(repo)
     try:
         for seed in check.seeds or [None]:
-            value, rel, digest, data = read_metric(repo, gate, seed)
-            values.append(value)
-            sources[rel] = digest
-            runs += wandb_runs(data, repo)
+            values.append(reads.value(gate, seed))
             if seed is not None:
-                figures[f"{gate.key}[seed={seed}]"] = value
+                figures[f"{gate.key}[seed={seed}]"] = values[-1]
     except MetricProblem as p:
-        return _metric_evidence(check, p.verdict, str(p), start, figures, sources, runs)
+        return _metric_evidence(check, p.verdict, str(p), start, figures, reads)
     if check.seeds is None:
         figures[gate.key] = score = values[0]
         shown = f"{gate.key} = {score:.6g}"
@@ -163,19 +176,19 @@ def run_metric_check(check: Check, repo: Path) -> Evidence:
         figures[gate.key], figures[f"{gate.key}.std"] = mean, std
         shown = f"{agg}({gate.key}) = {score:.6g} (mean {mean:.6g}, std {std:.6g}, n={len(values)})"
     if not math.isfinite(score):  # finite values whose mean or std overflows
-        return _metric_evidence(check, "fail", f"{shown}: not a finite number", start, {}, sources, runs)
+        return _metric_evidence(check, "fail", f"{shown}: not a finite number", start, {}, reads)
     ok = _OPS[gate.op](score, gate.value)
     detail = f"{shown} {gate.op} {gate.value:g}" if ok else f"{shown}, needs {gate.op} {gate.value:g}"
-    return _metric_evidence(check, "pass" if ok else "fail", detail, start, figures, sources, runs)
+    return _metric_evidence(check, "pass" if ok else "fail", detail, start, figures, reads)
 
 
-def _metric_evidence(
-    check: Check, verdict: Verdict, detail: str, start: float, figures: dict[str, float], sources: dict[str, str],
-    runs: list[WandbRun],
-) -> Evidence:
+def _metric_evidence(check: Check, verdict: Verdict, detail: str, start: float, figures: dict[str, float],
+                     reads: Reads, comparison: ComparisonStats | None = None) -> Evidence:
+    """The evidence of a gate or a comparison (`kind` from the check)."""
     return Evidence(
-        check=check.name, kind="metric", verdict=verdict, detail=detail, figures=figures,
-        duration_s=round(time.monotonic() - start, 3), sources=sources, wandb=unique(runs),
+        check=check.name, kind=check.kind, verdict=verdict, detail=detail, figures=figures,
+        duration_s=round(time.monotonic() - start, 3), sources=reads.sources, wandb=unique(reads.runs),
+        comparison=comparison,
     )
 
 
@@ -192,24 +205,18 @@ def run_compare_check(check: Check, repo: Path) -> Evidence:
     assert comp is not None
     start = time.monotonic()
     figures: dict[str, float] = {}
-    sources: dict[str, str] = {}
-    runs: list[WandbRun] = []
+    reads = Reads(repo)
     values: dict[str, dict[int, float]] = {"a": {}, "b": {}}
 
-    def result(verdict: Verdict, detail: str, found: stats.ComparisonStats | None = None) -> Evidence:
-        return Evidence(check=check.name, kind="compare", verdict=verdict, detail=detail, figures=figures,
-                        duration_s=round(time.monotonic() - start, 3), sources=sources, wandb=unique(runs),
-                        comparison=found)
+    def result(verdict: Verdict, detail: str, found: ComparisonStats | None = None) -> Evidence:
+        return _metric_evidence(check, verdict, detail, start, figures, reads, found)
 
     for side, sample in (("a", comp.a), ("b", comp.b)):
         for seed in comp.seeds_of(side):  # type: ignore[arg-type]
             try:
-                value, rel, digest, data = read_metric(repo, sample, seed)
+                values[side][seed] = figures[f"{check.name}.{side}[seed={seed}]"] = reads.value(sample, seed)
             except MetricProblem as p:
                 return result(p.verdict, f"{side} (seed {seed}): {p}")
-            values[side][seed] = figures[f"{check.name}.{side}[seed={seed}]"] = value
-            sources[rel] = digest
-            runs += wandb_runs(data, repo)
     paired = bool(comp.paired)
     order = comp.seeds_of("a")
     a = [values["a"][s] for s in order]
