@@ -163,7 +163,7 @@ def print_failures(rows: list[tuple[str, Evidence]], repo: Path) -> None:
 def print_lint(prd: PRD, repo: Path | None, *, strict: bool) -> int:
     """Print the plan's warnings (with `repo`: protected globs matching nothing there too) and lint
     findings; returns how many findings count as errors."""
-    from harness.plan.lint import HINT, plan_findings
+    from harness.plan.lint import plan_findings
     from harness.plan.prd import prd_warnings
 
     findings = plan_findings(prd)
@@ -174,8 +174,8 @@ def print_lint(prd: PRD, repo: Path | None, *, strict: bool) -> int:
     label = "[bold red]error:[/]" if strict else "[yellow]warning:[/]"
     for f in findings:
         console.print(f"{label} {escape(f.message)}")
-    if findings:
-        console.print(f"  [dim]{escape(HINT)}[/]")
+    for hint in dict.fromkeys(f.hint for f in findings):
+        console.print(f"  [dim]{escape(hint)}[/]")
     return len(findings) if strict else 0
 
 
@@ -204,7 +204,8 @@ def main_options(
 def validate(
     path: Annotated[Optional[Path], typer.Argument(help="PRD file.", show_default="<repo>/PRD.json")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Features whose checks only prove that files exist "
-                                         "(or no checks at all) are errors (exit 2), not warnings.")] = False,
+                                         "(or no checks at all), and statistical gates that pass noise too often, "
+                                         "are errors (exit 2), not warnings.")] = False,
     repo: Repo = Path("."),
 ) -> None:
     """Check a PRD file; lists every problem with its JSON path (exit 2 when invalid), and features whose

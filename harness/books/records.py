@@ -50,11 +50,39 @@ def unique(runs: Iterable[WandbRun]) -> list[WandbRun]:
     return list(seen.values())
 
 
+class ComparisonStats(Record):
+    """The statistics behind a `compare` check's verdict (judge/stats.py; docs/statistics.md)."""
+
+    test: str = Field(description="the statistical test: 'paired t-test', 'Welch t-test', or 'TOST' with one of them")
+    claim: Literal["greater", "less", "noninferior", "equivalent"] = Field(description="the PRD's `test`: what was "
+                                                                           "to be shown about a - b")
+    paired: bool
+    n: int = Field(description="pairs when paired, else every run of both sides (n_a + n_b)")
+    n_a: int
+    n_b: int
+    mean_a: float
+    mean_b: float
+    diff: float = Field(description="the mean difference a - b (the mean of the per-seed differences when paired)")
+    ci: tuple[float, float] = Field(description="confidence interval of the difference at `ci_level`")
+    ci_level: float = Field(description="1 - 2 alpha: the two-sided interval whose bounds decide a one-sided test at "
+                            "alpha (0.90 for alpha 0.05)")
+    p_value: float
+    alpha: float
+    margin: float | None = None
+    df: float = Field(description="degrees of freedom of the t distribution used")
+
+    def summary(self) -> str:
+        """One line for the board, the report and the commit: the difference, its interval, p, test and n."""
+        sizes = f"{self.n} pairs" if self.paired else f"{self.n_a} + {self.n_b}"
+        return (f"a - b = {self.diff:+.4g}, {self.ci_level:.0%} CI [{self.ci[0]:+.4g}, {self.ci[1]:+.4g}], "
+                f"p = {self.p_value:.3g} ({self.test}, n = {sizes})")
+
+
 class Evidence(Record):
     """What one check did, as recorded in state.json and progress.txt."""
 
     check: str
-    kind: Literal["run", "metric", "guard"]  # guard: the loop's protected-path comparison
+    kind: Literal["run", "metric", "compare", "guard"]  # guard: the loop's protected-path comparison
     verdict: Verdict
     detail: str = Field(description="one line: why it passed or failed")
     figures: dict[str, float] = Field(default_factory=dict, description="metric values read")
@@ -69,6 +97,8 @@ class Evidence(Record):
     check_sha256: str | None = Field(None, description="`Check.digest` of the check that produced it; None in "
                                      "evidence recorded before checks were hashed, and for the loop's guard")
     wandb: list[WandbRun] = Field(default_factory=list, description="W&B runs the metric files name (runlinks.py)")
+    comparison: ComparisonStats | None = Field(None, description="a `compare` check's statistics, once its inputs "
+                                               "were read (None for other checks and for broken inputs)")
 
     @model_validator(mode="before")
     @classmethod

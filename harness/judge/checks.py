@@ -1,9 +1,10 @@
-"""Run one check — a shell command or a metric gate — and record what happened as `Evidence`.
+"""Run one check — a shell command, a metric gate or a comparison — and record what happened as `Evidence`.
 
 The harness, never the agent, runs these. Commands run in their own process group with the
-secrets stripped from their environment (`harness.sandbox.proc`); metric gates read JSON the runs wrote.
-A broken check (missing file or key, unparsable JSON) is a failed check with a message saying
-what is wrong, never an exception.
+secrets stripped from their environment (`harness.sandbox.proc`); metric gates and comparisons read
+JSON the runs wrote (a comparison's statistics: `judge.stats`). A broken check (missing file or key,
+unparsable JSON, a value that is not a finite number) is a failed check with a message saying what
+is wrong, never an exception.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import operator
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.books.records import Evidence, Verdict, WandbRun, unique
+from harness.books.records import ComparisonStats, Evidence, Verdict, WandbRun, unique
 from harness.fileio import sha256_file
+from harness.judge import stats
 from harness.judge.executors import slug
 from harness.judge.executors.local import Launch, run_command_check
 from harness.judge.runlinks import wandb_runs
-from harness.plan.prd import Check, MetricGate, seeded
+from harness.plan.prd import Check, Source, seeded
 from harness.sandbox.proc import run_in_group
 
 MAX_METRIC_BYTES = 16 << 20  # a metric file is a results summary; anything larger is refused, not parsed
@@ -103,9 +106,10 @@ def _describe_value(value: Any) -> str:
     return json.dumps(value)[:60]
 
 
-def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, str, str, Any]:
-    """(value, relative path, sha256 of the file, its decoded JSON) for one gate, or raise `MetricProblem`."""
-    rel = seeded(gate.file, seed)
+def read_metric(repo: Path, gate: Source, seed: int | None) -> tuple[float, str, str, Any]:
+    """(value, relative path, sha256 of the file, its decoded JSON) for one gate or one side of a comparison
+    ({seed} substituted in its file and key), or raise `MetricProblem`."""
+    rel, key = seeded(gate.file, seed), seeded(gate.key, seed)
     path = (repo / rel).resolve()
     if not path.is_relative_to(repo.resolve()):
         raise MetricProblem(f"metric file {rel} is outside the repository", "error")
@@ -123,26 +127,42 @@ def read_metric(repo: Path, gate: MetricGate, seed: int | None) -> tuple[float, 
     except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: an integer with too many digits
         raise MetricProblem(f"metric file {rel} cannot be read: {e}", "error")
     try:
-        value = lookup(data, gate.key)
+        value = lookup(data, key)
     except KeyError:
         try:
-            close = difflib.get_close_matches(gate.key, _flat_keys(data), n=3, cutoff=0.5)
+            close = difflib.get_close_matches(key, _flat_keys(data), n=3, cutoff=0.5)
         except RecursionError:
             close = []
         hint = f"; similar keys: {', '.join(close)}" if close else ""
-        raise MetricProblem(f"key '{gate.key}' not found in {rel}{hint}") from None
+        raise MetricProblem(f"key '{key}' not found in {rel}{hint}") from None
     except RecursionError:
-        raise MetricProblem(f"metric file {rel} is nested too deep to look up '{gate.key}'", "error") from None
+        raise MetricProblem(f"metric file {rel} is nested too deep to look up '{key}'", "error") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MetricProblem(f"'{gate.key}' in {rel} is {_describe_value(value)}, not a number", "error")
+        raise MetricProblem(f"'{key}' in {rel} is {_describe_value(value)}, not a number", "error")
     try:
         number = float(value)  # an integer beyond a float's range raises here
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):  # json.loads reads NaN and Infinity; neither is a measurement
         shown = f"{value}" if isinstance(value, float) else f"an integer of {len(str(abs(value)))} digits"
-        raise MetricProblem(f"'{gate.key}' in {rel} is {shown}, not a finite number (a diverged or broken run?)")
+        raise MetricProblem(f"'{key}' in {rel} is {shown}, not a finite number (a diverged or broken run?)")
     return number, rel, sha256_file(path), data
+
+
+@dataclass
+class Reads:
+    """What one gate or comparison read: each file with its sha256, and the W&B runs the files name."""
+
+    repo: Path
+    sources: dict[str, str] = field(default_factory=dict)
+    runs: list[WandbRun] = field(default_factory=list)
+
+    def value(self, gate: Source, seed: int | None) -> float:
+        """The number `gate` names for `seed` (`read_metric`, which raises `MetricProblem`), its file recorded."""
+        value, rel, digest, data = read_metric(self.repo, gate, seed)
+        self.sources[rel] = digest
+        self.runs += wandb_runs(data, self.repo)
+        return value
 
 
 def aggregate(values: Sequence[float], agg: str) -> tuple[float, float, float]:
@@ -161,19 +181,15 @@ def run_metric_check(check: Check, repo: Path) -> Evidence:
     assert gate is not None
     start = time.monotonic()
     figures: dict[str, float] = {}
-    sources: dict[str, str] = {}
     values: list[float] = []
-    runs: list[WandbRun] = []
+    reads = Reads(repo)
     try:
         for seed in check.seeds or [None]:
-            value, rel, digest, data = read_metric(repo, gate, seed)
-            values.append(value)
-            sources[rel] = digest
-            runs += wandb_runs(data, repo)
+            values.append(reads.value(gate, seed))
             if seed is not None:
-                figures[f"{gate.key}[seed={seed}]"] = value
+                figures[f"{gate.key}[seed={seed}]"] = values[-1]
     except MetricProblem as p:
-        return _metric_evidence(check, p.verdict, str(p), start, figures, sources, runs)
+        return _metric_evidence(check, p.verdict, str(p), start, figures, reads)
     if check.seeds is None:
         figures[gate.key] = score = values[0]
         shown = f"{gate.key} = {score:.6g}"
@@ -183,20 +199,69 @@ def run_metric_check(check: Check, repo: Path) -> Evidence:
         figures[gate.key], figures[f"{gate.key}.std"] = mean, std
         shown = f"{agg}({gate.key}) = {score:.6g} (mean {mean:.6g}, std {std:.6g}, n={len(values)})"
     if not math.isfinite(score):  # finite values whose mean or std overflows
-        return _metric_evidence(check, "fail", f"{shown}: not a finite number", start, {}, sources, runs)
+        return _metric_evidence(check, "fail", f"{shown}: not a finite number", start, {}, reads)
     ok = _OPS[gate.op](score, gate.value)
     detail = f"{shown} {gate.op} {gate.value:g}" if ok else f"{shown}, needs {gate.op} {gate.value:g}"
-    return _metric_evidence(check, "pass" if ok else "fail", detail, start, figures, sources, runs)
+    return _metric_evidence(check, "pass" if ok else "fail", detail, start, figures, reads)
 
 
-def _metric_evidence(
-    check: Check, verdict: Verdict, detail: str, start: float, figures: dict[str, float], sources: dict[str, str],
-    runs: list[WandbRun],
-) -> Evidence:
+def _metric_evidence(check: Check, verdict: Verdict, detail: str, start: float, figures: dict[str, float],
+                     reads: Reads, comparison: ComparisonStats | None = None) -> Evidence:
+    """The evidence of a gate or a comparison (`kind` from the check)."""
     return Evidence(
-        check=check.name, kind="metric", verdict=verdict, detail=detail, figures=figures,
-        duration_s=round(time.monotonic() - start, 3), sources=sources, wandb=unique(runs),
+        check=check.name, kind=check.kind, verdict=verdict, detail=detail, figures=figures,
+        duration_s=round(time.monotonic() - start, 3), sources=reads.sources, wandb=unique(reads.runs),
+        comparison=comparison,
     )
+
+
+# ---------------------------------------------------------------- comparisons
+
+
+def run_compare_check(check: Check, repo: Path) -> Evidence:
+    """Read both sides of a comparison for each of their seeds and test its claim (`judge.stats`).
+
+    Figures, under the check's name N: N.a[seed=S] and N.b[seed=S] (each value read), N.a and N.b
+    (the means), N.diff, N.ci_low, N.ci_high and N.p_value; the full result is `Evidence.comparison`.
+    """
+    comp = check.compare
+    assert comp is not None
+    start = time.monotonic()
+    figures: dict[str, float] = {}
+    reads = Reads(repo)
+    values: dict[str, dict[int, float]] = {"a": {}, "b": {}}
+
+    def result(verdict: Verdict, detail: str, found: ComparisonStats | None = None) -> Evidence:
+        return _metric_evidence(check, verdict, detail, start, figures, reads, found)
+
+    for side, sample in (("a", comp.a), ("b", comp.b)):
+        for seed in comp.seeds_of(side):  # type: ignore[arg-type]
+            try:
+                values[side][seed] = figures[f"{check.name}.{side}[seed={seed}]"] = reads.value(sample, seed)
+            except MetricProblem as p:
+                return result(p.verdict, f"{side} (seed {seed}): {p}")
+    paired = bool(comp.paired)
+    order = comp.seeds_of("a")
+    a = [values["a"][s] for s in order]
+    b = [values["b"][s] for s in order] if paired else list(values["b"].values())
+    try:
+        found = stats.compare_samples(a, b, paired=paired, claim=comp.test, alpha=comp.alpha, margin=comp.margin)
+    except stats.NothingToTest as e:
+        return result("fail", f"{_quantity(check)}: {e}")
+    except ImportError as e:
+        return result("error", f"a comparison needs scipy and numpy, which are not installed here ({e}); "
+                               "install them: pip install scipy")
+    figures.update({f"{check.name}.a": found.mean_a, f"{check.name}.b": found.mean_b,
+                    f"{check.name}.diff": found.diff, f"{check.name}.ci_low": found.ci[0],
+                    f"{check.name}.ci_high": found.ci[1], f"{check.name}.p_value": found.p_value})
+    return result("pass" if stats.passed(found) else "fail", stats.sentence(found, _quantity(check)), found)
+
+
+def _quantity(check: Check) -> str:
+    """What a comparison compares, for its sentence: the key, or both keys when the sides differ."""
+    comp = check.compare
+    assert comp is not None
+    return comp.a.key if comp.a.key == comp.b.key else f"{comp.a.key} vs {comp.b.key}"
 
 
 # ---------------------------------------------------------------- entry points
@@ -226,6 +291,8 @@ def run_check(
             check, repo, env_allow=env_allow, labels=labels or {}, timeout_s=check.timeout_s or default_timeout_s,
             log_path=log_path, on_line=on_line, launch=launch,
         )
+    elif check.compare is not None:
+        ev = run_compare_check(check, repo)
     else:
         ev = run_metric_check(check, repo)
     ev.commit, ev.check_sha256 = commit, check.digest

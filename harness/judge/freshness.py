@@ -1,6 +1,6 @@
 """Metric files must come from this verification's own runs, not from the agent's editor.
 
-Before a feature's checks run, the files its metric gates read are moved aside; the run checks
+Before a feature's checks run, the files its metric gates and comparisons read are moved aside; the run checks
 must write them again. A file they do not regenerate is put back afterwards (nothing is lost),
 but its gate has already failed with "missing", which is the verdict it deserves.
 """
@@ -12,19 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.plan.prd import SEED, Feature
+from harness.plan.prd import Feature
 
 
 def metric_files(feature: Feature) -> list[str]:
-    """Repository-relative paths of every file the feature's metric gates read, seeds expanded."""
-    paths: list[str] = []
-    for check in feature.verify:
-        if check.metric is None:
-            continue
-        for seed in check.seeds or [None]:
-            path = check.metric.file if seed is None else check.metric.file.replace(SEED, str(seed))
-            paths.append(path)
-    return list(dict.fromkeys(paths))
+    """Repository-relative paths of every file the feature's metric gates and comparisons read, seeds expanded."""
+    return list(dict.fromkeys(path for check in feature.verify for path in check.read_files()))
 
 
 @contextmanager

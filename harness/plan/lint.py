@@ -1,4 +1,5 @@
-"""Plans that cannot lie: find features whose checks only prove that files exist or contain a word.
+"""Plans that cannot lie: find features whose checks only prove that files exist or contain a word,
+and statistical gates that pass noise too often.
 
 A check like `test -f docs/method.md` or `grep -q hypothesis notes.md` passes as soon as the agent
 writes the file; it never runs the code or reads a measured figure. A feature whose every check
@@ -14,6 +15,10 @@ prefixes and its wrappers (`env`, `timeout 60`, `nice`, `time`, `xargs`, `sudo`,
 command is a read-only tool (`test`, `[`, `ls`, `grep`, `cat`, `git ls-files`, `find` without
 `-exec` of code, ...) or a shell step that runs nothing (`cd`, `exit`, `set`, `export`). A script, an
 interpreter, a build tool, a variable or `$(...)` as the program, anything unreadable, runs code.
+
+Weak statistics (`statistics_findings`, docs/statistics.md): a seeded `mean-std` lower-bound gate
+with fewer than 5 seeds passes noise more often than 1 time in 20, and a comparison whose sides ran
+the same seeds without saying whether they pair leaves the choice of test to chance.
 """
 
 from __future__ import annotations
@@ -55,11 +60,24 @@ HINT = ("to fix: add a check that runs the code, e.g. {\"name\": \"tests\", \"ru
         "\"runs/x/results.json\", \"key\": \"eval.acc\", \"op\": \">=\", \"value\": 0.8}}")
 
 
+# How often `mean - std > value` passes when the true mean is `value` (normal seed-to-seed noise): with
+# n seeds that is P(t_{n-1} > sqrt(n)); 1 seed has std 0, so it passes half the time. Computed by
+# judge/calibration.py's `mean_std_false_pass` (scipy, which `ralph validate` does not load), and
+# pinned to it by tests/harness/test_lint_statistics.py.
+MEAN_STD_FALSE_PASS = {1: 0.5, 2: 0.196, 3: 0.113, 4: 0.070}
+STATISTICS_HINT = ("to fix: give the gate at least 5 seeds, or test the claim against a control with a "
+                   "'compare' check, e.g. {\"name\": \"beats control\", \"compare\": {\"a\": {\"file\": "
+                   "\"runs/x-s{seed}/results.json\", \"key\": \"eval.acc\"}, \"b\": {\"file\": "
+                   "\"runs/control-s{seed}/results.json\", \"key\": \"eval.acc\"}, \"seeds\": [0, 1, 2, 3, 4], "
+                   "\"paired\": true, \"test\": \"greater\"}} (docs/statistics.md)")
+
+
 @dataclass(frozen=True)
 class Finding:
-    feature: str
-    kind: Literal["no checks", "inspects files only"]
+    feature: str  # the feature's id, or "phase N" for a phase's entry and exit checks
+    kind: Literal["no checks", "inspects files only", "weak statistics"]
     message: str
+    hint: str = HINT  # how to fix it: one line, printed once for all findings that share it
 
 
 def simple_commands(command: str) -> list[list[str]] | None:
@@ -177,6 +195,37 @@ def feature_finding(feature: Feature) -> Finding | None:
     return None
 
 
+def check_finding(owner: str, where: str, check: Check) -> Finding | None:
+    """A finding when `check` is a statistical gate that passes noise too often, or a comparison that does not
+    say whether its seeds pair; `where` names it in the message."""
+    if check.metric is not None and check.agg == "mean-std" and check.metric.op in (">", ">=") and check.seeds:
+        n = len(check.seeds)
+        if n in MEAN_STD_FALSE_PASS:
+            return Finding(owner, "weak statistics",
+                           f"{where}: 'mean-std' over {n} seed{'s' * (n > 1)} against the constant "
+                           f"{check.metric.value:g} passes pure noise about {MEAN_STD_FALSE_PASS[n]:.0%} of the time "
+                           "(when the true mean is at the threshold); a gate should pass it at most 5%",
+                           STATISTICS_HINT)
+    comp = check.compare
+    if comp is not None and comp.paired is None and comp.same_seeds:
+        return Finding(owner, "weak statistics",
+                       f"{where}: both sides ran seeds {comp.seeds_of('a')}, but 'paired' is not set, so they are "
+                       "compared as two independent groups (Welch t-test)",
+                       "to fix: set \"paired\": true when seed s of a and of b share what the seed controls (data "
+                       "order, initialisation): a paired t-test, with more power; set \"paired\": false when they "
+                       "do not")
+    return None
+
+
+def statistics_findings(prd: PRD) -> list[Finding]:
+    """Every check, in features and in phases' entry and exit lists, that `check_finding` flags, in PRD order."""
+    owned = [(f.id, f"{f.id} / {c.name}", c) for f in prd.features for c in f.verify]
+    owned += [(f"phase {p.id}", f"phase {p.id} {group} / {c.name}", c)
+              for p in prd.phases for group, checks in (("entry", p.entry), ("exit", p.exit)) for c in checks]
+    return [f for f in (check_finding(*item) for item in owned) if f is not None]
+
+
 def plan_findings(prd: PRD) -> list[Finding]:
-    """One finding per feature that has no check running code or gating a metric, in PRD order."""
-    return [f for f in map(feature_finding, prd.features) if f is not None]
+    """One finding per feature that has no check running code or gating a metric, then each statistical gate
+    that passes noise too often (`statistics_findings`), in PRD order."""
+    return [f for f in map(feature_finding, prd.features) if f is not None] + statistics_findings(prd)

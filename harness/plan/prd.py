@@ -24,6 +24,7 @@ from harness.plan.patterns import expand
 Op = Literal[">=", ">", "<=", "<", "=="]
 Executor = Literal["local", "ray"]
 Agg = Literal["mean", "mean-std"]
+Test = Literal["greater", "less", "noninferior", "equivalent"]
 SEED = "{seed}"
 
 
@@ -46,14 +47,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class MetricGate(_Strict):
-    """A threshold on one number in a JSON file the verification produced."""
+class Source(_Strict):
+    """Where one number is read: a key in a JSON file the verification produced."""
 
     file: str = Field(min_length=1, description="JSON file relative to the repository; may contain {seed}")
     key: str = Field(
         min_length=1,
         description="Dotted key; a flat key that itself contains dots (\"eval.linacc_agg\") is found first",
     )
+
+
+class MetricGate(Source):
+    """A threshold on one number in a JSON file the verification produced."""
+
     op: Op
     value: float = Field(allow_inf_nan=False, description="A finite threshold")
 
@@ -66,14 +72,95 @@ class Resources(_Strict):
     memory_gb: float | None = Field(None, gt=0)
 
 
+class Sample(Source):
+    """One side of a comparison: a key read once per seed ({seed} in `file` or in `key`)."""
+
+    seeds: list[int] | None = Field(
+        None, min_length=2, description="This side's own seeds, when they differ from the comparison's `seeds` "
+        "(then the sides are two independent groups: \"paired\": true needs the same seeds on both)",
+    )
+
+
+def claim_text(test: Test, margin: float | None) -> str:
+    """What a comparison with this `test` must show, as a formula: 'a > b', '|a - b| < 0.02', ..."""
+    if test in ("greater", "less"):
+        return "a > b" if test == "greater" else "a < b"
+    return f"a > b - {margin:g}" if test == "noninferior" else f"|a - b| < {margin:g}"
+
+
+class Comparison(_Strict):
+    """A treatment `a` against a control `b` over seeds, decided by a named statistical test at level `alpha`:
+    a paired t-test (seed s of a with seed s of b) or Welch's t-test (two groups); docs/statistics.md."""
+
+    a: Sample = Field(description="The treatment: {file, key} read for each seed")
+    b: Sample = Field(description="The control it is compared with: {file, key} read for each seed")
+    seeds: list[int] | None = Field(
+        None, min_length=2, description="Seeds of both sides (at least 2; a side's own `seeds` overrides them)"
+    )
+    paired: bool | None = Field(
+        None, description="true: seed s of a is compared with seed s of b (paired t-test on the differences); "
+        "false: two independent groups (Welch's t-test). Unset means false, and `ralph validate` flags it when "
+        "both sides have the same seeds",
+    )
+    test: Test = Field(
+        description="What must be shown about the mean difference a - b: 'greater' (a > b), 'less' (a < b), "
+        "'noninferior' (a > b - margin) or 'equivalent' (|a - b| < margin, two one-sided tests)"
+    )
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance level: the check passes when p < alpha")
+    margin: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="How much worse a may be ('noninferior') or how far apart a "
+        "and b may be ('equivalent'), in the key's units; required by those two tests, refused by the others",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Comparison:
+        for name, side in (("a", self.a), ("b", self.b)):
+            seeds = side.seeds or self.seeds
+            if seeds is None:
+                raise ValueError(f"no seeds for '{name}': set \"seeds\": [0, 1, 2, 3, 4] in 'compare' (both sides) "
+                                 f"or in '{name}'")
+            if len(set(seeds)) != len(seeds):
+                raise ValueError(f"{name}: seeds {seeds} repeat a value")
+            if SEED not in side.file and SEED not in side.key:
+                raise ValueError(f"{name}: neither 'file' nor 'key' has a {SEED} placeholder, so every seed would "
+                                 f"read the same number; e.g. \"file\": \"runs/x-s{SEED}/results.json\"")
+        if self.paired and sorted(self.seeds_of("a")) != sorted(self.seeds_of("b")):
+            raise ValueError(f"\"paired\": true compares seed s of a with seed s of b, but a's seeds "
+                             f"{self.seeds_of('a')} and b's {self.seeds_of('b')} differ; give both the same seeds "
+                             "or set \"paired\": false")
+        needs_margin = self.test in ("noninferior", "equivalent")
+        if needs_margin and self.margin is None:
+            raise ValueError(f"'{self.test}' needs a 'margin' (> 0, in the key's units): how much worse a may be "
+                             "than b ('noninferior') or how far apart they may be ('equivalent')")
+        if not needs_margin and self.margin is not None:
+            raise ValueError(f"'margin' applies only to 'noninferior' and 'equivalent', not to '{self.test}'")
+        return self
+
+    def seeds_of(self, side: Literal["a", "b"]) -> list[int]:
+        """The seeds `side` is read for: its own, or the comparison's."""
+        sample = self.a if side == "a" else self.b
+        seeds = sample.seeds or self.seeds
+        assert seeds is not None  # the validator refuses a side without seeds
+        return seeds
+
+    @property
+    def same_seeds(self) -> bool:
+        """Both sides were run with the same seeds (so they could be paired)."""
+        return sorted(self.seeds_of("a")) == sorted(self.seeds_of("b"))
+
+
 class Check(_Strict):
-    """One verification step: a shell command (`run`) or a metric gate (`metric`), never both."""
+    """One verification step: a shell command (`run`), a metric gate (`metric`) or a comparison with a control
+    (`compare`): exactly one of them."""
 
     name: str = Field(min_length=1)
     run: str | None = Field(None, description="Shell command run in the repository; exit code 0 passes")
     metric: MetricGate | None = None
+    compare: Comparison | None = Field(None, description="A treatment against a control over seeds, passed by a "
+                                       "statistical test (docs/statistics.md)")
     seeds: list[int] | None = Field(
-        None, min_length=1, description="Run once per seed, substituting {seed}; metric gates aggregate over them"
+        None, min_length=1, description="Run once per seed, substituting {seed}; metric gates aggregate over them "
+        "(a comparison's seeds go inside 'compare')"
     )
     agg: Agg | None = Field(
         None, description="Metric gates with seeds: 'mean' (default) or 'mean-std' (mean minus std must pass)"
@@ -91,13 +178,21 @@ class Check(_Strict):
         if (self.resources is not None or self.artifacts is not None) and self.executor != "ray":
             raise ValueError("'resources' and 'artifacts' apply only to a check with \"executor\": \"ray\"")
         if self.executor is not None and self.run is None:
-            raise ValueError("'executor' applies only to a 'run' check (metric gates are read by ralph)")
+            raise ValueError("'executor' applies only to a 'run' check (metric gates and comparisons are read by "
+                             "ralph)")
         return self
 
     @model_validator(mode="after")
     def _one_kind(self) -> Check:
-        if (self.run is None) == (self.metric is None):
-            raise ValueError("a check needs exactly one of 'run' (a command) or 'metric' (a gate)")
+        if sum(x is not None for x in (self.run, self.metric, self.compare)) != 1:
+            raise ValueError("a check needs exactly one of 'run' (a command), 'metric' (a gate) or 'compare' "
+                             "(a treatment against a control)")
+        if self.compare is not None:
+            if self.seeds is not None:
+                raise ValueError("a comparison's seeds go inside it: \"compare\": {\"seeds\": [...], ...}")
+            if self.agg is not None:
+                raise ValueError("'agg' applies only to a metric check with 'seeds' (a comparison runs its 'test')")
+            return self
         target = self.run if self.run is not None else self.metric.file  # type: ignore[union-attr]
         if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds {self.seeds} repeat a value")
@@ -110,13 +205,24 @@ class Check(_Strict):
             raise ValueError("'agg' applies only to a metric check with 'seeds'")
         return self
 
+    def read_files(self) -> list[str]:
+        """Repository-relative files this check reads, seeds substituted: a gate's or a comparison's (none for a
+        `run` check). The verification must write them itself (judge/freshness.py)."""
+        if self.metric is not None:
+            return [seeded(self.metric.file, s) for s in self.seeds or [None]]
+        if self.compare is not None:
+            c = self.compare
+            paths = [seeded(c.a.file, s) for s in c.seeds_of("a")] + [seeded(c.b.file, s) for s in c.seeds_of("b")]
+            return list(dict.fromkeys(paths))  # {seed} may be in the key only: one file for every seed
+        return []
+
     @property
     def on_ray(self) -> bool:
         return self.executor == "ray"
 
     @property
-    def kind(self) -> Literal["run", "metric"]:
-        return "run" if self.run is not None else "metric"
+    def kind(self) -> Literal["run", "metric", "compare"]:
+        return "run" if self.run is not None else "metric" if self.metric is not None else "compare"
 
     @property
     def digest(self) -> str:

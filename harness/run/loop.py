@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
-from harness.books.git.commits import commit_worktree
+from harness.books.git.commits import commit_worktree, comparison_lines, headline_metrics
 from harness.books.git.refs import Refs, check_refs, read_refs
 from harness.books.git.repo import head_sha, ignored_dirs, open_repo, require_branch, tree_fingerprint, uncommitted
 from harness.books.layout import PROGRESS_FILE
@@ -481,9 +481,11 @@ class PhaseRunner:
         lines = [f"Phase {self.phase.id}: {self.phase.name}"]
         for f in self.project.prd.features_in_phase(self.phase.id):
             fs = self.project.ledger.feature(f.id)
-            figures = ", ".join(f"{k}={v:.4g}" for e in fs.last_evidence for k, v in e.figures.items())
+            plain = [e for e in fs.last_evidence if e.comparison is None]
+            figures = ", ".join(f"{k}={v:.4g}" for k, v in headline_metrics(plain).items())
             lines.append(f"  {f.id} {fs.status} after {fs.attempts} attempt(s), ${fs.cost_usd:.4f}"
                          + (f"; {figures}" if figures else ""))
+            lines += [f"    {line}" for line in comparison_lines(fs.last_evidence)]
         lines.append(f"This run: {self.spend.iterations} attempt(s), {self.spend.tokens} tokens, "
                      f"${self.spend.cost_usd:.4f}")
         if self.start_sha and self.start_sha != head_sha(self.project.repo):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from harness.books.records import Evidence
 from harness.fileio import clip
-from harness.plan.prd import Check, Feature
+from harness.plan.prd import Check, Comparison, Feature, claim_text
 
 PRINCIPLES_MAX = 6_000
 FAILURE_MAX = 1_500  # tail of the failing output, as AI-Scientist does; enough for a traceback
@@ -44,10 +44,20 @@ def describe_check(check: Check, default_timeout_s: float) -> str:
                                                            if check.artifacts else "") + " come back")
         return (f"- {check.name}: `{check.run}`{seeds} must exit 0 within {check.timeout_s or default_timeout_s:g}s"
                 f"{where}")
+    if check.compare is not None:
+        return f"- {check.name}: {describe_comparison(check.compare)}"
     gate = check.metric
     assert gate is not None
     agg = f" ({check.agg or 'mean'} over seeds {check.seeds})" if check.seeds else ""
     return f"- {check.name}: {gate.file} key `{gate.key}`{agg} must be {gate.op} {gate.value:g}"
+
+
+def describe_comparison(comp: Comparison) -> str:
+    """A comparison as the agent and the report read it: both sides, their seeds, the claim and its test."""
+    how = "paired by seed, paired t-test" if comp.paired else "two groups, Welch t-test"
+    return (f"a = {comp.a.file} key `{comp.a.key}` (seeds {comp.seeds_of('a')}) against b = {comp.b.file} key "
+            f"`{comp.b.key}` (seeds {comp.seeds_of('b')}); {claim_text(comp.test, comp.margin)} must be shown at "
+            f"p < {comp.alpha:g} ({how}{', TOST' if comp.test == 'equivalent' else ''})")
 
 
 def build_common(principles: str, *, protected: list[str]) -> str:

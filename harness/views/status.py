@@ -35,7 +35,10 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
         "title": title,
         "status": fs.status,
         "attempts": fs.attempts,
-        "metrics": headline_metrics(fs.last_evidence),
+        "metrics": headline_metrics(e for e in fs.last_evidence if e.comparison is None),
+        "comparisons": [{"check": e.check, "verdict": e.verdict, "summary": e.comparison.summary(),
+                         **e.comparison.model_dump(mode="json")}
+                        for e in fs.last_evidence if e.comparison is not None],
         "failing": [f"{e.check}: {e.detail}" for e in fs.last_evidence if not e.passed],
         "verified_commit": fs.verified_commit,
         "verified_at": fs.verified_at,
@@ -99,9 +102,16 @@ def _status_text(f: dict[str, Any]) -> str:
     return f"{f['status']} (legacy)" if f["legacy"] else f["status"]
 
 
-def _metrics_text(metrics: dict[str, float], limit: int = 3) -> str:
-    items = [f"{k}={v:.4g}" for k, v in metrics.items()]
-    return "\n".join(items[:limit]) + (f"\n(+{len(items) - limit})" if len(items) > limit else "")
+def _figure_lines(f: dict[str, Any], *, full: bool) -> list[str]:
+    """A feature's key figures: each comparison (in full, or only its difference and p-value: the board names
+    it in full under the table), then the metrics."""
+    lines = [f"{c['check']}: {c['summary']}" if full else f"Δ={c['diff']:+.3g} p={c['p_value']:.2g}"
+             for c in f.get("comparisons", [])]
+    return lines + [f"{k}={v:.4g}" for k, v in f["metrics"].items()]
+
+
+def _metrics_text(lines: list[str], limit: int = 3) -> str:
+    return "\n".join(lines[:limit]) + (f"\n(+{len(lines) - limit})" if len(lines) > limit else "")
 
 
 def _decision_text(p: dict[str, Any]) -> str:
@@ -138,13 +148,16 @@ def render_board(data: dict[str, Any]) -> RenderableType:
             for f in p["features"]:
                 table.add_row(
                     f["id"], f["title"], Text(_status_text(f), STYLES.get(f["status"], "")), str(f["attempts"]),
-                    _metrics_text(f["metrics"]), (f["verified_commit"] or "")[:7],
+                    _metrics_text(_figure_lines(f, full=False)), (f["verified_commit"] or "")[:7],
                 )
             body.append(table)
             # Blockers, failing checks and stale evidence go under the table, a full-width line each:
             # a sixth column squeezed them into a few characters per line at 80 columns.
             body += [Text.assemble(f"  {f['id']}: ", (issue, STYLES.get(f["status"], "")), no_wrap=False)
                      for f in p["features"] if (issue := _issue(f))]
+            # A comparison's full result (interval, test, n) needs the width of the board.
+            body += [Text(f"  {f['id']}: {c['check']}: {c['summary']}", no_wrap=False)
+                     for f in p["features"] for c in f["comparisons"]]
             if any(f["legacy"] for f in p["features"]):
                 body.append(Text(LEGACY_NOTE, "dim"))
         exits = ", ".join(f"{e['check']}: {e['verdict']}" for e in p["exit"]) or "none"
@@ -185,7 +198,7 @@ def render_markdown(data: dict[str, Any]) -> str:
             out += ["| feature | title | status | attempts | key figures | verified at | W&B runs | blocker / failing |",
                     "|---|---|---|---:|---|---|---|---|"]
             out += [
-                f"| {f['id']} | {_md(f['title'])} | {_status_text(f)} | {f['attempts']} | {_md(_metrics_text(f['metrics'], 6))}"
+                f"| {f['id']} | {_md(f['title'])} | {_status_text(f)} | {f['attempts']} | {_md(_metrics_text(_figure_lines(f, full=True), 6))}"
                 f" | {('`' + f['verified_commit'][:8] + '`') if f['verified_commit'] else ''}"
                 f" | {_md(_wandb_md(f['wandb']))} | {_md(_issue(f))} |"
                 for f in p["features"]

@@ -51,12 +51,18 @@ def commit_message(feature: Feature, attempt: int, evidence: list[Evidence], met
     figures = ", ".join(f"{_trailer_value(k)}={v:.6g}" for k, v in metrics.items()) or "none"
     lines += ["", f"Ralph-Feature: {feature.id}", f"Ralph-Attempt: {attempt}",
               f"Ralph-Checks: {checks}", f"Ralph-Metrics: {figures}"]
+    lines += [f"Ralph-Comparison: {_trailer_value(line)}" for line in comparison_lines(evidence)]
     return "\n".join(lines) + "\n"
 
 
 def headline_metrics(evidence: Iterable[Evidence]) -> dict[str, float]:
-    """Figures from metric checks, without the per-seed values (those stay in state.json)."""
+    """Figures from metric checks and comparisons, without the per-seed values (those stay in state.json)."""
     return {k: v for e in evidence for k, v in e.figures.items() if "[seed=" not in k}
+
+
+def comparison_lines(evidence: Iterable[Evidence]) -> list[str]:
+    """'<check>: a - b = …, 90% CI […], p = … (<test>, n = …)' for each comparison that was tested."""
+    return [f"{e.check}: {e.comparison.summary()}" for e in evidence if e.comparison is not None]
 
 
 def refuse_credentials(repo: git.Repo, feature_id: str, tree: str) -> None:
