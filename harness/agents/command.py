@@ -11,12 +11,14 @@ A CLI agent needs its own API key: the key names of the CLI the template runs (r
 executable's name, however the template spells the path) pass through the secret scrub, plus the
 names in `pass_env` (`agent_env` in the config, for CLIs ralph does not know). The CLI hands its
 environment to the tool commands it runs, so those commands can see that key; checks never do.
-Under `--sandbox bwrap` the CLI keeps the network, its install tree is mounted read-only and its
-state directories (e.g. ~/.claude) writable.
+Under `--sandbox bwrap` the CLI keeps the network and its install tree is mounted read-only; its
+HOME is a private, per-run directory holding copies of its login files only (the user's home is
+empty), and ralph's own CODEX_HOME is the one state directory bound writable.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import string
@@ -76,7 +78,6 @@ class CommandAgent:
         self.model = model or (self.cli.default_model if self.cli and takes_model else "")
         self.name = name or "command"
         self.pass_env = tuple(dict.fromkeys([*(self.cli.keys() if self.cli else ()), *pass_env]))
-        self.state_paths = self.cli.state_paths if self.cli else ()
         self.install_hint = self.cli.install if self.cli else ""
         self.prices = prices
 
@@ -136,6 +137,7 @@ class CommandAgent:
                     tail_bytes=TAIL_BYTES,
                     log_path=log.path,
                     on_line=on_line,
+                    private_home=True,
                 )
             except KeyboardInterrupt:
                 return Result("interrupted", transcript_path=log.path, last_action=last[0])
@@ -171,7 +173,8 @@ class CommandAgent:
                 else ([], [])
             return environment.run(f"{shlex.quote(str(executable))} --version", workdir, timeout_s=timeout_s,
                                    env=scrubbed_env(self.pass_env, extra=extra), network=True, readonly=readonly,
-                                   writable=writable, scratch=Path(scratch), tail_bytes=TAIL_BYTES)
+                                   writable=writable, scratch=Path(scratch), tail_bytes=TAIL_BYTES,
+                                   private_home=True)
 
     def _report(self, transcript: Path) -> reports.CliReport:
         """The CLI's own account of the attempt; a cost it does not report is priced from the table."""
@@ -207,9 +210,11 @@ class CommandAgent:
     def _mounts(
         self, task: Task, scratch: Path, executable: Path | None, extra_env: dict[str, str]
     ) -> tuple[list[Path], list[Path]]:
-        """(read-only, writable) mounts under bwrap: the judge's files and the CLI's install tree, its state."""
+        """(read-only, writable) mounts under bwrap: the judge's files and the CLI's install tree; its state is a
+        private copy in the scratch home (`private_state`), so only CODEX_HOME, which ralph chooses, is bound."""
         root = Path(task.workdir).resolve()
         writable = self.state_dirs(extra_env)
+        self.private_state(scratch / "home")
         readonly = readonly_paths(root, task.protected)
         if executable is not None:  # its install tree stays visible even under the private /tmp
             keep = [root, scratch.resolve(), *writable]
@@ -217,18 +222,25 @@ class CommandAgent:
         return readonly, writable
 
     def state_dirs(self, extra_env: dict[str, str]) -> list[Path]:
-        """The CLI's state paths (created when missing, so the sandbox can mount them writable)."""
-        paths = [Path(p).expanduser() for p in self.state_paths]
-        if "CODEX_HOME" in extra_env:
-            paths.append(Path(extra_env["CODEX_HOME"]))
+        """Directories bound writable for the CLI: the CODEX_HOME its preset prepared (created when missing)."""
+        paths = [Path(extra_env["CODEX_HOME"])] if "CODEX_HOME" in extra_env else []
         for path in paths:
-            if not path.exists():
-                if path.suffix == ".json":
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text("{}\n")
-                else:
-                    path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
         return [p.resolve() for p in paths]
+
+    def private_state(self, home: Path) -> None:
+        """The CLI's state for one run under bwrap: in `home` (the sandbox's HOME, discarded afterwards), a copy
+        of its login files and nothing else of the user's. The user's own state directories (~/.claude,
+        ~/.claude.json, ~/.aider) are never mounted: a hook, an MCP server or an apiKeyHelper the agent left
+        there would run in the user's next session, outside any sandbox."""
+        home.mkdir(parents=True, exist_ok=True)
+        user_home = Path.home().resolve()
+        for pattern in self.cli.login_files if self.cli else ():
+            source = Path(os.path.expandvars(pattern)).expanduser()
+            if source.is_file() and source.resolve().is_relative_to(user_home):
+                copy = home / source.resolve().relative_to(user_home)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, copy)
 
 
 def _contains(outer: Path, inner: Path) -> bool:

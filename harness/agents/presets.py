@@ -43,7 +43,6 @@ class Preset:
     template: str
     prompt_via: PromptVia
     credentials: tuple[str, ...]  # environment variables holding its API key (any one will do)
-    state_paths: tuple[str, ...]  # where it keeps sessions and config: writable under bwrap
     install: str  # the command that installs the verified version
     version: str  # the version these flags were verified with
     parse_report: Callable[[str], CliReport]
@@ -120,7 +119,6 @@ PRESETS: dict[str, Preset] = {
         "--allowedTools Bash,Edit,Write,Read --max-turns {max_turns} {model_args}",
         prompt_via="stdin",
         credentials=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"),
-        state_paths=("~/.claude", "~/.claude.json"),
         install="npm install -g @anthropic-ai/claude-code@2.1.332",
         version="2.1.332",
         parse_report=reports.claude,
@@ -133,7 +131,6 @@ PRESETS: dict[str, Preset] = {
         template="codex exec --json --skip-git-repo-check --sandbox workspace-write {model_args} -",
         prompt_via="stdin",
         credentials=("OPENAI_API_KEY",),
-        state_paths=(),  # its CODEX_HOME, which _codex_env chooses
         install="npm install -g @openai/codex@0.171.0",
         version="0.171.0",
         parse_report=reports.codex,
@@ -151,7 +148,6 @@ PRESETS: dict[str, Preset] = {
         "--no-pretty {model_args}",
         prompt_via="file",
         credentials=("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY", "OPENROUTER_API_KEY"),
-        state_paths=("~/.aider",),
         install="pip install aider-chat==0.86.2 (in its own venv, e.g. `pipx install aider-chat==0.86.2`)",
         version="0.86.2",
         parse_report=reports.aider,

@@ -160,6 +160,7 @@ class Workspace:
             scratch=self.scratch,
             tail_bytes=self.max_output_chars,
             on_line=keep_head,
+            private_home=True,
         )
         output = done.output_tail.rstrip("\n")
         if seen[0] > self.max_output_chars:

@@ -82,16 +82,25 @@ def wrap(
     network: bool,
     writable: Sequence[Path] = (),
     readonly: Sequence[Path] = (),
+    home: Path | None = None,
 ) -> list[str]:
     """An argv running `command` (a shell string or argv) under bubblewrap, cwd = `repo`.
 
     `writable` adds directories the command may write besides `repo` and `scratch` (a CLI
     agent's state directory, say); `readonly` lists existing paths that stay read-only (inside
     `repo`, or an install tree that must stay visible under the private /tmp). Missing paths in
-    either list are skipped.
+    either list are skipped. With `home` (a directory under `scratch`, say), the user's home and
+    per-user runtime directory are empty and HOME is `home`: nothing the user can read there (keys,
+    cloud credentials, other tools' configuration) is visible, and nothing written there outlives the
+    command, unless a mount above binds it back.
     """
     repo, scratch = Path(repo).resolve(), Path(scratch).resolve()
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    if home is not None:
+        for private in (Path.home(), os.environ.get("XDG_RUNTIME_DIR")):
+            if private and Path(private).is_dir():
+                argv += ["--tmpfs", str(Path(private).resolve())]
+        argv += ["--setenv", "HOME", str(Path(home).resolve())]
     for path in (repo, scratch, *(Path(p).expanduser().resolve() for p in writable)):
         if path.exists():
             argv += ["--bind", str(path), str(path)]
@@ -137,12 +146,13 @@ class Environment:
         network: bool,
         readonly: Sequence[Path] = (),
         writable: Sequence[Path] = (),
+        home: Path | None = None,
     ) -> list[str]:
-        """What actually runs for `command`: itself (none), or its bubblewrap wrapping."""
+        """What actually runs for `command`: itself (none), or its bubblewrap wrapping (`wrap`)."""
         if not self.sandboxed:
             return ["bash", "-c", command] if isinstance(command, str) else list(command)
         assert scratch is not None, "a sandboxed command needs a scratch directory"
-        return wrap(command, cwd, scratch, network=network, readonly=readonly, writable=writable)
+        return wrap(command, cwd, scratch, network=network, readonly=readonly, writable=writable, home=home)
 
     def run(
         self,
@@ -159,16 +169,22 @@ class Environment:
         tail_bytes: int = 2048,
         log_path: Path | None = None,
         on_line: Callable[[str], None] | None = None,
+        private_home: bool = False,
     ) -> ProcessResult:
         """Run `command` in `cwd`; when it returns, nothing it started is still running.
 
-        Under bwrap `scratch` is the writable TMPDIR (a fresh one per command when None).
+        Under bwrap `scratch` is the writable TMPDIR (a fresh one per command when None); with
+        `private_home` HOME is `scratch/home` and the user's home is empty (what an agent runs).
         """
         with ExitStack() as stack:
             if self.sandboxed and scratch is None:
                 scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ralph-scratch-")))
             stack.enter_context(Reaper())
-            argv = self.argv(command, cwd, scratch, network=network, readonly=readonly, writable=writable)
+            home = None
+            if self.sandboxed and private_home:
+                home = Path(scratch) / "home"
+                home.mkdir(exist_ok=True)
+            argv = self.argv(command, cwd, scratch, network=network, readonly=readonly, writable=writable, home=home)
             return run_in_group(argv, cwd, timeout_s=timeout_s, env=env, stdin=stdin, tail_bytes=tail_bytes,
                                 log_path=log_path, on_line=on_line)
 

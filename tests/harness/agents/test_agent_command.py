@@ -56,7 +56,7 @@ def test_prd_tampering_is_detected_and_reverted(tmp_path: Path, repo: Path, make
 def test_sandboxed_cli_cannot_write_outside_the_repo(
     tmp_path: Path, repo: Path, make_task: Callable[..., Task]
 ) -> None:
-    target = Path.home() / f".ralph-test-escape-{tmp_path.name}"
+    target = Path("/var/tmp") / f".ralph-test-escape-{tmp_path.name}"  # writable here, read-only in the sandbox
     result = CommandAgent(cli_agents.outside_writer(tmp_path, target)).run(
         make_task(sandbox="bwrap"), Budget(timeout_s=30)
     )
@@ -65,6 +65,30 @@ def test_sandboxed_cli_cannot_write_outside_the_repo(
         assert not target.exists()
     finally:
         target.unlink(missing_ok=True)
+
+
+@pytest.mark.skipif(not sandbox.bwrap_available(), reason="bwrap unusable here")
+def test_a_sandboxed_cli_sees_an_empty_home_and_leaves_nothing_in_the_users(
+    tmp_path: Path, repo: Path, make_task: Callable[..., Task], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under bwrap the agent copied ~/.ssh and ~/.aws into notes/, and could leave a hook in ~/.claude that the
+    user's next session runs. Now the user's home is empty: nothing of it can be read, and what the CLI writes
+    to its HOME is discarded."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("secret key\n")
+    (home / ".claude").mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    script = tmp_path / "agent.sh"
+    script.write_text(f"#!/bin/bash\ncat > /dev/null\nmkdir -p notes\ncp {home}/.ssh/id_ed25519 notes/ 2>/dev/null\n"
+                      "mkdir -p ~/.claude && echo '{\"hooks\": 1}' > ~/.claude/settings.json\n"
+                      "echo home=$HOME\n")
+    script.chmod(0o755)
+    result = CommandAgent(str(script)).run(make_task(sandbox="bwrap"), Budget(timeout_s=30))
+    assert result.status == "completed", result
+    assert not (repo / "notes" / "id_ed25519").exists()
+    assert not (home / ".claude" / "settings.json").exists()
+    assert f"home={home}" not in result.summary
 
 
 def test_nonzero_exit_is_an_error_with_the_output_tail(tmp_path: Path, make_task: Callable[..., Task]) -> None:
