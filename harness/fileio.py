@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,6 +56,16 @@ def sha256_file(path: Path) -> str:
 def now_iso() -> str:
     """UTC timestamp, second precision, e.g. 2026-11-21T08:43:18Z."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Terminal control sequences (CSI, OSC, other escapes) and control characters other than tab and newline:
+# an agent's text printed with them could clear the screen, retitle the window or paint a fake verdict.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` without terminal control sequences and control characters (tabs and newlines stay)."""
+    return _CONTROL.sub("", text)
 
 
 def clip(text: str, limit: int, keep: str = "head") -> str:

@@ -45,6 +45,7 @@ from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 from harness.sandbox.proc import Reaper
 from harness.settings import RunSettings
+from harness.fileio import printable
 
 PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
 class EntryNotMet(RalphError):
@@ -426,7 +427,7 @@ class PhaseRunner:
         agent_fields = dict(
             agent=self.agent.name, model=self.agent.model or None, turns=result.turns,
             tokens=result.usage.total_tokens, cost_usd=result.usage.cost_usd,
-            duration_s=time.monotonic() - started, summary=result.summary,
+            duration_s=time.monotonic() - started, summary=printable(result.summary),
         )
         fields = {"attempt": str(number), "agent status": result.status}
         if result.error:

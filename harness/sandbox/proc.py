@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from harness.secrets import is_secret
+from harness.fileio import printable
 
 KILL_GRACE_S = 2.0
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
@@ -265,7 +266,7 @@ class OutputPump:
 
     def _emit(self) -> None:
         assert self.on_line is not None
-        text = self.line.decode("utf-8", "replace")
+        text = printable(self.line.decode("utf-8", "replace"))
         if self.line_cut:
             text += f" … {self.line_cut} bytes cut"
         self.line, self.line_cut = bytearray(), 0
@@ -290,7 +291,7 @@ class OutputPump:
                                f"long output]\n".encode())
             self.log.write(bytes(self.log_tail))
             self.log.flush()
-        return bytes(self.tail).decode("utf-8", "replace")[-self.tail_bytes :]
+        return printable(bytes(self.tail).decode("utf-8", "replace")[-self.tail_bytes :])
 
 
 def run_in_group(

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from harness.books.layout import RUNS, ralph_dir
 from harness.errors import RalphError
+from harness.fileio import printable
 
 if TYPE_CHECKING:
     from harness.books.records import Evidence
@@ -157,6 +158,7 @@ def find_attempt(project: Project, feature_id: str, number: int | None) -> Attem
 
 
 def _short(text: str, full: bool, limit: int = SHORT_CHARS) -> str:
+    text = printable(text)  # a transcript holds what the agent wrote: never terminal control sequences
     if full or len(text) <= limit:
         return text
     return text[:limit] + f"\n… {len(text) - limit} more characters (--full shows them)"

@@ -163,3 +163,18 @@ def test_an_agent_backend_that_raises_is_a_counted_attempt_judged_on_its_tree(pr
     fs = Ledger(project).feature("F-1")
     assert fs.attempts == 1 and fs.status == "passing"
     assert "the report parser broke" in (project / "progress.txt").read_text()
+
+
+def test_terminal_control_sequences_from_the_agent_never_reach_the_records_or_the_screen(project: Path,
+                                                                                        tmp_path: Path) -> None:
+    """The agent and its check print sequences that clear the screen, retitle the window and paint a fake
+    green verdict: ralph keeps the words and drops the control sequences, in its records and its views."""
+    evil = r"\033[2J\033]0;pwned\007\033[32mPASS all checks\033[0m"
+    result = run_agent(project, tmp_path, f"printf '{evil}\\n'\n"
+                       f"echo \"import sys; print('{evil}'); sys.exit(1)\" > train.py\n")
+    assert result.exit_code == ExitCode.BLOCKED, result.output
+    assert "\x1b" not in result.output and "PASS all checks" in result.output
+    assert "\x1b" not in (project / "progress.txt").read_text()
+    assert all("\x1b" not in e.output_tail for e in Ledger(project).feature("F-1").last_evidence)
+    shown = CliRunner().invoke(app, ["show", "F-1", "-C", str(project)])
+    assert shown.exit_code == 0 and "\x1b" not in shown.output, shown.output
