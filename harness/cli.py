@@ -331,6 +331,7 @@ def status(
 
     project = open_project(repo, prd)
     data = board(project)
+    data["python"] = checks_python(project.repo)
     if write:
         path = project.repo / "docs" / "STATUS.md"
         atomic_write_text(path, render_markdown(data))
@@ -339,9 +340,20 @@ def status(
         typer.echo(json.dumps(data, indent=2))
     else:
         console.print(render_board(data), soft_wrap=False)  # panels wrap their lines to the terminal
+        console.print(f"checks use Python: {escape(data['python'])}")
         print_failures([(f.id, e) for f in project.prd.features for e in project.ledger.feature(f.id).last_evidence]
                        + [(f"phase {p.id}", e) for p in project.prd.phases for e in project.ledger.phase(p.id).exit_evidence],
                        project.repo)
+
+
+def checks_python(repo: Path) -> str:
+    """Which Python the checks use, and why (settings.check_python), or why that cannot be said."""
+    from harness.settings import SettingsError, check_python, load_settings
+
+    try:
+        return check_python(repo, load_settings(repo).python).describe()
+    except SettingsError as e:
+        return f"unknown: {e}"
 
 
 @command()

@@ -44,7 +44,7 @@ from harness.run.recovery import MARK
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 from harness.sandbox.proc import Reaper
-from harness.settings import RunSettings
+from harness.settings import RunSettings, check_python
 
 PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
 class EntryNotMet(RalphError):
@@ -527,6 +527,7 @@ def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: 
     max_attempts = settings.max_attempts or d.max_attempts
     out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)",
            f"agent: {agent or settings.agent}; sandbox {settings.sandbox}",
+           f"checks use Python: {check_python(project.repo, settings.python).describe()}",
            f"budgets: {settings.max_iterations} attempts in this run, {max_attempts} per feature, "
            f"{settings.attempt_timeout_s or d.attempt_timeout_s:g} s and {settings.max_turns} turns per attempt; "
            f"${settings.max_cost_usd:g}, {settings.max_tokens:,} tokens, {settings.max_hours:g} h for the run"]
