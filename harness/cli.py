@@ -397,6 +397,25 @@ def reject(
 
 
 @command()
+def unblock(
+    feature: Annotated[str, typer.Argument(help="Feature id.")],
+    by: Annotated[Optional[str], typer.Option("--by", help="Who lifts it.", show_default="git user.name")] = None,
+    note: Annotated[str, typer.Option("--note", help="Why (recorded).")] = "",
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Lift a feature's block: the next `ralph run` gives it a new round of attempts (recorded in progress.txt).
+
+    A block whose cause is gone lifts by itself: a dependency that now passes, or checks changed in PRD.json."""
+    from harness.run.blocks import unblock as unblock_feature
+
+    with locked_project(repo, prd, "ralph unblock") as project:
+        who = by or default_actor(project.repo)
+        reason = unblock_feature(project, feature, by=who, note=note)
+    console.print(f"{escape(feature)} unblocked by {escape(who)} (was: {escape(reason)}); `ralph run` works on it")
+
+
+@command()
 def log(
     tail: Annotated[Optional[int], typer.Option("--tail", "-n", help="Only the last N entries.", min=1)] = None,
     accept_edits: Annotated[bool, typer.Option("--accept-edits", help="Accept outside edits to progress.txt "

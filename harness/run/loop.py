@@ -39,6 +39,7 @@ from harness.judge.verify import verify_exit, verify_feature
 from harness.plan.prd import Feature, Phase
 from harness.project import Project
 from harness.run import approval
+from harness.run.blocks import failing_checks
 from harness.run.prompt import build_prompt, build_system, describe_check, describe_failure
 from harness.run.recovery import MARK
 from harness.sandbox import guards
@@ -205,6 +206,7 @@ class PhaseRunner:
         self.check_tree()
         self.check_entry()
         self.entered = True
+        self.record_lifted()  # lifted when the ledger was opened (checks changed, dependencies pass)
         self.record("run-start", fields={
             "budgets": (f"iterations {self.settings.max_iterations}, attempts {self.max_attempts}/feature, "
                         f"${self.settings.max_cost_usd:g}, {self.settings.max_tokens} tokens, "
@@ -311,12 +313,15 @@ class PhaseRunner:
         ledger = self.project.ledger
         waiting = [d for d in feature.depends_on if ledger.feature(d).status != "passing"]
         if waiting:
-            self.block(feature, f"depends on {', '.join(waiting)}, which is not passing")
+            self.block(feature, f"depends on {', '.join(waiting)}, which is not passing", waiting_for=waiting)
             return
+        ledger.lift(feature)  # its dependencies pass now, or its checks changed: the cause is gone
+        self.record_lifted()
         if ledger.feature(feature.id).status == "blocked":
             if self.only is None:  # blocked in an earlier run: it needs a person, not the same loop again
                 self.view.say(f"{feature.id} stays blocked: {ledger.feature(feature.id).blocked_reason} "
-                              f"(`ralph run --feature {feature.id}` gives it another round)")
+                              f"(`ralph unblock {feature.id}` lifts it; `ralph run --feature {feature.id}` "
+                              "gives it another round now)")
                 return
             ledger.unblock(feature.id)
             self.record("unblocked", subject=feature.id, fields={"by": "ralph run --feature (another round)"})
@@ -327,7 +332,8 @@ class PhaseRunner:
             if state.status == "passing":
                 return
             if state.attempts >= self.max_attempts:
-                self.block(feature, f"{state.attempts} attempts failed (max_attempts {self.max_attempts})")
+                self.block(feature, f"{failing_checks(state.last_evidence)} ({state.attempts} attempts failed, "
+                                    f"max_attempts {self.max_attempts})")
                 return
             reason = self.spend.exhausted()
             if reason:
@@ -347,11 +353,10 @@ class PhaseRunner:
             if result.status == "budget":
                 continue  # the next turn of the loop stops the run with the budget's reason
             if unchanged_streak >= 2:
-                self.block(feature, "two attempts in a row changed nothing in the tree")
+                self.block(feature, f"{failing_checks(evidence)} (two attempts in a row changed nothing in the tree)")
                 return
             if signature == last_signature and not tampered:
-                self.block(feature, "the same check failed with the same output twice: "
-                                    + "; ".join(f"{e.check}: {e.detail}" for e in evidence if not e.passed))
+                self.block(feature, f"{failing_checks(evidence)} (the same check failed with the same output twice)")
                 return
             last_signature, last_failure = signature, describe_failure(evidence)
             if self.settings.reset_on_fail:
@@ -463,10 +468,17 @@ class PhaseRunner:
         evidence = [Evidence(check="judging", kind="guard", verdict="error", detail=detail, duration_s=0.0)]
         return record_verdict(self.project, feature, evidence, occasion, fields={"verdict": "error while judging"})
 
-    def block(self, feature: Feature, reason: str) -> None:
-        self.project.ledger.mark_blocked(feature.id, reason)
+    def block(self, feature: Feature, reason: str, *, waiting_for: list[str] | None = None) -> None:
+        """Block the feature (bound to its checks as they are: changing them lifts it), on the record."""
+        self.project.ledger.mark_blocked(feature.id, reason, checks=feature.verify, waiting_for=waiting_for)
         self.record("blocked", subject=feature.id, fields={"reason": reason})
         self.view.say(f"{feature.id} blocked: {reason}", style="bold red")
+
+    def record_lifted(self) -> None:
+        """Record (progress.txt) and show the blocks the ledger lifted by itself since the last call."""
+        for fid, why in self.project.ledger.take_lifted().items():
+            self.record("unblocked", subject=fid, fields={"by": "ralph (the cause is gone)", "why": why})
+            self.view.say(f"{fid} unblocked: {why}", style="green")
 
     def record(self, kind: str, *, subject: str | None = None, fields: dict[str, str] | None = None,
                checks: list[Evidence] | None = None) -> None:
