@@ -64,6 +64,15 @@ class AgentUnusable(RalphError):
     """The agent failed without touching the tree (missing CLI or key, API down): retrying cannot help."""
 
 
+class AgentOutage(RalphError):
+    """The agent's API failed (connection, auth, rate limit, overload) and it changed nothing: not its
+    attempt. `error` is the CLI's own one line."""
+
+    def __init__(self, error: str):
+        super().__init__(error)
+        self.error = error
+
+
 class DirtyTree(RalphError):
     """Uncommitted changes at start would be committed as the agent's work."""
 
@@ -117,6 +126,10 @@ class Spend:
         self.tokens += result.usage.total_tokens
         self.cost_usd += result.usage.cost_usd
 
+    def give_back(self) -> None:
+        """Un-count an attempt that was not the agent's (an outage); what it spent stays spent."""
+        self.iterations -= 1
+
 
 def discard_changes(repo: Path) -> None:
     """Put the tree back to HEAD (for `--reset-on-fail`), keeping the harness's records."""
@@ -162,6 +175,9 @@ def failure_signature(evidence: list[Evidence]) -> str:
 
 class PhaseRunner:
     """Runs one phase (or one feature of it) with one agent under one set of budgets."""
+
+    # Seconds to wait before each retry after an outage (AgentOutage); once they are used up the run stops
+    outage_backoff_s: tuple[float, ...] = (15.0, 60.0, 180.0)
 
     def __init__(
         self,
@@ -326,7 +342,7 @@ class PhaseRunner:
             ledger.unblock(feature.id)
             self.record("unblocked", subject=feature.id, fields={"by": "ralph run --feature (another round)"})
         last_failure = describe_failure(ledger.feature(feature.id).last_evidence)
-        unchanged_streak, last_signature = 0, None
+        unchanged_streak, last_signature, outages = 0, None, 0
         while True:
             state = ledger.feature(feature.id)
             if state.status == "passing":
@@ -340,7 +356,12 @@ class PhaseRunner:
                 self.record("budget", subject=feature.id, fields={"stopped": reason})
                 raise BudgetExhausted(f"budget exhausted: {reason}; state is saved, `ralph run` resumes")
             before = tree_fingerprint(self.project.repo)
-            result, evidence, tampered = self.attempt(feature, last_failure)
+            try:
+                result, evidence, tampered = self.attempt(feature, last_failure, before)
+            except AgentOutage as outage:
+                outages += 1
+                self.wait_out(feature, outage, outages)
+                continue
             if all_passed(evidence) or ledger.feature(feature.id).status == "running":
                 return  # running: its jobs decide, when they are collected (work_through)
             unchanged = tree_fingerprint(self.project.repo) == before
@@ -363,12 +384,25 @@ class PhaseRunner:
                 discard_changes(self.project.repo)
                 write_left_tree(self.project.repo, tree_fingerprint(self.project.repo))
 
-    def attempt(self, feature: Feature, last_failure: str) -> tuple[Result, list[Evidence], bool]:
+    def wait_out(self, feature: Feature, outage: AgentOutage, outages: int) -> None:
+        """After the `outages`-th outage in a row: wait before the retry (`outage_backoff_s`), or, once those
+        waits are used up, stop the run with the CLI's own error (nothing was charged)."""
+        if outages > len(self.outage_backoff_s):
+            raise AgentUnusable(f"the agent's API failed {outages} times in a row on {feature.id} (none charged as an "
+                                f"attempt): {outage.error}; fix that (network, key, quota) and `ralph run` again")
+        wait = self.outage_backoff_s[outages - 1]
+        self.view.say(f"{feature.id}: the agent's API failed, not charged as an attempt: {outage.error}; retry "
+                      f"{outages} of {len(self.outage_backoff_s)} in {wait:g}s", style="yellow")
+        time.sleep(wait)
+
+    def attempt(self, feature: Feature, last_failure: str, before: str | None = None
+                ) -> tuple[Result, list[Evidence], bool]:
         """One agent attempt and its verification; returns (agent result, evidence, tampered).
 
         What a crash needs to undo it (harness/run/recovery.py) is on disk before the agent starts.
-        An attempt that ends by no fault of the agent (Ctrl-C, SIGTERM, a harness error) is given
-        back to the feature; the protected paths and refs are put back whatever happened.
+        An attempt that ends by no fault of the agent (Ctrl-C, SIGTERM, a harness error, an outage
+        that left the tree as `before`: AgentOutage) is given back to the feature; the protected paths
+        and refs are put back whatever happened.
         """
         project = self.project
         number = project.ledger.begin_attempt(feature.id)
@@ -379,7 +413,7 @@ class PhaseRunner:
                                       "ralph_pid": os.getpid(), "at": now_iso()})
         os.environ[MARK] = mark  # inherited by everything the attempt starts: recovery finds it by this
         try:
-            return self._attempt(feature, number, last_failure, snapshot, refs)
+            return self._attempt(feature, number, last_failure, snapshot, refs, before)
         except BaseException:  # progress.txt keeps what ralph appended (the interruption, say)
             guards.check_and_restore(project.repo, snapshot.without(PROGRESS_FILE))
             check_refs(project.repo, refs)
@@ -391,7 +425,7 @@ class PhaseRunner:
             clear_inflight(project.repo)
 
     def _attempt(self, feature: Feature, number: int, last_failure: str, snapshot: guards.Snapshot,
-                 refs: Refs) -> tuple[Result, list[Evidence], bool]:
+                 refs: Refs, before: str | None) -> tuple[Result, list[Evidence], bool]:
         project, ledger = self.project, self.project.ledger
         shared = ignored_dirs(project.repo)  # what the checks may see of the ignored tree: what exists now
         run_dir = project.log_dir(f"{feature.id}-{number}")
@@ -428,6 +462,12 @@ class PhaseRunner:
             self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "agent",
                                                                    "attempts": "not counted"})
             raise Interrupted(f"interrupted during {feature.id} attempt {number}; `ralph run` resumes")
+        if result.outage and not tampered and before is not None and tree_fingerprint(project.repo) == before:
+            self.spend.give_back()  # the ledger's count is given back as the exception leaves `attempt`
+            self.view.attempt_finished(result.usage, "outage")
+            self.record("agent-outage", subject=feature.id, fields={"attempt": str(number), "attempts": "not counted",
+                                                                    "error": result.error or "unknown"})
+            raise AgentOutage(result.error or "unknown")
         agent_fields = dict(
             agent=self.agent.name, model=self.agent.model or None, turns=result.turns,
             tokens=result.usage.total_tokens, cost_usd=result.usage.cost_usd,
