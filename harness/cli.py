@@ -331,6 +331,7 @@ def status(
 
     project = open_project(repo, prd)
     data = board(project)
+    data["python"] = checks_python(project.repo)
     if write:
         path = project.repo / "docs" / "STATUS.md"
         atomic_write_text(path, render_markdown(data))
@@ -339,9 +340,20 @@ def status(
         typer.echo(json.dumps(data, indent=2))
     else:
         console.print(render_board(data), soft_wrap=False)  # panels wrap their lines to the terminal
+        console.print(f"checks use Python: {escape(data['python'])}")
         print_failures([(f.id, e) for f in project.prd.features for e in project.ledger.feature(f.id).last_evidence]
                        + [(f"phase {p.id}", e) for p in project.prd.phases for e in project.ledger.phase(p.id).exit_evidence],
                        project.repo)
+
+
+def checks_python(repo: Path) -> str:
+    """Which Python the checks use, and why (settings.check_python), or why that cannot be said."""
+    from harness.settings import SettingsError, check_python, load_settings
+
+    try:
+        return check_python(repo, load_settings(repo).python).describe()
+    except SettingsError as e:
+        return f"unknown: {e}"
 
 
 @command()
@@ -382,6 +394,25 @@ def reject(
     with RepoLock(project.repo, "ralph reject"):
         reject_phase(project, phase, who, reason)
     console.print(f"phase {phase} rejected by {escape(who)}: {escape(reason)} (tag ralph/phase-{phase}-rejected)")
+
+
+@command()
+def unblock(
+    feature: Annotated[str, typer.Argument(help="Feature id.")],
+    by: Annotated[Optional[str], typer.Option("--by", help="Who lifts it.", show_default="git user.name")] = None,
+    note: Annotated[str, typer.Option("--note", help="Why (recorded).")] = "",
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Lift a feature's block: the next `ralph run` gives it a new round of attempts (recorded in progress.txt).
+
+    A block whose cause is gone lifts by itself: a dependency that now passes, or checks changed in PRD.json."""
+    from harness.run.blocks import unblock as unblock_feature
+
+    with locked_project(repo, prd, "ralph unblock") as project:
+        who = by or default_actor(project.repo)
+        reason = unblock_feature(project, feature, by=who, note=note)
+    console.print(f"{escape(feature)} unblocked by {escape(who)} (was: {escape(reason)}); `ralph run` works on it")
 
 
 @command()

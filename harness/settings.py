@@ -9,7 +9,11 @@ is budgeted or sandboxed. `.ralph/config.toml` is the user's, and guarded the sa
 
 from __future__ import annotations
 
+import os
+import sys
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,7 +73,66 @@ class RunSettings(BaseModel):
     max_hours: float = Field(8.0, gt=0)
     reset_on_fail: bool = False
     sandbox: SandboxKind = "none"
+    # The interpreter `run` checks use when no virtual environment is active and the repository has no .venv
+    # (see check_python): a path, absolute or relative to the repository, e.g. "/opt/conda/envs/exp/bin/python"
+    python: str | None = None
     executors: ExecutorSettings = Field(default_factory=ExecutorSettings)  # [tool.ralph.executors.ray]: the cluster
+
+
+VENV_DIR = ".venv"  # the repository's own virtual environment, when it has one
+
+
+@dataclass(frozen=True)
+class CheckPython:
+    """The Python a local `run` check finds first on PATH (`python`, `pytest`, `lab`...), and why that one."""
+
+    executable: Path  # not resolved: a venv's bin/python is a symlink, and following it would leave the venv
+    source: str  # for a person: "the activated virtual environment (VIRTUAL_ENV)", ...
+    venv: Path | None = None  # the virtual environment it belongs to (checks see it as VIRTUAL_ENV)
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.executable.parent
+
+    def describe(self) -> str:
+        """One line for `ralph run --dry-run` and `ralph status`."""
+        return f"{self.executable} ({self.source})"
+
+
+def _venv_python(root: Path) -> Path | None:
+    """`root/bin/python` when `root` is a virtual environment (it has pyvenv.cfg), else None."""
+    exe = root / "bin" / "python"
+    return exe if (root / "pyvenv.cfg").is_file() and os.access(exe, os.X_OK) else None
+
+
+def check_python(repo: Path, configured: str | None, environ: Mapping[str, str] = os.environ) -> CheckPython:
+    """The project's Python, which local checks use: the activated virtual environment (`VIRTUAL_ENV`),
+    else the repository's `.venv` (a directory with pyvenv.cfg), else `[tool.ralph] python`, else the
+    interpreter ralph itself runs on (fine when ralph is installed into the project's environment; not
+    when it is installed with pipx or `uv tool install`, whose environment has none of the project's packages).
+
+    A configured `python` that is not an executable file is an error that says so, rather than a check that
+    silently runs on another interpreter.
+    """
+    active = environ.get("VIRTUAL_ENV")
+    if active:
+        exe = _venv_python(Path(active))
+        if exe is not None:
+            return CheckPython(exe, "the activated virtual environment (VIRTUAL_ENV)", Path(active))
+    local = repo / VENV_DIR
+    exe = _venv_python(local)
+    if exe is not None:
+        return CheckPython(exe, f"the repository's {VENV_DIR}", local)
+    if configured:
+        path = Path(configured).expanduser()
+        path = path if path.is_absolute() else repo / path
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise SettingsError(f"[tool.ralph] python = {configured!r}: {path} is not an executable file; "
+                                "point it at the project's interpreter (e.g. /path/to/env/bin/python), or "
+                                "activate the project's virtual environment, or create .venv in the repository")
+        return CheckPython(path, "[tool.ralph] python")
+    return CheckPython(Path(sys.executable), "ralph's own interpreter: no VIRTUAL_ENV, no .venv in the repository, "
+                       "no [tool.ralph] python")
 
 
 def _read_toml(text: str, where: str, table: tuple[str, ...]) -> dict:

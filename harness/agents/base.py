@@ -92,6 +92,9 @@ class Result:
     transcript_path: Path | None = None
     error: str | None = None
     last_action: str = ""
+    # The error is an outage (API unreachable, auth refused, rate limit, overload), in the CLI's own one line
+    # (reports.outage_line): nothing the agent did; the loop does not charge it as an attempt
+    outage: bool = False
 
 
 class Agent(Protocol):

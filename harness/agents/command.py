@@ -151,10 +151,13 @@ class CommandAgent:
             )
         elif report.outcome == "turn_limit":  # claude exits 1 at --max-turns: still a turn limit
             result.status, result.error = "turn_limit", f"the CLI stopped at its turn limit ({budget.max_turns})"
-        elif done.returncode != 0:
-            result.status, result.error = "error", f"agent command exited with {done.returncode}:\n{done.output_tail}"
-        elif report.outcome == "error":
-            result.status, result.error = "error", report.error
+        elif done.returncode != 0 or report.outcome == "error":
+            outage = reports.outage_line(done.output_tail, report.error)
+            exited = f"agent command exited with {done.returncode}: " if done.returncode else ""
+            # the CLI's own words, one line, when it said what went wrong (never its whole JSON report)
+            said = outage or report.error or ("\n" + done.output_tail if not reports.last_json(done.output_tail)
+                                              else "its report names no error")
+            result.status, result.error, result.outage = "error", f"{exited}{said}".strip(), bool(outage)
         else:
             result.status, result.error = _over_budget(result.usage, budget)
         return result

@@ -33,6 +33,39 @@ class CliReport:
     priced: bool = True
 
 
+# What an API, connection, auth or rate-limit failure says, in the words the CLIs and their HTTP stacks use
+# (Claude Code: "API Error: Connection error.", "Invalid API key · Please run /login"; codex: "stream
+# disconnected", "unexpected status 401 Unauthorized"; litellm: "APIConnectionError", "RateLimitError").
+OUTAGE = re.compile(
+    r"api ?error|api_error|apiconnectionerror|connection ?(error|refused|reset|closed)|econnrefused|econnreset|"
+    r"enotfound|getaddrinfo|name resolution|network is unreachable|stream disconnected|reconnecting|"
+    r"\b(401|403|429|500|502|503|504|529)\b|unauthori[sz]ed|authenticat|invalid (api|x-api|bearer)[ -]?key|"
+    r"api key|please run /login|credit balance|rate.?limit|too many requests|quota|overloaded|"
+    r"service unavailable|bad gateway|internal server error",
+    re.IGNORECASE,
+)
+OUTAGE_LINE_CHARS = 300
+
+
+def outage_line(*texts: str) -> str:
+    """The CLI's own one-line message when it names an outage (API, connection, auth, rate limit), or "".
+
+    Each text is looked at in turn (the report's error first, then the output): its last line that
+    names one, with a JSON report read for its `result` / `message` rather than copied whole.
+    """
+    for text in texts:
+        report = last_json(text)
+        said = report.get("result") or report.get("message") or (report.get("error") or {}) if report else ""
+        if isinstance(said, dict):
+            said = said.get("message") or ""
+        candidates = [str(said)] if said else []
+        candidates += [line.strip() for line in reversed(text.splitlines()) if not line.strip().startswith("{")]
+        for line in candidates:
+            if line and OUTAGE.search(line):
+                return line if len(line) <= OUTAGE_LINE_CHARS else line[:OUTAGE_LINE_CHARS - 1] + "…"
+    return ""
+
+
 def last_json(text: str) -> dict[str, Any]:
     """The last JSON object in `text` (the whole text, or one object per line), or {}."""
     for candidate in [text.strip(), *reversed([line.strip() for line in text.splitlines()])]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Literal
@@ -56,6 +57,10 @@ class FeatureState(Record):
                                       "None for evidence recorded before checks were hashed")
     stale_reason: str | None = Field(None, description="why a verdict that passed no longer counts")
     blocked_reason: str | None = None
+    blocked_by: list[str] | None = Field(None, description="the dependencies it waits for, when that is why it is "
+                                         "blocked: the block lifts once they all pass")
+    blocked_checks_sha256: str | None = Field(None, description="`checks_digest` of its checks when it was blocked: "
+                                              "the block lifts once they change in PRD.json")
     updated_at: str | None = None
     jobs: list[JobRecord] = Field(default_factory=list, description="the jobs of the latest job-backed verification")
     pending: Pending | None = Field(None, description="set while those jobs run: what collecting them needs")
@@ -107,9 +112,12 @@ class Ledger:
         self.repo = Path(repo)
         self.path = ralph_dir(repo) / STATE
         self.state = self._load()
+        self.lifted: dict[str, str] = {}  # blocks lifted since opened, and why (the loop records them: take_lifted)
         if plan is not None:
             for feature in plan.features:
                 self._demote_if_stale(feature)
+            for feature in plan.features:
+                self.lift(feature)
 
     def _demote_if_stale(self, feature: Feature) -> None:
         fs = self.state.features.get(feature.id)
@@ -122,6 +130,35 @@ class Ledger:
         when = f" at {fs.verified_commit[:7]}" if fs.verified_commit else ""
         fs.status, fs.attempts = "pending", 0  # a new round: earlier attempts were against other checks
         fs.stale_reason = f"checks changed since it passed{when}: `ralph verify {feature.id}`"
+
+    def lift(self, feature: Feature) -> str | None:
+        """Lift the feature's block when its cause is gone, and say why (None: it stays as it is).
+
+        A block lifts by itself when the feature's checks changed in PRD.json since it was blocked (a
+        loosened gate, a fixed command: a new round), or, for a feature blocked because a dependency was
+        not passing, when every dependency it waited for passes. Any other block needs a person
+        (`ralph unblock ID`). Like a demotion, it holds in memory and is saved with the next change.
+        """
+        fs = self.state.features.get(feature.id)
+        if fs is None or fs.status != "blocked":
+            return None
+        waited = fs.blocked_by if fs.blocked_by is not None else _legacy_dependencies(fs.blocked_reason)
+        if fs.blocked_checks_sha256 is not None and fs.blocked_checks_sha256 != checks_digest(feature.verify):
+            why = "its checks changed in PRD.json since it was blocked"
+        elif waited and all(self.feature(d).status == "passing" for d in waited):
+            why = f"{', '.join(waited)} now pass{'es' * (len(waited) == 1)}"
+        else:
+            return None
+        fs.status = "failing" if fs.last_evidence else "pending"
+        fs.attempts = 0  # a new round, as after a demotion
+        fs.blocked_reason, fs.blocked_by, fs.blocked_checks_sha256 = None, None, None
+        self.lifted[feature.id] = why
+        return why
+
+    def take_lifted(self) -> dict[str, str]:
+        """The blocks lifted since the last call (feature -> why), for the record; emptied."""
+        lifted, self.lifted = self.lifted, {}
+        return lifted
 
     def _load(self) -> State:
         if not self.path.exists():
@@ -206,14 +243,21 @@ class Ledger:
         self.save()
 
     def unblock(self, feature_id: str) -> None:
-        """A person asked for another round (`ralph run --feature ID`): failing, attempts counted afresh."""
+        """A person asked for another round (`ralph unblock ID`, `ralph run --feature ID`): failing, attempts
+        counted afresh."""
         fs = self._feature(feature_id)
         fs.status, fs.blocked_reason, fs.attempts = "failing", None, 0
+        fs.blocked_by, fs.blocked_checks_sha256 = None, None
         self.save()
 
-    def mark_blocked(self, feature_id: str, reason: str) -> None:
+    def mark_blocked(self, feature_id: str, reason: str, *, checks: list[Check] | None = None,
+                     waiting_for: list[str] | None = None) -> None:
+        """Block the feature with `reason`. `checks`: its checks as they are now (the block lifts once they
+        change); `waiting_for`: the dependencies that are not passing, when that is the reason (see `lift`)."""
         fs = self._feature(feature_id)
         fs.status, fs.blocked_reason = "blocked", reason
+        fs.blocked_by = waiting_for
+        fs.blocked_checks_sha256 = checks_digest(checks) if checks is not None else None
         self.save()
 
     def record_exit(self, phase_id: int, evidence: list[Evidence]) -> None:
@@ -337,6 +381,13 @@ def _legacy_match(e: Evidence, c: Check) -> bool:
     agg = "" if c.seeds is None else f"{c.agg or 'mean'}({gate.key})"
     return (e.kind == "metric" and set(e.sources) == {seeded(gate.file, s) for s in seeds}
             and gate.key in e.figures and e.detail.startswith(agg) and e.detail.endswith(f" {gate.op} {gate.value:g}"))
+
+
+def _legacy_dependencies(reason: str | None) -> list[str]:
+    """The dependencies named by a block recorded before `blocked_by` existed ("depends on A, B, which is not
+    passing"), else none."""
+    match = re.fullmatch(r"depends on (.+), which is not passing", reason or "")
+    return match.group(1).split(", ") if match else []
 
 
 def _describe(holder: str) -> str:

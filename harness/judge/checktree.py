@@ -28,12 +28,14 @@ from harness.books.git.trees import Candidate, TreeEntry, candidate, export_tree
 from harness.books.layout import GIT_DIR, RALPH_DIR
 from harness.books.records import Evidence
 from harness.judge.checks import Reporter, run_checks
+from harness.judge.executors.local import PYTHON_VAR
 from harness.judge.freshness import regenerated
 from harness.plan.patterns import matching_pattern
 from harness.plan.prd import Check
 from harness.project import Project
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
+from harness.settings import CheckPython, check_python, load_settings
 
 NEVER_COPIED = (f"{GIT_DIR}/**", f"{RALPH_DIR}/**")
 
@@ -100,6 +102,7 @@ def run_in_check_tree(
     set_aside: Sequence[str] = (),
     held: Mapping[str, TreeEntry] | None = None,
     labels: Mapping[str, str] | None = None,
+    python: CheckPython | None = None,
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
 
@@ -107,7 +110,8 @@ def run_in_check_tree(
     only this verification's own runs can write them (freshness.py). `labels` go into the commands'
     environment (checks.run_check), with RALPH_HEAD (the commit the candidate starts from) and
     RALPH_TREE (the candidate tree's sha). `held`: the changes of features whose jobs still run, left at
-    HEAD's version in the candidate (git.trees.candidate).
+    HEAD's version in the candidate (git.trees.candidate). `python`: the project's interpreter, first on
+    the commands' PATH (RALPH_PYTHON; default: ralph's own).
     """
     cand = candidate(repo, held=held)
     commit = head_sha(repo)
@@ -125,7 +129,8 @@ def run_in_check_tree(
         commands = [c for c in checks if c.run is not None]
         gates = [c for c in checks if c.run is None]
         # the checkout has no .git: RALPH_HEAD and RALPH_TREE tell its commands which code they run (lab.provenance)
-        code = {"RALPH_HEAD": commit or "", "RALPH_TREE": cand.tree}
+        code = {"RALPH_HEAD": commit or "", "RALPH_TREE": cand.tree,
+                **({PYTHON_VAR: str(python.executable)} if python else {})}
         common = dict(env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
                       reporter=reporter, launch=launch, labels={**(labels or {}), **code})
         with regenerated(repo, list(set_aside), stash / "repo"), regenerated(root, list(set_aside), stash / "tree"):
@@ -145,14 +150,16 @@ def check_candidate(project: Project, checks: Sequence[Check], log_dir: Path, re
 
     `baseline` is what the protected paths must be there (default: as they are now); `shared` the
     ignored top-level directories linked in (default: those that exist now); `labels` the RALPH_*
-    variables the commands see (checks.plan_labels); `held` other running features' changes, left out.
+    variables the commands see (checks.plan_labels); `held` other running features' changes, left out. The
+    commands run with the project's Python first on PATH (settings.check_python).
     """
     d = project.prd.defaults
     return run_in_check_tree(
         project.repo, checks, environment=project.environment, baseline=baseline or project.snapshot(),
         shared=ignored_dirs(project.repo) if shared is None else shared, protected=project.protected,
         env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
-        set_aside=set_aside, labels=labels, held=held)
+        set_aside=set_aside, labels=labels, held=held,
+        python=check_python(project.repo, load_settings(project.repo).python))
 
 
 def check_phase(project: Project, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None,

@@ -30,7 +30,7 @@ from harness.books.ledger import clear_inflight, read_left_tree, write_inflight,
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence, JobRecord, all_passed
 from harness.errors import ExitCode, RalphError
-from harness.fileio import clip, now_iso
+from harness.fileio import clip, now_iso, printable
 from harness.judge import jobs
 from harness.judge.checks import Reporter, plan_labels
 from harness.judge.checktree import check_phase
@@ -39,15 +39,17 @@ from harness.judge.verify import verify_exit, verify_feature
 from harness.plan.prd import Feature, Phase
 from harness.project import Project
 from harness.run import approval
+from harness.run.blocks import failing_checks
 from harness.run.prompt import build_prompt, build_system, describe_check, describe_failure
 from harness.run.recovery import MARK
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 from harness.sandbox.proc import Reaper
-from harness.settings import RunSettings
-from harness.fileio import printable
+from harness.settings import RunSettings, check_python
 
 PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
+
+
 class EntryNotMet(RalphError):
     exit_code = ExitCode.ENTRY_NOT_MET
 
@@ -62,6 +64,15 @@ class Interrupted(RalphError):
 
 class AgentUnusable(RalphError):
     """The agent failed without touching the tree (missing CLI or key, API down): retrying cannot help."""
+
+
+class AgentOutage(RalphError):
+    """The agent's API failed (connection, auth, rate limit, overload) and it changed nothing: not its
+    attempt. `error` is the CLI's own one line."""
+
+    def __init__(self, error: str):
+        super().__init__(error)
+        self.error = error
 
 
 class DirtyTree(RalphError):
@@ -117,6 +128,10 @@ class Spend:
         self.tokens += result.usage.total_tokens
         self.cost_usd += result.usage.cost_usd
 
+    def give_back(self) -> None:
+        """Un-count an attempt that was not the agent's (an outage); what it spent stays spent."""
+        self.iterations -= 1
+
 
 def discard_changes(repo: Path) -> None:
     """Put the tree back to HEAD (for `--reset-on-fail`), keeping the harness's records."""
@@ -163,6 +178,9 @@ def failure_signature(evidence: list[Evidence]) -> str:
 class PhaseRunner:
     """Runs one phase (or one feature of it) with one agent under one set of budgets."""
 
+    # Seconds to wait before each retry after an outage (AgentOutage); once they are used up the run stops
+    outage_backoff_s: tuple[float, ...] = (15.0, 60.0, 180.0)
+
     def __init__(
         self,
         project: Project,
@@ -206,6 +224,7 @@ class PhaseRunner:
         self.check_tree()
         self.check_entry()
         self.entered = True
+        self.record_lifted()  # lifted when the ledger was opened (checks changed, dependencies pass)
         self.record("run-start", fields={
             "budgets": (f"iterations {self.settings.max_iterations}, attempts {self.max_attempts}/feature, "
                         f"${self.settings.max_cost_usd:g}, {self.settings.max_tokens} tokens, "
@@ -312,30 +331,39 @@ class PhaseRunner:
         ledger = self.project.ledger
         waiting = [d for d in feature.depends_on if ledger.feature(d).status != "passing"]
         if waiting:
-            self.block(feature, f"depends on {', '.join(waiting)}, which is not passing")
+            self.block(feature, f"depends on {', '.join(waiting)}, which is not passing", waiting_for=waiting)
             return
+        ledger.lift(feature)  # its dependencies pass now, or its checks changed: the cause is gone
+        self.record_lifted()
         if ledger.feature(feature.id).status == "blocked":
             if self.only is None:  # blocked in an earlier run: it needs a person, not the same loop again
                 self.view.say(f"{feature.id} stays blocked: {ledger.feature(feature.id).blocked_reason} "
-                              f"(`ralph run --feature {feature.id}` gives it another round)")
+                              f"(`ralph unblock {feature.id}` lifts it; `ralph run --feature {feature.id}` "
+                              "gives it another round now)")
                 return
             ledger.unblock(feature.id)
             self.record("unblocked", subject=feature.id, fields={"by": "ralph run --feature (another round)"})
         last_failure = describe_failure(ledger.feature(feature.id).last_evidence)
-        unchanged_streak, last_signature = 0, None
+        unchanged_streak, last_signature, outages = 0, None, 0
         while True:
             state = ledger.feature(feature.id)
             if state.status == "passing":
                 return
             if state.attempts >= self.max_attempts:
-                self.block(feature, f"{state.attempts} attempts failed (max_attempts {self.max_attempts})")
+                self.block(feature, f"{failing_checks(state.last_evidence)} ({state.attempts} attempts failed, "
+                                    f"max_attempts {self.max_attempts})")
                 return
             reason = self.spend.exhausted()
             if reason:
                 self.record("budget", subject=feature.id, fields={"stopped": reason})
                 raise BudgetExhausted(f"budget exhausted: {reason}; state is saved, `ralph run` resumes")
             before = tree_fingerprint(self.project.repo)
-            result, evidence, tampered = self.attempt(feature, last_failure)
+            try:
+                result, evidence, tampered = self.attempt(feature, last_failure, before)
+            except AgentOutage as outage:
+                outages += 1
+                self.wait_out(feature, outage, outages)
+                continue
             if all_passed(evidence) or ledger.feature(feature.id).status == "running":
                 return  # running: its jobs decide, when they are collected (work_through)
             unchanged = tree_fingerprint(self.project.repo) == before
@@ -348,23 +376,35 @@ class PhaseRunner:
             if result.status == "budget":
                 continue  # the next turn of the loop stops the run with the budget's reason
             if unchanged_streak >= 2:
-                self.block(feature, "two attempts in a row changed nothing in the tree")
+                self.block(feature, f"{failing_checks(evidence)} (two attempts in a row changed nothing in the tree)")
                 return
             if signature == last_signature and not tampered:
-                self.block(feature, "the same check failed with the same output twice: "
-                                    + "; ".join(f"{e.check}: {e.detail}" for e in evidence if not e.passed))
+                self.block(feature, f"{failing_checks(evidence)} (the same check failed with the same output twice)")
                 return
             last_signature, last_failure = signature, describe_failure(evidence)
             if self.settings.reset_on_fail:
                 discard_changes(self.project.repo)
                 write_left_tree(self.project.repo, tree_fingerprint(self.project.repo))
 
-    def attempt(self, feature: Feature, last_failure: str) -> tuple[Result, list[Evidence], bool]:
+    def wait_out(self, feature: Feature, outage: AgentOutage, outages: int) -> None:
+        """After the `outages`-th outage in a row: wait before the retry (`outage_backoff_s`), or, once those
+        waits are used up, stop the run with the CLI's own error (nothing was charged)."""
+        if outages > len(self.outage_backoff_s):
+            raise AgentUnusable(f"the agent's API failed {outages} times in a row on {feature.id} (none charged as an "
+                                f"attempt): {outage.error}; fix that (network, key, quota) and `ralph run` again")
+        wait = self.outage_backoff_s[outages - 1]
+        self.view.say(f"{feature.id}: the agent's API failed, not charged as an attempt: {outage.error}; retry "
+                      f"{outages} of {len(self.outage_backoff_s)} in {wait:g}s", style="yellow")
+        time.sleep(wait)
+
+    def attempt(self, feature: Feature, last_failure: str, before: str | None = None
+                ) -> tuple[Result, list[Evidence], bool]:
         """One agent attempt and its verification; returns (agent result, evidence, tampered).
 
         What a crash needs to undo it (harness/run/recovery.py) is on disk before the agent starts.
-        An attempt that ends by no fault of the agent (Ctrl-C, SIGTERM, a harness error) is given
-        back to the feature; the protected paths and refs are put back whatever happened.
+        An attempt that ends by no fault of the agent (Ctrl-C, SIGTERM, a harness error, an outage
+        that left the tree as `before`: AgentOutage) is given back to the feature; the protected paths
+        and refs are put back whatever happened.
         """
         project = self.project
         number = project.ledger.begin_attempt(feature.id)
@@ -375,7 +415,7 @@ class PhaseRunner:
                                       "ralph_pid": os.getpid(), "at": now_iso()})
         os.environ[MARK] = mark  # inherited by everything the attempt starts: recovery finds it by this
         try:
-            return self._attempt(feature, number, last_failure, snapshot, refs)
+            return self._attempt(feature, number, last_failure, snapshot, refs, before)
         except BaseException:  # progress.txt keeps what ralph appended (the interruption, say)
             guards.check_and_restore(project.repo, snapshot.without(PROGRESS_FILE))
             check_refs(project.repo, refs)
@@ -387,7 +427,7 @@ class PhaseRunner:
             clear_inflight(project.repo)
 
     def _attempt(self, feature: Feature, number: int, last_failure: str, snapshot: guards.Snapshot,
-                 refs: Refs) -> tuple[Result, list[Evidence], bool]:
+                 refs: Refs, before: str | None) -> tuple[Result, list[Evidence], bool]:
         project, ledger = self.project, self.project.ledger
         shared = ignored_dirs(project.repo)  # what the checks may see of the ignored tree: what exists now
         run_dir = project.log_dir(f"{feature.id}-{number}")
@@ -424,6 +464,12 @@ class PhaseRunner:
             self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "agent",
                                                                    "attempts": "not counted"})
             raise Interrupted(f"interrupted during {feature.id} attempt {number}; `ralph run` resumes")
+        if result.outage and not tampered and before is not None and tree_fingerprint(project.repo) == before:
+            self.spend.give_back()  # the ledger's count is given back as the exception leaves `attempt`
+            self.view.attempt_finished(result.usage, "outage")
+            self.record("agent-outage", subject=feature.id, fields={"attempt": str(number), "attempts": "not counted",
+                                                                    "error": result.error or "unknown"})
+            raise AgentOutage(result.error or "unknown")
         agent_fields = dict(
             agent=self.agent.name, model=self.agent.model or None, turns=result.turns,
             tokens=result.usage.total_tokens, cost_usd=result.usage.cost_usd,
@@ -464,10 +510,17 @@ class PhaseRunner:
         evidence = [Evidence(check="judging", kind="guard", verdict="error", detail=detail, duration_s=0.0)]
         return record_verdict(self.project, feature, evidence, occasion, fields={"verdict": "error while judging"})
 
-    def block(self, feature: Feature, reason: str) -> None:
-        self.project.ledger.mark_blocked(feature.id, reason)
+    def block(self, feature: Feature, reason: str, *, waiting_for: list[str] | None = None) -> None:
+        """Block the feature (bound to its checks as they are: changing them lifts it), on the record."""
+        self.project.ledger.mark_blocked(feature.id, reason, checks=feature.verify, waiting_for=waiting_for)
         self.record("blocked", subject=feature.id, fields={"reason": reason})
         self.view.say(f"{feature.id} blocked: {reason}", style="bold red")
+
+    def record_lifted(self) -> None:
+        """Record (progress.txt) and show the blocks the ledger lifted by itself since the last call."""
+        for fid, why in self.project.ledger.take_lifted().items():
+            self.record("unblocked", subject=fid, fields={"by": "ralph (the cause is gone)", "why": why})
+            self.view.say(f"{fid} unblocked: {why}", style="green")
 
     def record(self, kind: str, *, subject: str | None = None, fields: dict[str, str] | None = None,
                checks: list[Evidence] | None = None) -> None:
@@ -528,6 +581,7 @@ def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: 
     max_attempts = settings.max_attempts or d.max_attempts
     out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)",
            f"agent: {agent or settings.agent}; sandbox {settings.sandbox}",
+           f"checks use Python: {check_python(project.repo, settings.python).describe()}",
            f"budgets: {settings.max_iterations} attempts in this run, {max_attempts} per feature, "
            f"{settings.attempt_timeout_s or d.attempt_timeout_s:g} s and {settings.max_turns} turns per attempt; "
            f"${settings.max_cost_usd:g}, {settings.max_tokens:,} tokens, {settings.max_hours:g} h for the run"]

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from harness.secrets import is_secret
 from harness.fileio import printable
+from harness.secrets import is_secret
 
 KILL_GRACE_S = 2.0
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>

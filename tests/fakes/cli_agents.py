@@ -122,3 +122,32 @@ def claude_json(directory: Path, report: dict, filename: str | None = None) -> s
     print(json.dumps({report!r}))
     """,
     )
+
+
+def claude_outage(directory: Path, message: str, *, outages: int | None = None, filename: str = "work.txt") -> str:
+    """Claude Code with its API unreachable: a ~1.5 KB JSON report (`is_error`, `result` = `message`) and
+    exit 1, like `claude -p --output-format json` after its own retries. With `outages`, only the first
+    that many calls fail; later ones write `filename` and report success."""
+    return _write(
+        directory,
+        "claude_outage",
+        _READ_PROMPT
+        + f"""
+    import json, pathlib
+    calls = pathlib.Path({str(Path(directory) / "claude_outage.calls")!r})
+    n = int(calls.read_text()) + 1 if calls.exists() else 1
+    calls.write_text(str(n))
+    if {outages!r} is None or n <= {outages!r}:
+        print(json.dumps({{"type": "result", "subtype": "success", "is_error": True, "duration_ms": 197000,
+                          "duration_api_ms": 0, "num_turns": 1, "result": {message!r}, "stop_reason": "stop_sequence",
+                          "session_id": "5f0c" * 9, "total_cost_usd": 0, "usage": {{"input_tokens": 0,
+                          "output_tokens": 0, "server_tool_use": {{"web_search_requests": 0}}, "service_tier":
+                          "standard", "cache_creation": {{"ephemeral_1h_input_tokens": 0}}}},
+                          "modelUsage": {{}}, "permission_denials": [], "uuid": "9" * 36,
+                          "padding": "x" * 900}}))
+        sys.exit(1)
+    open({filename!r}, "w").write("done\\n")
+    print(json.dumps({{"type": "result", "subtype": "success", "is_error": False, "num_turns": 2,
+                      "result": "wrote it", "total_cost_usd": 0.01, "usage": {{"input_tokens": 10, "output_tokens": 5}}}}))
+    """,
+    )

@@ -21,16 +21,25 @@ from harness.sandbox.proc import ProcessResult, run_in_group, scrubbed_env
 # `Environment.run` (sandboxing, nothing left running) in the harness; `run_in_group` by default.
 Launch = Callable[..., ProcessResult]
 
+# The label (checks.plan_labels and checktree's RALPH_HEAD / RALPH_TREE travel the same way) naming the project's
+# Python (harness.settings.check_python), which checktree sets for local runs; checks see it too.
+PYTHON_VAR = "RALPH_PYTHON"
 
-def check_env(env_allow: Iterable[str]) -> dict[str, str]:
+
+def check_env(env_allow: Iterable[str], python: str | None = None) -> dict[str, str]:
     """The environment a local run starts from (its SeedRun's variables go on top): credentials removed,
-    this interpreter's bin dir first on PATH (so `lab`, `pytest` resolve to the venv ralph runs from).
+    the bin dir of `python` first on PATH, so `python`, `pytest` and `lab` are the project's (default: the
+    interpreter ralph runs on). When that interpreter belongs to a virtual environment (pyvenv.cfg beside
+    its bin dir), VIRTUAL_ENV names it, as activating it would.
 
     Nothing in the working directory can stand in for a tool: PATH keeps only absolute entries (and
     PYTHONSAFEPATH=1, from seed_runs, keeps modules from being shadowed).
     """
     env = scrubbed_env(env_allow)
-    env["PATH"] = safe_path(os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
+    bin_dir = Path(python or sys.executable).parent
+    env["PATH"] = safe_path(os.pathsep.join([str(bin_dir), env.get("PATH", "")]))
+    if (bin_dir.parent / "pyvenv.cfg").is_file():
+        env["VIRTUAL_ENV"] = str(bin_dir.parent)
     return env
 
 
@@ -46,7 +55,7 @@ def run_command_check(
     launch: Launch = run_in_group,
 ) -> Evidence:
     """Run the check's runs (`seed_runs`) one after the other in `repo`, stopping at the first that does
-    not succeed."""
+    not succeed. `labels[PYTHON_VAR]`, when set, is the interpreter they find first (check_env)."""
     start = time.monotonic()
     commands: list[str] = []
     res = None
@@ -56,7 +65,7 @@ def run_command_check(
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(f"$ {run.command}\n")
         try:
-            res = launch(run.command, repo, timeout_s=timeout_s, env={**check_env(env_allow), **run.env},
+            res = launch(run.command, repo, timeout_s=timeout_s, env={**check_env(env_allow, labels.get(PYTHON_VAR)), **run.env},
                          tail_bytes=TAIL_BYTES, log_path=log_path, on_line=on_line)
         except OSError as e:  # e.g. the shell itself could not start
             return _run_evidence(check, "error", f"could not start: {e}", start, commands, None, "", log_path)
