@@ -39,6 +39,12 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+def holds(value: float, op: str, threshold: float) -> bool:
+    """The gate rule: `value op threshold`, `==` within a relative 1e-9 and an absolute 1e-12 (`lab gate` uses it
+    too, through lab/results.py)."""
+    return _OPS[op](value, threshold)
+
+
 class Reporter(Protocol):
     """Receives progress while checks run (the CLI's live display implements it)."""
 
@@ -200,7 +206,7 @@ def run_metric_check(check: Check, repo: Path) -> Evidence:
         shown = f"{agg}({gate.key}) = {score:.6g} (mean {mean:.6g}, std {std:.6g}, n={len(values)})"
     if not math.isfinite(score):  # finite values whose mean or std overflows
         return _metric_evidence(check, "fail", f"{shown}: not a finite number", start, {}, reads)
-    ok = _OPS[gate.op](score, gate.value)
+    ok = holds(score, gate.op, gate.value)
     detail = f"{shown} {gate.op} {gate.value:g}" if ok else f"{shown}, needs {gate.op} {gate.value:g}"
     return _metric_evidence(check, "pass" if ok else "fail", detail, start, figures, reads)
 
