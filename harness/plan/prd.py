@@ -13,9 +13,9 @@ import heapq
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text
@@ -284,6 +284,15 @@ class ReportFigure(Source):
         return self.name or self.key
 
 
+# A report entry is an object or a bare key; the tags name the branch so that an error speaks of one of them only
+# (and `_pydantic_problems` drops them from the JSON path).
+REPORT_TAGS = ("{file, key}", "bare key")
+ReportEntry = Annotated[
+    Annotated[ReportFigure, Tag(REPORT_TAGS[0])] | Annotated[str, Tag(REPORT_TAGS[1])],
+    Discriminator(lambda v: REPORT_TAGS[1] if isinstance(v, str) else REPORT_TAGS[0]),
+]
+
+
 def gate_sources(checks: Iterable[Check]) -> list[tuple[str, list[int] | None]]:
     """The distinct (file, seeds) the metric gates and comparisons of `checks` read: where a report figure given
     as a bare key is looked up (seeds None when the file has no {seed})."""
@@ -344,7 +353,7 @@ class Feature(_Strict):
     verify: list[Check] = Field(default_factory=list, description="The checks that decide `passes`")
     passes: bool = Field(False, description="Written by the harness only, from its own verification")
     notes: str = ""
-    report: list[ReportFigure | str] = Field(
+    report: list[ReportEntry] = Field(
         default_factory=list, description="Figures shown with the verdict but never gating it, read from files the "
         "feature's checks wrote: {\"file\", \"key\"} (with \"seeds\" and {seed}: mean and std; \"name\": the "
         "label), or a bare key, read from the one file (per seed) the feature's metric gates and comparisons read",
@@ -502,7 +511,7 @@ def _allowed_fields(model: type[BaseModel]) -> list[str]:
 def _pydantic_problems(err: ValidationError) -> list[str]:
     problems = []
     for e in err.errors():
-        loc = tuple(e["loc"])
+        loc = tuple(part for part in e["loc"] if part not in REPORT_TAGS)
         if e["type"] == "extra_forbidden":
             model = _model_at(loc[:-1])
             allowed = _allowed_fields(model) if model else []

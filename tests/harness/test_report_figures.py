@@ -117,3 +117,12 @@ def test_seeds_and_placeholders_agree(prd_dict, figure: dict[str, Any], problem:
 def test_the_schema_documents_report() -> None:
     feature = json_schema()["$defs"]["Feature"]["properties"]["report"]
     assert "never gating" in feature["description"] and "bare key" in feature["description"]
+
+
+def test_a_malformed_entry_is_named_by_its_path_with_a_hint(prd_dict) -> None:
+    prd_dict["features"][0]["report"] = [{"file": "x.json"}, {"file": "a.json", "key": "b", "sedes": [1]}]
+    with pytest.raises(PRDError) as caught:
+        parse_prd(prd_dict)
+    assert caught.value.problems == ["features[0].report[0].key: required field is missing",
+                                     "features[0].report[1].sedes: unknown field; did you mean 'seeds'? (allowed: "
+                                     "file, key, seeds, name)"]
