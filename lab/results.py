@@ -147,7 +147,8 @@ def sample_std(values: Sequence[float]) -> float | None:
 
 
 def summed_spread(a: Sequence[float], b: Sequence[float]) -> float:
-    """std(a) + std(b), each a `sample_std` (0 for a group of one): the spread `lab diff` puts beside mean(a) − mean(b)."""
+    """std(a) + std(b), each a `sample_std` (0 for a group of one): the spread `lab diff` puts beside
+    mean(a) − mean(b)."""
     return (sample_std(a) or 0.0) + (sample_std(b) or 0.0)
 
 

@@ -1,7 +1,7 @@
 """Metric files must come from this verification's own runs, not from the agent's editor.
 
-Before a feature's checks run, the files its metric gates, comparisons and report figures read are moved aside; the run checks
-must write them again. A file they do not regenerate is put back afterwards (nothing is lost),
+Before a feature's checks run, the files its metric gates, comparisons and report figures read are moved
+aside; the run checks must write them again. A file they do not regenerate is put back afterwards (nothing is lost),
 but its gate has already failed with "missing", which is the verdict it deserves.
 """
 

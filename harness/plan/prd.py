@@ -144,8 +144,9 @@ class Comparison(_Strict):
             if len(set(self.confirm_seeds)) != len(self.confirm_seeds):
                 raise ValueError(f"confirm_seeds {self.confirm_seeds} repeat a value")
             if reused := sorted(set(self.confirm_seeds) & set(used)):
-                raise ValueError(f"confirm_seeds must be fresh, but {reused} also {'is' if len(reused) == 1 else 'are'} "
-                                 f"among the comparison's seeds {used}")
+                verb = "is" if len(reused) == 1 else "are"
+                raise ValueError(f"confirm_seeds must be fresh, but {reused} also {verb} among the comparison's seeds "
+                                 f"{used}")
         return self
 
     def confirmation(self) -> Comparison:

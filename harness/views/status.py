@@ -36,8 +36,8 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
         "status": fs.status,
         "attempts": fs.attempts,
         "metrics": headline_metrics(e for e in fs.last_evidence if e.comparison is None),
-        "comparisons": [{"check": label, "verdict": verdict, "summary": found.summary(), **found.model_dump(mode="json")}
-                        for label, verdict, found in comparisons(fs.last_evidence)],
+        "comparisons": [{"check": label, "verdict": verdict, "summary": found.summary(),
+                         **found.model_dump(mode="json")} for label, verdict, found in comparisons(fs.last_evidence)],
         "report": [{"text": v.text(), **v.model_dump(mode="json")} for v in report_values(fs.last_evidence)],
         "failing": [f"{e.check}: {e.detail}" for e in fs.last_evidence if not e.passed],
         "verified_commit": fs.verified_commit,
