@@ -126,3 +126,11 @@ def test_a_malformed_entry_is_named_by_its_path_with_a_hint(prd_dict) -> None:
     assert caught.value.problems == ["features[0].report[0].key: required field is missing",
                                      "features[0].report[1].sedes: unknown field; did you mean 'seeds'? (allowed: "
                                      "file, key, seeds, name)"]
+
+
+def test_report_files_are_set_aside_and_come_back_from_jobs_like_a_gates(prd_dict) -> None:
+    """`metric_files` decides what is set aside before the checks and what a Ray job sends back."""
+    from harness.judge.freshness import metric_files
+
+    prd_dict["features"][0]["report"] = [{"file": "runs/q-s{seed}.json", "key": "k", "seeds": [0, 1]}]
+    assert metric_files(parse_prd(prd_dict).features[0]) == ["result.json", "runs/q-s0.json", "runs/q-s1.json"]
