@@ -1,22 +1,22 @@
 """`lab compare`: runs side by side — mean ± std of each metric over every group's seeds.
 
-A run is a results.json (or a run directory holding one); nested results (the LLM track's) are
-flattened to dotted keys. Runs are grouped by name with the seed suffix removed, so
-`step1-quick-s0` … `step1-quick-s2` form the group `step1-quick`. std is the sample standard
-deviation (n − 1), as in the harness's `mean-std` gates; a group of one run has none.
+A run is a results file (or a run directory holding results.json); nested results (the LLM track's) are
+flattened to dotted keys. Runs are grouped by seed (lab/results.py: the run name, recorded or from the
+file's stem or folder, without its seed suffix), so `step1-quick-s0` … `step1-quick-s2` form the group
+`step1-quick`, whether named as run directories or as files such as `runs/q-s0.json`. std is the
+sample standard deviation (n − 1, `results.sample_std`), as in the harness's `mean-std` gates; a group
+of one run has none.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.diff import recorded_seed
-from lab.train.logging import strip_seed
+from lab.results import ResultsError, mean, read, sample_std
 
 HEADLINE = ["eval.linacc_agg", "eval.linacc_enc", "eval.r2_equi", "eval.leak_r2", "eval.rankme_enc", "eval.rankme_agg"]
 
@@ -32,9 +32,7 @@ class Run:
     seed: int | None
     values: dict[str, float]  # flat metric key → value
 
-    @property
-    def group(self) -> str:
-        return strip_seed(self.name, self.seed)
+    group: str  # the name its seeds share
 
 
 @dataclass
@@ -43,11 +41,11 @@ class Stat:
 
     @property
     def mean(self) -> float:
-        return statistics.fmean(self.values)
+        return mean(self.values)
 
     @property
     def std(self) -> float | None:
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
+        return sample_std(self.values)
 
     def text(self) -> str:
         if not self.values:
@@ -73,20 +71,16 @@ def flatten_numeric(obj: Any, prefix: str = "") -> dict[str, float]:
 
 
 def load_run(path: Path) -> Run:
-    """Read a run directory's results.json, or a results file itself."""
+    """A run directory's results.json, or a results file itself, read once (lab/results.py: name, seed, group)."""
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():
         hint = f"evaluate it first: lab eval {path}" if path.is_dir() else "pass a run directory or a results.json"
         raise CompareError(f"no results at {file}; {hint}")
     try:
-        raw = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise CompareError(f"{file} is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise CompareError(f"{file}: expected a JSON object of metrics")
-    flat = flatten_numeric(raw)
-    name = raw.get("provenance.run") or (file.parent.name if file.name == "results.json" else file.stem)
-    return Run(file, str(name), recorded_seed(raw), flat)
+        result = read(file)
+    except ResultsError as e:
+        raise CompareError(str(e)) from None
+    return Run(file, result.name, result.seed, flatten_numeric(result.data), result.group)
 
 
 def feature_runs(prd: Path, feature: str) -> list[Path]:

@@ -70,12 +70,35 @@ class ComparisonStats(Record):
     alpha: float
     margin: float | None = None
     df: float = Field(description="degrees of freedom of the t distribution used")
+    seeds: list[int] | None = Field(None, description="the seeds of a (and of b when paired); recorded since "
+                                    "confirmations on fresh seeds, None in older records")
 
     def summary(self) -> str:
         """One line for the board, the report and the commit: the difference, its interval, p, test and n."""
         sizes = f"{self.n} pairs" if self.paired else f"{self.n_a} + {self.n_b}"
         return (f"a - b = {self.diff:+.4g}, {self.ci_level:.0%} CI [{self.ci[0]:+.4g}, {self.ci[1]:+.4g}], "
                 f"p = {self.p_value:.3g} ({self.test}, n = {sizes})")
+
+
+class ReportValue(Record):
+    """A report figure as read at a verification (judge/checks.py `read_report`): shown, never gating."""
+
+    name: str = Field(description="the label: the PRD's `name`, or the key")
+    file: str = Field(description="the file as the PRD names it ({seed} unsubstituted)")
+    key: str
+    value: float | None = Field(None, description="the value, or the mean over seeds; None when it could not be read")
+    std: float | None = Field(None, description="sample standard deviation (n-1) over seeds; None for one run")
+    n: int = Field(0, description="how many values were read")
+    per_seed: dict[int, float] = Field(default_factory=dict, description="seed -> value, for a seeded figure")
+    missing: str | None = Field(None, description="why it could not be read (a missing file or key, ...)")
+
+    def text(self) -> str:
+        """'eval.acc = 0.412 ± 0.021 (std; n = 3)', 'eval.acc = 0.412', or 'eval.acc: missing (why)'."""
+        if self.value is None:
+            return f"{self.name}: missing ({self.missing})"
+        if self.std is None:
+            return f"{self.name} = {self.value:.4g}"
+        return f"{self.name} = {self.value:.4g} ± {self.std:.2g} (std; n = {self.n})"
 
 
 class Evidence(Record):
@@ -99,6 +122,12 @@ class Evidence(Record):
     wandb: list[WandbRun] = Field(default_factory=list, description="W&B runs the metric files name (runlinks.py)")
     comparison: ComparisonStats | None = Field(None, description="a `compare` check's statistics, once its inputs "
                                                "were read (None for other checks and for broken inputs)")
+    confirmation: ComparisonStats | None = Field(None, description="a `compare` check's statistics on its "
+                                                 "`confirm_seeds` alone, once the first comparison passed and the "
+                                                 "fresh seeds' runs and files were read")
+    report: list[ReportValue] = Field(default_factory=list, description="the feature's report figures, read at this "
+                                      "verification; carried by its last check's evidence (`report_values`), never "
+                                      "part of its verdict")
 
     @model_validator(mode="before")
     @classmethod
@@ -125,6 +154,24 @@ class Evidence(Record):
 
 def _finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def report_values(evidence: Iterable[Evidence]) -> list[ReportValue]:
+    """The report figures recorded with a verification's evidence (whichever evidence carries them)."""
+    return [v for e in evidence for v in e.report]
+
+
+def comparisons(evidence: Iterable[Evidence]) -> list[tuple[str, Verdict, ComparisonStats]]:
+    """(label, the check's verdict, statistics) of every comparison tested: each `compare` check's, then its
+    confirmation on fresh seeds, labelled '<check> (fresh seeds 5, 6, 7)'."""
+    out: list[tuple[str, Verdict, ComparisonStats]] = []
+    for e in evidence:
+        if e.comparison is not None:
+            out.append((e.check, e.verdict, e.comparison))
+        if e.confirmation is not None:
+            seeds = ", ".join(map(str, e.confirmation.seeds or []))
+            out.append((f"{e.check} (fresh seeds{' ' + seeds if seeds else ''})", e.verdict, e.confirmation))
+    return out
 
 
 def all_passed(evidence: Iterable[Evidence]) -> bool:

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.books.records import ComparisonStats, Evidence, Verdict, WandbRun, unique
+from harness.books.records import ComparisonStats, Evidence, ReportValue, Verdict, WandbRun, unique
 from harness.fileio import sha256_file
 from harness.judge import stats
 from harness.judge.executors import slug
 from harness.judge.executors.local import Launch, run_command_check
 from harness.judge.runlinks import wandb_runs
-from harness.plan.prd import Check, Source, seeded
+from harness.plan.prd import Check, Comparison, ReportFigure, Source, seeded
 from harness.sandbox.proc import run_in_group
 
 MAX_METRIC_BYTES = 16 << 20  # a metric file is a results summary; anything larger is refused, not parsed
@@ -37,6 +37,12 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
 }
+
+
+def holds(value: float, op: str, threshold: float) -> bool:
+    """The gate rule: `value op threshold`, `==` within a relative 1e-9 and an absolute 1e-12 (`lab gate` uses it
+    too, through lab/results.py)."""
+    return _OPS[op](value, threshold)
 
 
 class Reporter(Protocol):
@@ -200,7 +206,7 @@ def run_metric_check(check: Check, repo: Path) -> Evidence:
         shown = f"{agg}({gate.key}) = {score:.6g} (mean {mean:.6g}, std {std:.6g}, n={len(values)})"
     if not math.isfinite(score):  # finite values whose mean or std overflows
         return _metric_evidence(check, "fail", f"{shown}: not a finite number", start, {}, reads)
-    ok = _OPS[gate.op](score, gate.value)
+    ok = holds(score, gate.op, gate.value)
     detail = f"{shown} {gate.op} {gate.value:g}" if ok else f"{shown}, needs {gate.op} {gate.value:g}"
     return _metric_evidence(check, "pass" if ok else "fail", detail, start, figures, reads)
 
@@ -224,22 +230,22 @@ def run_compare_check(check: Check, repo: Path) -> Evidence:
     Figures, under the check's name N: N.a[seed=S] and N.b[seed=S] (each value read), N.a and N.b
     (the means), N.diff, N.ci_low, N.ci_high and N.p_value; the full result is `Evidence.comparison`.
     """
-    comp = check.compare
-    assert comp is not None
-    start = time.monotonic()
-    figures: dict[str, float] = {}
-    reads = Reads(repo)
+    assert check.compare is not None
+    start, figures, reads = time.monotonic(), {}, Reads(repo)
+    verdict, detail, found = _test_comparison(check, check.compare, reads, figures, check.name)
+    return _metric_evidence(check, verdict, detail, start, figures, reads, found)
+
+
+def _test_comparison(check: Check, comp: Comparison, reads: Reads, figures: dict[str, float],
+                     prefix: str) -> tuple[Verdict, str, ComparisonStats | None]:
+    """Read `comp`'s sides for their seeds (figures under `prefix`) and test its claim: (verdict, detail, result)."""
     values: dict[str, dict[int, float]] = {"a": {}, "b": {}}
-
-    def result(verdict: Verdict, detail: str, found: ComparisonStats | None = None) -> Evidence:
-        return _metric_evidence(check, verdict, detail, start, figures, reads, found)
-
     for side, sample in (("a", comp.a), ("b", comp.b)):
         for seed in comp.seeds_of(side):  # type: ignore[arg-type]
             try:
-                values[side][seed] = figures[f"{check.name}.{side}[seed={seed}]"] = reads.value(sample, seed)
+                values[side][seed] = figures[f"{prefix}.{side}[seed={seed}]"] = reads.value(sample, seed)
             except MetricProblem as p:
-                return result(p.verdict, f"{side} (seed {seed}): {p}")
+                return p.verdict, f"{side} (seed {seed}): {p}", None
     paired = bool(comp.paired)
     order = comp.seeds_of("a")
     a = [values["a"][s] for s in order]
@@ -247,14 +253,84 @@ def run_compare_check(check: Check, repo: Path) -> Evidence:
     try:
         found = stats.compare_samples(a, b, paired=paired, claim=comp.test, alpha=comp.alpha, margin=comp.margin)
     except stats.NothingToTest as e:
-        return result("fail", f"{_quantity(check)}: {e}")
+        return "fail", f"{_quantity(check)}: {e}", None
     except ImportError as e:
-        return result("error", f"a comparison needs scipy and numpy, which are not installed here ({e}); "
-                               "install them: pip install scipy")
-    figures.update({f"{check.name}.a": found.mean_a, f"{check.name}.b": found.mean_b,
-                    f"{check.name}.diff": found.diff, f"{check.name}.ci_low": found.ci[0],
-                    f"{check.name}.ci_high": found.ci[1], f"{check.name}.p_value": found.p_value})
-    return result("pass" if stats.passed(found) else "fail", stats.sentence(found, _quantity(check)), found)
+        return "error", (f"a comparison needs scipy and numpy, which are not installed here ({e}); "
+                         "install them: pip install scipy"), None
+    found.seeds = order
+    figures.update({f"{prefix}.a": found.mean_a, f"{prefix}.b": found.mean_b, f"{prefix}.diff": found.diff,
+                    f"{prefix}.ci_low": found.ci[0], f"{prefix}.ci_high": found.ci[1],
+                    f"{prefix}.p_value": found.p_value})
+    return "pass" if stats.passed(found) else "fail", stats.sentence(found, _quantity(check)), found
+
+
+# ---------------------------------------------------------------- confirmation on fresh seeds
+
+
+def confirmation_runs(checks: Sequence[Check], seeds: Sequence[int]) -> list[Check]:
+    """The seeded run checks of `checks` again, for the fresh `seeds` only (named '<check> (fresh seeds)', so their
+    logs do not overwrite the first runs')."""
+    return [c.model_copy(update={"seeds": list(seeds), "name": f"{c.name} (fresh seeds)"})
+            for c in checks if c.run is not None and c.seeds]
+
+
+def confirm_comparison(check: Check, first: Evidence, repo: Path, runs: Sequence[Evidence]) -> Evidence:
+    """`first` (a passed comparison) with its confirmation: the same comparison on `confirm_seeds` alone, read
+    after `runs` (`confirmation_runs`) wrote their files. It passes only when both pass; the evidence keeps both
+    results (`comparison`, `confirmation`), both sentences and both sets of figures (the fresh seeds' under
+    '<check>.confirm')."""
+    comp = check.compare
+    assert comp is not None and comp.confirm_seeds is not None
+    start, figures, reads = time.monotonic(), dict(first.figures), Reads(repo)
+    seeds = ", ".join(map(str, comp.confirm_seeds))
+    if failed := [e for e in runs if not e.passed]:
+        verdict: Verdict = "fail"
+        detail = "; ".join(f"run check '{e.check}' {e.verdict}: {e.detail}" for e in failed)
+        found = None
+    else:
+        verdict, detail, found = _test_comparison(check, comp.confirmation(), reads, figures, f"{check.name}.confirm")
+    said = "confirmed" if verdict == "pass" else "not confirmed"
+    return first.model_copy(update={
+        "verdict": verdict, "detail": f"{first.detail}; on fresh seeds {seeds}: {said}: {detail}",
+        "figures": figures, "confirmation": found, "sources": {**first.sources, **reads.sources},
+        "wandb": unique([*first.wandb, *reads.runs]),
+        "duration_s": round(first.duration_s + sum(e.duration_s for e in runs) + time.monotonic() - start, 3)})
+
+
+# ---------------------------------------------------------------- report figures
+
+
+def read_report(figures: Sequence[ReportFigure], repo: Path) -> list[ReportValue]:
+    """Each report figure as read now (the gates' reader, `Reads`): its value, or the mean and sample std over
+    its seeds; one that cannot be read is recorded as missing, with why, and never fails anything."""
+    out = []
+    for fig in figures:
+        reads, per_seed = Reads(repo), {}
+        shown = dict(name=fig.label, file=fig.file, key=fig.key)
+        try:
+            for seed in fig.seeds or [None]:
+                per_seed[seed] = reads.value(fig, seed)
+        except MetricProblem as p:
+            where = f"seed {seed}: " if seed is not None else ""
+            out.append(ReportValue(**shown, missing=f"{where}{p}"))
+            continue
+        if fig.seeds is None:
+            out.append(ReportValue(**shown, value=per_seed[None], n=1))
+            continue
+        mean, std, _ = aggregate(list(per_seed.values()), "mean")
+        if not (math.isfinite(mean) and math.isfinite(std)):
+            out.append(ReportValue(**shown, missing=f"the mean or std of {fig.key} over seeds is not a finite number"))
+            continue
+        out.append(ReportValue(**shown, value=mean, std=std if len(per_seed) > 1 else None, n=len(per_seed),
+                               per_seed=per_seed))
+    return out
+
+
+def with_report(evidence: list[Evidence], values: list[ReportValue]) -> list[Evidence]:
+    """`evidence` with the report figures on its last item (`records.report_values` finds them anywhere)."""
+    if not values or not evidence:
+        return evidence
+    return [*evidence[:-1], evidence[-1].model_copy(update={"report": values})]
 
 
 def _quantity(check: Check) -> str:

@@ -27,11 +27,11 @@ from harness.books.git.repo import head_sha, ignored_dirs
 from harness.books.git.trees import Candidate, TreeEntry, candidate, export_tree
 from harness.books.layout import GIT_DIR, RALPH_DIR
 from harness.books.records import Evidence
-from harness.judge.checks import Reporter, run_checks
+from harness.judge.checks import Reporter, confirm_comparison, confirmation_runs, read_report, run_checks, with_report
 from harness.judge.executors.local import PYTHON_VAR
 from harness.judge.freshness import regenerated
 from harness.plan.patterns import matching_pattern
-from harness.plan.prd import Check
+from harness.plan.prd import Check, ReportFigure
 from harness.project import Project
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
@@ -103,6 +103,7 @@ def run_in_check_tree(
     held: Mapping[str, TreeEntry] | None = None,
     labels: Mapping[str, str] | None = None,
     python: CheckPython | None = None,
+    report: Sequence[ReportFigure] = (),
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
 
@@ -111,7 +112,9 @@ def run_in_check_tree(
     environment (checks.run_check), with RALPH_HEAD (the commit the candidate starts from) and
     RALPH_TREE (the candidate tree's sha). `held`: the changes of features whose jobs still run, left at
     HEAD's version in the candidate (git.trees.candidate). `python`: the project's interpreter, first on
-    the commands' PATH (RALPH_PYTHON; default: ralph's own).
+    the commands' PATH (RALPH_PYTHON; default: ralph's own). A comparison with `confirm_seeds` that passed has
+    the seeded run checks run again for those seeds, then is tested on them alone (checks.confirm_comparison).
+    `report` (a feature's report figures) is read with the gates, and rides on the last evidence.
     """
     cand = candidate(repo, held=held)
     commit = head_sha(repo)
@@ -138,27 +141,35 @@ def run_in_check_tree(
             ran = run_checks(commands, root, **common)
             outputs = _move_back(root, repo, before, protected)
             read = run_checks(gates, repo, **common)  # their files came back from the checkout with the outputs
+            for i, gate in enumerate(gates):
+                if gate.compare is not None and gate.compare.confirm_seeds and read[i].passed:
+                    before = _signatures(root)
+                    again = run_checks(confirmation_runs(commands, gate.compare.confirm_seeds), root, **common)
+                    outputs += _move_back(root, repo, before, protected)
+                    read[i] = confirm_comparison(gate, read[i], repo, again)
+            figures = read_report(report, repo)
     by_check = {id(c): e for c, e in [*zip(commands, ran), *zip(gates, read)]}
-    return CheckRun([by_check[id(c)] for c in checks], cand, outputs)
+    return CheckRun(with_report([by_check[id(c)] for c in checks], figures), cand, outputs)
 
 
 def check_candidate(project: Project, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None, *,
                     baseline: guards.Snapshot | None = None, shared: Sequence[str] | None = None,
                     set_aside: Sequence[str] = (), labels: Mapping[str, str] | None = None,
-                    held: Mapping[str, TreeEntry] | None = None) -> CheckRun:
+                    held: Mapping[str, TreeEntry] | None = None, report: Sequence[ReportFigure] = ()) -> CheckRun:
     """A feature's checks: `run_in_check_tree` with the project's plan, protected set and environment.
 
     `baseline` is what the protected paths must be there (default: as they are now); `shared` the
     ignored top-level directories linked in (default: those that exist now); `labels` the RALPH_*
-    variables the commands see (checks.plan_labels); `held` other running features' changes, left out. The
-    commands run with the project's Python first on PATH (settings.check_python).
+    variables the commands see (checks.plan_labels); `held` other running features' changes, left out;
+    `report` the feature's report figures, read with its gates. The commands run with the project's Python
+    first on PATH (settings.check_python).
     """
     d = project.prd.defaults
     return run_in_check_tree(
         project.repo, checks, environment=project.environment, baseline=baseline or project.snapshot(),
         shared=ignored_dirs(project.repo) if shared is None else shared, protected=project.protected,
         env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
-        set_aside=set_aside, labels=labels, held=held,
+        set_aside=set_aside, labels=labels, held=held, report=report,
         python=check_python(project.repo, load_settings(project.repo).python))
 
 

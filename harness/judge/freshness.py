@@ -1,7 +1,7 @@
 """Metric files must come from this verification's own runs, not from the agent's editor.
 
-Before a feature's checks run, the files its metric gates and comparisons read are moved aside; the run checks
-must write them again. A file they do not regenerate is put back afterwards (nothing is lost),
+Before a feature's checks run, the files its metric gates, comparisons and report figures read are moved
+aside; the run checks must write them again. A file they do not regenerate is put back afterwards (nothing is lost),
 but its gate has already failed with "missing", which is the verdict it deserves.
 """
 
@@ -16,8 +16,10 @@ from harness.plan.prd import Feature
 
 
 def metric_files(feature: Feature) -> list[str]:
-    """Repository-relative paths of every file the feature's metric gates and comparisons read, seeds expanded."""
-    return list(dict.fromkeys(path for check in feature.verify for path in check.read_files()))
+    """Repository-relative paths of every file the feature's metric gates, comparisons and report figures read,
+    seeds expanded."""
+    return list(dict.fromkeys([*(path for check in feature.verify for path in check.read_files()),
+                               *feature.report_files()]))
 
 
 @contextmanager

@@ -33,7 +33,7 @@ from harness.books.ledger import Ledger
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence, JobRecord, Pending, all_passed
 from harness.errors import RalphError
-from harness.judge.checks import Reporter, plan_labels, run_checks
+from harness.judge.checks import Reporter, plan_labels, read_report, run_checks, with_report
 from harness.judge.checktree import check_candidate
 from harness.judge.executors import TAIL_BYTES, run_detail, seed_runs, slug
 from harness.judge.executors.ray import (
@@ -293,7 +293,8 @@ def collect(project: Project, feature: Feature) -> FeatureVerdict:
         gates = [c for c in feature.verify if c.run is None]
         for gate, ev in zip(gates, run_checks(gates, repo, default_timeout_s=project.prd.defaults.check_timeout_s)):
             by_name[gate.name] = ev
-    evidence = [by_name[c.name] for c in feature.verify]
+        figures = read_report(feature.report_figures(), repo)
+    evidence = with_report([by_name[c.name] for c in feature.verify], figures)
     changes = {p: None if e is None else (e[0], e[1]) for p, e in pending.changes.items()}
     jobs = fs.jobs
     occasion = Occasion(pending.entry_kind, pending.entry_fields, pending.entry_agent)

@@ -75,7 +75,7 @@ def verify_feature(
     held = jobs.held_changes(project.ledger, but=feature.id)
     run = check_candidate(project, feature.verify, project.log_dir(feature.id), reporter, baseline=baseline,
                           shared=shared, set_aside=metric_files(feature), labels=plan_labels(feature.phase, feature.id),
-                          held=held)
+                          held=held, report=feature.report_figures())
     evidence = run.evidence
     moved = guards.check_and_restore(project.repo, baseline) + check_refs(project.repo, refs)[0]
     if moved:  # something outlived the checks' processes, or a check itself wrote the judge's files

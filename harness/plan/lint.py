@@ -19,6 +19,14 @@ interpreter, a build tool, a variable or `$(...)` as the program, anything unrea
 Weak statistics (`statistics_findings`, docs/statistics.md): a seeded `mean-std` lower-bound gate
 with fewer than 5 seeds passes noise more often than 1 time in 20, and a comparison whose sides ran
 the same seeds without saying whether they pair leaves the choice of test to chance.
+
+No control (`control_findings`): a metric gate whose key names a difference (`difference_key`: a part
+of the key such as `gain`, `delta`, `diff`, `drop`, `minus`, `vs`, `paired`, `improvement`) and that
+speaks for several seeds (it has `seeds`, or its key names a spread: `std`, `spread`, as `lab diff`
+writes them) states a learning or comparison claim over seeds; gated against a constant in a list
+of checks (a feature's `verify`, a phase's `entry` or `exit`) that holds no `compare` check, nothing
+tests that claim against the control's own seed-to-seed noise. A single run's gain gated without
+seeds (a smoke check) is not flagged: it claims nothing about noise.
 """
 
 from __future__ import annotations
@@ -75,7 +83,7 @@ STATISTICS_HINT = ("to fix: give the gate at least 5 seeds, or test the claim ag
 @dataclass(frozen=True)
 class Finding:
     feature: str  # the feature's id, or "phase N" for a phase's entry and exit checks
-    kind: Literal["no checks", "inspects files only", "weak statistics"]
+    kind: Literal["no checks", "inspects files only", "weak statistics", "no control"]
     message: str
     hint: str = HINT  # how to fix it: one line, printed once for all findings that share it
 
@@ -217,15 +225,65 @@ def check_finding(owner: str, where: str, check: Check) -> Finding | None:
     return None
 
 
+def _check_lists(prd: PRD) -> list[tuple[str, str, list[Check]]]:
+    """(owner, where, checks) for every list of checks: each feature's `verify`, each phase's `entry` and `exit`."""
+    lists = [(f.id, f.id, f.verify) for f in prd.features]
+    return lists + [(f"phase {p.id}", f"phase {p.id} {group}", checks)
+                    for p in prd.phases for group, checks in (("entry", p.entry), ("exit", p.exit))]
+
+
 def statistics_findings(prd: PRD) -> list[Finding]:
     """Every check, in features and in phases' entry and exit lists, that `check_finding` flags, in PRD order."""
-    owned = [(f.id, f"{f.id} / {c.name}", c) for f in prd.features for c in f.verify]
-    owned += [(f"phase {p.id}", f"phase {p.id} {group} / {c.name}", c)
-              for p in prd.phases for group, checks in (("entry", p.entry), ("exit", p.exit)) for c in checks]
+    owned = [(owner, f"{where} / {c.name}", c) for owner, where, checks in _check_lists(prd) for c in checks]
     return [f for f in (check_finding(*item) for item in owned) if f is not None]
+
+
+# Words that make a key a difference (a gain over a baseline, a change, one thing against another):
+# the key's parts, split at anything that is not a letter or digit, are compared with them.
+DIFFERENCE_WORDS = frozenset({"gain", "gains", "delta", "diff", "diffs", "difference", "differences", "improvement",
+                              "uplift", "lift", "advantage", "drop", "minus", "vs", "versus", "paired"})
+SPREAD_WORDS = frozenset({"std", "stdev", "spread", "sem"})
+CONTROL_HINT = ("to fix: test the claim against its control with a 'compare' check (both sides written by the "
+                "feature's own runs), e.g. {\"name\": \"beats control\", \"compare\": {\"a\": {\"file\": "
+                "\"runs/x-s{seed}/results.json\", \"key\": \"eval.acc\"}, \"b\": {\"file\": "
+                "\"runs/control-s{seed}/results.json\", \"key\": \"eval.acc\"}, \"seeds\": [0, 1, 2, 3, 4], "
+                "\"paired\": true, \"test\": \"greater\"}}; keep the gate for what it says alone (docs/statistics.md)")
+
+
+def difference_key(key: str) -> bool:
+    """Whether `key` names a difference: one of its parts (split at anything but letters and digits) is in
+    `DIFFERENCE_WORDS` (`gain.linacc_agg`, `delta.code_loss`, `diff_plus_spread`, `val_loss_drop`), or it
+    holds a Δ."""
+    return "Δ" in key or any(part in DIFFERENCE_WORDS for part in re.split(r"[^a-z0-9]+", key.lower()))
+
+
+def over_seeds(check: Check) -> bool:
+    """Whether a metric gate speaks for several seeds: it has `seeds`, or its key names a spread over them."""
+    assert check.metric is not None
+    return bool(check.seeds) or any(part in SPREAD_WORDS for part in re.split(r"[^a-z0-9]+", check.metric.key.lower()))
+
+
+def control_findings(prd: PRD) -> list[Finding]:
+    """Each metric gate that states a difference over seeds (`difference_key`, `over_seeds`) against a constant, in
+    a list of checks with no `compare` check: a learning or comparison claim no test holds against its control's
+    noise."""
+    out = []
+    for owner, where, checks in _check_lists(prd):
+        if any(c.compare is not None for c in checks):
+            continue
+        for c in checks:
+            if c.metric is not None and difference_key(c.metric.key) and over_seeds(c):
+                seeds = f" over {len(c.seeds)} seed{'s' * (len(c.seeds) > 1)}" if c.seeds else " (a spread over seeds)"
+                out.append(Finding(owner, "no control",
+                                   f"{where} / {c.name}: '{c.metric.key}' {c.metric.op} {c.metric.value:g}{seeds} "
+                                   "states a difference against a constant, and no 'compare' check in it tests the "
+                                   "claim against the control's own seed-to-seed noise", CONTROL_HINT))
+    return out
 
 
 def plan_findings(prd: PRD) -> list[Finding]:
     """One finding per feature that has no check running code or gating a metric, then each statistical gate
-    that passes noise too often (`statistics_findings`), in PRD order."""
-    return [f for f in map(feature_finding, prd.features) if f is not None] + statistics_findings(prd)
+    that passes noise too often (`statistics_findings`), then each difference gated against a constant with no
+    control (`control_findings`), in PRD order."""
+    return ([f for f in map(feature_finding, prd.features) if f is not None] + statistics_findings(prd)
+            + control_findings(prd))

@@ -13,9 +13,9 @@ import heapq
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text
@@ -111,6 +111,11 @@ class Comparison(_Strict):
         None, gt=0, allow_inf_nan=False, description="How much worse a may be ('noninferior') or how far apart a "
         "and b may be ('equivalent'), in the key's units; required by those two tests, refused by the others",
     )
+    confirm_seeds: list[int] | None = Field(
+        None, min_length=2, description="Fresh seeds, used by neither side: after the comparison passes on its seeds, "
+        "the seeded run checks of its list run again for these, and the same comparison must pass on them alone "
+        "(docs/statistics.md, \"Confirmation on fresh seeds\")",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Comparison:
@@ -134,7 +139,22 @@ class Comparison(_Strict):
                              "than b ('noninferior') or how far apart they may be ('equivalent')")
         if not needs_margin and self.margin is not None:
             raise ValueError(f"'margin' applies only to 'noninferior' and 'equivalent', not to '{self.test}'")
+        if self.confirm_seeds is not None:
+            used = sorted(set(self.seeds_of("a")) | set(self.seeds_of("b")))
+            if len(set(self.confirm_seeds)) != len(self.confirm_seeds):
+                raise ValueError(f"confirm_seeds {self.confirm_seeds} repeat a value")
+            if reused := sorted(set(self.confirm_seeds) & set(used)):
+                verb = "is" if len(reused) == 1 else "are"
+                raise ValueError(f"confirm_seeds must be fresh, but {reused} also {verb} among the comparison's seeds "
+                                 f"{used}")
         return self
+
+    def confirmation(self) -> Comparison:
+        """The same comparison on `confirm_seeds` alone (both sides), without a further confirmation."""
+        assert self.confirm_seeds is not None
+        return self.model_copy(update={"seeds": self.confirm_seeds, "confirm_seeds": None,
+                                       "a": self.a.model_copy(update={"seeds": None}),
+                                       "b": self.b.model_copy(update={"seeds": None})})
 
     def seeds_of(self, side: Literal["a", "b"]) -> list[int]:
         """The seeds `side` is read for: its own, or the comparison's."""
@@ -211,8 +231,9 @@ class Check(_Strict):
         if self.metric is not None:
             return [seeded(self.metric.file, s) for s in self.seeds or [None]]
         if self.compare is not None:
-            c = self.compare
-            paths = [seeded(c.a.file, s) for s in c.seeds_of("a")] + [seeded(c.b.file, s) for s in c.seeds_of("b")]
+            c, fresh = self.compare, self.compare.confirm_seeds or []
+            paths = [seeded(side.file, s) for side, seeds in ((c.a, c.seeds_of("a")), (c.b, c.seeds_of("b")))
+                     for s in [*seeds, *fresh]]
             return list(dict.fromkeys(paths))  # {seed} may be in the key only: one file for every seed
         return []
 
@@ -238,6 +259,71 @@ def checks_digest(checks: Iterable[Check | str]) -> str:
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
+class ReportFigure(Source):
+    """A figure shown with a feature's verdict (the board, the approval panel, `ralph report`, the commit) that
+    never decides it: read from a file the feature's checks wrote, once per seed when it has `seeds`."""
+
+    seeds: list[int] | None = Field(
+        None, min_length=1, description="Read once per seed ({seed} in 'file' or 'key'); shown as the mean and "
+        "the sample standard deviation (n-1)",
+    )
+    name: str | None = Field(None, min_length=1, description="The label shown (default: the key)")
+
+    @model_validator(mode="after")
+    def _seeded(self) -> ReportFigure:
+        placeholder = SEED in self.file or SEED in self.key
+        if self.seeds is not None and not placeholder:
+            raise ValueError(f"'seeds' is set but neither 'file' nor 'key' has a {SEED} placeholder")
+        if self.seeds is None and placeholder:
+            raise ValueError(f"uses {SEED} but has no 'seeds' list, e.g. \"seeds\": [0, 1, 2]")
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds {self.seeds} repeat a value")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.key
+
+
+# A report entry is an object or a bare key; the tags name the branch so that an error speaks of one of them only
+# (and `_pydantic_problems` drops them from the JSON path).
+REPORT_TAGS = ("{file, key}", "bare key")
+ReportEntry = Annotated[
+    Annotated[ReportFigure, Tag(REPORT_TAGS[0])] | Annotated[str, Tag(REPORT_TAGS[1])],
+    Discriminator(lambda v: REPORT_TAGS[1] if isinstance(v, str) else REPORT_TAGS[0]),
+]
+
+
+def gate_sources(checks: Iterable[Check]) -> list[tuple[str, list[int] | None]]:
+    """The distinct (file, seeds) the metric gates and comparisons of `checks` read: where a report figure given
+    as a bare key is looked up (seeds None when the file has no {seed})."""
+    found: list[tuple[str, list[int] | None]] = []
+    for c in checks:
+        sides = [(c.metric.file, c.seeds)] if c.metric else []
+        if c.compare:
+            sides += [(c.compare.a.file, c.compare.seeds_of("a")), (c.compare.b.file, c.compare.seeds_of("b"))]
+        for file, seeds in sides:
+            entry = (file, seeds if SEED in file else None)
+            if entry not in found:
+                found.append(entry)
+    return found
+
+
+def _confirmable(checks: list[Check]) -> None:
+    """A comparison with `confirm_seeds` needs seeded run checks in its list to run again (locally: a confirmation
+    is not yet run on Ray); ValueError otherwise."""
+    if not any(c.compare and c.compare.confirm_seeds for c in checks):
+        return
+    names = [c.name for c in checks if c.compare and c.compare.confirm_seeds]
+    if not any(c.run is not None and c.seeds for c in checks):
+        raise ValueError(f"{', '.join(names)}: 'confirm_seeds' runs the list's seeded run checks again for the fresh "
+                         "seeds, and there is none; add the check that writes its files, e.g. {\"name\": \"train\", "
+                         "\"run\": \"lab train x.yaml seed={seed}\", \"seeds\": [0, 1, 2]}")
+    if ray := [c.name for c in checks if c.on_ray]:
+        raise ValueError(f"{', '.join(names)}: 'confirm_seeds' is not supported with Ray checks yet ({', '.join(ray)} "
+                         "has \"executor\": \"ray\"); run them locally or drop 'confirm_seeds'")
+
+
 class Phase(_Strict):
     id: int = Field(ge=0)
     name: str = Field(min_length=1)
@@ -251,6 +337,12 @@ class Phase(_Strict):
         "default: the phase before it in the file. `[]` starts a parallel track.",
     )
 
+    @model_validator(mode="after")
+    def _confirmations(self) -> Phase:
+        _confirmable(self.entry)
+        _confirmable(self.exit)
+        return self
+
 
 class Feature(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="e.g. FEAT-010")
@@ -262,6 +354,41 @@ class Feature(_Strict):
     verify: list[Check] = Field(default_factory=list, description="The checks that decide `passes`")
     passes: bool = Field(False, description="Written by the harness only, from its own verification")
     notes: str = ""
+    report: list[ReportEntry] = Field(
+        default_factory=list, description="Figures shown with the verdict but never gating it, read from files the "
+        "feature's checks wrote: {\"file\", \"key\"} (with \"seeds\" and {seed}: mean and std; \"name\": the "
+        "label), or a bare key, read from the one file (per seed) the feature's metric gates and comparisons read",
+    )
+
+    @model_validator(mode="after")
+    def _report_and_confirmations(self) -> Feature:
+        _confirmable(self.verify)
+        labels = [f.label for f in self.report_figures()]
+        if repeated := sorted({x for x in labels if labels.count(x) > 1}):
+            raise ValueError(f"report: {', '.join(repeated)} named twice; give each figure its own \"name\"")
+        return self
+
+    def report_figures(self) -> list[ReportFigure]:
+        """`report` with each bare key resolved to the file (and seeds) the feature's gates read; ValueError when
+        that is not one file."""
+        sources = gate_sources(self.verify)
+        out = []
+        for entry in self.report:
+            if isinstance(entry, ReportFigure):
+                out.append(entry)
+                continue
+            if len(sources) != 1:
+                read = ", ".join(f for f, _ in sources) or "none"
+                raise ValueError(f"report: '{entry}' is a bare key, which is read from the one file the feature's "
+                                 f"metric gates and comparisons read, but they read {len(sources)} ({read}); say "
+                                 f"which: {{\"file\": \"runs/x/results.json\", \"key\": \"{entry}\"}}")
+            file, seeds = sources[0]
+            out.append(ReportFigure(file=file, key=entry, seeds=seeds))
+        return out
+
+    def report_files(self) -> list[str]:
+        """Repository-relative files the report figures read, seeds substituted."""
+        return list(dict.fromkeys(seeded(f.file, s) for f in self.report_figures() for s in f.seeds or [None]))
 
 
 class Defaults(_Strict):
@@ -385,7 +512,7 @@ def _allowed_fields(model: type[BaseModel]) -> list[str]:
 def _pydantic_problems(err: ValidationError) -> list[str]:
     problems = []
     for e in err.errors():
-        loc = tuple(e["loc"])
+        loc = tuple(part for part in e["loc"] if part not in REPORT_TAGS)
         if e["type"] == "extra_forbidden":
             model = _model_at(loc[:-1])
             allowed = _allowed_fields(model) if model else []

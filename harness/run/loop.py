@@ -28,7 +28,7 @@ from harness.books.git.repo import head_sha, ignored_dirs, open_repo, require_br
 from harness.books.layout import PROGRESS_FILE
 from harness.books.ledger import clear_inflight, read_left_tree, write_inflight, write_left_tree
 from harness.books.progress import LogEntry
-from harness.books.records import Evidence, JobRecord, all_passed
+from harness.books.records import Evidence, JobRecord, all_passed, report_values
 from harness.errors import ExitCode, RalphError
 from harness.fileio import clip, now_iso, printable
 from harness.judge import jobs
@@ -540,6 +540,7 @@ class PhaseRunner:
             lines.append(f"  {f.id} {fs.status} after {fs.attempts} attempt(s), ${fs.cost_usd:.4f}"
                          + (f"; {figures}" if figures else ""))
             lines += [f"    {line}" for line in comparison_lines(fs.last_evidence)]
+            lines += [f"    report: {v.text()}" for v in report_values(fs.last_evidence)]
         lines.append(f"This run: {self.spend.iterations} attempt(s), {self.spend.tokens} tokens, "
                      f"${self.spend.cost_usd:.4f}")
         if self.start_sha and self.start_sha != head_sha(self.project.repo):

@@ -105,6 +105,7 @@ def evidence_rows(evidence: list[Evidence], checks: list[Check], timeout_s: floa
 def feature_card(project: Project, row: dict[str, Any], page_dir: Path) -> str:
     state = project.ledger.feature(row["id"])
     figures = "".join([*(f"<span>{esc(c['check'])}: {esc(c['summary'])}</span>" for c in row["comparisons"]),
+                       *(f"<span>{esc(r['text'])}</span>" for r in row["report"]),
                        *(f"<span>{esc(k)} = {v:.4g}</span>" for k, v in row["metrics"].items())])
     attempts = [
         f"attempt {n}: " + " · ".join(link(d / name, page_dir, name) for name in ("transcript.jsonl", "prompt.md")

@@ -16,7 +16,7 @@ from rich.text import Text
 from harness.books.git.commits import headline_metrics
 from harness.books.git.repo import head_sha
 from harness.books.ledger import LEGACY_NOTE, FeatureState
-from harness.books.records import unique
+from harness.books.records import comparisons, report_values, unique
 from harness.fileio import now_iso
 from harness.project import Project
 from harness.run.approval import pending_request
@@ -36,9 +36,9 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
         "status": fs.status,
         "attempts": fs.attempts,
         "metrics": headline_metrics(e for e in fs.last_evidence if e.comparison is None),
-        "comparisons": [{"check": e.check, "verdict": e.verdict, "summary": e.comparison.summary(),
-                         **e.comparison.model_dump(mode="json")}
-                        for e in fs.last_evidence if e.comparison is not None],
+        "comparisons": [{"check": label, "verdict": verdict, "summary": found.summary(),
+                         **found.model_dump(mode="json")} for label, verdict, found in comparisons(fs.last_evidence)],
+        "report": [{"text": v.text(), **v.model_dump(mode="json")} for v in report_values(fs.last_evidence)],
         "failing": [f"{e.check}: {e.detail}" for e in fs.last_evidence if not e.passed],
         "verified_commit": fs.verified_commit,
         "verified_at": fs.verified_at,
@@ -104,9 +104,10 @@ def _status_text(f: dict[str, Any]) -> str:
 
 def _figure_lines(f: dict[str, Any], *, full: bool) -> list[str]:
     """A feature's key figures: each comparison (in full, or only its difference and p-value: the board names
-    it in full under the table), then the metrics."""
+    it in full under the table), then its report figures (a missing one says so), then the metrics."""
     lines = [f"{c['check']}: {c['summary']}" if full else f"Δ={c['diff']:+.3g} p={c['p_value']:.2g}"
              for c in f.get("comparisons", [])]
+    lines += [r["text"] if full or r["value"] is not None else f"{r['name']}: missing" for r in f.get("report", [])]
     return lines + [f"{k}={v:.4g}" for k, v in f["metrics"].items()]
 
 
@@ -158,6 +159,9 @@ def render_board(data: dict[str, Any]) -> RenderableType:
             # A comparison's full result (interval, test, n) needs the width of the board.
             body += [Text(f"  {f['id']}: {c['check']}: {c['summary']}", no_wrap=False)
                      for f in p["features"] for c in f["comparisons"]]
+            # Report figures in full (a missing one with why), under the table too: the column cuts them short.
+            body += [Text(f"  {f['id']}: report: {r['text']}", "" if r["value"] is not None else "yellow",
+                          no_wrap=False) for f in p["features"] for r in f["report"]]
             if any(f["legacy"] for f in p["features"]):
                 body.append(Text(LEGACY_NOTE, "dim"))
         exits = ", ".join(f"{e['check']}: {e['verdict']}" for e in p["exit"]) or "none"

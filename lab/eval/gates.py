@@ -1,11 +1,13 @@
 """Metric gates: thresholds on a run's results → pass/fail with reasons and an exit code.
 
-A gate is ``{key, op, value}`` with op in ``>= > <= < ==``; ``==`` compares with
-``math.isclose`` (relative 1e-9). Keys are looked up literally first (results.json is flat:
-``"eval.linacc_agg"``), then as a dotted path through nested mappings. A missing key, a value
-that is not a finite number, or a failed comparison fails the gate with a reason; a missing key's
-reason lists the closest existing keys. When the results say the run collapsed
-(``eval.collapse_reason``, written by ``lab eval``), every failing gate's reason starts with it.
+A gate is ``{key, op, value}`` with op in ``>= > <= < ==``, decided by the harness's own rule, read
+through lab/results.py, so ``lab gate`` and ``ralph`` agree about one file
+(tests/lab/test_gate_contract.py): ``==`` within a relative 1e-9 and an absolute 1e-12; a key is
+looked up flat first (results.json is flat: ``"eval.linacc_agg"``), then as dots through nested
+objects (longest prefix first) and into lists by index. A missing key, a value that is not a finite
+number, or a failed comparison fails the gate with a reason; a missing key's reason lists the
+closest existing keys. When the results say the run collapsed (``eval.collapse_reason``, written
+by ``lab eval``), every failing gate's reason starts with it.
 
 Gate files (``load_gates``): YAML or JSON holding either a list of gates or a mapping with a
 ``gates:`` list (a run config). Each gate is a mapping ``{key: …, op: …, value: …}`` or the
@@ -15,10 +17,8 @@ string shorthand ``"eval.linacc_agg >= 0.3"``.
 from __future__ import annotations
 
 import difflib
-import math
-import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,15 +26,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from rich.table import Table
 
+from lab.results import find, holds, number
+
 Op = Literal[">=", ">", "<=", "<", "=="]
 
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
-    "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0),
-}
 COLLAPSE_KEY = "eval.collapse_reason"  # set by `lab eval` when the representation collapsed
 _SHORTHAND = re.compile(r"^\s*(\S+)\s*(>=|<=|==|>|<)\s*(\S+)\s*$")
 
@@ -128,16 +123,9 @@ def _flat_keys(results: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
             yield from _flat_keys(v, f"{name}.")
 
 
-def lookup(results: Mapping[str, Any], key: str) -> tuple[bool, Any]:
-    """(found, value) for key: a literal key first, else a dotted path through nested mappings."""
-    if key in results:
-        return True, results[key]
-    node: Any = results
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
+def lookup(data: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """(found, value) for key, by the harness's rule (lab/results.py `find`)."""
+    return find(data, key)
 
 
 def check_gate(results: Mapping[str, Any], gate: Gate) -> GateResult:
@@ -148,10 +136,10 @@ def check_gate(results: Mapping[str, Any], gate: Gate) -> GateResult:
         close = difflib.get_close_matches(gate.key, list(_flat_keys(results)), n=3, cutoff=0.5)
         hint = f"; close matches: {', '.join(close)}" if close else ""
         return GateResult(**verdict, actual=None, passed=False, reason=f"key {gate.key!r} not in results{hint}")
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+    actual = number(raw)
+    if actual is None:
         return GateResult(**verdict, actual=None, passed=False, reason=f"{gate.key} is {raw!r}, not a finite number")
-    actual = float(raw)
-    passed = _OPS[gate.op](actual, gate.value)
+    passed = holds(actual, gate.op, gate.value)
     relation = "meets" if passed else "fails"
     reason = f"{actual:.6g} {relation} {gate.op} {gate.value:g}"
     collapse = results.get(COLLAPSE_KEY)

@@ -122,7 +122,7 @@ def test_typos_and_bad_values_are_named_with_their_paths(prd_dict) -> None:
 def test_the_schema_documents_the_fields() -> None:
     defs = json_schema()["$defs"]
     fields = defs["Comparison"]["properties"]
-    assert set(fields) == {"a", "b", "seeds", "paired", "test", "alpha", "margin"}
+    assert set(fields) == {"a", "b", "seeds", "paired", "test", "alpha", "margin", "confirm_seeds"}
     assert fields["test"]["enum"] == ["greater", "less", "noninferior", "equivalent"]
     assert "Welch" in fields["paired"]["description"] and "TOST" not in fields["paired"]["description"]
     assert "two one-sided tests" in fields["test"]["description"] and fields["alpha"]["default"] == 0.05

@@ -17,7 +17,7 @@ from harness.plan.prd import parse_prd
 
 def seeded_gate(n: int, op: str = ">=", agg: str = "mean-std") -> dict[str, Any]:
     return {"name": "learned", "seeds": list(range(n)), "agg": agg,
-            "metric": {"file": "runs/q-s{seed}.json", "key": "gain.acc", "op": op, "value": 0.0}}
+            "metric": {"file": "runs/q-s{seed}.json", "key": "eval.acc", "op": op, "value": 0.0}}
 
 
 def compare(**fields: Any) -> dict[str, Any]:

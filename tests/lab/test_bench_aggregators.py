@@ -49,10 +49,12 @@ def test_diff_reports_group_means_and_their_difference(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert report["a"]["mean"] == pytest.approx(0.2) and report["a"]["std"] == pytest.approx(0.1)
+    sample_std = 0.2 / 2 ** 0.5  # of 0.1 and 0.3 (n − 1), the one std of the lab and the harness
+    assert report["a"]["mean"] == pytest.approx(0.2) and report["a"]["std"] == pytest.approx(sample_std)
     assert report["diff"] == pytest.approx(-0.3)
-    assert report["spread"] == pytest.approx(0.1) and report["diff_plus_spread"] == pytest.approx(-0.2)
-    assert report["diff_minus_spread"] == pytest.approx(-0.4)
+    assert report["spread"] == pytest.approx(sample_std)
+    assert report["diff_plus_spread"] == pytest.approx(-0.3 + sample_std)
+    assert report["diff_minus_spread"] == pytest.approx(-0.3 - sample_std)
     args[-3] = "nested.x"
     assert CliRunner().invoke(app, args).exit_code == 0
     missing = CliRunner().invoke(app, ["diff", "--a", str(tmp_path / "none.json"), "--b", str(files["b0"]), "--key", "k"])

@@ -24,7 +24,7 @@ from harness.books.git.trees import (
     worktree_entry,
 )
 from harness.books.layout import HARNESS_FILES
-from harness.books.records import Evidence
+from harness.books.records import Evidence, comparisons, report_values
 from harness.plan.prd import Feature
 from harness.secrets import credential_in
 
@@ -52,6 +52,7 @@ def commit_message(feature: Feature, attempt: int, evidence: list[Evidence], met
     lines += ["", f"Ralph-Feature: {feature.id}", f"Ralph-Attempt: {attempt}",
               f"Ralph-Checks: {checks}", f"Ralph-Metrics: {figures}"]
     lines += [f"Ralph-Comparison: {_trailer_value(line)}" for line in comparison_lines(evidence)]
+    lines += [f"Ralph-Report: {_trailer_value(v.text())}" for v in report_values(evidence)]
     return "\n".join(lines) + "\n"
 
 
@@ -61,8 +62,9 @@ def headline_metrics(evidence: Iterable[Evidence]) -> dict[str, float]:
 
 
 def comparison_lines(evidence: Iterable[Evidence]) -> list[str]:
-    """'<check>: a - b = …, 90% CI […], p = … (<test>, n = …)' for each comparison that was tested."""
-    return [f"{e.check}: {e.comparison.summary()}" for e in evidence if e.comparison is not None]
+    """'<check>: a - b = …, 90% CI […], p = … (<test>, n = …)' for each comparison that was tested, and for each
+    confirmation on fresh seeds ('<check> (fresh seeds 5, 6, 7): …')."""
+    return [f"{label}: {found.summary()}" for label, _, found in comparisons(evidence)]
 
 
 def refuse_credentials(repo: git.Repo, feature_id: str, tree: str) -> None:
