@@ -48,6 +48,27 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def commit_plan(repo: Path, plan: dict[str, Any], gitignore: str = ".ralph/\n") -> Path:
+    """`repo` with `plan` as PRD.json and `gitignore` as .gitignore, committed; returns `repo`."""
+    (repo / "PRD.json").write_text(json.dumps(plan, indent=2))
+    (repo / ".gitignore").write_text(gitignore)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "plan")
+    return repo
+
+
+def validate_both_ways(tmp_path: Path, plan: dict[str, Any]) -> tuple[Any, Any]:
+    """`ralph validate` of `plan` (written to tmp_path/PRD.json), lenient then `--strict`: both CLI results."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    path = tmp_path / "PRD.json"
+    path.write_text(json.dumps(plan))
+    return tuple(CliRunner().invoke(app, ["validate", str(path), *flags, "-C", str(tmp_path)])
+                 for flags in ([], ["--strict"]))
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """An empty git repository (no commits yet) with a committer identity."""

@@ -16,7 +16,7 @@ from harness.judge.executors.local import check_env
 from harness.judge.verify import verify_feature
 from harness.project import Project
 from harness.settings import SettingsError, check_python, load_settings
-from tests.harness.conftest import git
+from tests.harness.conftest import commit_plan, git
 
 MARKER = "ralph_marker_pkg"  # importable only from the project's venv
 PLAN = {
@@ -42,11 +42,7 @@ def make_venv(path: Path) -> Path:
 
 @pytest.fixture
 def project_repo(repo: Path) -> Path:
-    (repo / "PRD.json").write_text(json.dumps(PLAN, indent=2))
-    (repo / ".gitignore").write_text(".ralph/\n.venv/\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "plan")
-    return repo
+    return commit_plan(repo, PLAN, ".ralph/\n.venv/\n")
 
 
 def verdict(repo: Path) -> dict[str, str]:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from tests.harness.conftest import git
+from tests.harness.conftest import commit_plan, git
 
 # Five seeds of a treatment (a) and its control (b); the run check writes them, so they are fresh.
 TREATMENT = [0.952, 0.941, 0.929, 0.930, 0.942]
@@ -32,11 +32,7 @@ def compare_repo(repo: Path, prd_dict: dict[str, Any]) -> Path:
             "a": {"file": "runs/a-s{seed}.json", "key": "eval.r2"}, "b": {"file": "runs/b-s{seed}.json", "key": "eval.r2"},
             "seeds": [0, 1, 2, 3, 4], "paired": True, "test": "greater"}},
     ]
-    (repo / "PRD.json").write_text(json.dumps(prd_dict, indent=2))
-    (repo / ".gitignore").write_text("runs/\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "plan")
-    return repo
+    return commit_plan(repo, prd_dict, "runs/\n")
 
 
 def test_the_comparison_is_on_the_record_the_board_the_report_and_the_commit(repo: Path, prd_dict) -> None:

@@ -3,16 +3,14 @@ with --strict): a metric gate whose key names a difference, in a list of checks 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from harness.cli import app
 from harness.plan.lint import CONTROL_HINT, difference_key, plan_findings
 from harness.plan.prd import parse_prd
+from tests.harness.conftest import validate_both_ways
 
 
 def gate(key: str, **extra: Any) -> dict[str, Any]:
@@ -69,10 +67,7 @@ def test_phase_lists_are_read_and_a_compare_elsewhere_does_not_count(prd_dict) -
 
 def test_validate_warns_and_strict_refuses_with_the_fix(tmp_path: Path, prd_dict) -> None:
     prd_dict["features"][0]["verify"].append(seeded("gain.acc"))
-    path = tmp_path / "PRD.json"
-    path.write_text(json.dumps(prd_dict))
-    lenient = CliRunner().invoke(app, ["validate", str(path), "-C", str(tmp_path)])
+    lenient, strict = validate_both_ways(tmp_path, prd_dict)
     assert lenient.exit_code == 0 and lenient.output.count("warning: FEAT-1 / learned: 'gain.acc'") == 1
-    strict = CliRunner().invoke(app, ["validate", str(path), "--strict", "-C", str(tmp_path)])
     assert strict.exit_code == 2 and strict.output.count("error: FEAT-1 / learned: 'gain.acc'") == 1
     assert CONTROL_HINT[:60] in " ".join(strict.output.split())

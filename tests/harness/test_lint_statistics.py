@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from harness.cli import app
 from harness.judge.calibration import mean_std_false_pass
 from harness.plan.lint import MEAN_STD_FALSE_PASS, STATISTICS_HINT, plan_findings
 from harness.plan.prd import parse_prd
+from tests.harness.conftest import validate_both_ways
 
 
 def seeded_gate(n: int, op: str = ">=", agg: str = "mean-std") -> dict[str, Any]:
@@ -68,11 +66,8 @@ def test_phase_checks_are_read_too(prd_dict) -> None:
 def test_validate_warns_and_strict_refuses_with_the_fix(tmp_path: Path, prd_dict) -> None:
     prd_dict["features"][0]["verify"][1] = seeded_gate(3)
     prd_dict["features"][1]["verify"].append(compare())
-    path = tmp_path / "PRD.json"
-    path.write_text(json.dumps(prd_dict))
-    lenient = CliRunner().invoke(app, ["validate", str(path), "-C", str(tmp_path)])
+    lenient, strict = validate_both_ways(tmp_path, prd_dict)
     assert lenient.exit_code == 0 and lenient.output.count("warning:") == 2
-    strict = CliRunner().invoke(app, ["validate", str(path), "--strict", "-C", str(tmp_path)])
     assert strict.exit_code == 2 and strict.output.count("error:") == 2
     flat = " ".join(strict.output.split())
     assert STATISTICS_HINT[:60] in flat and "set \"paired\": true when seed s of a and of b share" in flat

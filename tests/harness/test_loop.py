@@ -31,7 +31,7 @@ from harness.settings import RunSettings
 from harness.views.live import RunView
 from tests.fakes import cli_agents
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, bash, edit, message, overloaded, rate_limited, text, turn
-from tests.harness.conftest import git
+from tests.harness.conftest import commit_plan, git
 
 # FEAT-A passes when a.txt exists; FEAT-B needs score.py to write score.json with score >= 0.5
 # (the harness runs score.py itself; the file the gate reads never comes from the agent).
@@ -61,11 +61,7 @@ def score_script(value: float) -> str:
 
 @pytest.fixture
 def plan_repo(repo: Path) -> Path:
-    (repo / "PRD.json").write_text(json.dumps(PLAN, indent=2))
-    (repo / ".gitignore").write_text(".ralph/\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "plan")
-    return repo
+    return commit_plan(repo, PLAN)
 
 
 def runner_for(repo: Path, agent, phase: int = 1, **settings: Any) -> PhaseRunner:

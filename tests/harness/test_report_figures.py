@@ -18,7 +18,7 @@ from harness.plan.prd import PRDError, ReportFigure, json_schema, parse_prd
 from harness.project import Project
 from harness.run.loop import PhaseRunner, RunSettings
 from harness.views.live import RunView
-from tests.harness.conftest import git
+from tests.harness.conftest import commit_plan, git
 
 VALUES = [0.41, 0.44, 0.47]
 WRITE = ("mkdir -p runs && python -c \"import json, sys; s = int(sys.argv[1]); "
@@ -37,11 +37,7 @@ def report_repo(repo: Path, prd_dict: dict[str, Any], report: list[Any]) -> Path
                                                             "op": ">=", "value": 0.3}},
     ]
     prd_dict["features"][0]["report"] = report
-    (repo / "PRD.json").write_text(json.dumps(prd_dict, indent=2))
-    (repo / ".gitignore").write_text("runs/\n.ralph/\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "plan")
-    return repo
+    return commit_plan(repo, prd_dict, "runs/\n.ralph/\n")
 
 
 def test_report_figures_are_read_recorded_and_shown_everywhere(repo: Path, prd_dict) -> None:
