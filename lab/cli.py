@@ -139,7 +139,7 @@ def train_cmd(
     from lab.data.base import DatasetMissingError
     from lab.evaluate import evaluate
     from lab.eval.gates import check_gates, gate_table
-    from lab.train.ddp import TrainingProcessFailed
+    from lab.train.launch import TrainingProcessFailed
     from lab.train.loop import RunStateError, train
 
     assignments = _overrides(overrides or [], set_) + ([f"data.root={data_root}"] if data_root else [])
@@ -148,7 +148,8 @@ def train_cmd(
         if publish_to is not None and not cfg.eval.at_end:
             raise _fail("--publish needs the run evaluated: drop eval.at_end=false, or run `lab eval` then `lab publish`")
         if nproc > 1 or nnodes > 1:
-            from lab.train.ddp import Rank, launch, shard_batch, torchrun_args
+            from lab.train.ddp import Rank, shard_batch
+            from lab.train.launch import launch, torchrun_args
             from lab.train.loop import prepare_run_dir
 
             try:

@@ -130,7 +130,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
     """
     prepare_run_dir(cfg, resume, overwrite)
     run_dir = cfg.run_dir
-    rank = ddp.current()  # rank 0 of 1 unless started by `lab train --nproc N` (lab.train.ddp)
+    rank = ddp.current()  # rank 0 of 1 unless started by `lab train --nproc N` (lab.train.launch)
     device = ddp.device_for(rank, resolve_device(cfg.train.device))
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)

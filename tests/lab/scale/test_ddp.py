@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from lab.cli import app
-from lab.train.ddp import torchrun_args
+from lab.train.launch import torchrun_args
 from lab.train.logging import read_metrics
 from tests.lab.conftest import tiny_config
 
