@@ -344,6 +344,11 @@ class EvalConfig(Section):
     fresh_epochs: int = Field(300, ge=1, description="epochs of the fresh-view probe (released code: 300)")
     fresh_lr: float = Field(4e-4, gt=0)
     fresh_weight_decay: float = Field(1e-3, ge=0)
+    control_bn_sequences: int = Field(
+        1024, ge=0, description="training sequences (of M_tr context views) the untrained twin's BatchNorm running "
+        "statistics are re-estimated on before it is probed, no gradient step (lab.eval.controls); 0 keeps its "
+        "initial statistics (mean 0, variance 1: the handicapped control of issue 22)",
+    )
     seed: int = 1234
     at_end: bool = Field(True, description="`lab train` evaluates the run when training finishes")
     copy_to: Path | None = Field(None, description="also write results.json here (e.g. the experiment folder)")

@@ -6,7 +6,11 @@ the last slot zero), and z_AGG of every view alone (one-view sequences). The met
 `lab.eval` (pure, documented there; this module only orchestrates) turn them into the flat keys
 of docs/metrics.md, for the trained model (`eval.*`) and for the untrained twin (`init.*`: the
 same seed, so the same initial weights, and the same views and probes); `gain.* = eval.* − init.*`
-is what training added, the figure a learning gate reads.
+is what training added, the figure a learning gate reads. The twin is the fair control: before it
+is probed its BatchNorm running statistics are re-estimated on training sequences, with no
+gradient step (`lab.eval.controls`; `eval.control_bn_sequences`), so that a gain is not just the
+trained network's BN layers normalising where the twin's, with their initial statistics, do not.
+results.json says which control was used (`control`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import itertools
 import json
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +31,7 @@ from threadpoolctl import threadpool_limits
 from lab.build import autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import RunConfig, load_config
 from lab.data.views import ViewSampler
+from lab.eval.controls import batchnorm_layers, reestimate_batchnorm
 from lab.eval.equivariance import equivariance_r2
 from lab.eval.fresh_probe import fresh_view_probe_accuracy
 from lab.eval.health import collapse_reason, collapse_stats
@@ -159,6 +165,35 @@ def aggregator_layer_stats(model: SeqJEPA, sampler: ViewSampler, m: int, batch_s
     return model.aggregator_layer_stats(seq.views[:, :m], seq.actions)
 
 
+def calibrate_twin(twin: SeqJEPA, sampler: ViewSampler, cfg: RunConfig) -> str:
+    """Re-estimate the untrained twin's BatchNorm statistics on training sequences, in place; returns the
+    control's description for results.json.
+
+    Up to eval.control_bn_sequences training samples (a fixed-seed random subset, whole batches of
+    eval.batch_size) are made into M_tr + 1 views as in training, and the M_tr context views with
+    their actions go through the twin's training forward pass (`lab.eval.controls.reestimate_batchnorm`).
+    """
+    ev, m = cfg.eval, cfg.data.seq_len
+    if not batchnorm_layers(twin):
+        return "untrained twin (no BatchNorm statistics to re-estimate)"
+    n = min(ev.control_bn_sequences, sampler.num_samples)
+    size = min(ev.batch_size, n)
+    if size < 2:  # BatchNorm needs two samples per batch in train mode
+        return "untrained twin, initial BN statistics (not re-estimated)"
+    seed = ev.seed + 3  # apart from the probe features' view seeds
+    order = torch.randperm(sampler.num_samples, generator=torch.Generator().manual_seed(seed))[: n // size * size]
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        with sampler.seeded(seed):
+            for idx in order.to(sampler.device).split(size):
+                seq = sampler.sample(idx, m + 1)  # views (b, M+1, 3, H, W), actions (b, M, A)
+                yield seq.views[:, :m], seq.actions
+
+    with autocast_for(sampler.device):
+        used = reestimate_batchnorm(twin, batches())
+    return f"untrained twin, BN statistics re-estimated on {used * size} training sequences"
+
+
 def with_twin(trained: dict[str, Any], untrained: dict[str, Any]) -> dict[str, Any]:
     """eval.<k>, init.<k> and gain.<k> = eval − init for every numeric metric (reference keys: eval only)."""
     out = {f"eval.{k}": v for k, v in trained.items()}
@@ -205,6 +240,7 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
     m_vals = sorted(set(cfg.eval.m_val) | {cfg.data.seq_len, 5})
     samplers = (build_sampler(cfg, "train", dev), build_sampler(cfg, "test", dev))
     untrained, _, _ = build_parts(cfg, samplers[0], dev)  # seeded by train.seed: the run's initial weights
+    control = calibrate_twin(untrained, samplers[0], cfg)
     model, _, _ = build_parts(cfg, samplers[0], dev)
     model.load_state_dict(state["model"])
     feats = {"eval": _features(model, cfg, samplers, m_vals), "init": _features(untrained, cfg, samplers, m_vals)}
@@ -220,7 +256,7 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
     if cfg.eval.fresh_view_probe:
         for key, net in (("eval", model), ("init", untrained)):
             metrics[key]["linacc_agg_fresh"] = _fresh_view_probe(net, cfg, samplers, feats[key][1])
-    results = with_twin(metrics["eval"], metrics["init"])
+    results = with_twin(metrics["eval"], metrics["init"]) | {"control": control}
 
     history = read_metrics(run_dir)
     if history:  # the last logged training record: train.loss, train.step, …, online.<probe>
