@@ -146,11 +146,24 @@ def compute_metrics(cfg: RunConfig, tr: Features, te: Features, action_names: li
         sub = subspace_metrics(views)
         out |= {f"{prefix}rank_eq_eff": sub["rank_eq_eff"], f"{prefix}rank_inv_eff": sub["rank_inv_eff"],
                 f"{prefix}var_eq_frac": sub["var_eq_frac"], f"{prefix}subspace_overlap": sub["overlap"]}
-    reason = collapse_reason(out["rankme_enc"], {"mean_cosine": out["cos_enc"]}, "z")
-    out["collapsed"] = float(reason is not None)
-    if reason is not None:
-        out["collapse_reason"] = reason
+    out |= collapse_flags(out)
     out["chance"] = 1.0 / int(tr.labels.max().item() + 1)
+    return out
+
+
+def collapse_flags(metrics: dict[str, Any]) -> dict[str, Any]:
+    """collapsed_enc (z_1), collapsed_agg (z_AGG at M_tr) and collapsed (either), each 0.0 or 1.0, from the
+    RankMe and mean-cosine figures in `metrics`; collapse_reason names every figure past its limit.
+
+    Both are read: with the coding rate on z and no BatchNorm, z can stay spread while z_AGG
+    collapses (issue 22, M2: RankMe 2.1, mean cosine 0.999), and nothing downstream learns."""
+    reasons = {part: collapse_reason(metrics[f"rankme_{part}"], {"mean_cosine": metrics[f"cos_{part}"]}, name)
+               for part, name in (("enc", "z"), ("agg", "z_AGG"))}
+    out: dict[str, Any] = {f"collapsed_{part}": float(r is not None) for part, r in reasons.items()}
+    found = [r for r in reasons.values() if r is not None]
+    out["collapsed"] = float(bool(found))
+    if found:
+        out["collapse_reason"] = "; ".join(found)
     return out
 
 
