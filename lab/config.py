@@ -238,8 +238,9 @@ LossConfig = Annotated[CosineLossConfig | SharpenedLossConfig, Field(discriminat
 
 
 class RateConfig(Section):
-    """Coding-rate term: loss −= λ·R̃, R̃ = R(Z; ε²) / ((d/2)·log(1 + 1/ε²)) ∈ (0, 1], per context view's
-    batch of features (averaged over views), on z, z_AGG or both (lab/losses/coding_rate.py)."""
+    """Coding-rate term: loss −= λ·R̃, R̃ = R(Z; ε²) / R_max(n, d) ∈ (0, 1] with R_max = (k/2)·log(1 + d/(kε²)),
+    k = min(n, d), per context view's batch of features (averaged over views; every rank's rows under data
+    parallel), on z, z_AGG or both (lab/losses/coding_rate.py, lab/losses/objective.py)."""
 
     weight: float = Field(0.0, ge=0, description="λ; 0 turns the term off")
     eps_sq: float = Field(0.5, gt=0, description="ε² (not ε), as MCR² and SimDINO pass it")
