@@ -26,7 +26,7 @@ from lab.build import accelerate, autocast_for, build_parts, build_sampler, reso
 from lab.config import ConfigError, RunConfig, save_config
 from lab.data.views import Sequence
 from lab.data.actions import inverse_action_signs
-from lab.losses import objective
+from lab.losses.objective import objective
 from lab.models.seqjepa import Forward, SeqJEPA
 from lab.train import ddp
 from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,32 @@ def test_lab_has_no_import_cycle() -> None:
         graphlib.TopologicalSorter(import_graph()).prepare()
     except graphlib.CycleError as e:
         pytest.fail(f"import cycle in lab/: {' → '.join(e.args[1])}")
+
+
+def test_import_lab_losses_coding_rate_gives_the_module() -> None:
+    """`lab.losses` re-exported the function `coding_rate` (and `objective`), which replaced the
+    modules of the same names as the package's attributes."""
+    import lab.losses.coding_rate as rate_module
+    import lab.losses.objective as objective_module
+
+    assert inspect.ismodule(rate_module) and inspect.ismodule(objective_module)
+
+
+def test_no_package_binds_a_name_of_one_of_its_submodules_to_something_else() -> None:
+    """The same trap anywhere in lab/: a package `__init__` importing `name` from elsewhere (or defining it)
+    where `package/name.py` exists."""
+    modules = _modules()
+    shadowed = []
+    for package, path in modules.items():
+        if path.name != "__init__.py":
+            continue
+        submodules = {m.rpartition(".")[2] for m in modules if m.rpartition(".")[0] == package}
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module != package:
+                bound = {a.asname or a.name for a in node.names}
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                bound = {node.name}
+            else:
+                continue
+            shadowed += [f"{package}.{name}" for name in bound & submodules]
+    assert not shadowed, f"submodules hidden behind another object of the same name: {shadowed}"

@@ -8,7 +8,7 @@ import torch
 
 from lab.build import build_seqjepa
 from lab.config import ModelConfig, OptimConfig, parse_config
-from lab.losses import cosine_loss
+from lab.losses.jepa import cosine_loss
 from lab.models.action_embed import LinearBNActionEmbed
 from lab.models.aggregators.transformer import TransformerAggregator
 from lab.models.encoders import ConvNet, ResNet18
@@ -162,7 +162,7 @@ def test_stopgrad_target_is_the_online_encoder_and_leaves_bn_stats() -> None:
 
 
 def test_sharpened_loss_prefers_the_sharpened_target() -> None:
-    from lab.losses import sharpened_loss
+    from lab.losses.jepa import sharpened_loss
 
     torch.manual_seed(0)
     target = torch.randn(8, 16)
@@ -178,7 +178,7 @@ def test_sharpened_loss_prefers_the_sharpened_target() -> None:
 
 def test_objective_terms_and_rate_sign() -> None:
     from lab.config import ObjectiveConfig
-    from lab.losses import objective
+    from lab.losses.objective import objective
 
     torch.manual_seed(0)
     pred, target, z, z_agg = torch.randn(16, 8), torch.randn(16, 8), torch.randn(16, 3, 8), torch.randn(16, 12)

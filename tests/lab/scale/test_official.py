@@ -20,7 +20,7 @@ from lab.data.embedded import make_shapes
 from lab.data.views import AugmentViews, build_view_sampler
 from lab.eval.fresh_probe import fresh_view_probe_accuracy
 from lab.evaluate import Features, compute_metrics, extract
-from lab.losses import objective
+from lab.losses.objective import objective
 from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
 from tests.lab.conftest import tiny_config
