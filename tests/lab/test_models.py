@@ -215,6 +215,23 @@ def test_crate_aggregator_shapes_sparsity_and_stats(overcomplete: int | None) ->
         assert (layer.ista(h) >= 0).all()
 
 
+@pytest.mark.parametrize(("overcomplete", "fan_in", "out_bias"), [(None, 64, True), (4, 256, False)])
+def test_crate_dictionaries_and_output_bias_are_initialised_as_the_official_code(
+        overcomplete: int | None, fan_in: int, out_bias: bool) -> None:
+    """Issue 22, finding 9: the official CRATE / CRATE-α draw D from kaiming_uniform_ with a = 0,
+    U(−√(6/fan_in), √(6/fan_in)); the lab used a = √5 (2.45× smaller). Vanilla CRATE's output
+    projection has a bias, CRATE-α's has none."""
+    from lab.models.aggregators.crate import CrateAggregator
+
+    torch.manual_seed(0)
+    layer = CrateAggregator(64, layers=1, heads=4, overcomplete=overcomplete).layers[0]
+    bound = math.sqrt(6 / fan_in)
+    for d in [layer.ista.dictionary] + ([layer.ista.decoder] if overcomplete else []):
+        assert d.abs().max() <= bound and d.abs().max() > 0.98 * bound
+        assert d.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)  # the uniform's std
+    assert (layer.mssa.to_out.bias is not None) == out_bias
+
+
 def test_crate_is_a_drop_in_aggregator() -> None:
     for kind in ("crate", "crate_alpha"):
         model = build_seqjepa(_small(aggregator={"kind": kind, "layers": 2}), action_in_dim=2).eval()
