@@ -19,7 +19,6 @@ import itertools
 import json
 import platform
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,7 +30,7 @@ from threadpoolctl import threadpool_limits
 from lab.build import autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import RunConfig, load_config
 from lab.data.views import ViewSampler
-from lab.eval.controls import batchnorm_layers, reestimate_batchnorm
+from lab.eval.controls import batchnorm_layers, reestimate_on_training_sequences
 from lab.eval.equivariance import equivariance_r2
 from lab.eval.fresh_probe import fresh_view_probe_accuracy
 from lab.eval.health import collapse_reason, collapse_stats
@@ -179,32 +178,18 @@ def aggregator_layer_stats(model: SeqJEPA, sampler: ViewSampler, m: int, batch_s
 
 
 def calibrate_twin(twin: SeqJEPA, sampler: ViewSampler, cfg: RunConfig) -> str:
-    """Re-estimate the untrained twin's BatchNorm statistics on training sequences, in place; returns the
-    control's description for results.json.
-
-    Up to eval.control_bn_sequences training samples (a fixed-seed random subset, whole batches of
-    eval.batch_size) are made into M_tr + 1 views as in training, and the M_tr context views with
-    their actions go through the twin's training forward pass (`lab.eval.controls.reestimate_batchnorm`).
-    """
-    ev, m = cfg.eval, cfg.data.seq_len
+    """Re-estimate the untrained twin's BatchNorm statistics on eval.control_bn_sequences training
+    sequences, in place (`lab.eval.controls.reestimate_on_training_sequences`); returns the control's
+    description for results.json."""
     if not batchnorm_layers(twin):
         return "untrained twin (no BatchNorm statistics to re-estimate)"
-    n = min(ev.control_bn_sequences, sampler.num_samples)
-    size = min(ev.batch_size, n)
-    if size < 2:  # BatchNorm needs two samples per batch in train mode
-        return "untrained twin, initial BN statistics (not re-estimated)"
-    seed = ev.seed + 3  # apart from the probe features' view seeds
-    order = torch.randperm(sampler.num_samples, generator=torch.Generator().manual_seed(seed))[: n // size * size]
-
-    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        with sampler.seeded(seed):
-            for idx in order.to(sampler.device).split(size):
-                seq = sampler.sample(idx, m + 1)  # views (b, M+1, 3, H, W), actions (b, M, A)
-                yield seq.views[:, :m], seq.actions
-
+    ev = cfg.eval
     with autocast_for(sampler.device):
-        used = reestimate_batchnorm(twin, batches())
-    return f"untrained twin, BN statistics re-estimated on {used * size} training sequences"
+        used = reestimate_on_training_sequences(twin, sampler, cfg.data.seq_len, ev.control_bn_sequences,
+                                                ev.batch_size, seed=ev.seed + 3)  # apart from the probes' view seeds
+    if not used:
+        return "untrained twin, initial BN statistics (not re-estimated)"
+    return f"untrained twin, BN statistics re-estimated on {used} training sequences"
 
 
 def with_twin(trained: dict[str, Any], untrained: dict[str, Any]) -> dict[str, Any]:

@@ -16,11 +16,13 @@ forward takes views and actions, and update_bn puts dropout in train mode too.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from lab.data.views import ViewSampler
 
 
 def batchnorm_layers(model: nn.Module) -> list[_BatchNorm]:
@@ -59,3 +61,27 @@ def reestimate_batchnorm(model: nn.Module, batches: Iterable[tuple[torch.Tensor,
             bn.momentum = momentum
         model.train(was_training)
     return used
+
+
+def reestimate_on_training_sequences(model: nn.Module, sampler: ViewSampler, seq_len: int, num: int, batch_size: int,
+                                     seed: int) -> int:
+    """`reestimate_batchnorm` of a SeqJEPA model on up to `num` training sequences; returns how many were used.
+
+    A fixed-seed random subset of the sampler's samples, in whole batches of `batch_size` (BatchNorm
+    needs two rows per batch), is made into seq_len + 1 views as in training, and the seq_len context
+    views (B, M, 3, H, W) with their actions (B, M, A) go through model(context, actions). Returns 0,
+    statistics untouched, when fewer than two sequences are asked for or the model has no BatchNorm.
+    """
+    num = min(num, sampler.num_samples)
+    size = min(batch_size, num)
+    if size < 2 or not batchnorm_layers(model):
+        return 0
+    order = torch.randperm(sampler.num_samples, generator=torch.Generator().manual_seed(seed))[: num // size * size]
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        with sampler.seeded(seed):
+            for idx in order.to(sampler.device).split(size):
+                seq = sampler.sample(idx, seq_len + 1)  # views (b, M+1, 3, H, W), actions (b, M, A)
+                yield seq.views[:, :seq_len], seq.actions
+
+    return reestimate_batchnorm(model, batches()) * size
