@@ -319,6 +319,11 @@ class TrainConfig(Section):
     probe_hidden: int = Field(1024, ge=1, description="hidden width of the online action-probe MLPs")
     log_every: int = Field(10, ge=1)
     ckpt_every: int = Field(1, ge=1, description="epochs between checkpoints")
+    freeze_encoder: bool = Field(
+        False, description="the frozen-random-encoder control arm: the encoder keeps its initial weights, its BatchNorm "
+        "statistics re-estimated on training sequences as the evaluation's twin's and then fixed; the action embedding, "
+        "aggregator and predictor train (lab.train.loop.freeze_encoder)",
+    )
 
 
 class EvalConfig(Section):
@@ -447,6 +452,8 @@ class RunConfig(Section):
                              "use data.views.kind 'augment' or r2_heads 'joint'")
         if self.objective.local.enabled and (self.objective.symmetric or self.objective.target.kind != "ema"):
             raise ValueError("objective.local needs the EMA target and no symmetric loss (its stages' targets are the EMA copy's)")
+        if self.objective.local.enabled and self.train.freeze_encoder:
+            raise ValueError("train.freeze_encoder leaves nothing for objective.local to train: turn one of them off")
         blocks, stages = self.objective.local.blocks, self.model.encoder.num_stages
         if self.objective.local.enabled and blocks is not None and sum(blocks) != stages:
             raise ValueError(f"objective.local.blocks {blocks} covers {sum(blocks)} stages; the {self.model.encoder.kind} "
