@@ -38,7 +38,7 @@ from lab.data.embedded import make_shapes
 from lab.data.registry import load_dataset
 from lab.data.actions import consecutive_diff
 from lab.data.views import Sequence, ViewSampler, build_view_sampler
-from lab.losses import objective
+from lab.losses.objective import objective
 from lab.bench_options import Device, Threads, bench_device
 from lab.build import accelerate, autocast_for, build_parts, build_sampler
 from lab.train.loop import train_step

@@ -77,7 +77,7 @@ def build_sampler(cfg: RunConfig, split: str, device: torch.device,
     num = d.num_train if split == "train" else d.num_test
     ds = load_dataset(d.name, d.root, split, image_size=d.image_size, num=num, seed=d.seed, stream=d.stream,
                       memory_gib=d.memory_gib, cache_dir=d.cache_dir, progress=cfg.logging.progress)
-    return build_view_sampler(transform(ds) if transform else ds, d.views, device)
+    return build_view_sampler(transform(ds) if transform else ds, d.views, device, seq_len=d.seq_len)
 
 
 def accelerate(cfg: RunConfig, model: SeqJEPA, target: nn.Module, device: torch.device) -> None:

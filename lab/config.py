@@ -238,8 +238,9 @@ LossConfig = Annotated[CosineLossConfig | SharpenedLossConfig, Field(discriminat
 
 
 class RateConfig(Section):
-    """Coding-rate term: loss −= λ·R̃, R̃ = R(Z; ε²) / ((d/2)·log(1 + 1/ε²)) ∈ (0, 1], per context view's
-    batch of features (averaged over views), on z, z_AGG or both (lab/losses/coding_rate.py)."""
+    """Coding-rate term: loss −= λ·R̃, R̃ = R(Z; ε²) / R_max(n, d) ∈ (0, 1] with R_max = (k/2)·log(1 + d/(kε²)),
+    k = min(n, d), per context view's batch of features (averaged over views; every rank's rows under data
+    parallel), on z, z_AGG or both (lab/losses/coding_rate.py, lab/losses/objective.py)."""
 
     weight: float = Field(0.0, ge=0, description="λ; 0 turns the term off")
     eps_sq: float = Field(0.5, gt=0, description="ε² (not ε), as MCR² and SimDINO pass it")
@@ -318,6 +319,11 @@ class TrainConfig(Section):
     probe_hidden: int = Field(1024, ge=1, description="hidden width of the online action-probe MLPs")
     log_every: int = Field(10, ge=1)
     ckpt_every: int = Field(1, ge=1, description="epochs between checkpoints")
+    freeze_encoder: bool = Field(
+        False, description="the frozen-random-encoder control arm: the encoder keeps its initial weights, its BatchNorm "
+        "statistics re-estimated on training sequences as the evaluation's twin's and then fixed; the action embedding, "
+        "aggregator and predictor train (lab.train.loop.freeze_encoder)",
+    )
 
 
 class EvalConfig(Section):
@@ -344,6 +350,11 @@ class EvalConfig(Section):
     fresh_epochs: int = Field(300, ge=1, description="epochs of the fresh-view probe (released code: 300)")
     fresh_lr: float = Field(4e-4, gt=0)
     fresh_weight_decay: float = Field(1e-3, ge=0)
+    control_bn_sequences: int = Field(
+        1024, ge=0, description="training sequences (of M_tr context views) the untrained twin's BatchNorm running "
+        "statistics are re-estimated on before it is probed, no gradient step (lab.eval.controls); 0 keeps its "
+        "initial statistics (mean 0, variance 1: the handicapped control of issue 22)",
+    )
     seed: int = 1234
     at_end: bool = Field(True, description="`lab train` evaluates the run when training finishes")
     copy_to: Path | None = Field(None, description="also write results.json here (e.g. the experiment folder)")
@@ -441,6 +452,8 @@ class RunConfig(Section):
                              "use data.views.kind 'augment' or r2_heads 'joint'")
         if self.objective.local.enabled and (self.objective.symmetric or self.objective.target.kind != "ema"):
             raise ValueError("objective.local needs the EMA target and no symmetric loss (its stages' targets are the EMA copy's)")
+        if self.objective.local.enabled and self.train.freeze_encoder:
+            raise ValueError("train.freeze_encoder leaves nothing for objective.local to train: turn one of them off")
         blocks, stages = self.objective.local.blocks, self.model.encoder.num_stages
         if self.objective.local.enabled and blocks is not None and sum(blocks) != stages:
             raise ValueError(f"objective.local.blocks {blocks} covers {sum(blocks)} stages; the {self.model.encoder.kind} "

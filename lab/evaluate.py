@@ -6,7 +6,11 @@ the last slot zero), and z_AGG of every view alone (one-view sequences). The met
 `lab.eval` (pure, documented there; this module only orchestrates) turn them into the flat keys
 of docs/metrics.md, for the trained model (`eval.*`) and for the untrained twin (`init.*`: the
 same seed, so the same initial weights, and the same views and probes); `gain.* = eval.* − init.*`
-is what training added, the figure a learning gate reads.
+is what training added, the figure a learning gate reads. The twin is the fair control: before it
+is probed its BatchNorm running statistics are re-estimated on training sequences, with no
+gradient step (`lab.eval.controls`; `eval.control_bn_sequences`), so that a gain is not just the
+trained network's BN layers normalising where the twin's, with their initial statistics, do not.
+results.json says which control was used (`control`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from threadpoolctl import threadpool_limits
 from lab.build import autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import RunConfig, load_config
 from lab.data.views import ViewSampler
+from lab.eval.controls import batchnorm_layers, reestimate_on_training_sequences
 from lab.eval.equivariance import equivariance_r2
 from lab.eval.fresh_probe import fresh_view_probe_accuracy
 from lab.eval.health import collapse_reason, collapse_stats
@@ -140,11 +145,24 @@ def compute_metrics(cfg: RunConfig, tr: Features, te: Features, action_names: li
         sub = subspace_metrics(views)
         out |= {f"{prefix}rank_eq_eff": sub["rank_eq_eff"], f"{prefix}rank_inv_eff": sub["rank_inv_eff"],
                 f"{prefix}var_eq_frac": sub["var_eq_frac"], f"{prefix}subspace_overlap": sub["overlap"]}
-    reason = collapse_reason(out["rankme_enc"], {"mean_cosine": out["cos_enc"]}, "z")
-    out["collapsed"] = float(reason is not None)
-    if reason is not None:
-        out["collapse_reason"] = reason
+    out |= collapse_flags(out)
     out["chance"] = 1.0 / int(tr.labels.max().item() + 1)
+    return out
+
+
+def collapse_flags(metrics: dict[str, Any]) -> dict[str, Any]:
+    """collapsed_enc (z_1), collapsed_agg (z_AGG at M_tr) and collapsed (either), each 0.0 or 1.0, from the
+    RankMe and mean-cosine figures in `metrics`; collapse_reason names every figure past its limit.
+
+    Both are read: with the coding rate on z and no BatchNorm, z can stay spread while z_AGG
+    collapses (issue 22, M2: RankMe 2.1, mean cosine 0.999), and nothing downstream learns."""
+    reasons = {part: collapse_reason(metrics[f"rankme_{part}"], {"mean_cosine": metrics[f"cos_{part}"]}, name)
+               for part, name in (("enc", "z"), ("agg", "z_AGG"))}
+    out: dict[str, Any] = {f"collapsed_{part}": float(r is not None) for part, r in reasons.items()}
+    found = [r for r in reasons.values() if r is not None]
+    out["collapsed"] = float(bool(found))
+    if found:
+        out["collapse_reason"] = "; ".join(found)
     return out
 
 
@@ -157,6 +175,21 @@ def aggregator_layer_stats(model: SeqJEPA, sampler: ViewSampler, m: int, batch_s
     with sampler.seeded(seed):
         seq = sampler.sample(torch.arange(min(batch_size, sampler.num_samples), device=sampler.device), m + 1)
     return model.aggregator_layer_stats(seq.views[:, :m], seq.actions)
+
+
+def calibrate_twin(twin: SeqJEPA, sampler: ViewSampler, cfg: RunConfig) -> str:
+    """Re-estimate the untrained twin's BatchNorm statistics on eval.control_bn_sequences training
+    sequences, in place (`lab.eval.controls.reestimate_on_training_sequences`); returns the control's
+    description for results.json."""
+    if not batchnorm_layers(twin):
+        return "untrained twin (no BatchNorm statistics to re-estimate)"
+    ev = cfg.eval
+    with autocast_for(sampler.device):
+        used = reestimate_on_training_sequences(twin, sampler, cfg.data.seq_len, ev.control_bn_sequences,
+                                                ev.batch_size, seed=ev.seed + 3)  # apart from the probes' view seeds
+    if not used:
+        return "untrained twin, initial BN statistics (not re-estimated)"
+    return f"untrained twin, BN statistics re-estimated on {used} training sequences"
 
 
 def with_twin(trained: dict[str, Any], untrained: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +238,7 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
     m_vals = sorted(set(cfg.eval.m_val) | {cfg.data.seq_len, 5})
     samplers = (build_sampler(cfg, "train", dev), build_sampler(cfg, "test", dev))
     untrained, _, _ = build_parts(cfg, samplers[0], dev)  # seeded by train.seed: the run's initial weights
+    control = calibrate_twin(untrained, samplers[0], cfg)
     model, _, _ = build_parts(cfg, samplers[0], dev)
     model.load_state_dict(state["model"])
     feats = {"eval": _features(model, cfg, samplers, m_vals), "init": _features(untrained, cfg, samplers, m_vals)}
@@ -220,7 +254,7 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
     if cfg.eval.fresh_view_probe:
         for key, net in (("eval", model), ("init", untrained)):
             metrics[key]["linacc_agg_fresh"] = _fresh_view_probe(net, cfg, samplers, feats[key][1])
-    results = with_twin(metrics["eval"], metrics["init"])
+    results = with_twin(metrics["eval"], metrics["init"]) | {"control": control}
 
     history = read_metrics(run_dir)
     if history:  # the last logged training record: train.loss, train.step, …, online.<probe>

@@ -236,9 +236,11 @@ class AugmentViews(ViewSampler):
 
     action_names = ["crop_top", "crop_left", "crop_h", "crop_w", "brightness", "contrast", "saturation", "hue", "blur_sigma"]
 
-    def __init__(self, ds: ImageDataset, device: torch.device | str, cfg: ViewsConfig) -> None:
+    def __init__(self, ds: ImageDataset, device: torch.device | str, cfg: ViewsConfig, seq_len: int | None = None) -> None:
+        """seq_len: M_tr, the context views of a training sequence; with `cfg.normalize_across_views`
+        the parameters are normalised over the views a training sequence has (`_normalise_across_views`)."""
         super().__init__(ds, device)
-        self.cfg = cfg
+        self.cfg, self.seq_len = cfg, seq_len
         size = self.image_size
         kernel = max(3, 2 * round((size - 10) / 20) + 1)
 
@@ -273,6 +275,20 @@ class AugmentViews(ViewSampler):
         params = torch.cat([torch.stack([top, left, height, width], -1), factors, sigma[:, None]], -1)
         return x, params.float()
 
+    def _normalise_across_views(self, params: torch.Tensor) -> torch.Tensor:
+        """params (B, V, 9), context views then the target → each parameter divided by its L2 norm over the
+        views of a training sequence: the first M_tr context views and the target (all V views when
+        V = M_tr + 1, as in training, or when M_tr is not known).
+
+        The released code's `F.normalize(params, dim=1)` spans whatever views a sequence has, so an
+        evaluation sequence of max(M_val) + 1 = 9 views divided by a norm over 9 views where training
+        divided by one over 4, and its actions came out 0.64–0.71× the training scale (issue 22,
+        finding 5). Over the training views, the views 1..M_tr and the target are scaled exactly as in
+        training and the extra context views by the same factor."""
+        m_tr = self.seq_len if self.seq_len is not None else params.shape[1] - 1
+        group = torch.cat([params[:, : min(m_tr, params.shape[1] - 1)], params[:, -1:]], dim=1)
+        return params / group.norm(p=2, dim=1, keepdim=True).clamp_min(1e-12)  # F.normalize's eps
+
     def _render(self, idx: torch.Tensor, num_views: int, params: dict[str, torch.Tensor]) -> Sequence:
         b, m = idx.shape[0], num_views - 1
         img = self._to_float(self._gather(idx))
@@ -281,7 +297,7 @@ class AugmentViews(ViewSampler):
         views = torch.cat([ctx.unflatten(0, (b, m)), tgt[:, None]], dim=1)
         params = torch.cat([ctx_p.unflatten(0, (b, m)), tgt_p[:, None]], dim=1)  # (B, V, 9)
         if self.cfg.normalize_across_views:  # the released code's quirk: L2 over the view axis
-            params = F.normalize(params, p=2, dim=1)
+            params = self._normalise_across_views(params)
         views = self._normalise(views.flatten(0, 1)).unflatten(0, (b, num_views))
         return Sequence(views=views, actions=consecutive_diff(params), labels=self.labels[idx])
 
@@ -316,10 +332,12 @@ class QuatViews(ViewSampler):
         return Sequence(views=views, actions=relative_quats(self.quat[img_idx]), labels=self.labels[idx])
 
 
-def build_view_sampler(ds: ImageDataset, cfg: ViewsConfig, device: torch.device | str) -> ViewSampler:
-    """The sampler named by `cfg.kind` over dataset `ds`, holding its images on `device`."""
+def build_view_sampler(ds: ImageDataset, cfg: ViewsConfig, device: torch.device | str,
+                       seq_len: int | None = None) -> ViewSampler:
+    """The sampler named by `cfg.kind` over dataset `ds`, holding its images on `device`; seq_len (M_tr)
+    lets evaluation's longer sequences normalise augment actions as training did."""
     if cfg.kind in ("rotation", "affine"):
         return AffineViews(ds, device, cfg, ["rotation"] if cfg.kind == "rotation" else cfg.factors)
     if cfg.kind == "augment":
-        return AugmentViews(ds, device, cfg)
+        return AugmentViews(ds, device, cfg, seq_len)
     return QuatViews(ds, device)

@@ -1,7 +1,11 @@
-"""Losses as pure functions with documented shapes; `objective` assembles the configured terms."""
+"""Losses as pure functions with documented shapes, one module per family:
 
-from lab.losses.coding_rate import class_coding_rate, coding_rate, max_coding_rate
-from lab.losses.jepa import cosine_loss, sharpened_loss
-from lab.losses.objective import objective
+- `lab.losses.jepa`: the prediction losses (`cosine_loss`, `sharpened_loss`);
+- `lab.losses.coding_rate`: the coding rate R, its class-conditional form and its ceiling;
+- `lab.losses.objective`: `objective`, the configured terms assembled into the training loss;
+- `lab.losses.local`: the local (blockwise) stage losses.
 
-__all__ = ["class_coding_rate", "coding_rate", "cosine_loss", "max_coding_rate", "objective", "sharpened_loss"]
+Nothing is re-exported here: a function named like its module (`coding_rate`, `objective`) would
+replace the module as the package's attribute, and `import lab.losses.coding_rate as m` would
+give the function.
+"""

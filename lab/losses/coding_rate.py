@@ -7,8 +7,9 @@ of Z (n × d):
 
 The argument is **ε²** (`eps_sq`), as in `ryanchankh/mcr2`'s `--eps` and SimDINO: codebases
 disagree on ε vs ε², and mixing them shifts R by large factors. R is the log-volume of the
-features' ε-ball covering; it is largest, (d/2)·log(1 + 1/ε²) when n ≥ d, for isotropic features
-(ZᵀZ = (n/d)·I), and ½·log(1 + d/ε²) when every feature is the same vector.
+features' ε-ball covering; it is ½·log(1 + d/ε²) when every feature is the same vector, and at
+most (k/2)·log(1 + d/(k ε²)) with k = min(n, d) (`max_coding_rate`; derived there): that is
+(d/2)·log(1 + 1/ε²) when n ≥ d, but only (n/2)·log(1 + d/(n ε²)) for a batch smaller than d.
 
 The class-conditional (compression) form, for memberships y ∈ {0..K−1}:
 
@@ -52,9 +53,24 @@ def coding_rate(z: torch.Tensor, eps_sq: float) -> torch.Tensor:
         return _half_logdet_identity_plus(u, d / (n * eps_sq))
 
 
-def max_coding_rate(dim: int, eps_sq: float) -> float:
-    """(d/2)·log(1 + 1/ε²): the rate of isotropic unit features (n ≥ d), the largest possible."""
-    return dim / 2 * math.log1p(1 / eps_sq)
+def max_coding_rate(num: int, dim: int, eps_sq: float) -> float:
+    """The largest R(Z; ε²) of n = `num` unit-norm features in d = `dim` dimensions:
+
+        R_max(n, d) = (k/2)·log(1 + d/(k ε²)),   k = min(n, d).
+
+    Derivation. Let λ_1..λ_d ≥ 0 be the eigenvalues of ZᵀZ (d × d, rank ≤ k) and α = d/(n ε²), so
+    R = ½ Σ_i log(1 + α λ_i). Unit rows fix the trace: Σ_i λ_i = tr(ZᵀZ) = Σ_n ‖z_n‖² = n. At most k
+    eigenvalues are non-zero, and log(1 + α λ) is concave, so by Jensen the sum over those k is
+    largest when they are equal, λ_i = n/k: R ≤ (k/2)·log(1 + α n/k) = (k/2)·log(1 + d/(k ε²)).
+    It is reached: for n ≥ d by a unit-norm tight frame (ZᵀZ = (n/d)·I, e.g. isotropic features),
+    giving (d/2)·log(1 + 1/ε²); for n < d by n orthonormal rows (ZZᵀ = I_n), giving
+    (n/2)·log(1 + d/(n ε²)). Dividing by (d/2)·log(1 + 1/ε²) whatever n is, as before issue 22
+    (finding 7), caps R̃ well below 1 for small batches (0.32 at n = 64, d = 512, ε² = 0.5), so a
+    rate weight λ meant something different at every batch size."""
+    if num < 1 or dim < 1 or eps_sq <= 0:
+        raise ValueError(f"max_coding_rate needs n, d ≥ 1 and ε² > 0, got n={num}, d={dim}, ε²={eps_sq}")
+    k = min(num, dim)
+    return k / 2 * math.log1p(dim / (k * eps_sq))
 
 
 def class_coding_rate(z: torch.Tensor, labels: torch.Tensor, eps_sq: float) -> torch.Tensor:

@@ -2,13 +2,17 @@
 
     loss = L_pred(ẑ_{M+1}, sg(z̄_{M+1})) − λ·(R̃(z) and/or R̃(z_AGG))
 
-R̃ is the coding rate divided by its isotropic maximum (d/2)·log(1 + 1/ε²), computed per context
-view over the batch (B rows) and averaged over the M views; for z_AGG over the batch's aggregates.
+R̃ is the coding rate divided by its largest value for the batch's shape (n rows, d dimensions;
+`max_coding_rate`), computed per context view over the batch and averaged over the M views; for
+z_AGG over the batch's aggregates. Under data parallel the rate is a statistic of the global
+batch: each rank's rows are gathered (n = world · B) before it is computed (`gather_rows`).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
 
 from lab.config import ObjectiveConfig
 from lab.losses.coding_rate import coding_rate, max_coding_rate
@@ -22,10 +26,23 @@ def prediction_loss(cfg: ObjectiveConfig, pred: torch.Tensor, target: torch.Tens
     return cosine_loss(pred, target)
 
 
+def gather_rows(z: torch.Tensor) -> torch.Tensor:
+    """This rank's rows (B, …) → every rank's, (world·B, …) in rank order; z itself when not distributed.
+
+    The gather is differentiable (`torch.distributed.nn.functional.all_gather`): in backward each
+    rank's rows receive the sum over ranks of the gradients with respect to them, world × the
+    gradient of the (identical) global loss, which DistributedDataParallel's average over ranks
+    turns back into the single-process gradient."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return z
+    return torch.cat(dist_nn.all_gather(z))
+
+
 def normalised_rate(z: torch.Tensor, eps_sq: float) -> torch.Tensor:
-    """R̃ of a (B, D) batch or the view-average of a (B, M, D) one; in (0, 1]."""
+    """R̃ of a (B, D) batch or the view-average of a (B, M, D) one, over every rank's rows; in (0, 1]."""
+    z = gather_rows(z)
     views = z.unbind(1) if z.ndim == 3 else (z,)
-    return torch.stack([coding_rate(v, eps_sq) for v in views]).mean() / max_coding_rate(z.shape[-1], eps_sq)
+    return torch.stack([coding_rate(v, eps_sq) for v in views]).mean() / max_coding_rate(z.shape[0], z.shape[-1], eps_sq)
 
 
 def objective(cfg: ObjectiveConfig, pred: torch.Tensor, target: torch.Tensor, z: torch.Tensor, z_agg: torch.Tensor,

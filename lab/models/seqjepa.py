@@ -84,12 +84,13 @@ class SeqJEPA(nn.Module):
     def aggregator_layer_stats(self, context: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:
         """layer<i>.<stat> of an aggregator that reports per-layer statistics (CRATE: ISTA sparsity, coding
         rate per head subspace) on context views (B, M, 3, H, W) with actions (B, M, d_a); {} for the others.
-        Runs in eval mode (no BatchNorm statistics updated) and restores the mode it found."""
+        Runs in eval mode (no BatchNorm statistics updated) and restores every module's mode as it found it."""
         if not hasattr(self.aggregator, "layer_stats"):
             return {}
-        was_training = self.training
+        modes = [(m, m.training) for m in self.modules()]  # per module: a frozen encoder stays in eval mode
         self.eval()
         tokens = self.tokens(self.encode(context), self.embed_actions(actions)).float()
         stats = self.aggregator.layer_stats(tokens)
-        self.train(was_training)
+        for module, training in modes:
+            module.training = training
         return {f"layer{i}.{k}": v for i, layer in enumerate(stats) for k, v in layer.items()}

@@ -24,9 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lab.build import accelerate, autocast_for, build_parts, build_sampler, resolve_device
 from lab.config import ConfigError, RunConfig, save_config
-from lab.data.views import Sequence
+from lab.data.views import Sequence, ViewSampler
 from lab.data.actions import inverse_action_signs
-from lab.losses import objective
+from lab.eval.controls import reestimate_on_training_sequences
+from lab.losses.objective import objective
 from lab.models.seqjepa import Forward, SeqJEPA
 from lab.train import ddp
 from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
@@ -116,6 +117,20 @@ def train_step(model: SeqJEPA, target: nn.Module, probes: OnlineProbes, opt: tor
     return {"loss": loss.item(), **{f"loss/{k}": v.item() for k, v in terms.items()}, **probe_metrics}
 
 
+def freeze_encoder(model: SeqJEPA, sampler: ViewSampler, cfg: RunConfig) -> None:
+    """The frozen-random-encoder control arm (`train.freeze_encoder`), in place, before the optimiser is built.
+
+    The encoder keeps its initial weights (no gradient, so no optimiser state) and its BatchNorm
+    statistics are re-estimated on training sequences exactly as `lab eval` re-estimates its
+    untrained twin's (same sequences, same seed), then fixed: the loop keeps the encoder in eval
+    mode. So the arm's encoder is the fair twin's, and what it gains over the twin is what training
+    the action embedding, aggregator and predictor on random features adds."""
+    ev = cfg.eval
+    reestimate_on_training_sequences(model, sampler, cfg.data.seq_len, ev.control_bn_sequences, ev.batch_size,
+                                     seed=ev.seed + 3)
+    model.encoder.requires_grad_(False)
+
+
 def rate_weight_at(step: int, steps_per_epoch: int, cfg: RunConfig) -> float:
     """λ of the coding-rate term at a step: linear ramp from 0 over rate.warmup_epochs, then constant."""
     rate = cfg.objective.rate
@@ -139,6 +154,8 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
     sampler = build_sampler(cfg, "train", device)
     sampler.shard(rank.rank, rank.world)
     model, target, probes = build_parts(cfg, sampler, device)
+    if cfg.train.freeze_encoder:
+        freeze_encoder(model, sampler, cfg)
     ddp.sync_batchnorm([model, target], rank, device, cfg.train.sync_bn)
     if rank.world > 1:  # own streams per rank for kornia's draws and dropout (views' parameters are shared)
         torch.manual_seed(cfg.train.seed + 1_000_003 * rank.rank)
@@ -185,6 +202,8 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
 
     for module in (model, target, probes):
         module.train()
+    if cfg.train.freeze_encoder:
+        model.encoder.eval()  # its re-estimated BatchNorm statistics stay fixed
     with _progress(cfg.logging.progress and rank.main) as progress:
         task = progress.add_task(cfg.name, total=total_steps, completed=step, stats="")
         for epoch in range(start_epoch, cfg.train.epochs):

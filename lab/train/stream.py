@@ -42,7 +42,8 @@ from lab.data.replay import BUFFERS
 from lab.data.stream import DeviceWindow, batches, class_incremental_order, drifted, task_classes, tint_tasks
 from lab.eval.probes import linear_probe_accuracy
 from lab.evaluate import extract
-from lab.losses import cosine_loss, objective
+from lab.losses.jepa import cosine_loss
+from lab.losses.objective import objective
 from lab.provenance import code_version
 from lab.train.checkpoint import save_checkpoint
 from lab.train.logging import RunLogger

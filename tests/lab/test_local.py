@@ -132,7 +132,7 @@ def test_local_objective_is_part_of_the_model_and_one_step_trains_every_stage(
     assert any(k.startswith("local.heads.0") for k in model.state_dict())  # saved and restored with the model
     import functools
 
-    from lab.losses import objective
+    from lab.losses.objective import objective
     from lab.train.local import local_loss
     from lab.train.loop import train_step
     from lab.train.optim import build_optimizer

@@ -8,7 +8,7 @@ import torch
 
 from lab.build import build_seqjepa
 from lab.config import ModelConfig, OptimConfig, parse_config
-from lab.losses import cosine_loss
+from lab.losses.jepa import cosine_loss
 from lab.models.action_embed import LinearBNActionEmbed
 from lab.models.aggregators.transformer import TransformerAggregator
 from lab.models.encoders import ConvNet, ResNet18
@@ -162,7 +162,7 @@ def test_stopgrad_target_is_the_online_encoder_and_leaves_bn_stats() -> None:
 
 
 def test_sharpened_loss_prefers_the_sharpened_target() -> None:
-    from lab.losses import sharpened_loss
+    from lab.losses.jepa import sharpened_loss
 
     torch.manual_seed(0)
     target = torch.randn(8, 16)
@@ -178,7 +178,7 @@ def test_sharpened_loss_prefers_the_sharpened_target() -> None:
 
 def test_objective_terms_and_rate_sign() -> None:
     from lab.config import ObjectiveConfig
-    from lab.losses import objective
+    from lab.losses.objective import objective
 
     torch.manual_seed(0)
     pred, target, z, z_agg = torch.randn(16, 8), torch.randn(16, 8), torch.randn(16, 3, 8), torch.randn(16, 12)
@@ -213,6 +213,23 @@ def test_crate_aggregator_shapes_sparsity_and_stats(overcomplete: int | None) ->
         expected = torch.relu(h + 0.1 * (h - h @ d.T) @ d - 0.1 * 0.1)
         torch.testing.assert_close(layer.ista(h), expected)
         assert (layer.ista(h) >= 0).all()
+
+
+@pytest.mark.parametrize(("overcomplete", "fan_in", "out_bias"), [(None, 64, True), (4, 256, False)])
+def test_crate_dictionaries_and_output_bias_are_initialised_as_the_official_code(
+        overcomplete: int | None, fan_in: int, out_bias: bool) -> None:
+    """Issue 22, finding 9: the official CRATE / CRATE-α draw D from kaiming_uniform_ with a = 0,
+    U(−√(6/fan_in), √(6/fan_in)); the lab used a = √5 (2.45× smaller). Vanilla CRATE's output
+    projection has a bias, CRATE-α's has none."""
+    from lab.models.aggregators.crate import CrateAggregator
+
+    torch.manual_seed(0)
+    layer = CrateAggregator(64, layers=1, heads=4, overcomplete=overcomplete).layers[0]
+    bound = math.sqrt(6 / fan_in)
+    for d in [layer.ista.dictionary] + ([layer.ista.decoder] if overcomplete else []):
+        assert d.abs().max() <= bound and d.abs().max() > 0.98 * bound
+        assert d.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)  # the uniform's std
+    assert (layer.mssa.to_out.bias is not None) == out_bias
 
 
 def test_crate_is_a_drop_in_aggregator() -> None:

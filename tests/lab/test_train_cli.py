@@ -168,3 +168,29 @@ def test_evaluation_is_the_same_in_any_process(tmp_path: Path) -> None:
         results = evaluate(cfg.run_dir)
         figures.append({k: v for k, v in results.items() if k.split(".")[0] in ("eval", "init", "gain")})
     assert figures[0] == figures[1]
+
+
+def test_frozen_encoder_arm_keeps_the_fair_twins_encoder_and_trains_the_rest(tmp_path: Path) -> None:
+    """train.freeze_encoder: the encoder's weights stay the initial ones and its BatchNorm statistics are the
+    fair twin's (same sequences and seed), so every encoder figure equals the twin's; the aggregator trains."""
+    from lab.build import build_parts, build_sampler
+    from lab.evaluate import evaluate
+
+    cfg = parse_config(tiny_config(tmp_path, model={"aggregator": {"kind": "crate", "layers": 1}},  # layer_stats path
+                                   train={"freeze_encoder": True, "epochs": 2, "steps_per_epoch": 2},
+                                   eval={"at_end": False, "control_bn_sequences": 32, "batch_size": 16}))
+    loop.train(cfg)
+    trained = load_checkpoint(cfg.run_dir)["model"]
+    init, _, _ = build_parts(cfg, build_sampler(cfg, "train", torch.device("cpu")), torch.device("cpu"))
+    for key, value in init.state_dict().items():
+        if key.startswith("encoder.") and "running" not in key and "num_batches" not in key:
+            torch.testing.assert_close(trained[key], value, rtol=0, atol=0, msg=key)
+    assert any(not torch.equal(trained[k], v) for k, v in init.state_dict().items() if k.startswith("aggregator."))
+    results = evaluate(cfg.run_dir)
+    for key in ("linacc_enc", "rankme_enc", "r2_equi", "cos_enc"):
+        assert results[f"gain.{key}"] == 0.0, key  # the same encoder as the fair twin: identical features
+
+
+def test_frozen_encoder_is_refused_with_local_learning(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="freeze_encoder"):
+        parse_config(tiny_config(tmp_path, train={"freeze_encoder": True}, objective={"local": {"enabled": True}}))

@@ -12,6 +12,13 @@ Each layer is one step of sparse rate reduction on the tokens Z (B, T, d):
 A final LayerNorm follows the last layer, as in the transformer aggregator; no positional
 embedding. `layer_stats` reports, per layer, the sparsity of the ISTA output (fraction of exact
 zeros) and the coding rate of the tokens in each head's subspace.
+
+Initialisation and biases follow the official code (Ma-Lab-Berkeley/CRATE `model/crate.py`;
+UCSC-VLAA/CRATE-alpha `torch_inference/model/crate_alpha.py`): the dictionaries D (and D₁) use
+`kaiming_uniform_` with its default a = 0, bound √(6 / fan_in), fan_in = the dictionary's second
+dimension (d for CRATE, C·d for CRATE-α); MSSA's output projection has a bias in CRATE and none in
+CRATE-α. Before issue 22 (finding 9) the dictionaries used a = √5 (bound √(1 / fan_in), 2.45×
+smaller) and neither output projection had a bias.
 """
 
 from __future__ import annotations
@@ -23,16 +30,23 @@ from torch import nn
 from lab.losses.coding_rate import coding_rate
 
 
-class MSSA(nn.Module):
-    """Multi-head subspace self-attention: U_[K]ᵀ as one bias-free projection shared by q, k and v."""
+def init_dictionary(dictionary: nn.Parameter) -> nn.Parameter:
+    """The official CRATE / CRATE-α initialisation: kaiming_uniform_ with a = 0 (bound √(6 / fan_in))."""
+    nn.init.kaiming_uniform_(dictionary, a=0.0)
+    return dictionary
 
-    def __init__(self, dim: int, heads: int) -> None:
+
+class MSSA(nn.Module):
+    """Multi-head subspace self-attention: U_[K]ᵀ as one bias-free projection shared by q, k and v;
+    the output projection has a bias when `out_bias` (CRATE: yes; CRATE-α: no)."""
+
+    def __init__(self, dim: int, heads: int, out_bias: bool = True) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"CRATE width {dim} is not divisible by {heads} heads; change model.aggregator.heads")
         self.heads, self.head_dim = heads, dim // heads
         self.proj = nn.Linear(dim, dim, bias=False)  # [U_1 … U_K]ᵀ
-        self.to_out = nn.Linear(dim, dim, bias=False)
+        self.to_out = nn.Linear(dim, dim, bias=out_bias)
 
     def head_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, d) → (B, K, T, p): the tokens in each head's subspace, U_kᵀ z."""
@@ -49,8 +63,7 @@ class ISTA(nn.Module):
 
     def __init__(self, dim: int, eta: float, lambd: float) -> None:
         super().__init__()
-        self.dictionary = nn.Parameter(torch.empty(dim, dim))
-        nn.init.kaiming_uniform_(self.dictionary, a=5**0.5)
+        self.dictionary = init_dictionary(nn.Parameter(torch.empty(dim, dim)))
         self.eta, self.lambd = eta, lambd
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -65,10 +78,8 @@ class OvercompleteISTA(nn.Module):
 
     def __init__(self, dim: int, ratio: int, eta: float, lambd: float) -> None:
         super().__init__()
-        self.dictionary = nn.Parameter(torch.empty(dim, ratio * dim))
-        self.decoder = nn.Parameter(torch.empty(dim, ratio * dim))
-        for p in (self.dictionary, self.decoder):
-            nn.init.kaiming_uniform_(p, a=5**0.5)
+        self.dictionary = init_dictionary(nn.Parameter(torch.empty(dim, ratio * dim)))
+        self.decoder = init_dictionary(nn.Parameter(torch.empty(dim, ratio * dim)))
         self.eta, self.lambd = eta, lambd
 
     def code(self, h: torch.Tensor) -> torch.Tensor:
@@ -84,7 +95,7 @@ class CrateLayer(nn.Module):
     def __init__(self, dim: int, heads: int, eta: float, lambd: float, overcomplete: int | None) -> None:
         super().__init__()
         self.norm_attn, self.norm_ista = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.mssa = MSSA(dim, heads)
+        self.mssa = MSSA(dim, heads, out_bias=overcomplete is None)
         self.ista = ISTA(dim, eta, lambd) if overcomplete is None else OvercompleteISTA(dim, overcomplete, eta, lambd)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

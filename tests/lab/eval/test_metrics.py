@@ -153,3 +153,23 @@ def test_collapse_reason_names_the_figure() -> None:
     spread = torch.randn(256, 16)
     assert collapse_reason(rankme(spread), collapse_stats(spread)) is None
     assert "mean pairwise cosine" in collapse_reason(10.0, {"mean_cosine": 0.995})
+
+
+def test_a_collapsed_aggregate_marks_the_run_collapsed_even_when_z_is_spread(tmp_path) -> None:
+    """Issue 22, finding 6: `eval.collapsed` read z alone, so a run whose z_AGG was one point passed."""
+    from lab.config import parse_config
+    from lab.evaluate import Features, compute_metrics
+    from tests.lab.conftest import tiny_config
+
+    cfg = parse_config(tiny_config(tmp_path))
+    m, g = cfg.data.seq_len, torch.Generator().manual_seed(0)
+
+    def features(n: int) -> Features:
+        z = torch.randn(n, 4, 16, generator=g)  # spread encoder features of 4 views
+        agg = torch.ones(n, 8) + 1e-5 * torch.randn(n, 8, generator=g)  # every sequence: the same z_AGG
+        return Features(z=z, agg={k: agg for k in (1, m, 3)}, agg_single=torch.randn(n, 4, 8, generator=g),
+                        action=torch.randn(n, 2, generator=g), labels=torch.arange(n) % 4)
+
+    out = compute_metrics(cfg, features(96), features(48), ["sin", "cos"])
+    assert out["collapsed"] == 1.0 and out["collapsed_agg"] == 1.0 and out["collapsed_enc"] == 0.0
+    assert out["collapse_reason"].startswith("collapsed: RankMe(z_AGG)")

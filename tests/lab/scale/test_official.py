@@ -20,7 +20,7 @@ from lab.data.embedded import make_shapes
 from lab.data.views import AugmentViews, build_view_sampler
 from lab.eval.fresh_probe import fresh_view_probe_accuracy
 from lab.evaluate import Features, compute_metrics, extract
-from lab.losses import objective
+from lab.losses.objective import objective
 from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
 from tests.lab.conftest import tiny_config
@@ -53,6 +53,31 @@ def test_augment_actions_are_normalised_across_views_before_differences(across: 
     absolute = torch.cat([params[:12].unflatten(0, (4, 3)), params[12:, None]], 1)  # (B, V, 9)
     want = consecutive_diff(F.normalize(absolute, p=2, dim=1) if across else absolute)
     torch.testing.assert_close(seq.actions, want)
+
+
+def test_evaluation_sequences_normalise_actions_over_the_views_training_used(tmp_path: Path, monkeypatch) -> None:
+    """Issue 22, finding 5: with normalize_across_views, a 9-view evaluation sequence was normalised over
+    9 views where training (M_tr = 3) normalised over 4, shrinking its actions. The same drawn
+    parameters for views 1..3 and the target must give the same actions a_1, a_2 in both."""
+    b, m_tr, v_eval = 4, 3, 9
+    context, target = torch.rand(b, v_eval - 1, 9) + 0.5, torch.rand(b, 9) + 0.5
+
+    def fixed(self, x, mods):  # context rows are (sample, view) flattened; the first m views of each sample
+        if mods is self.context:
+            return x, context[:, : x.shape[0] // b].flatten(0, 1)
+        return x, target
+
+    monkeypatch.setattr(AugmentViews, "_run", fixed)
+    cfg = _cfg(tmp_path, data={"seq_len": m_tr, "views": {"kind": "augment", "normalize_across_views": True}})
+    from lab.build import build_sampler
+
+    sampler = build_sampler(cfg, "train", torch.device("cpu"))
+    idx = torch.arange(b)
+    train_actions = sampler.sample(idx, m_tr + 1).actions  # (B, 3, 9)
+    eval_actions = sampler.sample(idx, v_eval).actions  # (B, 8, 9)
+    absolute = torch.cat([context[:, :m_tr], target[:, None]], 1)
+    torch.testing.assert_close(train_actions, consecutive_diff(F.normalize(absolute, p=2, dim=1)))  # training: unchanged
+    torch.testing.assert_close(eval_actions[:, : m_tr - 1], train_actions[:, : m_tr - 1])
 
 
 def test_released_action_batchnorm_calls(tmp_path: Path) -> None:
