@@ -61,7 +61,8 @@ class MetricGate(Source):
     """A threshold on one number in a JSON file the verification produced."""
 
     op: Op
-    value: float = Field(allow_inf_nan=False, description="A finite threshold")
+    value: float = Field(allow_inf_nan=False, strict=True, description="A finite threshold, a JSON number "
+                         "(\"0.93\" in quotes is refused, not read as 0.93)")
 
 
 class Resources(_Strict):
@@ -667,6 +668,10 @@ def prd_warnings(prd: PRD, repo: Path | None = None) -> list[str]:
         if not expand(repo, [pattern]):
             out.append(f"defaults.protected: '{pattern}' matches nothing in {repo} (a typo?); it only stops the "
                        "agent from creating such paths")
+    for phase in prd.phases:
+        if phase.approval and not prd.features_in_phase(phase.id):
+            out.append(f"phase {phase.id}: asks for approval but has no features, so `ralph run` never reaches its "
+                       "approval gate; add its features, or set \"approval\": false")
     for f in prd.features:
         if not f.verify:
             out.append(f"{f.id}: no 'verify' checks, so ralph can never mark it passing; add at least one")
