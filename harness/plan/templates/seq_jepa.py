@@ -136,7 +136,7 @@ PLAN: dict[str, Any] = {
          "verify": [{"name": "coding-rate tests", "run": "pytest -q tests/lab -k coding_rate", "timeout_s": 600}]},
         {"id": "S2-TEACHERLESS", "phase": 2, "title": "Teacherless + coding rate learns without collapse, as the baseline does",
          "description": "Stop-gradient target plus the coding-rate term, quick config, three seeds.",
-         "acceptance": ["no seed collapses (eval.collapsed: RankMe and mean cosine of z)",
+         "acceptance": ["no seed collapses (eval.collapsed: RankMe and mean cosine of z and of z_AGG)",
                         "z_AGG gains over the untrained twin beyond the seed spread",
                         "its gain is not below the baseline's by more than the two groups' spread"],
          "depends_on": ["S2-RATE", "S1-QUICK"],
