@@ -63,6 +63,11 @@ def now_iso() -> str:
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def is_virtualenv(path: Path) -> bool:
+    """True when `path` is a Python virtual environment (it holds `pyvenv.cfg`)."""
+    return (Path(path) / "pyvenv.cfg").is_file()
+
+
 def printable(text: str) -> str:
     """`text` without terminal control sequences and control characters (tabs and newlines stay)."""
     return _CONTROL.sub("", text)

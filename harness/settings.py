@@ -24,6 +24,7 @@ from harness.agents import AGENT_KINDS
 from harness.books.git.repo import VCSError, open_repo
 from harness.books.layout import CONFIG_FILE
 from harness.errors import RalphError
+from harness.fileio import is_virtualenv
 from harness.sandbox import SandboxKind
 
 AgentKind = Literal[AGENT_KINDS]  # type: ignore[valid-type]  # the one list, from harness.agents
@@ -102,7 +103,7 @@ class CheckPython:
 def _venv_python(root: Path) -> Path | None:
     """`root/bin/python` when `root` is a virtual environment (it has pyvenv.cfg), else None."""
     exe = root / "bin" / "python"
-    return exe if (root / "pyvenv.cfg").is_file() and os.access(exe, os.X_OK) else None
+    return exe if is_virtualenv(root) and os.access(exe, os.X_OK) else None
 
 
 def check_python(repo: Path, configured: str | None, environ: Mapping[str, str] = os.environ) -> CheckPython:

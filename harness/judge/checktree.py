@@ -27,6 +27,7 @@ from harness.books.git.repo import head_sha, ignored_dirs
 from harness.books.git.trees import Candidate, TreeEntry, candidate, export_tree
 from harness.books.layout import GIT_DIR, RALPH_DIR
 from harness.books.records import Evidence
+from harness.fileio import is_virtualenv
 from harness.judge.checks import Reporter, confirm_comparison, confirmation_runs, read_report, run_checks, with_report
 from harness.judge.executors.local import PYTHON_VAR
 from harness.judge.freshness import regenerated
@@ -68,7 +69,7 @@ def _mounts(repo: Path, root: Path, shared: Sequence[str], protected: Sequence[s
     readonly = guards.readonly_paths(root, protected)
     writable = []
     for d in shared:
-        (readonly if (repo / d / "pyvenv.cfg").is_file() else writable).append(repo / d)
+        (readonly if is_virtualenv(repo / d) else writable).append(repo / d)
     return readonly, writable
 
 

@@ -25,6 +25,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from harness.books.layout import RALPH_DIR
+from harness.fileio import is_virtualenv
 from harness.sandbox import SandboxKind
 from harness.sandbox.proc import ProcessResult, Reaper, run_in_group
 
@@ -70,7 +71,7 @@ def toolchains(repo: Path) -> list[Path]:
     activated virtual environment, and every virtual environment at the repository's top level (a
     directory holding `pyvenv.cfg`). None of them is the agent's to change."""
     found = [Path(p) for p in (sys.prefix, sys.base_prefix, os.environ.get("VIRTUAL_ENV")) if p]
-    found += [d for d in Path(repo).iterdir() if d.is_dir() and not d.is_symlink() and (d / "pyvenv.cfg").is_file()]
+    found += [d for d in Path(repo).iterdir() if d.is_dir() and not d.is_symlink() and is_virtualenv(d)]
     return [p.resolve() for p in dict.fromkeys(found) if p.exists()]
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from harness.books.records import Evidence, Verdict
+from harness.fileio import is_virtualenv
 from harness.judge.executors import TAIL_BYTES, run_detail, seed_runs
 from harness.plan.prd import Check
 from harness.sandbox.environment import safe_path
@@ -38,7 +39,7 @@ def check_env(env_allow: Iterable[str], python: str | None = None) -> dict[str, 
     env = scrubbed_env(env_allow)
     bin_dir = Path(python or sys.executable).parent
     env["PATH"] = safe_path(os.pathsep.join([str(bin_dir), env.get("PATH", "")]))
-    if (bin_dir.parent / "pyvenv.cfg").is_file():
+    if is_virtualenv(bin_dir.parent):
         env["VIRTUAL_ENV"] = str(bin_dir.parent)
     return env
 
