@@ -17,9 +17,12 @@ LAB_TESTS = {"name": "lab tests", "run": "pytest -q tests/lab", "timeout_s": 120
 SHAPES = {"name": "shapes data", "run": "lab data check shapes", "timeout_s": 300}
 
 
+SEEDS = [0, 1, 2, 3, 4]  # a learning claim is judged on at least 5 seeds (docs/statistics.md)
+
+
 def _train_eval(name: str, config: str, run: str, sets: str = "", seeds: bool = False) -> list[dict[str, Any]]:
     """Checks that train a run, then evaluate it once (the eval check, not `lab train`, writes results.json)."""
-    extra: dict[str, Any] = {"seeds": [0, 1, 2]} if seeds else {}
+    extra: dict[str, Any] = {"seeds": SEEDS} if seeds else {}
     seed_set = " --set train.seed={seed}" if seeds else ""
     return [
         {"name": f"{name} train", "run": f"lab train {config} --overwrite --set eval.at_end=false --set name={run}{seed_set}{sets}", "timeout_s": 1800,
@@ -32,16 +35,16 @@ def _gate(name: str, run: str, key: str, op: str, value: float, seeds: bool = Fa
     check: dict[str, Any] = {"name": name, "metric": {"file": f"runs/{run}/results.json", "key": key, "op": op,
                                                       "value": value}}
     if seeds:
-        check.update(seeds=[0, 1, 2])  # the mean over the seeds
+        check.update(seeds=SEEDS)  # the mean over the seeds
     return check
 
 
 def _compare(name: str, a: tuple[str, str], b: tuple[str, str]) -> dict[str, Any]:
-    """A paired t-test over seeds 0-2 that run/key `a` is greater than run/key `b` (docs/statistics.md)."""
+    """A paired t-test over SEEDS that run/key `a` is greater than run/key `b` (docs/statistics.md)."""
     (run_a, key_a), (run_b, key_b) = a, b
     return {"name": name, "compare": {"a": {"file": f"runs/{run_a}/results.json", "key": key_a},
                                       "b": {"file": f"runs/{run_b}/results.json", "key": key_b},
-                                      "seeds": [0, 1, 2], "paired": True, "test": "greater"}}
+                                      "seeds": SEEDS, "paired": True, "test": "greater"}}
 
 
 def _learned(name: str, run: str, metric: str) -> dict[str, Any]:
@@ -50,8 +53,8 @@ def _learned(name: str, run: str, metric: str) -> dict[str, Any]:
 
 
 def _diff(name: str, a: str, b: str, key: str, out: str) -> dict[str, Any]:
-    """`lab diff` of `key` between runs a-s{0,1,2} and b-s{0,1,2} (mean difference and the two groups' spread) → out."""
-    runs = " ".join(f"--{side} runs/{prefix}-s{i}/results.json" for side, prefix in (("a", a), ("b", b)) for i in (0, 1, 2))
+    """`lab diff` of `key` between runs a-s{seed} and b-s{seed} over SEEDS (mean difference and spread) → out."""
+    runs = " ".join(f"--{side} runs/{prefix}-s{i}/results.json" for side, prefix in (("a", a), ("b", b)) for i in SEEDS)
     return {"name": name, "run": f"lab diff {runs} --key {key} --out {out}", "timeout_s": 120}
 
 
@@ -109,11 +112,11 @@ PLAN: dict[str, Any] = {
                     _gate("beats its untrained twin", "step1-smoke", "gain.linacc_agg", ">", 0.0),
                     {"name": "lab gates", "run": "lab gate runs/step1-smoke --config experiments/step1-baseline/smoke.yaml"}],
          "notes": "gain.linacc_agg: z_AGG probe accuracy of the trained run minus its untrained twin's."},
-        {"id": "S1-QUICK", "phase": 1, "title": "Baseline quick run over three seeds",
-         "description": "The quick config (<= 15 min CPU) over seeds 0-2; gates are paired t-tests against the "
+        {"id": "S1-QUICK", "phase": 1, "title": "Baseline quick run over five seeds",
+         "description": "The quick config (<= 15 min CPU) over seeds 0-4; gates are paired t-tests against the "
                         "untrained twin.",
          "acceptance": ["experiments/step1-baseline/README.md reports linacc_agg, linacc_enc, r2_equi, leakage and "
-                        "RankMe as mean +- std over the three seeds, with run ids"],
+                        "RankMe as mean +- std over the five seeds, with run ids"],
          "depends_on": ["S1-SMOKE"],
          "verify": [*_train_eval("quick", "experiments/step1-baseline/quick.yaml", "step1-quick-s{seed}", seeds=True),
                     _learned("invariance learned", "step1-quick-s{seed}", "linacc_agg"),
@@ -135,7 +138,7 @@ PLAN: dict[str, Any] = {
                         "1/2 log(1 + d/eps^2); invariance to rotations; finite gradients at collapse"],
          "verify": [{"name": "coding-rate tests", "run": "pytest -q tests/lab -k coding_rate", "timeout_s": 600}]},
         {"id": "S2-TEACHERLESS", "phase": 2, "title": "Teacherless + coding rate learns without collapse, as the baseline does",
-         "description": "Stop-gradient target plus the coding-rate term, quick config, three seeds.",
+         "description": "Stop-gradient target plus the coding-rate term, quick config, five seeds.",
          "acceptance": ["no seed collapses (eval.collapsed: RankMe and mean cosine of z and of z_AGG)",
                         "z_AGG gains over the untrained twin beyond the seed spread",
                         "its gain is not below the baseline's by more than the two groups' spread"],
