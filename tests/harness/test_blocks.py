@@ -16,7 +16,7 @@ from harness.books.progress import ProgressLog
 from harness.cli import app
 from harness.errors import ExitCode
 from tests.harness.conftest import git
-from tests.harness.test_loop import _replay, runner_for, score_script
+from tests.harness.test_loop import _replay, plan_repo, runner_for, score_script  # noqa: F401 (fixture)
 
 GATE_REASON = "gate 'score gate' score = 0.2, needs >= 0.5"
 

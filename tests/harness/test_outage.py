@@ -13,7 +13,7 @@ from harness.books.ledger import Ledger
 from harness.errors import ExitCode
 from harness.run.loop import AgentUnusable, PhaseRunner
 from tests.fakes import cli_agents
-from tests.harness.test_loop import progress_kinds, runner_for
+from tests.harness.test_loop import plan_repo, progress_kinds, runner_for  # noqa: F401 (fixture)
 
 MESSAGE = "API Error: Connection error."
 
