@@ -4,9 +4,9 @@ The loop calls `snapshot` before an attempt and `check_and_restore` after it, af
 and right before the commit. Any difference in a protected file (edited, deleted, replaced by a
 link, or newly created where a protected glob matches) is undone, and the returned list of paths
 makes the attempt a "tampering" verdict. Besides the PRD's globs this always covers the harness's
-records, the git configuration and hooks, ralph's own configuration, and the test runner's
-configuration (root conftest.py, pytest.ini, and the ralph/pytest tables of pyproject.toml,
-setup.cfg and tox.ini: the rest of those files stays the agent's to edit).
+records, ralph's own configuration, the test runner's configuration (root conftest.py, pytest.ini,
+and the ralph/pytest tables of pyproject.toml, setup.cfg and tox.ini: the rest of those files stays
+the agent's to edit), and all of `.git/` but git's own data (an allow-list, `GIT_DATA`).
 
 Patterns are read as `harness.plan.patterns` says (a pattern covers everything below what it matches).
 """
@@ -26,15 +26,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.books.layout import CONFIG_FILE, GIT_DIR, HARNESS_FILES, RALPH_DIR
-from harness.plan.patterns import expand
+from harness.plan.patterns import expand, matching_pattern
 
 # Never writable by the agent's editor tool (and read-only inside the bwrap sandbox).
 ALWAYS_PROTECTED = (*HARNESS_FILES, f"{RALPH_DIR}/**", f"{GIT_DIR}/**")
 # Compared around every attempt. `.ralph/` is left out because the harness writes the attempt's
-# transcript there while it runs; `.git/` objects are the loop's business (books/git/), but its
-# config and hooks could make the harness's own commits run agent code.
-GUARDED = (*HARNESS_FILES, f"{GIT_DIR}/config", f"{GIT_DIR}/hooks/**", f"{GIT_DIR}/info/**", CONFIG_FILE,
-           "conftest.py")
+# transcript there while it runs; `.git/` is guarded by `git_control_files`, below.
+GUARDED = (*HARNESS_FILES, CONFIG_FILE, "conftest.py")
+# What may change under `.git/` while the agent works: git's own data (objects, refs and their logs,
+# the index, the HEAD files), which the loop's ref checks (books/git/refs) and commits look after.
+# Everything else there is guarded whole — compared, put back, a new file removed — whatever its
+# name: config, config.worktree, commondir, objects/info/alternates, info/attributes, hooks,
+# worktrees/*, modules/* and any file a later git learns to read can redirect what ralph's own git
+# runs or reads (a filter driver, another object store, another repository's config). A list of
+# those names would miss the next one; the list of data git writes is short and stable.
+GIT_DATA = tuple(f"{GIT_DIR}/{p}" for p in (
+    "objects/??/**", "objects/pack/**", "refs/**", "logs/**", "packed-refs", "index", "HEAD",
+    "ORIG_HEAD", "FETCH_HEAD", "COMMIT_EDITMSG", "gc.log", "gc.pid", "lfs/objects/**", "lfs/tmp/**"))
 # The test runner's dedicated configuration files, also guarded whole; the installed pytest's own list is
 # added when it has one (runner_config_files).
 RUNNER_CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml")
@@ -148,13 +156,32 @@ def runner_config_files() -> tuple[str, ...]:
     return tuple(n for n in dict.fromkeys((*RUNNER_CONFIG_FILES, *installed)) if n not in CONFIG_TABLES)
 
 
+def git_control_files(repo: Path) -> set[str]:
+    """Every file (or link) under `repo`'s .git/ that is not git's own data (`GIT_DATA`): what is guarded there."""
+    root = repo / GIT_DIR
+    found: set[str] = set()
+    if root.is_symlink() or root.is_file():  # a `.git` file (gitdir: …) or link would send git elsewhere
+        return {GIT_DIR}
+    for top, dirs, files in os.walk(root):
+        below = Path(top).relative_to(repo).as_posix()
+        dirs[:] = [d for d in dirs if not matching_pattern(f"{below}/{d}/x", GIT_DATA) or (Path(top) / d).is_symlink()]
+        names = [*files, *(d for d in dirs if (Path(top) / d).is_symlink())]
+        found.update(rel for rel in (f"{below}/{n}" for n in names) if not matching_pattern(rel, GIT_DATA))
+    return found
+
+
+def _guarded(repo: Path, patterns: Sequence[str]) -> set[str]:
+    return expand(repo, patterns) | git_control_files(repo)
+
+
 def snapshot(repo: Path, patterns: Sequence[str] = ()) -> Snapshot:
-    """Record the protected files: `GUARDED`, the test runner's configuration files and the PRD's `protected` globs."""
+    """Record the protected files: `GUARDED`, `.git/` but its data, the test runner's configuration files and the
+    PRD's `protected` globs."""
     repo = Path(repo).resolve()
     all_patterns = tuple(dict.fromkeys((*GUARDED, *runner_config_files(), *patterns)))
     configs = {rel: (config_digest(repo / rel, tables), _read(repo / rel) if (repo / rel).is_file() else None)
                for rel, tables in CONFIG_TABLES.items()}
-    return Snapshot(repo, all_patterns, {rel: _read(repo / rel) for rel in sorted(expand(repo, all_patterns))},
+    return Snapshot(repo, all_patterns, {rel: _read(repo / rel) for rel in sorted(_guarded(repo, all_patterns))},
                     configs)
 
 
@@ -185,7 +212,7 @@ def check_and_restore(repo: Path, before: Snapshot) -> list[str]:
         if now is None or now.sha256 != entry.sha256 or now.mode != entry.mode:
             _restore(path, entry)
             changed.append(rel)
-    for rel in sorted(expand(repo, before.patterns) - before.entries.keys()):
+    for rel in sorted(_guarded(repo, before.patterns) - before.entries.keys()):
         _remove(repo / rel)
         changed.append(rel)
     for rel, (digest, entry) in before.configs.items():
