@@ -45,6 +45,7 @@ from harness.run.recovery import MARK
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 from harness.sandbox.proc import Reaper
+from harness.sandbox.toolchain import Fingerprint, fingerprint, library_roots
 from harness.settings import RunSettings, check_python
 
 PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
@@ -209,6 +210,7 @@ class PhaseRunner:
         self.wait = wait  # at the end, follow the jobs still running (False: `--no-wait`, exit 7)
         self.spend = Spend(settings)
         self.entered = False  # past the entry checks: from then on a summary of the run means something
+        self.halt: str | None = None  # why the run must stop after the attempt that set it (recorded first)
         project.environment = Environment(settings.sandbox)
         self.start_sha = head_sha(project.repo)
         d = project.prd.defaults
@@ -364,6 +366,8 @@ class PhaseRunner:
                 outages += 1
                 self.wait_out(feature, outage, outages)
                 continue
+            if self.halt:
+                raise RalphError(self.halt)
             if all_passed(evidence) or ledger.feature(feature.id).status == "running":
                 return  # running: its jobs decide, when they are collected (work_through)
             unchanged = tree_fingerprint(self.project.repo) == before
@@ -447,6 +451,7 @@ class PhaseRunner:
         )
         (run_dir / "prompt.md").write_text(f"{task.system}\n\n---\n\n{task.prompt}\n", encoding="utf-8")
         self.view.attempt_started(feature.id, number, self.max_attempts)
+        pythons = self.toolchain_fingerprint()
         started = time.monotonic()
         try:
             with Reaper():  # whatever the backend started, nothing survives the attempt
@@ -458,6 +463,8 @@ class PhaseRunner:
         tampered = guards.check_and_restore(project.repo, snapshot)
         moved, folded = check_refs(project.repo, refs)
         tampered += moved
+        toolchain = pythons.changes(self.toolchain_fingerprint()) if pythons else []
+        tampered += [f"{path} (a Python that ralph or the checks run)" for path in toolchain[:5]]
         self.spend.add(result)
         ledger.add_usage(feature.id, cost_usd=result.usage.cost_usd, tokens=result.usage.total_tokens)
         if result.status == "interrupted":
@@ -485,6 +492,13 @@ class PhaseRunner:
             verdict = record_verdict(project, feature, [tampering(tampered, "by the agent")], occasion,
                                      fields={"verdict": "tampering"})
             self.view.attempt_finished(result.usage, "tampering")
+            if toolchain:  # not put back like a protected file: no check may run on it again (the run stops
+                # after `attempt` has returned, so the attempt stays counted: raising here would refund it)
+                self.halt = (
+                    f"the agent changed {len(toolchain)} file(s) of a Python environment that ralph or the checks run "
+                    f"({', '.join(toolchain[:3])}); that cannot be undone by ralph and no check may run on it. "
+                    "Reinstall that environment (`make setup` after deleting it, or `pip install --force-reinstall`), "
+                    "then `ralph run` again, with --sandbox bwrap (it keeps toolchains read-only)")
             return result, verdict.evidence, True
         try:
             verdict = verify_feature(project, feature, commit=True, reporter=self.view, occasion=occasion,
@@ -498,6 +512,14 @@ class PhaseRunner:
         self.view.attempt_finished(result.usage, "running" if verdict.status == "running"
                                    else "pass" if verdict.passed else "fail")
         return result, verdict.evidence, any(e.kind == "guard" for e in verdict.evidence)
+
+    def toolchain_fingerprint(self) -> Fingerprint | None:
+        """The toolchains' fingerprint (sandbox/toolchain.py) when the agent runs unsandboxed; under a sandbox
+        they are read-only to it, and the half second is not spent."""
+        if self.project.environment.sandboxed:
+            return None
+        python = check_python(self.project.repo, self.settings.python)
+        return fingerprint(library_roots(self.project.repo, [python.venv] if python.venv else []))
 
     def _unjudged(self, feature: Feature, occasion: Occasion, snapshot: guards.Snapshot, refs: Refs,
                   error: Exception) -> FeatureVerdict:

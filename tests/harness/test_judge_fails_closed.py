@@ -42,13 +42,13 @@ def project(repo: Path) -> Path:
     return repo
 
 
-def run_agent(repo: Path, tmp: Path, body: str) -> Any:
-    """`ralph run` with a command agent: a bash script in the repository."""
+def run_agent(repo: Path, tmp: Path, body: str, *options: str) -> Any:
+    """`ralph run` with a command agent (a bash script) and any further `options`."""
     path = tmp / f"agent-{random.randrange(10**9)}.sh"
     path.write_text("#!/bin/bash\ncat > /dev/null\n" + body)
     path.chmod(0o755)
     return CliRunner().invoke(app, ["run", "--agent", "command", "--agent-cmd", str(path), "--no-input",
-                                    "--phase", "1", "-C", str(repo)])
+                                    "--phase", "1", "-C", str(repo), *options])
 
 
 def assert_failed_on_the_record(repo: Path, result: Any, words: str) -> None:

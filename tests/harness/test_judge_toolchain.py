@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.sandbox.environment import Environment, bwrap_available
+from tests.harness.test_judge_fails_closed import project  # noqa: F401  (the fixture)
 
 needs_bwrap = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
 
@@ -74,3 +75,40 @@ def test_ralphs_records_are_hidden_from_a_sandboxed_command(tmp_path: Path) -> N
     assert agent_run(repo, "test -e .ralph/attempt.json") != 0
     assert agent_run(repo, "touch .ralph/x") != 0
     assert agent_run(repo, "test -d .ralph && echo work > work.txt") == 0
+
+
+# ------------------------------------------------------------------ without a sandbox: detected, the run stops
+
+def project_with_venv(repo: Path) -> Path:
+    """The fails-closed project, with its own `.venv` (git-ignored) that the checks run: its site-packages."""
+    import subprocess
+
+    from tests.harness.conftest import git
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(repo / ".venv")], check=True)
+    (repo / ".gitignore").write_text(".ralph/\nresults.json\n.venv/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "ignore the venv")
+    return next((repo / ".venv" / "lib").glob("python3*")) / "site-packages"
+
+
+FAKE_SCORE = "import json; _d = json.dump; json.dump = lambda o, f, *a, **k: _d({**o, 'score': 0.99}, f, *a, **k)"
+
+
+@pytest.mark.parametrize("planted", [
+    ("zz-evil.pth", "import os; os.environ.get('RALPH_FEATURE') and exec(" + repr(FAKE_SCORE) + ")\n"),  # the issue's
+    ("sitecustomize.py", FAKE_SCORE + "\n"),  # another file every interpreter start runs
+])
+def test_an_unsandboxed_agent_that_changes_the_checks_python_is_caught_and_the_run_stops(
+        project: Path, tmp_path: Path, planted: tuple[str, str]) -> None:
+    from harness.books.ledger import Ledger
+    from harness.errors import ExitCode
+    from tests.harness.test_judge_fails_closed import run_agent
+
+    site = project_with_venv(project)
+    name, text = planted
+    result = run_agent(project, tmp_path, f"cat > {site / name} <<'PY'\n{text}PY\n", "--sandbox", "none")
+    fs = Ledger(project).feature("F-1")
+    assert fs.status != "passing" and fs.attempts == 1, result.output  # counted, not refunded
+    assert any(e.kind == "guard" and name in e.detail for e in fs.last_evidence), fs.last_evidence
+    assert "Reinstall" in result.output and result.exit_code not in (ExitCode.OK, ExitCode.AWAITING_APPROVAL)
+    assert name in (project / "progress.txt").read_text()

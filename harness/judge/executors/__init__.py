@@ -45,10 +45,12 @@ class SeedRun:
 
 def seed_runs(check: Check, labels: Mapping[str, str]) -> list[SeedRun]:
     """The runs of `check`, in order: one per seed, or one. Each sees `labels` (RALPH_PHASE, RALPH_FEATURE),
-    RALPH_SEED when seeded, unbuffered Python output, and PYTHONSAFEPATH=1 (nothing in the working
-    directory shadows a module: a planted `json.py` is not what `import json` finds)."""
+    RALPH_SEED when seeded, unbuffered Python output, PYTHONSAFEPATH=1 (nothing in the working directory
+    shadows a module: a planted `json.py` is not what `import json` finds) and PYTHONNOUSERSITE=1 (the user's
+    own site-packages, which no sandbox setting guards, is not on a check's path; a virtual environment never
+    reads it anyway)."""
     assert check.run is not None
-    base = {"PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1", **labels}
+    base = {"PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1", "PYTHONNOUSERSITE": "1", **labels}
     return [SeedRun(seed, seeded(check.run, seed), {**base, **({"RALPH_SEED": str(seed)} if seed is not None else {})})
             for seed in check.seeds or [None]]
 
