@@ -127,8 +127,10 @@ def run_in_check_tree(
         for d in shared:
             if not (root / d).exists():
                 (root / d).symlink_to(repo / d, target_is_directory=True)
-        readonly, writable = _mounts(repo, root, shared, protected) if environment.sandboxed else ([], [])
-        launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable)
+        # sandboxed: the judge's files read-only, run outputs writable; without a sandbox the checks still get a
+        # temporary directory of their own (environment.private_tmp), with the repository bound back
+        readonly, writable = _mounts(repo, root, shared, protected) if environment.sandboxed else ([], [repo])
+        launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable, own_tmp=True)
         stash = log_dir / "set-aside"
         commands = [c for c in checks if c.run is not None]
         gates = [c for c in checks if c.run is None]

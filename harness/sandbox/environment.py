@@ -125,6 +125,29 @@ def wrap(
     return argv
 
 
+def private_tmp(command: str | Sequence[str], cwd: Path, scratch: Path, *, writable: Sequence[Path] = ()) -> list[str]:
+    """An argv running `command` in a mount namespace of its own whose temporary directory is empty but for
+    what ralph binds back: `cwd` (a check's checkout), `scratch` (its TMPDIR) and `writable`, read-write, and
+    the toolchains read-only. Everything else is the host's, as without a sandbox.
+
+    What checks run for: a test runner looks for its configuration in the checkout's ancestors (pytest reads a
+    `pytest.ini` or `conftest.py` it finds above the checkout), and those ancestors are in the world-writable
+    temporary directory, where an unsandboxed agent could leave one. Here they hold nothing ralph did not put
+    there, whatever sandbox the agent ran under.
+    """
+    tmp = Path(tempfile.gettempdir()).resolve()
+    argv = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", str(tmp)]
+    for path in (*(Path(p).resolve() for p in writable), Path(cwd).resolve(), Path(scratch).resolve()):
+        if path.is_relative_to(tmp) and path.exists():
+            argv += ["--bind", str(path), str(path)]
+    for path in toolchains(Path(cwd)):
+        if path.is_relative_to(tmp):
+            argv += ["--ro-bind", str(path), str(path)]
+    argv += ["--die-with-parent", "--setenv", "TMPDIR", str(Path(scratch).resolve()), "--chdir", str(Path(cwd).resolve()),
+             "--"]
+    return argv + (["bash", "-c", command] if isinstance(command, str) else list(command))
+
+
 class Environment:
     """Where and how an untrusted command runs: `kind` is "none" or "bwrap".
 
@@ -171,21 +194,29 @@ class Environment:
         log_path: Path | None = None,
         on_line: Callable[[str], None] | None = None,
         private_home: bool = False,
+        own_tmp: bool = False,
     ) -> ProcessResult:
         """Run `command` in `cwd`; when it returns, nothing it started is still running.
 
         Under bwrap `scratch` is the writable TMPDIR (a fresh one per command when None); with
         `private_home` HOME is `scratch/home` and the user's home is empty (what an agent runs).
+        `own_tmp` (what checks ask for): without a sandbox, the command still gets a temporary directory of
+        its own (`private_tmp`) where bubblewrap works; under bwrap it always has one.
         """
         with ExitStack() as stack:
-            if self.sandboxed and scratch is None:
+            namespace = own_tmp and not self.sandboxed and bwrap_available()
+            if (self.sandboxed or namespace) and scratch is None:
                 scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ralph-scratch-")))
             stack.enter_context(Reaper())
             home = None
             if self.sandboxed and private_home:
                 home = Path(scratch) / "home"
                 home.mkdir(exist_ok=True)
-            argv = self.argv(command, cwd, scratch, network=network, readonly=readonly, writable=writable, home=home)
+            if namespace:
+                argv = private_tmp(command, cwd, Path(scratch), writable=writable)
+            else:
+                argv = self.argv(command, cwd, scratch, network=network, readonly=readonly, writable=writable,
+                                 home=home)
             return run_in_group(argv, cwd, timeout_s=timeout_s, env=env, stdin=stdin, tail_bytes=tail_bytes,
                                 log_path=log_path, on_line=on_line)
 
