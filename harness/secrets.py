@@ -29,6 +29,16 @@ CREDENTIAL_FORMATS: dict[str, re.Pattern[bytes]] = {
     "a Hugging Face token": re.compile(rb"\bhf_[A-Za-z0-9]{30,}"),
     "a Slack token": re.compile(rb"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
     "a password in a .netrc": re.compile(rb"(?m)^\s*machine\s+\S+.*\bpassword\s+\S+"),
+    # a GCP service-account key file carries "a private key" (above); these are the other Google formats
+    "a Google API key": re.compile(rb"\bAIza[0-9A-Za-z_-]{35}"),
+    "a Google OAuth client secret or refresh token": re.compile(rb"\bGOCSPX-[A-Za-z0-9_-]{20,}|\"refresh_token\"\s*:\s*\"1//[A-Za-z0-9_-]{20,}"),
+    "an Azure storage account key": re.compile(rb"(?i)\bAccountKey=[A-Za-z0-9+/]{80,}={0,2}"),
+    "an Azure shared access signature": re.compile(rb"(?i)\bSharedAccessSignature=[^;\s]{20,}|[?&]sig=[A-Za-z0-9%+/]{40,}"),
+    "a GitLab token": re.compile(rb"\bglpat-[A-Za-z0-9_-]{20,}"),
+    "a PyPI token": re.compile(rb"\bpypi-AgE[A-Za-z0-9_-]{50,}"),
+    "an npm token": re.compile(rb"\bnpm_[A-Za-z0-9]{36}"),
+    "a registry login in a Docker config": re.compile(rb"\"auth\"\s*:\s*\"[A-Za-z0-9+/]{16,}={0,2}\""),
+    "a Kubernetes client key": re.compile(rb"\bclient-key-data:\s*[A-Za-z0-9+/]{40,}"),
 }
 
 

@@ -17,6 +17,15 @@ FOUND = {
     "a Hugging Face token": "hf" + "_" + "d" * 34,
     "a Slack token": "xox" + "b-1234567890-abcdef",
     "a password in a .netrc": "machine api.example.com login me " + "password hunter2",
+    "a Google API key": "AI" + "za" + "e" * 35,
+    "a Google OAuth client secret or refresh token": '{"refresh_token": "1' + '//' + "f" * 40 + '"}',
+    "an Azure storage account key": "DefaultEndpointsProtocol=https;Account" + "Key=" + "g" * 86 + "==",
+    "an Azure shared access signature": "https://x.blob.core.windows.net/c?sv=2022&" + "sig=" + "h" * 44,
+    "a GitLab token": "glp" + "at-" + "i" * 20,
+    "a PyPI token": "pypi" + "-AgE" + "j" * 60,
+    "an npm token": "np" + "m_" + "k" * 36,
+    "a registry login in a Docker config": '{"auths": {"ghcr.io": {"au' + 'th": "' + "bWU6c2VjcmV0" * 3 + '"}}}',
+    "a Kubernetes client key": "client-key" + "-data: " + "L" * 60,
 }
 
 
