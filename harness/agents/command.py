@@ -216,7 +216,7 @@ class CommandAgent:
         """(read-only, writable) mounts under bwrap: the judge's files and the CLI's install tree; its state is a
         private copy in the scratch home (`private_state`), so only CODEX_HOME, which ralph chooses, is bound."""
         root = Path(task.workdir).resolve()
-        writable = self.state_dirs(extra_env)
+        writable = self.state_dirs(extra_env, scratch)
         self.private_state(scratch / "home")
         readonly = readonly_paths(root, task.protected)
         if executable is not None:  # its install tree stays visible even under the private /tmp
@@ -224,8 +224,20 @@ class CommandAgent:
             readonly += [p for p in install_mounts(executable) if not any(_contains(p, k) for k in keep)]
         return readonly, writable
 
-    def state_dirs(self, extra_env: dict[str, str]) -> list[Path]:
-        """Directories bound writable for the CLI: the CODEX_HOME its preset prepared (created when missing)."""
+    def state_dirs(self, extra_env: dict[str, str], scratch: Path) -> list[Path]:
+        """Directories bound writable for the CLI: the CODEX_HOME its preset prepared (created when missing).
+
+        A CODEX_HOME the user set is theirs and is never bound: the CLI gets a private copy in `scratch` holding
+        its configuration and login only (`config.toml`, `auth.json`), discarded with the run, and `extra_env`
+        names the copy. (Their sessions, history and anything the agent would leave there stay out.)"""
+        user_home = os.environ.get("CODEX_HOME")
+        if user_home and extra_env.get("CODEX_HOME") == user_home:
+            copy = scratch / "codex-home"
+            copy.mkdir(exist_ok=True)
+            for name in ("config.toml", "auth.json"):
+                if (Path(user_home) / name).is_file():
+                    shutil.copy2(Path(user_home) / name, copy / name)
+            extra_env["CODEX_HOME"] = str(copy)
         paths = [Path(extra_env["CODEX_HOME"])] if "CODEX_HOME" in extra_env else []
         for path in paths:
             path.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,9 @@ def wrap(
     argv += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
     if not network:
         argv.append("--unshare-net")
-    argv += ["--setenv", "TMPDIR", str(scratch), "--chdir", str(repo), "--"]
+    tmpdir = scratch / "tmp"  # below the scratch directory, so state kept beside it is not in the TMPDIR a CLI sees
+    tmpdir.mkdir(exist_ok=True)
+    argv += ["--setenv", "TMPDIR", str(tmpdir), "--chdir", str(repo), "--"]
     argv += ["bash", "-c", command] if isinstance(command, str) else list(command)
     return argv
 

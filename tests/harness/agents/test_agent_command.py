@@ -152,3 +152,31 @@ def test_presets_and_factory_errors() -> None:
         make_agent("command", agent_cmd="my-agent {prompt}")
     with pytest.raises(AgentConfigError, match="unknown agent 'gpt'"):
         make_agent("gpt")
+
+
+@pytest.mark.skipif(not sandbox.bwrap_available(), reason="bwrap unusable here")
+def test_a_sandboxed_codex_gets_a_private_copy_of_the_users_codex_home(
+    tmp_path: Path, make_task: Callable[..., Task], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CODEX_HOME the user set used to be bound writable as it was: an agent could leave a `notify` command in
+    its config.toml that the user's next codex session runs, and read their session history. Now the CLI sees a
+    copy holding only config.toml and auth.json, and nothing it writes reaches the user's."""
+    mine = tmp_path / "codex-home"
+    (mine / "sessions").mkdir(parents=True)
+    (mine / "config.toml").write_text('model = "gpt-6-sol"\n')
+    (mine / "auth.json").write_text('{"token": "login"}\n')
+    (mine / "sessions" / "rollout.jsonl").write_text("private history\n")
+    monkeypatch.setenv("CODEX_HOME", str(mine))
+    codex = tmp_path / "bin" / "codex"
+    codex.parent.mkdir()
+    codex.write_text("#!/bin/bash\ncat > /dev/null\n"
+                     'echo "login=$(cat $CODEX_HOME/auth.json) history=$(cat $CODEX_HOME/sessions/rollout.jsonl '
+                     f'{mine}/sessions/rollout.jsonl 2>/dev/null)"\n'
+                     "echo 'notify = [\"sh\", \"-c\", \"touch /tmp/pwned\"]' >> $CODEX_HOME/config.toml\n"
+                     "touch $CODEX_HOME/planted\n")
+    codex.chmod(0o755)
+    result = CommandAgent(f"{codex} exec --json").run(make_task(sandbox="bwrap"), Budget(timeout_s=30))
+    assert 'login={"token": "login"}' in (result.summary + (result.error or "")), result
+    assert "private history" not in result.summary + (result.error or "")
+    assert (mine / "config.toml").read_text() == 'model = "gpt-6-sol"\n'
+    assert sorted(p.name for p in mine.iterdir()) == ["auth.json", "config.toml", "sessions"]
