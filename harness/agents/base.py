@@ -76,6 +76,7 @@ class Task:
     workdir: Path
     transcript_path: Path
     protected: list[str] = field(default_factory=list)  # glob patterns relative to workdir
+    inputs: list[Path] = field(default_factory=list)  # ignored directories the checks read: read-only in a sandbox
     env_allow: list[str] = field(default_factory=list)  # secret names the PRD allows through
     sandbox: SandboxKind = "none"
     on_event: Callable[[AgentEvent], None] | None = None  # called after every action; must not raise

@@ -218,7 +218,7 @@ class CommandAgent:
         root = Path(task.workdir).resolve()
         writable = self.state_dirs(extra_env, scratch)
         self.private_state(scratch / "home")
-        readonly = readonly_paths(root, task.protected)
+        readonly = [*readonly_paths(root, task.protected), *task.inputs]
         if executable is not None:  # its install tree stays visible even under the private /tmp
             keep = [root, scratch.resolve(), *writable]
             readonly += [p for p in install_mounts(executable) if not any(_contains(p, k) for k in keep)]

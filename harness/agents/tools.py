@@ -64,6 +64,7 @@ class Workspace:
         root: Path,
         *,
         protected: Sequence[str] = (),
+        inputs: Sequence[Path] = (),
         env_allow: Sequence[str] = (),
         sandbox_kind: str = "none",
         scratch: Path | None = None,
@@ -79,13 +80,15 @@ class Workspace:
         self.max_output_chars = max_output_chars
         self._own_scratch = scratch is None and self.environment.sandboxed
         self.scratch = Path(tempfile.mkdtemp(prefix="ralph-scratch-")) if self._own_scratch else scratch
-        # Existing protected paths are mounted read-only in the sandbox; new ones are left to guards.
-        self._readonly = readonly_paths(self.root, protected) if self.environment.sandboxed else []
+        # Existing protected paths and the checks' inputs are mounted read-only in the sandbox; new ones are
+        # left to guards.
+        self._readonly = [*readonly_paths(self.root, protected), *inputs] if self.environment.sandboxed else []
 
     @classmethod
     def for_task(cls, task: Task, **options: Any) -> Workspace:
         """The workspace an attempt's tools run in: the task's repository, protections and sandbox."""
-        return cls(task.workdir, protected=task.protected, env_allow=task.env_allow, sandbox_kind=task.sandbox,
+        return cls(task.workdir, protected=task.protected, inputs=task.inputs, env_allow=task.env_allow,
+                   sandbox_kind=task.sandbox,
                    **options)
 
     def close(self) -> None:

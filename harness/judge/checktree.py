@@ -19,7 +19,7 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,13 +63,15 @@ def _signatures(root: Path) -> dict[str, tuple[int, int, int]]:
     return out
 
 
-def _mounts(repo: Path, root: Path, shared: Sequence[str], protected: Sequence[str]) -> tuple[list[Path], list[Path]]:
-    """(read-only, writable) paths for a sandboxed check: the judge's files in the checkout read-only,
-    the shared directories writable (run outputs land there) except virtual environments."""
+def _mounts(repo: Path, root: Path, shared: Sequence[str], protected: Sequence[str],
+            outputs: Collection[str]) -> tuple[list[Path], list[Path]]:
+    """(read-only, writable) paths for a sandboxed check: the judge's files in the checkout read-only; of the
+    shared directories, the plan's outputs (PRD.output_dirs) writable, the inputs (datasets, caches, virtual
+    environments) read-only."""
     readonly = guards.readonly_paths(root, protected)
     writable = []
     for d in shared:
-        (readonly if is_virtualenv(repo / d) else writable).append(repo / d)
+        (writable if d in outputs and not is_virtualenv(repo / d) else readonly).append(repo / d)
     return readonly, writable
 
 
@@ -105,6 +107,7 @@ def run_in_check_tree(
     labels: Mapping[str, str] | None = None,
     python: CheckPython | None = None,
     report: Sequence[ReportFigure] = (),
+    outputs: Collection[str] = (),
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
 
@@ -115,7 +118,8 @@ def run_in_check_tree(
     HEAD's version in the candidate (git.trees.candidate). `python`: the project's interpreter, first on
     the commands' PATH (RALPH_PYTHON; default: ralph's own). A comparison with `confirm_seeds` that passed has
     the seeded run checks run again for those seeds, then is tested on them alone (checks.confirm_comparison).
-    `report` (a feature's report figures) is read with the gates, and rides on the last evidence.
+    `report` (a feature's report figures) is read with the gates, and rides on the last evidence. `outputs`: the
+    shared directories a sandboxed check may write (the others are read-only to it).
     """
     cand = candidate(repo, held=held)
     commit = head_sha(repo)
@@ -129,7 +133,7 @@ def run_in_check_tree(
                 (root / d).symlink_to(repo / d, target_is_directory=True)
         # sandboxed: the judge's files read-only, run outputs writable; without a sandbox the checks still get a
         # temporary directory of their own (environment.private_tmp), with the repository bound back
-        readonly, writable = _mounts(repo, root, shared, protected) if environment.sandboxed else ([], [repo])
+        readonly, writable = _mounts(repo, root, shared, protected, outputs) if environment.sandboxed else ([], [repo])
         launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable, own_tmp=True)
         stash = log_dir / "set-aside"
         commands = [c for c in checks if c.run is not None]
@@ -173,7 +177,7 @@ def check_candidate(project: Project, checks: Sequence[Check], log_dir: Path, re
         shared=ignored_dirs(project.repo) if shared is None else shared, protected=project.protected,
         env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
         set_aside=set_aside, labels=labels, held=held, report=report,
-        python=check_python(project.repo, load_settings(project.repo).python))
+        python=check_python(project.repo, load_settings(project.repo).python), outputs=project.prd.output_dirs())
 
 
 def check_phase(project: Project, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None,

@@ -402,6 +402,12 @@ class Defaults(_Strict):
     protected: list[str] = Field(
         default_factory=list, description="Globs (relative to the repository) the agent must not change"
     )
+    outputs: list[str] = Field(
+        default_factory=list,
+        description="Ignored top-level directories the checks and the agent write run outputs to (e.g. \"runs\"). "
+        "Every other ignored directory that exists before an attempt (datasets, caches) is read-only to both "
+        "under a sandbox. The directories of the files the gates read are outputs without being listed.",
+    )
 
 
 class PRD(_Strict):
@@ -414,6 +420,14 @@ class PRD(_Strict):
     features: list[Feature] = Field(default_factory=list)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def output_dirs(self) -> set[str]:
+        """Top-level directories checks may write besides the checkout: `defaults.outputs`, and the first
+        component of every file a gate, comparison or report figure reads."""
+        read = [path for f in self.features for c in f.verify for path in c.read_files()]
+        read += [path for f in self.features for path in f.report_files()]
+        in_dirs = [p.strip("/") for p in read if "/" in p.strip("/")]  # a file at the top is in the checkout
+        return {p.strip("/").split("/")[0] for p in [*self.defaults.outputs, *in_dirs]}
 
     def phase(self, phase_id: int) -> Phase:
         for p in self.phases:

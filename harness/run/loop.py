@@ -445,6 +445,7 @@ class PhaseRunner:
             workdir=project.repo,
             transcript_path=run_dir / "transcript.jsonl",
             protected=project.protected,
+            inputs=[project.repo / d for d in shared if d not in project.prd.output_dirs()],
             env_allow=list(project.prd.defaults.env_allow),
             sandbox=self.settings.sandbox,
             on_event=self.view.agent_event,
