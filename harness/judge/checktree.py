@@ -134,6 +134,7 @@ def run_in_check_tree(
         # sandboxed: the judge's files read-only, run outputs writable; without a sandbox the checks still get a
         # temporary directory of their own (environment.private_tmp), with the repository bound back
         readonly, writable = _mounts(repo, root, shared, protected, outputs) if environment.sandboxed else ([], [repo])
+        readonly += [python.executable.parent.parent] if python else []  # the project's Python, wherever it lives
         launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable, own_tmp=True)
         stash = log_dir / "set-aside"
         commands = [c for c in checks if c.run is not None]

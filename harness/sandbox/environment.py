@@ -127,10 +127,11 @@ def wrap(
     return argv
 
 
-def private_tmp(command: str | Sequence[str], cwd: Path, scratch: Path, *, writable: Sequence[Path] = ()) -> list[str]:
+def private_tmp(command: str | Sequence[str], cwd: Path, scratch: Path, *, writable: Sequence[Path] = (),
+                readonly: Sequence[Path] = ()) -> list[str]:
     """An argv running `command` in a mount namespace of its own whose temporary directory is empty but for
     what ralph binds back: `cwd` (a check's checkout), `scratch` (its TMPDIR) and `writable`, read-write, and
-    the toolchains read-only. Everything else is the host's, as without a sandbox.
+    the toolchains and `readonly` read-only. Everything else is the host's, as without a sandbox.
 
     What checks run for: a test runner looks for its configuration in the checkout's ancestors (pytest reads a
     `pytest.ini` or `conftest.py` it finds above the checkout), and those ancestors are in the world-writable
@@ -142,8 +143,8 @@ def private_tmp(command: str | Sequence[str], cwd: Path, scratch: Path, *, writa
     for path in (*(Path(p).resolve() for p in writable), Path(cwd).resolve(), Path(scratch).resolve()):
         if path.is_relative_to(tmp) and path.exists():
             argv += ["--bind", str(path), str(path)]
-    for path in toolchains(Path(cwd)):
-        if path.is_relative_to(tmp):
+    for path in [*toolchains(Path(cwd)), *(Path(p).resolve() for p in readonly)]:
+        if path.is_relative_to(tmp) and path.exists():
             argv += ["--ro-bind", str(path), str(path)]
     argv += ["--die-with-parent", "--setenv", "TMPDIR", str(Path(scratch).resolve()), "--chdir", str(Path(cwd).resolve()),
              "--"]
@@ -215,7 +216,7 @@ class Environment:
                 home = Path(scratch) / "home"
                 home.mkdir(exist_ok=True)
             if namespace:
-                argv = private_tmp(command, cwd, Path(scratch), writable=writable)
+                argv = private_tmp(command, cwd, Path(scratch), writable=writable, readonly=readonly)
             else:
                 argv = self.argv(command, cwd, scratch, network=network, readonly=readonly, writable=writable,
                                  home=home)
