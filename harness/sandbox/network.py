@@ -235,6 +235,7 @@ class _Handler(socketserver.BaseRequestHandler):
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # a full backlog fails a Unix-socket connect at once (EAGAIN): CLIs open several
     owner: FilteringProxy
 
     def handle_error(self, request: object, client_address: object) -> None:  # fail closed: drop, record
