@@ -40,6 +40,7 @@ PROXY_PORT = 3128  # where the relay listens inside the sandbox (its own loopbac
 HEAD_MAX = 16 << 10  # bytes of a request head the proxy reads before refusing it
 HEAD_TIMEOUT_S = 30.0  # seconds a client may take to send its request head
 CONNECT_TIMEOUT_S = 15.0  # seconds to reach the allowed endpoint
+POLL_S = 0.05  # how often the server thread looks for its stop request (the wait for it ends each attempt)
 REFUSALS_KEPT = 50  # refusal lines kept for the transcript; the rest are counted
 PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
 NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
@@ -266,7 +267,8 @@ class FilteringProxy:
         self._server = _Server(str(self.socket_path), _Handler)
         self._server.owner = self
         os.chmod(self.socket_path, 0o600)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ralph-proxy", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_S,), name="ralph-proxy",
+                                        daemon=True)
         self._thread.start()
         return self
 

@@ -6,46 +6,29 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from harness.sandbox import network
 from harness.sandbox.network import Egress, Endpoint, FilteringProxy, proxy_env
-from tests.fakes.local_server import LocalServer
+from tests.fakes.local_server import LocalServer, answering
 
 
-class Counting(BaseHTTPRequestHandler):
-    """Answers every GET with the server's name; counts what it served."""
-
-    hits: list[str]
-    name = ""
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self.hits.append(self.path)
-        body = self.name.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def server(name: str) -> tuple[LocalServer, list[str]]:
-    hits: list[str] = []
-    handler = type(name, (Counting,), {"hits": hits, "name": name})
-    return LocalServer(handler), hits
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[LocalServer, list[str], LocalServer, list[str]]]:
+    api, api_hits = answering(b"model-api")
+    other, other_hits = answering(b"host-service")  # a Ray dashboard, a database: anything else on the host
+    with api, other:
+        yield api, api_hits, other, other_hits
 
 
 @pytest.fixture
-def api_and_other() -> Iterator[tuple[LocalServer, list[str], LocalServer, list[str]]]:
-    api, api_hits = server("model-api")
-    other, other_hits = server("host-service")  # a Ray dashboard, a database: anything else on the host
-    with api, other:
-        yield api, api_hits, other, other_hits
+def api_and_other(servers) -> tuple[LocalServer, list[str], LocalServer, list[str]]:
+    """(the model API, what it served, another service on the host's loopback, what that served): counts from 0."""
+    servers[1].clear()
+    servers[3].clear()
+    return servers
 
 
 def ask(proxy: FilteringProxy, data: bytes, *, close_write: bool = False) -> bytes:
