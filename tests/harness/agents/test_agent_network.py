@@ -6,6 +6,7 @@ the wrapping that enforces it.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from harness.agents import make_agent
 from harness.agents.base import Budget, Task
 from harness.agents.command import CommandAgent
+from harness.run.preflight import PreflightError, preflight
 from harness.sandbox import environment as sandbox
 from harness.sandbox.network import PROXY_PORT, Endpoint
 from tests.fakes.local_server import answering
@@ -111,3 +113,25 @@ def test_without_a_sandbox_nothing_is_pretended(make_task: Callable[..., Task]) 
     transcript = (result.transcript_path or Path()).read_text()
     assert api_hits == ["/direct"] and "network:" not in transcript
 
+
+
+@needs_bwrap
+def test_preflight_says_where_the_network_reaches(repo: Path) -> None:
+    agent = make_agent("command", agent_cmd="sh my-agent.sh", agent_api=("http://127.0.0.1:4040",))
+    assert preflight(agent, repo, "bwrap") == "command: sh found; its network reaches 127.0.0.1:4040"
+    assert preflight(make_agent("command", agent_cmd="sh my-agent.sh"), repo, "bwrap") == (
+        "command: sh found; its network reaches nothing")
+    assert preflight(agent, repo, "none") == "command: sh found"
+
+
+def test_a_base_url_without_a_host_is_refused_before_any_attempt(repo: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "bin" / "claude"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 2.1.332\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "localhost:4000")  # no scheme: no host a proxy could allow
+    with pytest.raises(PreflightError, match="needs an http:// or https:// scheme.*base URL variable"):
+        preflight(make_agent("claude"), repo, "none")
