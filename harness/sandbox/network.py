@@ -31,7 +31,8 @@ import socket
 import socketserver
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,6 +42,7 @@ HEAD_MAX = 16 << 10  # bytes of a request head the proxy reads before refusing i
 HEAD_TIMEOUT_S = 30.0  # seconds a client may take to send its request head
 CONNECT_TIMEOUT_S = 15.0  # seconds to reach the allowed endpoint
 POLL_S = 0.05  # how often the server thread looks for its stop request (the wait for it ends each attempt)
+MAX_CONNECTIONS = 64  # open at once; more are refused (503), so an agent cannot spend ralph's threads
 REFUSALS_KEPT = 50  # refusal lines kept for the transcript; the rest are counted
 PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
 NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
@@ -202,6 +204,27 @@ class _Handler(socketserver.BaseRequestHandler):
     server: _Server
 
     def handle(self) -> None:
+        owner = self.server.owner
+        if not owner.slots.acquire(blocking=False):
+            self.refuse(Refused(503, f"more than {MAX_CONNECTIONS} connections open at once"), "?", "?")
+            return
+        try:
+            self.serve()
+        finally:
+            owner.slots.release()
+
+    def refuse(self, refusal: Refused, method: str, target: str) -> None:
+        """Answer `refusal` with its status and reason, and record it."""
+        self.server.owner.refuse(f"{method} {target}: {refusal}")
+        body = f"ralph's sandbox proxy refused this request: {refusal}\n".encode()
+        reply = (f"HTTP/1.1 {refusal.status} Refused\r\nContent-Type: text/plain\r\n"
+                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+        try:
+            self.request.sendall(reply)
+        except OSError:
+            pass
+
+    def serve(self) -> None:
         client: socket.socket = self.request
         client.settimeout(HEAD_TIMEOUT_S)
         method, target = "?", "?"
@@ -211,14 +234,7 @@ class _Handler(socketserver.BaseRequestHandler):
             target = str(endpoint)
             upstream = self.server.owner.connect(endpoint)
         except Refused as refusal:
-            self.server.owner.refuse(f"{method} {target}: {refusal}")
-            body = f"ralph's sandbox proxy refused this request: {refusal}\n".encode()
-            reply = (f"HTTP/1.1 {refusal.status} Refused\r\nContent-Type: text/plain\r\n"
-                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
-            try:
-                client.sendall(reply)
-            except OSError:
-                pass
+            self.refuse(refusal, method, target)
             return
         with upstream:
             if upstream_head is None:
@@ -229,8 +245,8 @@ class _Handler(socketserver.BaseRequestHandler):
                 upstream.sendall(early)
             # Every later byte on this connection goes to the same endpoint, whatever it says: a second
             # request naming another host in absolute form still reaches only the allowed one.
-            self.server.owner.track(upstream)
-            pipe(client, upstream)
+            with self.server.owner.tracked(upstream):
+                pipe(client, upstream)
 
 
 class _Server(socketserver.ThreadingUnixStreamServer):
@@ -257,6 +273,7 @@ class FilteringProxy:
         self.refused: list[str] = []
         self.refused_count = 0
         self._lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._open: list[socket.socket] = []
         self._dir = Path(tempfile.mkdtemp(prefix="ralph-net-"))
         self.socket_path = self._dir / "proxy.sock"
@@ -291,9 +308,16 @@ class FilteringProxy:
             if len(self.refused) < REFUSALS_KEPT:
                 self.refused.append(line)
 
-    def track(self, upstream: socket.socket) -> None:
+    @contextmanager
+    def tracked(self, upstream: socket.socket) -> Iterator[None]:
+        """While the block runs, `upstream` is shut down if the proxy stops."""
         with self._lock:
             self._open.append(upstream)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open.remove(upstream)
 
     def connect(self, endpoint: Endpoint) -> socket.socket:
         """A connection to `endpoint` when it is allowed; Refused (403 / 502) otherwise."""

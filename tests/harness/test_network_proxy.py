@@ -199,3 +199,26 @@ def test_refusals_are_capped(api_and_other, tmp_path: Path) -> None:
             ask(proxy, f"CONNECT 127.0.0.1:{port_of(other)} HTTP/1.1\r\n\r\n".encode())
     lines = proxy.report()
     assert len(lines) == network.REFUSALS_KEPT + 1 and "5 more refusals" in lines[-1]
+
+
+def test_connections_past_the_cap_are_refused_until_one_closes(monkeypatch: pytest.MonkeyPatch, api_and_other) -> None:
+    """An agent opening tunnels without end cannot spend ralph's threads: past MAX_CONNECTIONS, 503."""
+    api, _, _, _ = api_and_other
+    monkeypatch.setattr(network, "MAX_CONNECTIONS", 2)
+    with FilteringProxy(Egress.to([api.base_url])) as proxy:
+        held = []
+        for _ in range(2):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(str(proxy.socket_path))
+            s.sendall(f"CONNECT 127.0.0.1:{port_of(api)} HTTP/1.1\r\n\r\n".encode())
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+            held.append(s)
+        assert ask(proxy, b"CONNECT 127.0.0.1:1 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 503")
+        held.pop().close()
+        for _ in range(50):  # the freed slot comes back once its handler has seen the close
+            reply = ask(proxy, f"GET {api.base_url}/again HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            if reply.endswith(b"model-api"):
+                break
+        assert reply.endswith(b"model-api"), reply
+        for s in held:
+            s.close()
