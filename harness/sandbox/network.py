@@ -29,6 +29,7 @@ import selectors
 import shutil
 import socket
 import socketserver
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -41,6 +42,7 @@ PROXY_PORT = 3128  # where the relay listens inside the sandbox (its own loopbac
 HEAD_MAX = 16 << 10  # bytes of a request head the proxy reads before refusing it
 HEAD_TIMEOUT_S = 30.0  # seconds a client may take to send its request head
 CONNECT_TIMEOUT_S = 15.0  # seconds to reach the allowed endpoint
+LINGER_S = 1.0  # seconds a refused client's remaining input is read before the connection closes
 POLL_S = 0.05  # how often the server thread looks for its stop request (the wait for it ends each attempt)
 MAX_CONNECTIONS = 64  # open at once; more are refused (503), so an agent cannot spend ralph's threads
 REFUSALS_KEPT = 50  # refusal lines kept for the transcript; the rest are counted
@@ -221,6 +223,13 @@ class _Handler(socketserver.BaseRequestHandler):
                  f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
         try:
             self.request.sendall(reply)
+            # Closing with unread input would reset the connection, and the client might lose the reply:
+            # half-close, then read what it still sends for a moment (bounded) before closing.
+            self.request.shutdown(socket.SHUT_WR)
+            self.request.settimeout(LINGER_S)
+            drained = 0
+            while drained < HEAD_MAX and (chunk := self.request.recv(4096)):
+                drained += len(chunk)
         except OSError:
             pass
 
@@ -256,8 +265,6 @@ class _Server(socketserver.ThreadingUnixStreamServer):
     owner: FilteringProxy
 
     def handle_error(self, request: object, client_address: object) -> None:  # fail closed: drop, record
-        import sys
-
         self.owner.refuse(f"proxy error, connection dropped: {sys.exc_info()[1]!r}")
 
 

@@ -222,3 +222,18 @@ def test_connections_past_the_cap_are_refused_until_one_closes(monkeypatch: pyte
         assert reply.endswith(b"model-api"), reply
         for s in held:
             s.close()
+
+
+def test_an_error_inside_the_proxy_drops_that_connection_and_is_recorded(monkeypatch: pytest.MonkeyPatch,
+                                                                        api_and_other) -> None:
+    api, _, _, _ = api_and_other
+
+    def broken(a: socket.socket, b: socket.socket) -> None:
+        raise RuntimeError("pipe broke")
+
+    with FilteringProxy(Egress.to([api.base_url])) as proxy:
+        monkeypatch.setattr(network, "pipe", broken)
+        assert b"model-api" not in ask(proxy, f"GET {api.base_url}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        monkeypatch.undo()
+        assert ask(proxy, f"GET {api.base_url}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode()).endswith(b"model-api")
+    assert proxy.report() == ["network: refused proxy error, connection dropped: RuntimeError('pipe broke')"]
