@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +20,8 @@ from harness.agents.base import Budget, Task
 from harness.agents.command import CommandAgent
 from harness.run.preflight import PreflightError, preflight
 from harness.sandbox import environment as sandbox
-from harness.sandbox.network import PROXY_PORT, Endpoint
+from harness.sandbox.network import PROXY_PORT, Egress, Endpoint
+from harness.sandbox.proc import descendants
 from tests.fakes.local_server import answering
 
 BASE_VARS = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_BASE", "CODEX_HOME", "OPENAI_API_KEY",
@@ -82,6 +85,21 @@ def test_wrap_with_a_proxy_cuts_the_network_and_starts_the_relay_first(tmp_path:
         sandbox.wrap("echo hi", tmp_path, tmp_path, network=True, proxy=sock)
 
 
+def relays() -> list[int]:
+    """This process's descendants running relay.py (its source is their `-c` argument); another test's, in
+    another worker, are not ours."""
+    marker = sandbox.relay_source().splitlines()[0].encode()
+    found = []
+    for pid in descendants():
+        try:
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes() and Path(f"/proc/{pid}/stat").read_text(
+                    ).rsplit(")", 1)[1].split()[0] != "Z":
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
 needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_available(), reason=f"bwrap unusable: {sandbox.bwrap_problem()}")
 
 
@@ -97,10 +115,28 @@ def test_a_sandboxed_cli_reaches_its_api_through_the_proxy_and_the_attempt_recor
         agent = CommandAgent(cmd, api=(api.base_url,))
         result = agent.run(make_task(sandbox="bwrap"), Budget(timeout_s=60))
     transcript = (result.transcript_path or Path()).read_text()
+    assert relays() == [], "the relay outlived its attempt"
     assert "model-api" in transcript and api_hits == ["/v1/models"]
     assert other_hits == [] and "Failed to connect" in transcript
     assert f"ralph: network: refused GET 127.0.0.1:{int(other.base_url.rsplit(':', 1)[1])}" in transcript
     assert f"ralph: network: the agent reaches {Endpoint.from_url(api.base_url)}" in transcript
+
+
+@needs_bwrap
+def test_the_relay_runs_while_its_command_does_and_not_after(tmp_path: Path) -> None:
+    done: list[object] = []
+    egress = Egress.to(["http://127.0.0.1:9"])
+    env = {"PATH": os.environ["PATH"]}
+    worker = threading.Thread(target=lambda: done.append(sandbox.Environment("bwrap").run(
+        "sleep 3", tmp_path, timeout_s=30, env=env, network=egress)))
+    worker.start()
+    seen: list[int] = []
+    for _ in range(100):
+        seen = seen or relays()
+        time.sleep(0.02)
+    worker.join()
+    assert seen, "no relay ran beside the command (the check below would prove nothing)"
+    assert relays() == [] and done
 
 
 def test_without_a_sandbox_nothing_is_pretended(make_task: Callable[..., Task]) -> None:
