@@ -133,7 +133,8 @@ class CommandAgent:
         if environment.note:
             _note(log.path, environment.note)
         if environment.sandboxed:
-            _note(log.path, f"network: the agent reaches {egress.describe()} (through ralph's proxy)")
+            _note(log.path, f"network: the agent reaches only {egress.describe()}, through ralph's proxy"
+                  if egress.allowed else "network: none (no model API declared for this CLI; --agent-api adds one)")
         with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:
             # The CLI reads its prompt from its scratch directory: the run directory is under .ralph/, which
             # the sandbox hides.

@@ -111,7 +111,7 @@ def test_real_cli_runs_a_feature_to_the_approval_gate(tmp_path: Path, real_cli, 
     if sandbox == "bwrap":  # its own network namespace: the fake API (on the host's loopback) only through the proxy
         transcript = next((repo / ".ralph" / "runs").glob("*/transcript.jsonl")).read_text()
         api_endpoint = api.base_url.removeprefix("http://")
-        assert f"network: the agent reaches {api_endpoint} " in transcript, transcript[-2000:]
+        assert f"network: the agent reaches only {api_endpoint}," in transcript, transcript[-2000:]
         print("\n".join(line for line in transcript.splitlines() if "network: refused" in line))
 
 

@@ -129,9 +129,7 @@ def test_the_agent_reaches_its_model_api_and_nothing_else(project: Path, tmp_pat
                 "NO_PROXY", "no_proxy"} & set(probe["env"])
     assert probe["ralph_dir"] == "ok: []" and "Read-only file system" in probe["ralph_dir_write"]
     assert (project / ".ralph" / "state.json").exists() and not (project / ".ralph" / "planted").exists()
-    transcript = next((project / ".ralph" / "runs").rglob("*W-1*attempt-1*.jsonl"), None) or next(
-        p for p in (project / ".ralph" / "runs").rglob("*") if p.is_file() and "network: refused" in p.read_text())
-    refusals = transcript.read_text()
+    refusals = next((project / ".ralph" / "runs").glob("*/transcript.jsonl")).read_text()
     assert f"network: refused CONNECT 127.0.0.1:{host_port}" in refusals and "10.11.12.13:8265" in refusals
 
 
@@ -144,6 +142,8 @@ def test_an_agent_with_no_declared_api_has_no_network_at_all(project: Path, tmp_
     assert result.exit_code == ExitCode.OK, result.output
     probe = json.loads((project / "probe.json").read_text())
     assert probe["proxy"] is None and api_hits == []
+    transcript = next((project / ".ralph" / "runs").glob("*/transcript.jsonl")).read_text()
+    assert "network: none (no model API declared for this CLI; --agent-api adds one)" in transcript
     assert probe["direct_api"].startswith("failed: ConnectionRefusedError"), probe["direct_api"]
     assert probe["proxy_api"].startswith("failed: URLError"), probe["proxy_api"]
 

@@ -119,7 +119,7 @@ def test_a_sandboxed_cli_reaches_its_api_through_the_proxy_and_the_attempt_recor
     assert "model-api" in transcript and api_hits == ["/v1/models"]
     assert other_hits == [] and "Failed to connect" in transcript
     assert f"ralph: network: refused GET 127.0.0.1:{int(other.base_url.rsplit(':', 1)[1])}" in transcript
-    assert f"ralph: network: the agent reaches {Endpoint.from_url(api.base_url)}" in transcript
+    assert f"ralph: network: the agent reaches only {Endpoint.from_url(api.base_url)}" in transcript
 
 
 @needs_bwrap
