@@ -7,6 +7,7 @@ the wrapping that enforces it.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 import time
@@ -120,6 +121,29 @@ def test_a_sandboxed_cli_reaches_its_api_through_the_proxy_and_the_attempt_recor
     assert other_hits == [] and "Failed to connect" in transcript
     assert f"ralph: network: refused GET 127.0.0.1:{int(other.base_url.rsplit(':', 1)[1])}" in transcript
     assert f"ralph: network: the agent reaches only {Endpoint.from_url(api.base_url)}" in transcript
+
+
+@needs_bwrap
+def test_an_abstract_unix_socket_on_the_host_is_out_of_reach(make_task: Callable[..., Task], tmp_path: Path) -> None:
+    """Abstract Unix sockets (a session bus, an X server: no file to hide) belong to the network namespace."""
+    name = f"ralph-test-{os.getpid()}-{time.monotonic_ns()}"
+    probe = tmp_path / "agent" / "probe.py"
+    probe.parent.mkdir()
+    probe.write_text("import socket, sys\ns = socket.socket(socket.AF_UNIX)\n"
+                     "try:\n    s.connect('\\0' + sys.argv[1]); print('REACHED')\n"
+                     "except OSError as e:\n    print('refused:', e)\n")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind("\0" + name)
+        listener.listen()
+        script = probe.with_name("agent.sh")  # the sandbox shows the agent executable's directory
+        script.write_text(f"#!/bin/sh\nexec {sys.executable} {probe} {name}\n")
+        script.chmod(0o755)
+        agent = CommandAgent(str(script), api=("https://api.anthropic.com",))
+        result = agent.run(make_task(sandbox="bwrap"), Budget(timeout_s=60))
+        control = CommandAgent(str(script)).run(make_task(sandbox="none", attempt=2), Budget(timeout_s=60))
+    assert "REACHED" in (control.transcript_path or Path()).read_text()  # the probe can tell
+    transcript = (result.transcript_path or Path()).read_text()
+    assert "REACHED" not in transcript and "refused: [Errno 111] Connection refused" in transcript
 
 
 @needs_bwrap
