@@ -7,7 +7,8 @@ group killed at the time limit, and every descendant that outlives the command k
 findable). Under `bwrap` the command also runs in bubblewrap: the whole filesystem read-only
 except the working directory and a scratch directory, `/tmp` private, `/proc` and `/dev` fresh,
 its own PID namespace (everything in it dies with its first process, and with ralph:
-`--die-with-parent`), and its own network namespace (`--unshare-net`: nothing but its own loopback).
+`--die-with-parent`), and its own network namespace (`--unshare-net`: nothing but its own loopback,
+and an empty /run, where the host's services keep their Unix sockets).
 `network` says what gets out of it: False nothing; an `Egress` (an agent) only its model API, through
 ralph's filtering proxy (network.py) and the relay started in the sandbox (relay.py); True the host's
 network (the checks). Paths passed as `readonly` (PRD.json, .git, protected globs) are re-mounted
@@ -34,6 +35,7 @@ from harness.sandbox.proc import ProcessResult, Reaper, run_in_group
 
 Network = bool | Egress  # True: the host's network; False: none; Egress: only its endpoints, through the proxy
 
+RUN_DIRS = ("/run", "/var/run")  # where services put their sockets: empty for a command without the network
 INSTALL_HINT = "install it with `apt-get install -y bubblewrap` (or run `make setup`)"
 
 
@@ -106,6 +108,11 @@ def wrap(
     assert proxy is None or not network, "a proxied command runs in its own network namespace"
     repo, scratch = Path(repo).resolve(), Path(scratch).resolve()
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    if not network:
+        # A read-only mount does not stop connect(): the host's Unix sockets (Docker's, the system bus, a
+        # database's) are network endpoints too, and most live under /run.
+        argv += [arg for run in RUN_DIRS if Path(run).is_dir() and not Path(run).is_symlink()
+                 for arg in ("--tmpfs", run)]
     if home is not None:
         for private in (Path.home(), os.environ.get("XDG_RUNTIME_DIR")):
             if private and Path(private).is_dir():

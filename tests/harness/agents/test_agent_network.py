@@ -124,26 +124,36 @@ def test_a_sandboxed_cli_reaches_its_api_through_the_proxy_and_the_attempt_recor
 
 
 @needs_bwrap
-def test_an_abstract_unix_socket_on_the_host_is_out_of_reach(make_task: Callable[..., Task], tmp_path: Path) -> None:
-    """Abstract Unix sockets (a session bus, an X server: no file to hide) belong to the network namespace."""
+@pytest.mark.parametrize("where", ["abstract", "/run"])
+def test_a_unix_socket_of_the_hosts_is_out_of_reach(make_task: Callable[..., Task], tmp_path: Path, where: str) -> None:
+    """Unix sockets are network endpoints a read-only mount does not close: an abstract one (a session bus, an
+    X server: no file to hide) belongs to the network namespace; a file one in /run (Docker's, the system
+    bus's, a database's) is hidden with /run."""
     name = f"ralph-test-{os.getpid()}-{time.monotonic_ns()}"
+    address = "\0" + name if where == "abstract" else f"/run/{name}.sock"
+    if where == "/run" and not os.access("/run", os.W_OK):
+        pytest.skip("cannot create a socket in /run as this user")
     probe = tmp_path / "agent" / "probe.py"
     probe.parent.mkdir()
     probe.write_text("import socket, sys\ns = socket.socket(socket.AF_UNIX)\n"
-                     "try:\n    s.connect('\\0' + sys.argv[1]); print('REACHED')\n"
+                     "try:\n    s.connect(sys.argv[1].replace('@', '\\0')); print('REACHED')\n"
                      "except OSError as e:\n    print('refused:', e)\n")
-    with socket.socket(socket.AF_UNIX) as listener:
-        listener.bind("\0" + name)
-        listener.listen()
-        script = probe.with_name("agent.sh")  # the sandbox shows the agent executable's directory
-        script.write_text(f"#!/bin/sh\nexec {sys.executable} {probe} {name}\n")
-        script.chmod(0o755)
-        agent = CommandAgent(str(script), api=("https://api.anthropic.com",))
-        result = agent.run(make_task(sandbox="bwrap"), Budget(timeout_s=60))
-        control = CommandAgent(str(script)).run(make_task(sandbox="none", attempt=2), Budget(timeout_s=60))
+    script = probe.with_name("agent.sh")  # the sandbox shows the agent executable's directory
+    script.write_text(f"#!/bin/sh\nexec {sys.executable} {probe} '{address.replace(chr(0), '@')}'\n")
+    script.chmod(0o755)
+    try:
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(address)
+            listener.listen()
+            agent = CommandAgent(str(script), api=("https://api.anthropic.com",))
+            result = agent.run(make_task(sandbox="bwrap"), Budget(timeout_s=60))
+            control = CommandAgent(str(script)).run(make_task(sandbox="none", attempt=2), Budget(timeout_s=60))
+    finally:
+        if where == "/run":
+            Path(address).unlink(missing_ok=True)
     assert "REACHED" in (control.transcript_path or Path()).read_text()  # the probe can tell
     transcript = (result.transcript_path or Path()).read_text()
-    assert "REACHED" not in transcript and "refused: [Errno 111] Connection refused" in transcript
+    assert "REACHED" not in transcript and "refused: [Errno" in transcript, transcript
 
 
 @needs_bwrap
