@@ -13,8 +13,9 @@ The proxy takes `CONNECT host:port` (HTTPS) and absolute `http://` requests. A t
 an allowed endpoint gets `403` before any name is resolved (no DNS lookups for the agent either);
 an allowed name that resolves to a loopback, private or link-local address is refused too, unless
 the allowed host is itself such an address (a local fake API, an in-house gateway named by IP).
-Anything else (garbage, an oversized or slow request head) is answered 400 and the connection
-closed. Every refusal is recorded (`refused`) for the attempt's transcript.
+Anything else (garbage, an oversized or slow request head, more than MAX_CONNECTIONS at once) is
+answered with a 4xx or 503 and the connection closed; the proxy goes on serving. Every refusal is
+recorded (`refused`) for the attempt's transcript.
 
 Hand-written on the standard library's `socketserver`: the work is a request line, an allow-list
 and a byte pipe; an HTTP proxy library would bring TLS interception and configuration this does
