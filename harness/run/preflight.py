@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.agents import Agent
 from harness.agents.presets import command_word
 from harness.errors import RalphError
-from harness.sandbox.environment import resolve_sandbox
+
+if TYPE_CHECKING:
+    from harness.agents.command import CommandAgent
 
 
 class PreflightError(RalphError):
@@ -40,6 +43,8 @@ def preflight(agent: Agent, workdir: Path, sandbox_kind: str) -> str:
 
 
 def _command(agent: CommandAgent, workdir: Path, sandbox_kind: str) -> str:
+    from harness.sandbox.environment import resolve_sandbox  # loaded with the agent (see preflight)
+
     _, missing = agent.executable()
     if missing:
         raise PreflightError(missing)
