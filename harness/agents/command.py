@@ -132,7 +132,7 @@ class CommandAgent:
         environment = Environment(task.sandbox)
         if environment.note:
             _note(log.path, environment.note)
-        if environment.sandboxed:
+        if environment.kind == "bwrap":  # the one sandbox with a network namespace of its own
             _note(log.path, f"network: the agent reaches only {egress.describe()}, through ralph's proxy"
                   if egress.allowed else "network: none (no model API declared for this CLI; --agent-api adds one)")
         with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:

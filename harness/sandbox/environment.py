@@ -205,18 +205,20 @@ class Environment:
         Under bwrap `scratch` is the writable TMPDIR (a fresh one per command when None); with
         `private_home` HOME is `scratch/home` and the user's home is empty (what an agent runs). With an
         `Egress` as `network`, the command reaches only its endpoints, through a `FilteringProxy` that lives
-        as long as the command; what the proxy refused is appended to `log_path`. Without a sandbox an
-        `Egress` cannot be enforced: the command has the host's network.
+        as long as the command; what the proxy refused is appended to `log_path`. Without bwrap an `Egress`
+        cannot be enforced: the command has the host's network.
         """
         with ExitStack() as stack:
             if self.sandboxed and scratch is None:
                 scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ralph-scratch-")))
             proxy = None
             if isinstance(network, Egress):
-                if self.sandboxed and network.allowed:
+                if self.kind == "bwrap" and network.allowed:
                     proxy = stack.enter_context(FilteringProxy(network))
                     env = proxy_env(env)
-                network = not self.sandboxed
+                # Only bwrap gives a command a network namespace with one way out; elsewhere an Egress with
+                # endpoints cannot be enforced (the host's network), and one without them is no network.
+                network = bool(network.allowed) and self.kind != "bwrap"
             stack.enter_context(Reaper())
             home = None
             if self.sandboxed and private_home:
