@@ -482,6 +482,12 @@ def run(
                                                            "CLI may see although it looks secret (repeatable; a "
                                                            "known CLI's own keys pass anyway). Checks never see it.",
                                                            metavar="NAME", show_default=False)] = None,
+    agent_api: Annotated[Optional[list[str]], typer.Option("--agent-api", help="Base URL of a model API the agent "
+                                                           "CLI may reach under --sandbox bwrap, its only way out "
+                                                           "(repeatable; a known CLI's own API, from its base URL "
+                                                           "setting, is always allowed; any other CLI gets no "
+                                                           "network without one).", metavar="URL",
+                                                           show_default=False)] = None,
     max_iterations: Annotated[Optional[int], typer.Option(help="Agent attempts in this run.", min=1,
                                                           show_default="10")] = None,
     max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per feature before it is blocked.", min=1,
@@ -496,7 +502,8 @@ def run(
     max_hours: Annotated[Optional[float], typer.Option(help="Wall clock for the whole run.",
                                                        show_default="8")] = None,
     sandbox: Annotated[Optional[SandboxChoice], typer.Option(help="bwrap: agent commands and checks see a read-only "
-                                                           "filesystem outside the repo and no network.",
+                                                           "filesystem outside the repo; the agent's network "
+                                                           "reaches only its model API.",
                                                            show_default="none")] = None,
     reset_on_fail: Annotated[Optional[bool], typer.Option("--reset-on-fail/--keep-on-fail",
                                                           help="Restore the tree after a failed attempt instead of "
@@ -533,6 +540,7 @@ def run(
                           + " (--phase N to choose another)")
     flags = {
         "agent": agent, "model": model, "agent_cmd": agent_cmd, "agent_env": agent_env or None,
+        "agent_api": agent_api or None,
         "max_iterations": max_iterations,
         "max_attempts": max_attempts, "attempt_timeout_s": attempt_timeout, "max_turns": max_turns,
         "max_cost_usd": max_cost_usd, "max_tokens": max_tokens, "max_hours": max_hours,

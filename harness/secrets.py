@@ -13,7 +13,11 @@ SECRET_NAMES = frozenset({"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "WANDB_API_KEY"
 SECRET_PATTERNS = ("*_TOKEN", "*_SECRET", "*_KEY")
 # Not secrets in form, but each grants access beyond the run: a cluster that runs jobs outside any sandbox
 # (RAY_ADDRESS), the user's SSH agent (push rights), a container or Kubernetes control plane.
-ACCESS_NAMES = frozenset({"RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "SSH_AUTH_SOCK", "DOCKER_HOST", "KUBECONFIG"})
+ACCESS_NAMES = frozenset({"RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "SSH_AUTH_SOCK", "DOCKER_HOST", "KUBECONFIG",
+                          "RAY_JOB_HEADERS"})
+# The same by form: where a control plane listens (RAY_DASHBOARD_ADDRESS, DASK_SCHEDULER_ADDRESS, the session
+# bus's DBUS_SESSION_BUS_ADDRESS; VAULT_ADDR, NOMAD_ADDR, CONSUL_HTTP_ADDR) and what reaches one (*_SOCK).
+ACCESS_PATTERNS = ("*_ADDRESS", "*_ADDR", "*_SOCK")
 
 
 # Credential formats a file must not carry into a commit ralph makes: kind -> pattern. Hand-written rather
@@ -48,6 +52,7 @@ def credential_in(data: bytes) -> str | None:
 
 
 def is_secret(name: str) -> bool:
-    """True when an environment variable name looks like a credential or grants access (ACCESS_NAMES)."""
+    """True when a variable name looks like a credential or grants access (ACCESS_NAMES, ACCESS_PATTERNS)."""
     upper = name.upper()
-    return upper in SECRET_NAMES or upper in ACCESS_NAMES or any(fnmatch.fnmatchcase(upper, p) for p in SECRET_PATTERNS)
+    return (upper in SECRET_NAMES or upper in ACCESS_NAMES
+            or any(fnmatch.fnmatchcase(upper, p) for p in (*SECRET_PATTERNS, *ACCESS_PATTERNS)))

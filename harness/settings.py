@@ -65,6 +65,9 @@ class RunSettings(BaseModel):
     agent_cmd: str | None = None
     # Secret-looking variables a custom agent CLI may see (a known CLI's own keys pass anyway); checks never do
     agent_env: list[str] = Field(default_factory=list)
+    # Base URLs of model APIs an agent CLI may reach under --sandbox bwrap, besides a known CLI's own (whose
+    # base URL setting ralph reads); a CLI ralph does not know gets no network without them
+    agent_api: list[str] = Field(default_factory=list)
     max_iterations: int = Field(10, ge=1)
     max_attempts: int | None = Field(None, ge=1)  # None: the PRD's defaults.max_attempts
     attempt_timeout_s: float | None = Field(None, gt=0)  # None: the PRD's defaults.attempt_timeout_s

@@ -50,6 +50,7 @@ def make_agent(
     model: str | None = None,
     agent_cmd: str | None = None,
     agent_env: tuple[str, ...] = (),
+    agent_api: tuple[str, ...] = (),
     script: Path | None = None,
     prices: Path | None = None,
     max_tokens: int = 8192,
@@ -61,7 +62,8 @@ def make_agent(
     - anthropic: `model` (default: the newest Sonnet the installed SDK lists), `prices` (a TOML/JSON
       price table overriding prices.toml), `max_tokens` per reply, `retry`, `command_timeout_s`.
     - command: `agent_cmd` is a preset name (claude, codex, aider) or a command template;
-      `model` fills `{model}` / `{model_args}`; `agent_env` names extra variables the CLI may see.
+      `model` fills `{model}` / `{model_args}`; `agent_env` names extra variables the CLI may see;
+      `agent_api` adds base URLs of model APIs it may reach under bwrap (a preset's own are always allowed).
       `kind` may also be a preset name itself (then `agent_cmd`, if given, must not contradict it).
     - replay: `script` (or `agent_cmd`) is the YAML/JSON script path.
     """
@@ -91,10 +93,11 @@ def make_agent(
             if cmd in PRESETS:
                 if kind in PRESETS and cmd != kind:
                     raise AgentConfigError(f"--agent {kind} with --agent-cmd {cmd}: choose one CLI")
-                agent = CommandAgent.preset(cmd, model=model or "", pass_env=tuple(agent_env))
+                agent = CommandAgent.preset(cmd, model=model or "", pass_env=tuple(agent_env), api=tuple(agent_api))
             else:
                 name = kind if kind in PRESETS else None
-                agent = CommandAgent(cmd, model=model or "", pass_env=tuple(agent_env), name=name)
+                agent = CommandAgent(cmd, model=model or "", pass_env=tuple(agent_env), api=tuple(agent_api),
+                                     name=name)
             agent.prices = table
             return agent
         if kind == "replay":

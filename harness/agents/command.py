@@ -11,9 +11,11 @@ A CLI agent needs its own API key: the key names of the CLI the template runs (r
 executable's name, however the template spells the path) pass through the secret scrub, plus the
 names in `pass_env` (`agent_env` in the config, for CLIs ralph does not know). The CLI hands its
 environment to the tool commands it runs, so those commands can see that key; checks never do.
-Under `--sandbox bwrap` the CLI keeps the network and its install tree is mounted read-only; its
-HOME is a private, per-run directory holding copies of its login files only (the user's home is
-empty), and ralph's own CODEX_HOME is the one state directory bound writable.
+Under `--sandbox bwrap` the CLI runs in a network namespace of its own whose only way out is its
+model API (`egress`: the preset's base URL, plus the `api` URLs declared with `--agent-api`; a CLI
+ralph does not know gets no network unless some are declared); its install tree is mounted
+read-only; its HOME is a private, per-run directory holding copies of its login files only (the
+user's home is empty), and ralph's own CODEX_HOME is the one state directory bound writable.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from harness.agents.transcript import Transcript, one_line
 from harness.books.layout import PREFLIGHT, ralph_dir
 from harness.sandbox.environment import Environment
 from harness.sandbox.guards import readonly_paths
+from harness.sandbox.network import Egress
 from harness.sandbox.proc import ProcessResult, scrubbed_env
 
 PLACEHOLDERS = ("prompt_file", "model", "model_args", "max_turns", "workdir")
@@ -45,7 +48,8 @@ class CommandAgent:
 
     `cli` is the preset whose CLI the template runs (found from the template's executable when not
     given): its credentials, state directories, report reader and environment set-up apply.
-    `pass_env` adds environment variable names the CLI may see (for CLIs ralph does not know).
+    `pass_env` adds environment variable names the CLI may see (for CLIs ralph does not know); `api` adds
+    base URLs of model APIs it may reach under bwrap (besides its preset's).
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class CommandAgent:
         name: str | None = None,
         cli: Preset | None = None,
         pass_env: tuple[str, ...] = (),
+        api: tuple[str, ...] = (),
         prices: PriceTable | None = None,
     ) -> None:
         try:
@@ -80,11 +85,20 @@ class CommandAgent:
         self.pass_env = tuple(dict.fromkeys([*(self.cli.keys() if self.cli else ()), *pass_env]))
         self.install_hint = self.cli.install if self.cli else ""
         self.prices = prices
+        self.api = tuple(api)
+        Egress.to(self.api)  # a malformed URL is a usage error now, not at the first attempt
 
     @classmethod
-    def preset(cls, preset: str, *, model: str = "", pass_env: tuple[str, ...] = ()) -> CommandAgent:
+    def preset(cls, preset: str, *, model: str = "", pass_env: tuple[str, ...] = (),
+               api: tuple[str, ...] = ()) -> CommandAgent:
         p = PRESETS[preset]
-        return cls(p.template, prompt_via=p.prompt_via, model=model, name=preset, cli=p, pass_env=pass_env)
+        return cls(p.template, prompt_via=p.prompt_via, model=model, name=preset, cli=p, pass_env=pass_env, api=api)
+
+    def egress(self) -> Egress:
+        """Where the CLI's network reaches under bwrap: its preset's model APIs (read from the environment now)
+        and the declared `api`; nothing for a CLI ralph does not know with none declared. ValueError for a
+        base URL that names no host."""
+        return Egress.to([*(self.cli.api_urls() if self.cli else ()), *self.api])
 
     def command(self, prompt_file: Path, workdir: Path, max_turns: int) -> str:
         """The shell command for one attempt."""
@@ -111,9 +125,16 @@ class CommandAgent:
                 last[0] = one_line(line)
                 log.event(0, last[0], Usage())
 
+        try:
+            egress = self.egress()
+        except ValueError as exc:
+            return Result("error", error=f"{exc} (the agent's model API setting)", transcript_path=log.path)
         environment = Environment(task.sandbox)
         if environment.note:
             _note(log.path, environment.note)
+        if environment.kind == "bwrap":  # the one sandbox with a network namespace of its own
+            _note(log.path, f"network: the agent reaches only {egress.describe()}, through ralph's proxy"
+                  if egress.allowed else "network: none (no model API declared for this CLI; --agent-api adds one)")
         with tempfile.TemporaryDirectory(prefix="ralph-scratch-") as scratch:
             # The CLI reads its prompt from its scratch directory: the run directory is under .ralph/, which
             # the sandbox hides.
@@ -129,7 +150,7 @@ class CommandAgent:
                     task.workdir,
                     timeout_s=budget.timeout_s,
                     env=scrubbed_env([*task.env_allow, *self.pass_env], extra=extra),
-                    network=True,
+                    network=egress,
                     readonly=readonly,
                     writable=writable,
                     scratch=Path(scratch),
@@ -175,7 +196,7 @@ class CommandAgent:
             readonly, writable = self._mounts(task, Path(scratch), executable, extra) if environment.sandboxed \
                 else ([], [])
             return environment.run(f"{shlex.quote(str(executable))} --version", workdir, timeout_s=timeout_s,
-                                   env=scrubbed_env(self.pass_env, extra=extra), network=True, readonly=readonly,
+                                   env=scrubbed_env(self.pass_env, extra=extra), network=False, readonly=readonly,
                                    writable=writable, scratch=Path(scratch), tail_bytes=TAIL_BYTES,
                                    private_home=True)
 

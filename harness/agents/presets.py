@@ -51,11 +51,54 @@ class Preset:
     login_files: tuple[str, ...] = ()  # a login that stands in for the key (`~`, `$VAR` expanded)
     login: str = ""  # how to log in instead of exporting a key
     configured_keys: Callable[[], tuple[str, ...]] | None = None  # more key names its own config names
+    # The base URLs of the model APIs it calls, from its settings as ralph runs it: under --sandbox bwrap the
+    # only places its network reaches (sandbox/network.py)
+    api_urls: Callable[[], tuple[str, ...]] = lambda: ()
 
     def keys(self) -> tuple[str, ...]:
         """Every environment variable that may hold this CLI's key (fixed ones, then configured ones)."""
         extra = self.configured_keys() if self.configured_keys else ()
         return tuple(dict.fromkeys([*self.credentials, *extra]))
+
+
+# (base URL variable, the URL it defaults to) per API a CLI reaches
+ANTHROPIC_API = ("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
+OPENAI_API = ("OPENAI_BASE_URL", "https://api.openai.com/v1")
+# aider's providers (litellm): the key that selects one, its base URL variable, its default
+AIDER_APIS = {
+    "OPENAI_API_KEY": ("OPENAI_API_BASE", "https://api.openai.com/v1"),
+    "ANTHROPIC_API_KEY": ANTHROPIC_API,
+    "GEMINI_API_KEY": ("GEMINI_API_BASE", "https://generativelanguage.googleapis.com"),
+    "DEEPSEEK_API_KEY": ("DEEPSEEK_API_BASE", "https://api.deepseek.com"),
+    "OPENROUTER_API_KEY": ("OPENROUTER_API_BASE", "https://openrouter.ai/api/v1"),
+}
+
+
+def _api(variable: str, default: str) -> str:
+    return os.environ.get(variable) or default
+
+
+def claude_apis() -> tuple[str, ...]:
+    return (_api(*ANTHROPIC_API),)
+
+
+def codex_apis() -> tuple[str, ...]:
+    """ralph's provider's base URL; with a CODEX_HOME of the user's own, every provider its config.toml declares
+    (and OpenAI's, its built-in default)."""
+    if not os.environ.get("CODEX_HOME"):
+        return (_api(*OPENAI_API),)
+    providers = _codex_user_config().get("model_providers")
+    urls = [str(p["base_url"]) for p in (providers.values() if isinstance(providers, dict) else ())
+            if isinstance(p, dict) and p.get("base_url")]
+    return (*urls, _api(*OPENAI_API))
+
+
+def aider_apis() -> tuple[str, ...]:
+    """The API of each provider whose key is set (aider picks one by its model); OpenAI's when none is."""
+    chosen = [_api(*api) for key, api in AIDER_APIS.items() if os.environ.get(key)]
+    if os.environ.get("OPENAI_API_BASE") is None and os.environ.get("OPENAI_BASE_URL"):
+        chosen.append(os.environ["OPENAI_BASE_URL"])  # litellm reads this spelling too
+    return tuple(chosen) or (AIDER_APIS["OPENAI_API_KEY"][1],)
 
 
 def _codex_env(scratch: Path) -> dict[str, str]:
@@ -76,12 +119,17 @@ def codex_provider_keys() -> tuple[str, ...]:
     """The `env_key`s of the providers in the user's own CODEX_HOME config (ralph's names OPENAI_API_KEY)."""
     if not os.environ.get("CODEX_HOME"):
         return ()
-    try:
-        config = tomllib.loads((Path(os.environ["CODEX_HOME"]) / "config.toml").read_text())
-    except (OSError, ValueError):
-        return ()
+    config = _codex_user_config()
     providers = config.get("model_providers") if isinstance(config.get("model_providers"), dict) else {}
     return tuple(str(p["env_key"]) for p in providers.values() if isinstance(p, dict) and p.get("env_key"))
+
+
+def _codex_user_config() -> dict:
+    """The user's own CODEX_HOME's config.toml, or {} when there is none (or it cannot be read)."""
+    try:
+        return tomllib.loads((Path(os.environ["CODEX_HOME"]) / "config.toml").read_text())
+    except (KeyError, OSError, ValueError):
+        return {}
 
 
 def codex_home() -> Path:
@@ -124,6 +172,7 @@ PRESETS: dict[str, Preset] = {
         parse_report=reports.claude,
         login_files=("~/.claude/.credentials.json",),
         login="claude setup-token",
+        api_urls=claude_apis,
     ),
     "codex": Preset(
         name="codex",
@@ -139,6 +188,7 @@ PRESETS: dict[str, Preset] = {
         login_files=("$CODEX_HOME/auth.json",),  # only a CODEX_HOME of your own uses its login
         login="codex login, with CODEX_HOME set to your own configuration",
         configured_keys=codex_provider_keys,
+        api_urls=codex_apis,
     ),
     "aider": Preset(
         name="aider",
@@ -151,6 +201,7 @@ PRESETS: dict[str, Preset] = {
         install="pip install aider-chat==0.86.2 (in its own venv, e.g. `pipx install aider-chat==0.86.2`)",
         version="0.86.2",
         parse_report=reports.aider,
+        api_urls=aider_apis,
     ),
 }
 

@@ -4,17 +4,22 @@ Checked, in order: the agent's executable exists; for a CLI ralph knows (claude,
 however the template names it), its credentials are present (an API key variable, or the CLI's
 own login file) and it answers `--version` inside the sandbox when one is used, with the same
 mounts an attempt gets, so a CLI the sandbox hides is caught here. Another command need not
-answer `--version`; only its executable is checked.
+answer `--version`; only its executable is checked. Under bwrap the account names where the
+agent's network reaches, and a model API URL that names no host is refused here.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.agents import Agent
 from harness.agents.presets import command_word
 from harness.errors import RalphError
+
+if TYPE_CHECKING:
+    from harness.agents.command import CommandAgent
 
 
 class PreflightError(RalphError):
@@ -38,9 +43,21 @@ def preflight(agent: Agent, workdir: Path, sandbox_kind: str) -> str:
 
 
 def _command(agent: CommandAgent, workdir: Path, sandbox_kind: str) -> str:
+    from harness.sandbox.environment import resolve_sandbox  # loaded with the agent (see preflight)
+
     _, missing = agent.executable()
     if missing:
         raise PreflightError(missing)
+    try:
+        egress = agent.egress()
+    except ValueError as exc:
+        raise PreflightError(f"{exc}: fix the CLI's base URL variable or --agent-api; nothing was run") from None
+    if resolve_sandbox(sandbox_kind)[0] != "bwrap":  # no sandbox (or none available): no network namespace
+        return _cli(agent, workdir, sandbox_kind)
+    return f"{_cli(agent, workdir, sandbox_kind)}; its network reaches {egress.describe()}"
+
+
+def _cli(agent: CommandAgent, workdir: Path, sandbox_kind: str) -> str:
     cli = agent.cli
     if cli is None:  # a CLI ralph does not know need not answer --version (`sh`, `python agent.py`)
         return f"{agent.name}: {command_word(agent.template)} found"

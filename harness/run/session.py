@@ -33,7 +33,7 @@ def build_agent(settings: RunSettings) -> Agent:
     """The agent backend the settings name; a bad choice is a usage error with its reason."""
     try:
         return make_agent(settings.agent, model=settings.model, agent_cmd=settings.agent_cmd,
-                          agent_env=tuple(settings.agent_env))
+                          agent_env=tuple(settings.agent_env), agent_api=tuple(settings.agent_api))
     except AgentConfigError as e:
         raise RalphError(str(e)) from None
 

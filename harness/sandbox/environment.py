@@ -7,9 +7,12 @@ group killed at the time limit, and every descendant that outlives the command k
 findable). Under `bwrap` the command also runs in bubblewrap: the whole filesystem read-only
 except the working directory and a scratch directory, `/tmp` private, `/proc` and `/dev` fresh,
 its own PID namespace (everything in it dies with its first process, and with ralph:
-`--die-with-parent`), and no network unless asked for. Paths passed as `readonly` (PRD.json,
-.git, protected globs) are re-mounted read-only on top of the writable directory, so a write to
-them fails instead of being reverted afterwards.
+`--die-with-parent`), and its own network namespace (`--unshare-net`: nothing but its own loopback,
+and an empty /run, where the host's services keep their Unix sockets).
+`network` says what gets out of it: False nothing; an `Egress` (an agent) only its model API, through
+ralph's filtering proxy (network.py) and the relay started in the sandbox (relay.py); True the host's
+network (the checks). Paths passed as `readonly` (PRD.json, .git, protected globs) are re-mounted
+read-only on top of the writable directory, so a write to them fails instead of being reverted afterwards.
 """
 
 from __future__ import annotations
@@ -26,9 +29,13 @@ from pathlib import Path
 
 from harness.books.layout import RALPH_DIR
 from harness.fileio import is_virtualenv
-from harness.sandbox import SandboxKind
+from harness.sandbox import SandboxKind, relay
+from harness.sandbox.network import PROXY_PORT, Egress, FilteringProxy, proxy_env
 from harness.sandbox.proc import ProcessResult, Reaper, run_in_group
 
+Network = bool | Egress  # True: the host's network; False: none; Egress: only its endpoints, through the proxy
+
+RUN_DIRS = ("/run", "/var/run")  # where services put their sockets: empty for a command without the network
 INSTALL_HINT = "install it with `apt-get install -y bubblewrap` (or run `make setup`)"
 
 
@@ -84,6 +91,7 @@ def wrap(
     writable: Sequence[Path] = (),
     readonly: Sequence[Path] = (),
     home: Path | None = None,
+    proxy: Path | None = None,
 ) -> list[str]:
     """An argv running `command` (a shell string or argv) under bubblewrap, cwd = `repo`.
 
@@ -93,10 +101,18 @@ def wrap(
     either list are skipped. With `home` (a directory under `scratch`, say), the user's home and
     per-user runtime directory are empty and HOME is `home`: nothing the user can read there (keys,
     cloud credentials, other tools' configuration) is visible, and nothing written there outlives the
-    command, unless a mount above binds it back.
+    command, unless a mount above binds it back. With `proxy` (the Unix socket of a `FilteringProxy`, and
+    `network` False), its directory is bound read-only and `relay.py` forwards 127.0.0.1:PROXY_PORT to it
+    before the command starts.
     """
+    assert proxy is None or not network, "a proxied command runs in its own network namespace"
     repo, scratch = Path(repo).resolve(), Path(scratch).resolve()
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    if not network:
+        # A read-only mount does not stop connect(): the host's Unix sockets (Docker's, the system bus, a
+        # database's) are network endpoints too, and most live under /run.
+        argv += [arg for run in RUN_DIRS if Path(run).is_dir() and not Path(run).is_symlink()
+                 for arg in ("--tmpfs", run)]
     if home is not None:
         for private in (Path.home(), os.environ.get("XDG_RUNTIME_DIR")):
             if private and Path(private).is_dir():
@@ -115,6 +131,8 @@ def wrap(
         if path.exists() or path.is_symlink():
             target = str(path.resolve())
             argv += ["--ro-bind", target, target]
+    if proxy is not None:
+        argv += ["--ro-bind", str(proxy.parent), str(proxy.parent)]
     if (repo / RALPH_DIR).is_dir():  # ralph's records (job ids, result nonces, the attempt in flight): hidden
         argv += ["--tmpfs", str(repo / RALPH_DIR), "--remount-ro", str(repo / RALPH_DIR)]
     argv += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
@@ -123,8 +141,16 @@ def wrap(
     tmpdir = scratch / "tmp"  # below the scratch directory, so state kept beside it is not in the TMPDIR a CLI sees
     tmpdir.mkdir(exist_ok=True)
     argv += ["--setenv", "TMPDIR", str(tmpdir), "--chdir", str(repo), "--"]
+    if proxy is not None:
+        argv += [sys.executable, "-I", "-S", "-c", relay_source(), str(proxy), str(PROXY_PORT)]
     argv += ["bash", "-c", command] if isinstance(command, str) else list(command)
     return argv
+
+
+@functools.cache
+def relay_source() -> str:
+    """relay.py's text, run with `python -c`: ralph's own source tree need not be visible in the sandbox."""
+    return Path(relay.__file__).read_text()
 
 
 def private_tmp(command: str | Sequence[str], cwd: Path, scratch: Path, *, writable: Sequence[Path] = (),
@@ -174,12 +200,14 @@ class Environment:
         readonly: Sequence[Path] = (),
         writable: Sequence[Path] = (),
         home: Path | None = None,
+        proxy: Path | None = None,
     ) -> list[str]:
         """What actually runs for `command`: itself (none), or its bubblewrap wrapping (`wrap`)."""
         if not self.sandboxed:
             return ["bash", "-c", command] if isinstance(command, str) else list(command)
         assert scratch is not None, "a sandboxed command needs a scratch directory"
-        return wrap(command, cwd, scratch, network=network, readonly=readonly, writable=writable, home=home)
+        return wrap(command, cwd, scratch, network=network, readonly=readonly, writable=writable, home=home,
+                    proxy=proxy)
 
     def run(
         self,
@@ -188,7 +216,7 @@ class Environment:
         *,
         timeout_s: float | None,
         env: Mapping[str, str],
-        network: bool = False,
+        network: Network = False,
         readonly: Sequence[Path] = (),
         writable: Sequence[Path] = (),
         scratch: Path | None = None,
@@ -202,14 +230,25 @@ class Environment:
         """Run `command` in `cwd`; when it returns, nothing it started is still running.
 
         Under bwrap `scratch` is the writable TMPDIR (a fresh one per command when None); with
-        `private_home` HOME is `scratch/home` and the user's home is empty (what an agent runs).
-        `own_tmp` (what checks ask for): without a sandbox, the command still gets a temporary directory of
-        its own (`private_tmp`) where bubblewrap works; under bwrap it always has one.
+        `private_home` HOME is `scratch/home` and the user's home is empty (what an agent runs). With an
+        `Egress` as `network`, the command reaches only its endpoints, through a `FilteringProxy` that lives
+        as long as the command; what the proxy refused is appended to `log_path`. Without bwrap an `Egress`
+        cannot be enforced: the command has the host's network. `own_tmp` (what checks ask for): without a
+        sandbox, the command still gets a temporary directory of its own (`private_tmp`) where bubblewrap
+        works; under bwrap it always has one.
         """
         with ExitStack() as stack:
             namespace = own_tmp and not self.sandboxed and bwrap_available()
             if (self.sandboxed or namespace) and scratch is None:
                 scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ralph-scratch-")))
+            proxy = None
+            if isinstance(network, Egress):
+                if self.kind == "bwrap" and network.allowed:
+                    proxy = stack.enter_context(FilteringProxy(network))
+                    env = proxy_env(env)
+                # Only bwrap gives a command a network namespace with one way out; elsewhere an Egress with
+                # endpoints cannot be enforced (the host's network), and one without them is no network.
+                network = bool(network.allowed) and self.kind != "bwrap"
             stack.enter_context(Reaper())
             home = None
             if self.sandboxed and private_home:
@@ -219,9 +258,13 @@ class Environment:
                 argv = private_tmp(command, cwd, Path(scratch), writable=writable, readonly=readonly)
             else:
                 argv = self.argv(command, cwd, scratch, network=network, readonly=readonly, writable=writable,
-                                 home=home)
-            return run_in_group(argv, cwd, timeout_s=timeout_s, env=env, stdin=stdin, tail_bytes=tail_bytes,
+                                 home=home, proxy=proxy.socket_path if proxy else None)
+            done = run_in_group(argv, cwd, timeout_s=timeout_s, env=env, stdin=stdin, tail_bytes=tail_bytes,
                                 log_path=log_path, on_line=on_line)
+            if proxy is not None and log_path is not None and proxy.refused_count:
+                with open(log_path, "a") as log:
+                    log.writelines(f"ralph: {line}\n" for line in proxy.report())
+            return done
 
 
 def safe_path(path: str) -> str:

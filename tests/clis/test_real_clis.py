@@ -108,6 +108,11 @@ def test_real_cli_runs_a_feature_to_the_approval_gate(tmp_path: Path, real_cli, 
     turns = int(re.search(r"turns (\d+)", line)[1])
     assert tokens > 0 and cost > 0 and turns >= 1, line
     print(f"\n{name} --sandbox {sandbox}: exit {done.returncode}; {line.strip()}")
+    if sandbox == "bwrap":  # its own network namespace: the fake API (on the host's loopback) only through the proxy
+        transcript = next((repo / ".ralph" / "runs").glob("*/transcript.jsonl")).read_text()
+        api_endpoint = api.base_url.removeprefix("http://")
+        assert f"network: the agent reaches only {api_endpoint}," in transcript, transcript[-2000:]
+        print("\n".join(line for line in transcript.splitlines() if "network: refused" in line))
 
 
 def test_claude_preflight_needs_the_key_and_a_turn_limit_is_a_turn_limit(tmp_path: Path, real_cli) -> None:

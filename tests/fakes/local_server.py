@@ -25,3 +25,27 @@ class LocalServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class _Answering(BaseHTTPRequestHandler):
+    hits: list[str]
+    body = b""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def answering(body: bytes) -> tuple[LocalServer, list[str]]:
+    """A LocalServer answering every GET and POST with `body`, and the list of paths it served (for a test to
+    prove that nothing reached it)."""
+    hits: list[str] = []
+    return LocalServer(type("Answering", (_Answering,), {"hits": hits, "body": body})), hits
