@@ -45,7 +45,7 @@ INSTALL_HINT = ("Seatbelt is macOS's own sandbox (/usr/bin/sandbox-exec, part of
 # Temporary directories every process may otherwise share: hidden, as bwrap's private /tmp hides them.
 SHARED_TMP = ("/tmp", "/private/tmp", "/var/tmp", "/private/var/tmp")
 # Devices a shell writes to by name (`> /dev/null`); what a command inherits (its pipes) needs no rule.
-DEVICES = ("/dev/null", "/dev/zero", "/dev/tty", "/dev/stdout", "/dev/stderr", "/dev/dtracehelper")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/tty", "/dev/dtracehelper")
 # System services reached by name (mach-lookup), each one because a common tool fails without it:
 # user and group names (getpwuid), the per-user temporary directory (confstr), logging.
 MACH_SERVICES = ("com.apple.system.opendirectoryd.libinfo", "com.apple.system.opendirectoryd.membership",
@@ -178,7 +178,7 @@ def profile(
         "; unnamed local sockets (socketpair); connecting to a named one needs a network rule below",
         "(allow system-socket (socket-domain AF_UNIX))",
         f"(allow file-ioctl {_strings('literal', DEVICES)})",
-        f"(allow file-write-data {_strings('literal', DEVICES)})",
+        f"(allow file-write-data {_strings('literal', DEVICES)} (subpath \"/dev/fd\"))",  # /dev/stdout is /dev/fd/1
     ]
     private = p.subpaths("HIDDEN", hidden) + ([f"(subpath {p.param('RALPH', ralph)})"])
     p.lines += ["; read: everything but the hidden places and ralph's records",

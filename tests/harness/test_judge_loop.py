@@ -79,7 +79,10 @@ def ralph(repo: Path, *args: str) -> Any:
 
 
 def run(repo: Path, cmd: str, *args: str) -> Any:
-    return ralph(repo, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", *args)
+    """`ralph run` with the command agent `cmd`, under `--sandbox none` unless `args` name a sandbox: each
+    guard here is tested where the attack reaches it (a sandbox stops most of them earlier)."""
+    sandbox = () if "--sandbox" in args else ("--sandbox", "none")
+    return ralph(repo, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", *sandbox, *args)
 
 
 def subjects(repo: Path) -> list[str]:
