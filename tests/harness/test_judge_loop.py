@@ -325,8 +325,9 @@ echo work > work.txt
 
 def _ralph_process(repo: Path, cmd: str, *args: str, patch: str = "") -> subprocess.Popen:
     code = f"{patch}\nfrom harness.cli import main; main()"
+    sandbox = () if "--sandbox" in args else ("--sandbox", "none")  # as `run`: where these attacks reach ralph
     argv = [sys.executable, "-c", code, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input",
-            "-C", str(repo), *args]
+            "-C", str(repo), *sandbox, *args]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
