@@ -56,7 +56,7 @@ class Workspace:
     """Tool execution inside `root`, with `protected` globs added to the always-protected paths.
 
     Use as a context manager (or call `close`): a sandboxed workspace owns a scratch directory.
-    `note` says why a requested bwrap sandbox fell back to none.
+    `note` says why a requested sandbox fell back to none.
     """
 
     def __init__(
