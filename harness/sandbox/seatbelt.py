@@ -13,7 +13,9 @@ The profile (SBPL, the Scheme-like language of Apple's sandbox) denies everythin
   place, what the command needs is bound back (the repository, scratch, writable and read-only paths);
 - writing the repository, scratch and `writable` directories, minus the read-only paths (the
   toolchains, PRD.json, .git, protected globs) and `.ralph/`;
-- the network only when asked: with `proxy_port`, nothing but that loopback port (the filtering proxy).
+- the network only when asked: with `proxy_port`, nothing but that loopback port (the filtering proxy);
+- processes: starting programs, signalling and inspecting only those in the same sandbox, and reading
+  the machine's kernel values but not other processes' (under bwrap the PID namespace does that).
 
 Every rule is an `allow` after `(deny default)`, and each exclusion sits inside its rule
 (`require-not`), so no rule depends on Seatbelt's rule order, which Apple does not document.
@@ -56,6 +58,14 @@ MACH_SERVICES = ("com.apple.system.opendirectoryd.libinfo", "com.apple.system.op
 NETWORK_SERVICES = ("com.apple.dnssd.service", "com.apple.trustd", "com.apple.trustd.agent",
                     "com.apple.SecurityServer")
 MDNS_SOCKET = "/private/var/run/mDNSResponder"
+# Kernel values a command may read: the machine (CPU count, memory, page size, OS version), which Python,
+# PyTorch and Node ask for. Not the rest: `kern.procargs2` hands out another process's arguments *and
+# environment*, ralph's API keys included, and `kern.proc.all` lists every process.
+SYSCTL_PREFIXES = ("hw.", "machdep.cpu.", "kern.os", "kern.proc.pid.")
+SYSCTL_NAMES = ("kern.version", "kern.hostname", "kern.argmax", "kern.maxfiles", "kern.maxfilesperproc",
+                "kern.maxproc", "kern.ngroups", "kern.usrstack64", "kern.secure_kernel", "kern.tcsm_available",
+                "kern.tcsm_enable", "machdep.ptrauth_enabled", "security.mac.lockdown_mode_state",
+                "sysctl.proc_cputype", "vm.loadavg")
 EVERYWHERE = '(subpath "/")'
 
 
@@ -169,7 +179,9 @@ def profile(
         "(allow process-fork)",
         "(allow signal (target same-sandbox))",
         "(allow process-info* (target same-sandbox))",
-        "(allow sysctl-read)",
+        "; kernel values: the machine's, never another process's arguments or environment",
+        f"(allow sysctl-read {_strings('sysctl-name-prefix', SYSCTL_PREFIXES)}"
+        f" {_strings('sysctl-name', SYSCTL_NAMES)})",
         "(allow user-preference-read)",
         "; shared memory and semaphores: multiprocessing and PyTorch's DataLoader workers",
         "(allow ipc-posix-shm)",

@@ -46,6 +46,7 @@ class Request:
     op: str
     path: str | None = None
     remote: tuple[str, str] | None = None  # ("ip", "host:port") or ("unix-socket", path)
+    sysctl: str | None = None  # a kernel value's name (sysctl-read)
 
 
 @dataclass
@@ -78,6 +79,10 @@ class Sbpl:
                 return False
             root = self.value(args[0])
             return req.path == root or (head == "subpath" and (root == "/" or req.path.startswith(root + "/")))
+        if head in ("sysctl-name", "sysctl-name-prefix"):
+            want = self.value(args[0])
+            return req.sysctl is not None and (req.sysctl == want or (head.endswith("prefix")
+                                                                       and req.sysctl.startswith(want)))
         if head == "remote":
             if req.remote is None or req.remote[0] != args[0]:
                 return False
@@ -89,8 +94,9 @@ class Sbpl:
             return host_ok and want_port in ("*", port)
         raise AssertionError(f"the test's reader does not know the filter {head!r} (in a rule for {req.op})")
 
-    def allows(self, op: str, path: str | Path | None = None, remote: tuple[str, str] | None = None) -> bool:
-        req = Request(op, str(path) if path is not None else None, remote)
+    def allows(self, op: str, path: str | Path | None = None, remote: tuple[str, str] | None = None,
+               sysctl: str | None = None) -> bool:
+        req = Request(op, str(path) if path is not None else None, remote, sysctl)
         for action, *rest in self.rules:
             if action != "allow":
                 continue
@@ -202,6 +208,18 @@ def test_the_network_is_closed_unless_asked_and_a_proxy_port_is_the_only_way_out
     tried = [("ip", "203.0.113.7:443"), ("ip", "localhost:8080"), ("ip", "localhost:3128"), ("ip", "127.0.0.1:3128"),
              ("unix-socket", "/private/var/run/docker.sock"), ("unix-socket", f"{layout['home']}/.ssh/agent.sock")]
     assert [r for r in tried if sb.allows("network-outbound", remote=r)] == reachable
+
+
+def test_the_agent_reads_the_machine_but_not_another_process(layout: dict[str, Path]) -> None:
+    """`kern.procargs2` of ralph's pid would hand the agent ralph's arguments and environment (its API keys);
+    `process-info*` and signals reach only processes in the same sandbox."""
+    sb = agent_profile(layout)
+    for known in ("hw.ncpu", "hw.memsize", "hw.optional.arm64", "kern.osrelease", "machdep.cpu.brand_string"):
+        assert sb.allows("sysctl-read", sysctl=known), known
+    for secret in ("kern.procargs2", "kern.procargs", "kern.proc.all", "kern.proc.uid.501", "security.mac.amfi"):
+        assert not sb.allows("sysctl-read", sysctl=secret), secret
+    others = [r for r in sb.rules if r[0] == "allow" and any(o in ("signal", "process-info*") for o in r[1:])]
+    assert others and all(r[-1] == ["target", "same-sandbox"] for r in others)
 
 
 def test_a_bad_proxy_port_is_refused(layout: dict[str, Path]) -> None:
