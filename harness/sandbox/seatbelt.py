@@ -54,9 +54,8 @@ MACH_SERVICES = ("com.apple.system.opendirectoryd.libinfo", "com.apple.system.op
                  "com.apple.bsd.dirhelper", "com.apple.system.logger", "com.apple.logd",
                  "com.apple.system.notification_center")
 # With the network: name resolution (mDNSResponder) and TLS certificate checks (trustd), which a CLI
-# reaching its model API needs.
-NETWORK_SERVICES = ("com.apple.dnssd.service", "com.apple.trustd", "com.apple.trustd.agent",
-                    "com.apple.SecurityServer")
+# reaching its model API needs. Not securityd (com.apple.SecurityServer): it also serves the keychain.
+NETWORK_SERVICES = ("com.apple.dnssd.service", "com.apple.trustd", "com.apple.trustd.agent")
 MDNS_SOCKET = "/private/var/run/mDNSResponder"
 # Kernel values a command may read: the machine (CPU count, memory, page size, OS version), which Python,
 # PyTorch and Node ask for. Not the rest: `kern.procargs2` hands out another process's arguments *and
