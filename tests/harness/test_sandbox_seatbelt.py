@@ -47,6 +47,7 @@ class Request:
     path: str | None = None
     remote: tuple[str, str] | None = None  # ("ip", "host:port") or ("unix-socket", path)
     sysctl: str | None = None  # a kernel value's name (sysctl-read)
+    service: str | None = None  # a system service's name (mach-lookup)
 
 
 @dataclass
@@ -83,6 +84,8 @@ class Sbpl:
             want = self.value(args[0])
             return req.sysctl is not None and (req.sysctl == want or (head.endswith("prefix")
                                                                        and req.sysctl.startswith(want)))
+        if head == "global-name":
+            return req.service == self.value(args[0])
         if head == "remote":
             if req.remote is None or req.remote[0] != args[0]:
                 return False
@@ -95,8 +98,8 @@ class Sbpl:
         raise AssertionError(f"the test's reader does not know the filter {head!r} (in a rule for {req.op})")
 
     def allows(self, op: str, path: str | Path | None = None, remote: tuple[str, str] | None = None,
-               sysctl: str | None = None) -> bool:
-        req = Request(op, str(path) if path is not None else None, remote, sysctl)
+               sysctl: str | None = None, service: str | None = None) -> bool:
+        req = Request(op, str(path) if path is not None else None, remote, sysctl, service)
         for action, *rest in self.rules:
             if action != "allow":
                 continue
@@ -220,6 +223,19 @@ def test_the_agent_reads_the_machine_but_not_another_process(layout: dict[str, P
         assert not sb.allows("sysctl-read", sysctl=secret), secret
     others = [r for r in sb.rules if r[0] == "allow" and any(o in ("signal", "process-info*") for o in r[1:])]
     assert others and all(r[-1] == ["target", "same-sandbox"] for r in others)
+
+
+def test_system_services_are_named_and_the_keychain_is_not_one(layout: dict[str, Path]) -> None:
+    """mach-lookup is allowed service by service; TLS checks (trustd) only with the network; never the
+    keychain's securityd, whatever the network."""
+    closed, open_ = agent_profile(layout), agent_profile(layout, network=True)
+    assert closed.allows("mach-lookup", service="com.apple.system.opendirectoryd.libinfo")  # user names
+    assert open_.allows("mach-lookup", service="com.apple.trustd.agent")
+    assert not closed.allows("mach-lookup", service="com.apple.trustd.agent")
+    for sb in (closed, open_):
+        for service in ("com.apple.SecurityServer", "com.apple.securityd.xpc", "com.apple.pasteboard.1",
+                        "com.apple.coreservices.launchservicesd"):
+            assert not sb.allows("mach-lookup", service=service), service
 
 
 def test_a_bad_proxy_port_is_refused(layout: dict[str, Path]) -> None:
