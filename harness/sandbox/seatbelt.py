@@ -12,7 +12,8 @@ The profile (SBPL, the Scheme-like language of Apple's sandbox) denies everythin
   as under bwrap: TMPDIR is the scratch directory) and the repository's `.ralph/`; inside a hidden
   place, what the command needs is bound back (the repository, scratch, writable and read-only paths);
 - writing the repository, scratch and `writable` directories, minus the read-only paths (the
-  toolchains, PRD.json, .git, protected globs) and `.ralph/`;
+  toolchains, PRD.json, .git, protected globs) and `.ralph/`, and minus renaming the directories above
+  them (which would move a read-only path out from under its rule);
 - the network only when asked: with `proxy_port`, nothing but that loopback port (the filtering proxy);
 - processes: starting programs, signalling and inspecting only those in the same sandbox, and reading
   the machine's kernel values but not other processes' (under bwrap the PID namespace does that).
@@ -96,10 +97,8 @@ class Profile:
     def param(self, prefix: str, path: Path | str) -> str:
         """`(param "PREFIX_n")` standing for `path` (one name per distinct path and prefix)."""
         value = str(path)
-        for name, known in self.params.items():
-            if known == value and name.startswith(f"{prefix}_"):
-                return f'(param "{name}")'
-        name = f"{prefix}_{sum(n.startswith(f'{prefix}_') for n in self.params)}"
+        mine = [name for name in self.params if name.rpartition("_")[0] == prefix]
+        name = next((n for n in mine if self.params[n] == value), f"{prefix}_{len(mine)}")
         self.params[name] = value
         return f'(param "{name}")'
 
@@ -198,11 +197,16 @@ def profile(
         p.lines += ["; read: what the command needs inside a hidden place",
                     f"(allow file-read* {_but_not(_any(p.subpaths('BOUND', bound)), private[-1:])})"]
         # realpath() and getcwd() stat every directory on the way to a bound path
-        ancestors = [a for b in bound for a in b.parents if _within(a, hidden)]
-        if ancestors:
-            literals = [f"(literal {p.param('ABOVE', a)})" for a in dict.fromkeys(ancestors)]
+        on_the_way = [a for b in bound for a in b.parents if _within(a, hidden)]
+        if on_the_way:
+            literals = [f"(literal {p.param('ON_THE_WAY', a)})" for a in dict.fromkeys(on_the_way)]
             p.lines.append(f"(allow file-read-metadata {_any(literals)})")
-    keep = p.subpaths("READONLY", kept_readonly) + private[-1:]
+    # A rule names paths, not files: renaming a directory above a read-only path would move that path out
+    # from under its rule (bwrap's mounts refuse such a rename). So the directories on the way to one are
+    # not the command's to rename, remove or chmod; what lies in them stays writable.
+    above_readonly = [a for r in [*kept_readonly, ralph] for a in r.parents if _within(a, write_roots)]
+    keep = (p.subpaths("READONLY", kept_readonly) + private[-1:]
+            + [f"(literal {p.param('ABOVE_READONLY', a)})" for a in dict.fromkeys(above_readonly)])
     p.lines += ["; write: the repository, scratch and writable directories, minus the read-only paths and .ralph",
                 f"(allow file-write* {_but_not(_any(p.subpaths('WRITABLE', write_roots)), keep)})"]
     p.lines.append("; network")

@@ -190,6 +190,21 @@ def test_the_agent_writes_only_its_repository_and_scratch_minus_the_read_only_pa
     assert sb.allows("file-write-data", "/dev/null") and not sb.allows("file-write-data", "/dev/disk0")
 
 
+def test_a_directory_above_a_read_only_path_cannot_be_moved_away(layout: dict[str, Path]) -> None:
+    """`mv tests tests.old; mkdir -p tests/unit; echo pass > tests/unit/test_score.py` would take the protected
+    test out from under its path rule: the directories above a read-only path (or .ralph) are not renamed."""
+    repo = layout["repo"]
+    (repo / "tests" / "unit").mkdir(parents=True)
+    (repo / "tests" / "unit" / "test_score.py").write_text("assert False\n")
+    sb = Sbpl.of(seatbelt.profile(repo, layout["scratch"], network=False, home=layout["scratch"] / "home",
+                                  readonly=[repo / "tests" / "unit" / "test_score.py", repo / ".git"]))
+    for above in (repo / "tests", repo / "tests" / "unit", repo):
+        assert not sb.allows("file-write-unlink", above), above  # the source of a rename, or rmdir
+        assert not sb.allows("file-write-create", above), above
+    assert sb.writes(repo / "tests" / "unit" / "test_other.py") and sb.writes(repo / "tests" / "helper.py")
+    assert sb.allows("file-write-unlink", repo / "src")  # a directory above nothing read-only stays the agent's
+
+
 def test_checks_keep_the_users_home_readable_but_not_writable(layout: dict[str, Path]) -> None:
     """Without a private home (what a check gets: datasets and caches live there) the home is visible, read-only."""
     sb = Sbpl.of(seatbelt.profile(layout["repo"], layout["scratch"], network=True))
