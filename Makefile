@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints/cpu.txt
 	@command -v bwrap >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || \
-	  echo "note: bubblewrap not installed; 'ralph run --sandbox bwrap' will fall back to --sandbox none"; }
+	  echo "note: bubblewrap not installed; 'ralph run' will run without a sandbox (and warn on every run)"; }
 	@# tmux drives the approval prompt through a real terminal, chromium renders `ralph report` (tests skip without them)
 	@{ command -v tmux >/dev/null 2>&1 && { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; } || \
 	  { command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

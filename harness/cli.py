@@ -501,10 +501,14 @@ def run(
                                                       show_default="5000000")] = None,
     max_hours: Annotated[Optional[float], typer.Option(help="Wall clock for the whole run.",
                                                        show_default="8")] = None,
-    sandbox: Annotated[Optional[SandboxChoice], typer.Option(help="bwrap: agent commands and checks see a read-only "
-                                                           "filesystem outside the repo; the agent's network "
-                                                           "reaches only its model API.",
-                                                           show_default="none")] = None,
+    sandbox: Annotated[Optional[SandboxChoice], typer.Option(help="Where the agent's commands and the checks run. "
+                                                           "bwrap (Linux) / seatbelt (macOS): only the repository "
+                                                           "and scratch space are writable, the home and .ralph/ "
+                                                           "hidden; under bwrap the agent's network reaches only "
+                                                           "its model API. auto: the one this OS "
+                                                           "has; when it cannot work, none with a warning on every "
+                                                           "run. none: the agent has your rights. See docs/judge.md.",
+                                                           show_default="auto")] = None,
     reset_on_fail: Annotated[Optional[bool], typer.Option("--reset-on-fail/--keep-on-fail",
                                                           help="Restore the tree after a failed attempt instead of "
                                                           "keeping it for the next.", show_default="keep")] = None,
@@ -548,10 +552,12 @@ def run(
     }
     if dry_run:
         from harness.run.loop import preview
-        from harness.run.session import build_agent
+        from harness.run.session import build_agent, with_sandbox
 
         project = open_project(repo, prd)
-        settings = load_settings(project.repo, flags)
+        settings, note = with_sandbox(load_settings(project.repo, flags))  # the preview names the sandbox that runs
+        if note:
+            err_console.print(f"[bold red]warning:[/] {escape(note)}")
         backend = build_agent(settings)
         template = getattr(backend, "template", None)
         described = f"{backend.name} runs: {template}" if template else f"{backend.name}, model {backend.model}"
@@ -576,12 +582,14 @@ def run_locked(project: Project, phase: int, feature: str | None, settings: RunS
                allow_dirty: bool, wait: bool = True) -> None:
     """The body of `ralph run`, holding the repository's lock."""
     from harness.run.loop import Interrupted, PhaseRunner
-    from harness.run.session import ready_agent, toolchain_warning, with_sandbox
+    from harness.run.session import describe_sandbox, ready_agent, toolchain_warning, with_sandbox
     from harness.views.live import RunView
 
+    requested = settings.sandbox
     settings, note = with_sandbox(settings)
-    if note:
-        err_console.print(f"[yellow]note:[/] {escape(note)}")
+    err_console.print(f"sandbox: {escape(describe_sandbox(requested, settings.sandbox))}")
+    if note:  # on every run: the agent has the user's rights
+        err_console.print(f"[bold red]warning:[/] {escape(note)}")
     warning = toolchain_warning(settings, project.repo)
     if warning:
         err_console.print(f"[bold red]warning:[/] {escape(warning)}")

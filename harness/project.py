@@ -20,7 +20,7 @@ from harness.sandbox.environment import Environment
 class Project:
     """The repository, its validated PRD (and the exact text it was loaded from), ledger and log.
 
-    `environment` is where the checks run (`ralph run --sandbox bwrap` makes it bwrap).
+    `environment` is where the checks run (`ralph run` sets it from `--sandbox`; on its own: none).
     """
 
     repo: Path

@@ -76,7 +76,8 @@ class RunSettings(BaseModel):
     max_tokens: int = Field(5_000_000, gt=0)
     max_hours: float = Field(8.0, gt=0)
     reset_on_fail: bool = False
-    sandbox: SandboxKind = "none"
+    # auto: bwrap on Linux, seatbelt on macOS, where it works; else none, with a warning on every run
+    sandbox: SandboxKind = "auto"
     # The interpreter `run` checks use when no virtual environment is active and the repository has no .venv
     # (see check_python): a path, absolute or relative to the repository, e.g. "/opt/conda/envs/exp/bin/python"
     python: str | None = None

@@ -13,9 +13,10 @@ names in `pass_env` (`agent_env` in the config, for CLIs ralph does not know). T
 environment to the tool commands it runs, so those commands can see that key; checks never do.
 Under `--sandbox bwrap` the CLI runs in a network namespace of its own whose only way out is its
 model API (`egress`: the preset's base URL, plus the `api` URLs declared with `--agent-api`; a CLI
-ralph does not know gets no network unless some are declared); its install tree is mounted
-read-only; its HOME is a private, per-run directory holding copies of its login files only (the
-user's home is empty), and ralph's own CODEX_HOME is the one state directory bound writable.
+ralph does not know gets no network unless some are declared); under seatbelt it keeps the network.
+In either sandbox its install tree is mounted read-only; its HOME is a private, per-run directory
+holding copies of its login files only (the user's home is empty), and ralph's own CODEX_HOME is the
+one state directory bound writable (a user's own CODEX_HOME is copied: `state_dirs`).
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ class CommandAgent:
     def _mounts(
         self, task: Task, scratch: Path, executable: Path | None, extra_env: dict[str, str]
     ) -> tuple[list[Path], list[Path]]:
-        """(read-only, writable) mounts under bwrap: the judge's files and the CLI's install tree; its state is a
+        """(read-only, writable) mounts in a sandbox: the judge's files and the CLI's install tree; its state is a
         private copy in the scratch home (`private_state`), so only CODEX_HOME, which ralph chooses, is bound."""
         root = Path(task.workdir).resolve()
         writable = self.state_dirs(extra_env, scratch)
@@ -265,7 +266,7 @@ class CommandAgent:
         return [p.resolve() for p in paths]
 
     def private_state(self, home: Path) -> None:
-        """The CLI's state for one run under bwrap: in `home` (the sandbox's HOME, discarded afterwards), a copy
+        """The CLI's state for one run in a sandbox: in `home` (the sandbox's HOME, discarded afterwards), a copy
         of its login files and nothing else of the user's. The user's own state directories (~/.claude,
         ~/.claude.json, ~/.aider) are never mounted: a hook, an MCP server or an apiKeyHelper the agent left
         there would run in the user's next session, outside any sandbox."""

@@ -6,7 +6,7 @@ apply everywhere. Bad tool input never raises: the model gets an error string it
 - bash: a fresh `bash -c` per command in the repository root (no state carries over), its own
   process group killed at the per-command timeout, secrets removed from the environment, output
   cut to its head and tail, nothing it started left running; harness/sandbox/environment.py runs it (under
-  bubblewrap for `sandbox="bwrap"`).
+  the sandbox for `sandbox="bwrap"` or `"seatbelt"`).
 - str_replace_based_edit_tool: Anthropic's text_editor_20250728 commands (view, create,
   str_replace, insert). Paths are resolved with symlinks followed and refused when they leave
   the repository; writes to protected paths are refused.
@@ -56,7 +56,7 @@ class Workspace:
     """Tool execution inside `root`, with `protected` globs added to the always-protected paths.
 
     Use as a context manager (or call `close`): a sandboxed workspace owns a scratch directory.
-    `note` says why a requested bwrap sandbox fell back to none.
+    `note` says why a requested sandbox fell back to none.
     """
 
     def __init__(

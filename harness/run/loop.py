@@ -232,6 +232,7 @@ class PhaseRunner:
                         f"${self.settings.max_cost_usd:g}, {self.settings.max_tokens} tokens, "
                         f"{self.settings.max_hours:g} h, {self.attempt_timeout_s:g} s/attempt"),
             "features": ", ".join(f.id for f in self.todo()) or "none left",
+            "sandbox": self.project.environment.kind,
         })
         still = self.work_through()
         blocked = self.blocked()

@@ -67,8 +67,8 @@ def _cli(agent: CommandAgent, workdir: Path, sandbox_kind: str) -> str:
         raise PreflightError(f"{cli.name} needs its API key: export {names}{login}; nothing was run")
     done = agent.version(workdir, sandbox_kind)
     if not done.ok:
-        where = " inside the bwrap sandbox" if sandbox_kind == "bwrap" else ""
-        outside = agent.version(workdir, "none") if sandbox_kind == "bwrap" else None
+        where = f" inside the {sandbox_kind} sandbox" if sandbox_kind != "none" else ""
+        outside = agent.version(workdir, "none") if sandbox_kind != "none" else None
         hint = (
             "it runs outside the sandbox, so the sandbox hides something it needs: run with --sandbox none, "
             "or see docs/agents.md (Under --sandbox bwrap) for what ralph mounts"

@@ -14,7 +14,8 @@ from harness.settings import RunSettings
 
 
 def with_sandbox(settings: RunSettings) -> tuple[RunSettings, str | None]:
-    """`settings` with the sandbox this machine can give (bwrap falls back to none), and a note when it fell back."""
+    """`settings` with the sandbox this machine can give (`auto` becomes bwrap or seatbelt; one that cannot work
+    here becomes none), and a warning when it fell back to none."""
     chosen, note = resolve_sandbox(settings.sandbox)
     return settings.model_copy(update={"sandbox": chosen}), note
 
@@ -24,9 +25,20 @@ def toolchain_warning(settings: RunSettings, repo: Path) -> str | None:
     prefix = Path(sys.prefix).resolve()
     if settings.sandbox == "none" and prefix.is_relative_to(Path(repo).resolve()):
         return (f"ralph runs from {prefix}, inside the repository: with --sandbox none the agent can change the "
-                "code that judges it. Use --sandbox bwrap (it keeps that environment read-only), or install "
-                "ralph outside the repository (pipx, uv tool install).")
+                "code that judges it. Use a sandbox (--sandbox auto: bwrap on Linux, seatbelt on macOS; it keeps "
+                "that environment read-only), or install ralph outside the repository (pipx, uv tool install).")
     return None
+
+
+def describe_sandbox(requested: str, chosen: str) -> str:
+    """The run header's sandbox line: what was asked for, what runs, and what that means for the agent."""
+    asked = f" (--sandbox {requested})" if requested != chosen else ""
+    if chosen == "none":
+        return (f"none{asked}: no sandbox, the agent and the checks run with your rights"
+                + ("" if asked else ", as --sandbox none asks"))
+    meaning = "the agent writes only the repository and scratch space, sees an empty home and no .ralph/"
+    untested = "; untested on a Mac (docs/judge.md)" if chosen == "seatbelt" else ""
+    return f"{chosen}{asked}: {meaning}{untested}"
 
 
 def build_agent(settings: RunSettings) -> Agent:

@@ -2,5 +2,8 @@
 
 from typing import Literal
 
-SANDBOX_KINDS = ("none", "bwrap")  # `ralph run --sandbox`; environment.py says what each does
+# `ralph run --sandbox`; environment.py says what each does. `auto` (the default) is bwrap on Linux and
+# seatbelt on macOS where they work, else none with a warning on every run.
+SANDBOX_KINDS = ("auto", "none", "bwrap", "seatbelt")
 SandboxKind = Literal[SANDBOX_KINDS]  # type: ignore[valid-type]  # the one list, above
+SANDBOXES = ("bwrap", "seatbelt")  # the kinds that confine a command

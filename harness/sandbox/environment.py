@@ -1,4 +1,4 @@
-"""How ralph runs a command it does not trust: `Environment`, either `none` or `bwrap`.
+"""How ralph runs a command it does not trust: `Environment`, one of `none`, `bwrap` or `seatbelt`.
 
 One object for the agent's tools, the command agent and the checks, so all three get the same
 treatment: a scrubbed environment (no credentials unless allowed), their own session and process
@@ -13,6 +13,11 @@ and an empty /run, where the host's services keep their Unix sockets).
 ralph's filtering proxy (network.py) and the relay started in the sandbox (relay.py); True the host's
 network (the checks). Paths passed as `readonly` (PRD.json, .git, protected globs) are re-mounted
 read-only on top of the writable directory, so a write to them fails instead of being reverted afterwards.
+Under `seatbelt` (macOS) a Seatbelt profile
+promises the same about files and network (seatbelt.py); it has no PID namespace.
+
+`auto`, the default, is the sandbox this OS has (`resolve_sandbox`); `confine` is the one place
+that picks the backend for a command.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pathlib import Path
 
 from harness.books.layout import RALPH_DIR
 from harness.fileio import is_virtualenv
-from harness.sandbox import SandboxKind, relay
+from harness.sandbox import SANDBOX_KINDS, SANDBOXES, SandboxKind, relay, seatbelt
 from harness.sandbox.network import PROXY_PORT, Egress, FilteringProxy, proxy_env
 from harness.sandbox.proc import ProcessResult, Reaper, run_in_group
 
@@ -52,7 +57,9 @@ def bwrap_problem() -> str | None:
         return f"bubblewrap failed to start: {exc}"
     if done.returncode != 0:
         reason = done.stderr.strip() or f"exit code {done.returncode}"
-        return f"bubblewrap cannot create namespaces here ({reason}); unprivileged user namespaces may be disabled"
+        return (f"bubblewrap cannot create namespaces here ({reason}); unprivileged user namespaces may be disabled "
+                "(enable them: sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu 24.04+ "
+                "kernel.apparmor_restrict_unprivileged_userns=0; in a container, allow them in its seccomp profile)")
     return None
 
 
@@ -61,16 +68,36 @@ def bwrap_available() -> bool:
     return bwrap_problem() is None
 
 
+UNSANDBOXED = ("the agent and the checks run with your rights: they can read your home and change ralph's installed "
+               "code. Pass --sandbox none to choose that knowingly")
+
+
+def native_sandbox() -> SandboxKind | None:
+    """The sandbox this operating system has: bwrap on Linux, seatbelt on macOS, else None."""
+    return {"linux": "bwrap", "darwin": "seatbelt"}.get(sys.platform)  # type: ignore[return-value]
+
+
+def sandbox_problem(kind: str) -> str | None:
+    """Why sandbox `kind` ("bwrap" or "seatbelt") cannot be used here, or None when it works."""
+    return bwrap_problem() if kind == "bwrap" else seatbelt.seatbelt_problem()
+
+
 def resolve_sandbox(requested: str) -> tuple[SandboxKind, str | None]:
-    """The sandbox to use for `requested` ("none" or "bwrap") and a note when falling back to none."""
-    if requested == "bwrap":
-        problem = bwrap_problem()
-        if problem is not None:
-            return "none", f"--sandbox bwrap unavailable: {problem}; using --sandbox none"
-        return "bwrap", None
-    if requested != "none":
-        raise ValueError(f"unknown sandbox {requested!r}; use 'none' or 'bwrap'")
-    return "none", None
+    """The sandbox to use for `requested` (one of SANDBOX_KINDS) and, when it falls back to none, a warning
+    saying why and how to fix it (show it on every run: the agent then has the user's rights)."""
+    if requested == "none":
+        return "none", None
+    if requested not in SANDBOX_KINDS:
+        raise ValueError(f"unknown sandbox {requested!r}; use one of: {', '.join(SANDBOX_KINDS)}")
+    kind = native_sandbox() if requested == "auto" else requested
+    if kind is None:
+        problem = f"ralph has no sandbox for {sys.platform} (bwrap is Linux's, seatbelt macOS's)"
+    else:
+        problem = sandbox_problem(kind)
+        if problem is None:
+            return kind, None  # type: ignore[return-value]
+    wanted = f"--sandbox {requested}" + (f" ({kind})" if requested == "auto" and kind else "")
+    return "none", f"NO SANDBOX: {wanted} is unavailable: {problem}. Until that is fixed, {UNSANDBOXED}."
 
 
 def toolchains(repo: Path) -> list[Path]:
@@ -177,10 +204,36 @@ def private_tmp(command: str | Sequence[str], cwd: Path, scratch: Path, *, writa
     return argv + (["bash", "-c", command] if isinstance(command, str) else list(command))
 
 
-class Environment:
-    """Where and how an untrusted command runs: `kind` is "none" or "bwrap".
+def confine(
+    kind: str,
+    command: str | Sequence[str],
+    repo: Path,
+    scratch: Path,
+    *,
+    network: bool,
+    writable: Sequence[Path] = (),
+    readonly: Sequence[Path] = (),
+    home: Path | None = None,
+    proxy: Path | None = None,
+) -> list[str]:
+    """An argv running `command` in sandbox `kind`, cwd = `repo`: bubblewrap (`wrap`) or Seatbelt
+    (`seatbelt.wrap`, with the toolchains read-only as `wrap` keeps them). The one place that picks the
+    backend, so callers do not care which OS they are on. `proxy` (the filtering proxy's socket) is bwrap's
+    only: under Seatbelt an agent keeps the network (docs/judge.md)."""
+    if kind == "bwrap":
+        return wrap(command, repo, scratch, network=network, writable=writable, readonly=readonly, home=home,
+                    proxy=proxy)
+    if kind == "seatbelt":
+        return seatbelt.wrap(command, repo, scratch, network=network, writable=writable,
+                             readonly=[*toolchains(Path(repo)), *readonly], home=home)
+    raise ValueError(f"{kind!r} confines nothing; a sandbox is one of: {', '.join(SANDBOXES)}")
 
-    A requested bwrap that cannot work here falls back to none; `note` says why (show it).
+
+class Environment:
+    """Where and how an untrusted command runs: `kind` is "none", "bwrap" or "seatbelt".
+
+    `requested` may be "auto"; a sandbox that cannot work here falls back to none, and `note` says
+    why (show it).
     """
 
     def __init__(self, requested: str = "none") -> None:
@@ -188,7 +241,7 @@ class Environment:
 
     @property
     def sandboxed(self) -> bool:
-        return self.kind == "bwrap"
+        return self.kind in SANDBOXES
 
     def argv(
         self,
@@ -202,12 +255,12 @@ class Environment:
         home: Path | None = None,
         proxy: Path | None = None,
     ) -> list[str]:
-        """What actually runs for `command`: itself (none), or its bubblewrap wrapping (`wrap`)."""
+        """What actually runs for `command`: itself (none), or its sandboxed form (`confine`)."""
         if not self.sandboxed:
             return ["bash", "-c", command] if isinstance(command, str) else list(command)
         assert scratch is not None, "a sandboxed command needs a scratch directory"
-        return wrap(command, cwd, scratch, network=network, readonly=readonly, writable=writable, home=home,
-                    proxy=proxy)
+        return confine(self.kind, command, cwd, scratch, network=network, readonly=readonly, writable=writable,
+                       home=home, proxy=proxy)
 
     def run(
         self,
@@ -229,7 +282,7 @@ class Environment:
     ) -> ProcessResult:
         """Run `command` in `cwd`; when it returns, nothing it started is still running.
 
-        Under bwrap `scratch` is the writable TMPDIR (a fresh one per command when None); with
+        In a sandbox `scratch` is the writable TMPDIR (a fresh one per command when None); with
         `private_home` HOME is `scratch/home` and the user's home is empty (what an agent runs). With an
         `Egress` as `network`, the command reaches only its endpoints, through a `FilteringProxy` that lives
         as long as the command; what the proxy refused is appended to `log_path`. Without bwrap an `Egress`

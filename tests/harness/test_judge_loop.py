@@ -79,7 +79,10 @@ def ralph(repo: Path, *args: str) -> Any:
 
 
 def run(repo: Path, cmd: str, *args: str) -> Any:
-    return ralph(repo, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", *args)
+    """`ralph run` with the command agent `cmd`, under `--sandbox none` unless `args` name a sandbox: each
+    guard here is tested where the attack reaches it (a sandbox stops most of them earlier)."""
+    sandbox = () if "--sandbox" in args else ("--sandbox", "none")
+    return ralph(repo, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", *sandbox, *args)
 
 
 def subjects(repo: Path) -> list[str]:
@@ -322,8 +325,9 @@ echo work > work.txt
 
 def _ralph_process(repo: Path, cmd: str, *args: str, patch: str = "") -> subprocess.Popen:
     code = f"{patch}\nfrom harness.cli import main; main()"
+    sandbox = () if "--sandbox" in args else ("--sandbox", "none")  # as `run`: where these attacks reach ralph
     argv = [sys.executable, "-c", code, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input",
-            "-C", str(repo), *args]
+            "-C", str(repo), *sandbox, *args]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -484,14 +488,19 @@ def test_a_test_runner_configuration_file_of_any_name_is_tampering(judged: Path,
     assert not any((judged / name).exists() for name in ("pytest.toml", ".pytest.toml", ".pytest.ini"))
 
 
-def test_the_agent_gets_no_cluster_address_or_ssh_agent(judged: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("sandbox", ["none", "bwrap"])
+def test_the_agent_gets_no_cluster_address_or_ssh_agent(judged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        sandbox: str) -> None:
     """RAY_ADDRESS passed the scrub: an agent POSTed its own job to the cluster, which ran it outside any
-    sandbox. Neither it nor the user's SSH agent (push rights) reaches the agent or the checks."""
+    sandbox. Neither it nor the user's SSH agent (push rights) reaches the agent or the checks, sandboxed or not."""
+    if sandbox == "bwrap":
+        from harness.sandbox.environment import bwrap_available
+
+        if not bwrap_available():
+            pytest.skip("bubblewrap cannot create namespaces here")
     monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:8265")
     monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "agent.sock"))
-    seen = tmp_path / "seen.txt"
-    result = run(judged, agent(tmp_path, f"env > {seen}\necho work > work.txt\n"), "--phase", "2")
+    result = run(judged, agent(tmp_path, "env > work.txt\n"), "--phase", "2", "--sandbox", sandbox)
     assert result.exit_code == ExitCode.OK, result.output
-    names = {line.split("=", 1)[0] for line in seen.read_text().splitlines()}
+    names = {line.split("=", 1)[0] for line in (judged / "work.txt").read_text().splitlines()}
     assert "RAY_ADDRESS" not in names and "SSH_AUTH_SOCK" not in names and "PATH" in names

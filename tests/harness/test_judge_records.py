@@ -107,7 +107,7 @@ def test_ralph_run_works_on_a_feature_whose_checks_changed(judged: Path, tmp_pat
     tighten_gate(judged, 0.9)
     agent = agent_script(tmp_path, f"open('score.py', 'w').write({score_script('0.95')!r})")
     result = ralph("run", "--phase", "1", "--feature", "F-1", "--agent", "command", "--agent-cmd", agent,
-                   "--no-input", "-C", judged)
+                   "--no-input", "--sandbox", "none", "-C", judged)  # the agent script is under the host's /tmp
     assert result.exit_code == 0, result.output
     state = Ledger(judged).feature("F-1")
     assert state.status == "passing" and state.attempts == 1 and state.stale_reason is None
@@ -272,7 +272,7 @@ def test_an_80_mb_line_of_agent_output_keeps_ralph_bounded(judged: Path, tmp_pat
     fix = agent_script(tmp_path, f"open('score.py', 'w').write({score_script('0.95')!r})")
     flood = f"head -c 80000000 /dev/zero | tr '\\0' x; echo; echo THE-END; {fix}"
     argv = [str(Path(sys.executable).parent / "ralph"), "run", "--phase", "1", "--feature", "F-1", "--agent", "command",
-            "--agent-cmd", flood, "--no-input", "-C", str(judged)]
+            "--agent-cmd", flood, "--no-input", "--sandbox", "none", "-C", str(judged)]  # the fix is under /tmp
     out = subprocess.run([sys.executable, "-c", MEASURE, *argv], capture_output=True, text=True, cwd=REPO_ROOT,
                          timeout=240)
     code, peak_mb = map(int, out.stdout.split())
@@ -342,7 +342,7 @@ def test_a_directory_pattern_protects_everything_below_it(judged: Path, pattern:
     agent = ("sh -c 'echo \"def test_score(): pass\" > tests/unit/test_score.py; "
              "echo planted > tests/conftest.py'")
     result = ralph("run", "--phase", "1", "--feature", "F-1", "--agent", "command", "--agent-cmd", agent,
-                   "--max-attempts", "1", "--no-input", "-C", judged)
+                   "--max-attempts", "1", "--no-input", "--sandbox", "none", "-C", judged)  # the guard, not the mount
     assert result.exit_code == ExitCode.BLOCKED, result.output
     assert "assert False" in (judged / "tests" / "unit" / "test_score.py").read_text()
     assert not (judged / "tests" / "conftest.py").exists()

@@ -170,7 +170,8 @@ def test_cli_agent_that_does_the_work(plan_repo: Path, tmp_path: Path) -> None:
 def test_hanging_cli_is_killed_with_its_grandchildren(plan_repo: Path, tmp_path: Path) -> None:
     pid_file = tmp_path / "grandchild.pid"
     agent = make_agent("command", agent_cmd=cli_agents.hanger(tmp_path, pid_file))
-    runner = runner_for(plan_repo, agent, attempt_timeout_s=1.5, max_attempts=1)
+    # none: the grandchild's pid file is under the host's /tmp (bwrap's case: test_judge_loop's daemons test)
+    runner = runner_for(plan_repo, agent, attempt_timeout_s=1.5, max_attempts=1, sandbox="none")
     started = time.monotonic()
     outcome = runner.run()
     assert time.monotonic() - started < 20
@@ -182,7 +183,7 @@ def test_hanging_cli_is_killed_with_its_grandchildren(plan_repo: Path, tmp_path:
 def test_cli_that_marks_its_own_feature_passing_is_caught(plan_repo: Path, tmp_path: Path) -> None:
     agent = make_agent("command", agent_cmd=cli_agents.prd_tamperer(tmp_path))
     before = (plan_repo / "PRD.json").read_text()
-    outcome = runner_for(plan_repo, agent, max_attempts=1).run()
+    outcome = runner_for(plan_repo, agent, max_attempts=1, sandbox="none").run()  # the guard (a sandbox: read-only)
     assert outcome.code == ExitCode.BLOCKED
     assert (plan_repo / "PRD.json").read_text() == before  # restored
     log = (plan_repo / "progress.txt").read_text()
@@ -291,7 +292,8 @@ def test_sigint_mid_attempt_then_resume_without_duplicates(plan_repo: Path) -> N
         "FEAT-B": [[{"write": "score.py", "content": score_script(0.8)}]],
     })
     cmd = [sys.executable, "-c", "from harness.cli import main; main()", "run", "--phase", "1",
-           "--agent", "replay", "--agent-cmd", str(script), "--no-input", "-C", str(plan_repo)]
+           "--agent", "replay", "--agent-cmd", str(script), "--no-input", "--sandbox", "none",  # `resumed` is
+           "-C", str(plan_repo)]  # outside the repository, where a sandboxed command cannot see it
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
     while not (plan_repo / "started").exists() and time.monotonic() < deadline:

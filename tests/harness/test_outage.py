@@ -24,7 +24,8 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def only_a(repo: Path, command: str) -> PhaseRunner:
-    runner = runner_for(repo, make_agent("command", agent_cmd=command))
+    # none: the fake CLIs count their calls in the test's directory, under the host's /tmp, which a sandbox hides
+    runner = runner_for(repo, make_agent("command", agent_cmd=command), sandbox="none")
     runner.only = runner.project.prd.feature("FEAT-A")
     return runner
 

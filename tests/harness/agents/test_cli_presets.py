@@ -227,7 +227,7 @@ def _run(repo: Path, env: dict[str, str], *args: str):
     [
         ("no executable", "was not found on PATH; install it (npm install -g @anthropic-ai/claude-code@2.1.332)"),
         ("no key", "claude needs its API key: export ANTHROPIC_API_KEY"),
-        ("broken", "`claude --version` failed (exit code 3)"),
+        ("broken", "(exit code 3): 2.1.332 (Claude Code) reinstall it"),  # inside the default sandbox, or not
     ],
 )
 def test_preflight_refuses_with_the_fix_and_charges_nothing(
