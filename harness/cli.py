@@ -611,15 +611,19 @@ def show(
     attempt: Annotated[Optional[int], typer.Option("--attempt", "-a", help="Attempt number.", min=1,
                                                    show_default="the latest")] = None,
     full: Annotated[bool, typer.Option("--full", help="Do not shorten long prompts and tool outputs.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Also show what the attempt changed (git's stat and patch, "
+                                       "from the commit that holds its tree; a failed attempt's is kept under "
+                                       "refs/ralph/attempts/).")] = False,
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
-    """Render one attempt from .ralph/runs/: prompt, agent turns, tool calls and their output, checks, verdict."""
+    """Render one attempt from .ralph/runs/: prompt, agent turns, tool calls and their output, checks, verdict,
+    cost and time; with --diff, its diff."""
     from harness.views.show import find_attempt, render_attempt
 
     project = open_project(repo, prd)
     record = find_attempt(project, project.prd.feature(feature).id, attempt)
-    console.print(render_attempt(record, full=full), soft_wrap=False)
+    console.print(render_attempt(record, full=full, diff=diff), soft_wrap=False)
 
 
 @command()

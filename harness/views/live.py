@@ -130,10 +130,13 @@ class RunView:
 
     # ---- loop events
 
-    def attempt_started(self, feature_id: str, attempt: int, max_attempts: int) -> None:
+    def attempt_started(self, feature_id: str, attempt: int, max_attempts: int, *, number: int | None = None) -> None:
+        named = (f" (attempt {number} in all: `ralph show {feature_id} --attempt {number}`)"
+                 if number not in (None, attempt) else "")
         self.feature, self.attempt = feature_id, f"{attempt}/{max_attempts}"
         self.attempt_usage = Usage()
-        self.console.print(Text.assemble((feature_id, "bold"), f" attempt {attempt}/{max_attempts}"), highlight=False)
+        self.console.print(Text.assemble((feature_id, "bold"), f" attempt {attempt}/{max_attempts}", (named, "dim")),
+                           highlight=False)
 
     def agent_event(self, event: AgentEvent) -> None:
         self.attempt_usage = event.usage
