@@ -147,7 +147,8 @@ def evidence_table(rows: list[tuple[str, Evidence]]) -> Table:
         table.add_column(col, justify="right" if col == "time" else "left")
     for subject, e in rows:
         style = "green" if e.passed else "red"
-        table.add_row(subject, e.check, Text(e.verdict, style), e.detail, f"{e.duration_s:.1f}s")
+        # Text, never markup: names and details may hold '[seed=0]' or what an agent's output said
+        table.add_row(Text(subject), Text(e.check), Text(e.verdict, style), Text(e.detail), f"{e.duration_s:.1f}s")
     return table
 
 

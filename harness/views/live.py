@@ -20,6 +20,7 @@ from rich.text import Text
 
 from harness.agents.base import AgentEvent, Usage
 from harness.books.records import Evidence, JobRecord
+from harness.fileio import printable
 from harness.plan.prd import Check
 from harness.views.show import check_output
 
@@ -35,9 +36,10 @@ def jobs_table(jobs: list[JobRecord], tails: dict[str, str] | None = None) -> Ta
     now = time.time()
     styles = {"SUCCEEDED": "green", "FAILED": "red", "STOPPED": "red", "RUNNING": "yellow"}
     for j in jobs:
-        row = [j.feature, j.check, "-" if j.seed is None else str(j.seed),
-               f"[{styles.get(j.state, 'dim')}]{j.state}[/]", _clock(j.elapsed_s(now)), j.id]
-        table.add_row(*row, *([(tails or {}).get(j.id, "")[:80]] if tails else []))
+        # Text, never markup: a check's name, and a job's last log line (what the job printed), are shown as written
+        row = [Text(j.feature), Text(j.check), "-" if j.seed is None else str(j.seed),
+               Text(j.state, styles.get(j.state, "dim")), _clock(j.elapsed_s(now)), Text(j.id)]
+        table.add_row(*row, *([Text(printable((tails or {}).get(j.id, "")[:80]))] if tails else []))
     return table
 
 

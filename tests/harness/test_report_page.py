@@ -187,3 +187,103 @@ def test_a_chart_has_labelled_axes_the_gate_and_the_control() -> None:
                                             threshold=0.6, op=">=")).split(",", 1)[1]).decode()
     for label in ("attempt", "eval $acc$", "gate: &gt;= 0.6", "control (b), mean", "seed 0", "mean over seeds"):
         assert label in svg, label
+
+
+# ------------------------------------------------------------------ what an agent writes is never markup
+
+PAYLOAD = "<script>document.body.setAttribute('data-pwned', '1')</script>"
+
+
+@needs_chromium
+def test_agent_text_shows_as_text_on_the_page(repo: Path, tmp_path: Path) -> None:
+    """A hostile agent puts a script into its code (the diff), a check's output, a plot's file name and content,
+    and an optimize trial's hypothesis and metric key: each shows as text, and no script runs."""
+    plan = {**PLAN, "defaults": {**PLAN["defaults"], "max_attempts": 1}, "features": [
+        {"id": "EVIL", "phase": 1, "title": "hostile", "verify": [
+            {"name": "train", "run": "python train.py {seed}", "seeds": SEEDS},
+            {"name": "accuracy", "seeds": SEEDS,
+             "metric": {"file": "runs/a-s{seed}.json", "key": "acc", "op": ">=", "value": 0.6}}]}]}
+    (repo / "PRD.json").write_text(json.dumps(plan))
+    (repo / ".gitignore").write_text(".ralph/\nruns/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "plan")
+    train = train_script(FIRST, PAYLOAD) + (
+        f"open('runs/\"><img src=x onerror=alert(1)>.svg', 'w').write('<svg xmlns=\"http://www.w3.org/2000/svg\">"
+        f"{PAYLOAD}</svg>')\nprint({PAYLOAD!r})\n")
+    result = run_script(repo, tmp_path, {"EVIL": [[{"write": "train.py", "content": train}, {"say": PAYLOAD}]]})
+    assert result.exit_code == 5, result.output  # blocked after its one attempt
+    board = repo / ".ralph" / "optimize" / "EVIL"
+    board.mkdir(parents=True)
+    (board / "leaderboard.json").write_text(json.dumps({"trials": [
+        {"trial": 1, "status": "kept", "mean": 0.5, "hypothesis": PAYLOAD, PAYLOAD: 1.0}]}))
+    page = tmp_path / "page" / "index.html"
+    assert ralph("report", "--out", page, "-C", repo).exit_code == 0
+    source = page.read_text()
+    assert "<script" not in source.lower() and "<img src=x" not in source
+    dom = render(page, tmp_path)
+    assert "<body>" in dom and "data-pwned" not in dom.split("<main>", 1)[0]  # the script never ran
+    text = text_of(dom)
+    assert f"+# {PAYLOAD}" in text  # the diff
+    assert text.count(PAYLOAD) >= 3  # the diff, the leaderboard's hypothesis and its column
+    assert 'runs/"><img src=x onerror=alert(1)>.svg' in text  # the plot's name, as text
+
+
+def test_a_moved_attempt_ref_is_tampering_and_put_back(worked: Path, tmp_path: Path) -> None:
+    """The kept attempts' refs are guarded like ralph's tags: an agent that points one elsewhere is caught."""
+    kept = git(worked, "rev-parse", "refs/ralph/attempts/FEAT-A/1")
+    Project.open(worked).ledger.unblock("FEAT-A")
+    run_script(worked, tmp_path, {"FEAT-A": [[{"run": "git update-ref refs/ralph/attempts/FEAT-A/1 HEAD"},
+                                              {"write": "train.py", "content": train_script(SECOND, "x")}]]},
+               "--feature", "FEAT-A")
+    assert git(worked, "rev-parse", "refs/ralph/attempts/FEAT-A/1") == kept
+    (entry,) = [e for e in read_attempts(worked, "FEAT-A")[0] if e.attempt == 3]
+    assert entry.status != "passing" and "refs/ralph/attempts/FEAT-A/1" in entry.evidence[0].detail
+
+
+def test_a_failed_attempt_holding_a_credential_is_not_kept(worked: Path, tmp_path: Path) -> None:
+    Project.open(worked).ledger.unblock("FEAT-A")
+    key = "AKIA" + "ABCDEFGHIJKLMNOP"
+    run_script(worked, tmp_path, {"FEAT-A": [[{"write": "train.py", "content": train_script(FIRST, key)}]]},
+               "--feature", "FEAT-A")
+    (entry,) = [e for e in read_attempts(worked, "FEAT-A")[0] if e.attempt == 3]
+    assert entry.status == "failing" and entry.commit is None and "an AWS access key" in entry.kept
+    assert "refs/ralph/attempts/FEAT-A/3" not in git(worked, "for-each-ref", "refs/ralph")
+    shown = " ".join(ralph("show", "FEAT-A", "--diff", "-C", worked).output.split())
+    assert "tree not kept: not committing FEAT-A: train.py holds what looks like an AWS access key" in shown
+
+
+def test_only_regular_images_inside_the_repository_are_kept(tmp_path: Path) -> None:
+    """A check (the agent's code) that leaves a symlink named like a plot cannot get a file of the user's onto
+    the page."""
+    from harness.books.attempts import keep_plots
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password\n")
+    repo = tmp_path / "repo"
+    (repo / "runs").mkdir(parents=True)
+    (repo / "runs" / "ok.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (repo / "runs" / "evil.png").symlink_to(secret)
+    (repo / "runs" / "dir.png").mkdir()
+    kept = keep_plots(repo, "F", 1, ["runs/ok.png", "runs/evil.png", "runs/dir.png", "../secret.txt.png",
+                                      "runs/missing.png"])
+    assert kept == ["plots/F/1/runs__ok.png"]
+    assert not any("password" in p.read_text(errors="replace") for p in (repo / ".ralph").rglob("*") if p.is_file())
+
+
+def test_the_leaderboard_reader_documents_its_input(tmp_path: Path) -> None:
+    from harness.views.leaderboard import read_leaderboard
+
+    assert read_leaderboard(tmp_path, "F") is None
+    path = tmp_path / ".ralph" / "optimize" / "F" / "leaderboard.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"trials": [
+        {"trial": 2, "status": "kept", "mean": 0.91234, "per_seed": {"0": 0.9, "1": 0.92}, "params": {"lr": 0.1},
+         "commit": "abc"},
+        {"trial": 1, "status": "baseline", "mean": 0.8, "extra": [1, 2]}]}))
+    found = read_leaderboard(tmp_path, "F")
+    assert found is not None and found.problem is None
+    assert found.columns == ["trial", "status", "mean", "per_seed", "commit", "params.lr", "extra"]
+    assert found.rows[0]["mean"] == "0.9123" and found.rows[0]["per_seed"] == "s0: 0.9, s1: 0.92"
+    assert found.rows[1]["extra"] == "[1, 2]"
+    path.write_text('{"trials": 3}')
+    assert read_leaderboard(tmp_path, "F").problem == 'is not {"trials": [{...}, ...]}'
