@@ -437,7 +437,7 @@ class PhaseRunner:
         system, prompt = attempt_prompts(project, feature, in_round, self.max_attempts, last_failure)
         task = Task(
             feature_id=feature.id,
-            attempt=number,
+            attempt=in_round,  # as its prompt says: attempt k of max_attempts (a replay script's k-th entry)
             system=system,
             prompt=prompt,
             workdir=project.repo,
