@@ -304,7 +304,8 @@ def collect(project: Project, feature: Feature) -> FeatureVerdict:
         commit=lambda: commit_held(repo, feature, pending.attempt, evidence, changes, outputs),
         fields={"jobs": ", ".join(f"{j.id} {j.state} {j.elapsed_s(time.time()):.1f}s" for j in jobs),
                 "gpu-hours": f"{sum(j.gpu_hours for j in jobs):.4f}"},
-        judged=Judged(pending.base_commit, pending.tree, tuple(o for o in outputs if o.lower().endswith(PLOT_SUFFIXES))))
+        judged=Judged(pending.base_commit, pending.tree,
+                      tuple(o for o in outputs if o.lower().endswith(PLOT_SUFFIXES))))
 
 
 def resume(project: Project) -> list[str]:

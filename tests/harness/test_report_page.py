@@ -287,3 +287,17 @@ def test_the_leaderboard_reader_documents_its_input(tmp_path: Path) -> None:
     assert found.rows[1]["extra"] == "[1, 2]"
     path.write_text('{"trials": 3}')
     assert read_leaderboard(tmp_path, "F").problem == 'is not {"trials": [{...}, ...]}'
+
+
+def test_attempt_numbers_of_an_older_ledger_go_on_from_its_round(tmp_path: Path) -> None:
+    from harness.books.ledger import FeatureState, Ledger
+
+    (tmp_path / ".ralph").mkdir()
+    ledger = Ledger(tmp_path)
+    ledger.state.features["F"] = FeatureState(attempts=2)  # as written before attempt_serial existed
+    assert ledger.begin_attempt("F") == 3
+    ledger.refund_attempt("F")  # Ctrl-C: the attempt is given back, and so is its number
+    assert ledger.begin_attempt("F") == 3
+    ledger.unblock("F")  # a new round
+    assert ledger.begin_attempt("F") == 4 and ledger.feature("F").attempts == 1
+    assert Ledger(tmp_path).feature("F").attempt_serial == 4  # saved

@@ -1,4 +1,5 @@
-"""`ralph status` at 80 columns: no figure is cut mid-number; names (a figure's, a check's) are text, never rich markup."""
+"""`ralph status` at 80 columns: no figure is cut mid-number; names (a figure's, a check's) are text, never
+rich markup."""
 
 from __future__ import annotations
 
