@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 MAX_IMAGE_BYTES = 4_000_000  # larger plots are linked, not embedded
 IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -47,6 +48,12 @@ img.chart{width:49%;min-width:420px;height:auto}
 
 def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def web_url(url: str) -> bool:
+    """An http(s) address, which a link may point at (never `javascript:` or `data:`, which would run or show what
+    an agent wrote)."""
+    return urlsplit(url.strip()).scheme.lower() in ("http", "https")
 
 
 def badge(status: str) -> str:

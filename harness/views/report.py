@@ -19,7 +19,7 @@ from harness.fileio import atomic_write_text
 from harness.plan.prd import Check
 from harness.project import Project
 from harness.views.charts import chart_svg
-from harness.views.html import STYLE, badge, esc, image, link, table
+from harness.views.html import STYLE, badge, esc, image, link, table, web_url
 from harness.views.leaderboard import read_leaderboard
 from harness.views.report_attempts import attempts_section, evidence_rows
 from harness.views.results import Column, attempt_series, seed_columns
@@ -31,8 +31,10 @@ def wandb_links(runs: list[dict[str, Any]], repo: Path, page_dir: Path) -> str:
     """The W&B runs of a feature: a link to each run's page, or offline its local folder and the upload command."""
     items = []
     for r in runs:
-        if r["url"]:
+        if r["url"] and web_url(r["url"]):
             items.append(f'<a href="{esc(r["url"])}">{esc(r["id"])}</a>')
+        elif r["url"]:  # what a results file (the agent's code wrote it) calls a URL: `javascript:` is not one
+            items.append(f"<code>{esc(r['id'])}</code> (url not http(s), not linked: <code>{esc(r['url'])}</code>)")
         elif r["dir"]:
             folder = repo / r["dir"]
             shown = link(folder, page_dir, r["dir"]) if folder.exists() else f"<code>{esc(r['dir'])}</code>"

@@ -150,6 +150,10 @@ def text_of(dom: str) -> str:
 
 @needs_chromium
 def test_the_page_shows_seeds_attempts_diffs_and_charts(worked: Path, tmp_path: Path) -> None:
+    board = worked / ".ralph" / "optimize" / "FEAT-A" / "leaderboard.json"
+    board.parent.mkdir(parents=True)
+    board.write_text(json.dumps({"trials": [{"trial": 7, "status": "kept", "mean": 0.8433, "p_value": 0.004,
+                                             "hypothesis": "a wider layer"}]}))
     page = tmp_path / "page" / "index.html"
     assert ralph("report", "--out", page, "-C", worked).exit_code == 0
     shot = tmp_path / "report.png"
@@ -166,6 +170,7 @@ def test_the_page_shows_seeds_attempts_diffs_and_charts(worked: Path, tmp_path: 
     assert "acc = 0.44 ± 0.03 (n = 3)" in text  # the failed attempt's mean and spread
     assert "+# first try" in text and "+# wider layer" in text
     assert "kept off the branch" in text
+    assert "optimize leaderboard" in text and "trial status mean p_value hypothesis 7 kept 0.8433 0.004 a wider layer" in text
     # A chart per gated quantity, and the failed attempt's plots.
     charts = re.findall(r'<img class="chart" alt="chart: ([^"]+)" src="data:image/svg\+xml;base64,', dom)
     assert charts == ["accuracy: acc", "beats control: treatment (a) against its control (b)", "loss: loss"]
@@ -192,6 +197,7 @@ def test_a_chart_has_labelled_axes_the_gate_and_the_control() -> None:
 # ------------------------------------------------------------------ what an agent writes is never markup
 
 PAYLOAD = "<script>document.body.setAttribute('data-pwned', '1')</script>"
+JS_URL = "javascript:document.body.setAttribute('data-pwned', '1')"
 
 
 @needs_chromium
@@ -207,9 +213,10 @@ def test_agent_text_shows_as_text_on_the_page(repo: Path, tmp_path: Path) -> Non
     (repo / ".gitignore").write_text(".ralph/\nruns/\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "plan")
-    train = train_script(FIRST, PAYLOAD) + (
-        f"open('runs/\"><img src=x onerror=alert(1)>.svg', 'w').write('<svg xmlns=\"http://www.w3.org/2000/svg\">"
-        f"{PAYLOAD}</svg>')\nprint({PAYLOAD!r})\n")
+    linked = f"'wandb_id': 'run1', 'wandb_url': {JS_URL!r}, 'control':"  # the results file names a W&B run
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg">{PAYLOAD}</svg>'
+    train = train_script(FIRST, PAYLOAD).replace("'control':", linked) + (
+        f"open('runs/\"><img src=x onerror=alert(1)>.svg', 'w').write({svg!r})\nprint({PAYLOAD!r})\nsys.exit(1)\n")
     result = run_script(repo, tmp_path, {"EVIL": [[{"write": "train.py", "content": train}, {"say": PAYLOAD}]]})
     assert result.exit_code == 5, result.output  # blocked after its one attempt
     board = repo / ".ralph" / "optimize" / "EVIL"
@@ -219,13 +226,15 @@ def test_agent_text_shows_as_text_on_the_page(repo: Path, tmp_path: Path) -> Non
     page = tmp_path / "page" / "index.html"
     assert ralph("report", "--out", page, "-C", repo).exit_code == 0
     source = page.read_text()
-    assert "<script" not in source.lower() and "<img src=x" not in source
+    assert "<script" not in source.lower() and "<img src=x" not in source and 'href="javascript' not in source
     dom = render(page, tmp_path)
     assert "<body>" in dom and "data-pwned" not in dom.split("<main>", 1)[0]  # the script never ran
     text = text_of(dom)
     assert f"+# {PAYLOAD}" in text  # the diff
+    assert f"exit 1 (seed 0) {PAYLOAD}" in text  # the failing check's output
     assert text.count(PAYLOAD) >= 3  # the diff, the leaderboard's hypothesis and its column
     assert 'runs/"><img src=x onerror=alert(1)>.svg' in text  # the plot's name, as text
+    assert f"run1 (url not http(s), not linked: {JS_URL} )" in text  # a W&B link from the results file
 
 
 def test_a_moved_attempt_ref_is_tampering_and_put_back(worked: Path, tmp_path: Path) -> None:
