@@ -48,11 +48,11 @@ def chart_svg(series: Series) -> str:
     for i, seed in enumerate(seeds):
         xs = [x_of[a] + 0.06 * (i - (len(seeds) - 1) / 2) for a in attempts if seed in series.points[a]]
         ys = [series.points[a][seed] for a in attempts if seed in series.points[a]]
-        ax.scatter(xs, ys, s=22, color=colours(i % 10), label=f"seed {seed}", zorder=3)
+        ax.scatter(xs, ys, s=22, color=colours(i % 10), label=f"seed {seed}", zorder=4)
     means = [(x_of[a], statistics.fmean(series.points[a].values())) for a in attempts if series.points[a]]
     if means:
-        ax.plot(*zip(*means), color="#1f2328", marker="D", markersize=5, linewidth=1.5, label="mean over seeds",
-                zorder=4)
+        ax.plot(*zip(*means), color="#1f2328", marker="D", markersize=7, markerfacecolor="none", linewidth=1.5,
+                label="mean over seeds", zorder=3)  # hollow and under the seeds' points: none is hidden
     control = [(x_of[a], statistics.fmean(series.control[a].values())) for a in attempts if series.control.get(a)]
     if control:
         ax.plot(*zip(*control), color="#8250df", linestyle="--", marker="o", markersize=4, linewidth=1.3,

@@ -77,22 +77,23 @@ def charts(entries: list[AttemptEntry], checks: list[Check]) -> str:
 
 def leaderboard_section(repo: Path, feature_id: str) -> str:
     """The optimize leaderboard, when the feature has one (its input format: views/leaderboard.py)."""
-    board_ = read_leaderboard(repo, feature_id)
-    if board_ is None:
+    found = read_leaderboard(repo, feature_id)
+    if found is None:
         return ""
-    title = f"<h4>optimize leaderboard <span class=\"muted\">({esc(board_.path.name)})</span></h4>"
-    if board_.problem:
-        return f'{title}<p style="color:#cf222e">{esc(str(board_.path))} {esc(board_.problem)}</p>'
-    rows = [[esc(row.get(c, "")) for c in board_.columns] for row in board_.rows]
-    more = f'<p class="muted">and {board_.more} more trials</p>' if board_.more else ""
-    return title + table([esc(c) for c in board_.columns], rows) + more
+    title = f"<h4>optimize leaderboard <span class=\"muted\">({esc(found.path.name)})</span></h4>"
+    if found.problem:
+        return f'{title}<p style="color:#cf222e">{esc(str(found.path))} {esc(found.problem)}</p>'
+    rows = [[esc(row.get(c, "")) for c in found.columns] for row in found.rows]
+    more = f'<p class="muted">and {found.more} more trials</p>' if found.more else ""
+    return title + table([esc(c) for c in found.columns], rows) + more
 
 
-def feature_card(project: Project, row: dict[str, Any], page_dir: Path) -> str:
+def feature_card(project: Project, row: dict[str, Any], entries: list[AttemptEntry], page_dir: Path) -> str:
+    """One feature: status, figures per seed, charts, leaderboard, last verification, attempts (`entries`: its
+    history), W&B runs."""
     state = project.ledger.feature(row["id"])
     checks = project.prd.feature(row["id"]).verify
     timeout_s = project.prd.defaults.check_timeout_s
-    entries, unreadable = read_attempts(project.repo, row["id"])
     figures = "".join([*(f"<span>{esc(c['check'])}: {esc(c['summary'])}</span>" for c in row["comparisons"]),
                        *(f"<span>{esc(r['text'])}</span>" for r in row["report"]),
                        *(f"<span>{esc(k)} = {v:.4g}</span>" for k, v in row["metrics"].items())])
@@ -114,20 +115,19 @@ def feature_card(project: Project, row: dict[str, Any], page_dir: Path) -> str:
     parts.append("<h4>last verification</h4>" + evidence_rows(state.last_evidence, checks, timeout_s, page_dir))
     parts.append(attempts_section(project.repo, row["id"], entries, attempt_dirs(project.repo, row["id"]), checks,
                                   timeout_s, page_dir))
-    if unreadable:
-        parts.append(f'<p style="color:#cf222e">{unreadable} line(s) of .ralph/attempts.jsonl could not be read '
-                     "(ralph stopped while writing?); those attempts are missing here</p>")
     parts.append(wandb_links(row["wandb"], project.repo, page_dir))
     parts.append("</div>")
     return "".join(parts)
 
 
-def phase_section(project: Project, p: dict[str, Any], page_dir: Path) -> str:
+def phase_section(project: Project, p: dict[str, Any], history: dict[str, list[AttemptEntry]],
+                  page_dir: Path) -> str:
     exits = ", ".join(f"{esc(e['check'])}: {esc(e['verdict'])}" for e in p["exit"]) or "none"
     d = p["decision"]
     approval = (f"{esc(d['decision'])} by {esc(d['by'])} at {esc(d['at'])}" + (f" ({esc(d['note'])})" if d["note"] else "")
                 if d else ("requested" if p["approval_requested"] else "required" if p["approval_required"] else "not required"))
-    features = "".join(feature_card(project, f, page_dir) for f in p["features"]) or '<p class="muted">no features yet</p>'
+    features = ("".join(feature_card(project, f, history.get(f["id"], []), page_dir) for f in p["features"])
+                or '<p class="muted">no features yet</p>')
     return (f'<section id="phase-{p["id"]}"><h2>Phase {p["id"]}: {esc(p["name"])} {badge(p["status"])} '
             f'<span class="muted">{p["passing"]}/{p["total"]}</span></h2>'
             + (f"<p>{esc(p['goal'])}</p>" if p["goal"] else "")
@@ -160,6 +160,12 @@ def render_report(project: Project, page_dir: Path) -> str:
                       *(['<a href="#plots">plots</a>'] if plots else [])])
     problem = (f'<p style="color:#cf222e"><b>progress.txt was edited outside ralph:</b> {esc(data["progress_problem"])}</p>'
                if data["progress_problem"] else "")
+    entries, bad = read_attempts(project.repo)
+    history: dict[str, list[AttemptEntry]] = {}
+    for entry in entries:
+        history.setdefault(entry.feature, []).append(entry)
+    unreadable = (f'<p style="color:#cf222e">{bad} line(s) of .ralph/attempts.jsonl could not be read (ralph stopped '
+                  "while writing?); those attempts are missing below</p>" if bad else "")
     body = [
         f"<h1>{esc(data['project'])}</h1>",
         f"<p>{esc(data['description'])}</p>" if data["description"] else "",
@@ -168,7 +174,8 @@ def render_report(project: Project, page_dir: Path) -> str:
         f'${t["cost_usd"]:.2f}</p>',
         problem,
         f"<nav>{nav}</nav>",
-        *(phase_section(project, p, page_dir) for p in data["phases"]),
+        unreadable,
+        *(phase_section(project, p, history, page_dir) for p in data["phases"]),
         plots,
     ]
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(data['project'])}: ralph report"

@@ -99,6 +99,12 @@ def test_every_attempt_is_recorded_with_its_evidence_cost_and_tree(worked: Path)
     assert "first try" in git(worked, "show", f"{failed.commit}:train.py")
     assert passed.commit in git(worked, "rev-list", "HEAD") and passed.base == failed.base
     assert [p.rsplit("/", 1)[-1] for p in failed.plots] == [f"runs__curve-s{s}.svg" for s in SEEDS]
+    with open(worked / ".ralph" / "attempts.jsonl", "a") as f:
+        f.write('{"feature": "FEAT-A", "attem')  # ralph killed mid-write
+    assert len(read_attempts(worked)[0]) == 3 and read_attempts(worked)[1] == 1
+    assert ralph("report", "--out", worked / "page.html", "-C", worked).exit_code == 0
+    page = (worked / "page.html").read_text()
+    assert "1 line(s) of .ralph/attempts.jsonl could not be read" in page and page.count("attempt 1: failing") == 1
 
 
 def test_show_diff_renders_what_an_attempt_changed(worked: Path) -> None:
