@@ -54,6 +54,7 @@ class AttemptEntry(Record):
 PLOT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
 PLOT_BYTES = 4_000_000  # a larger image is not kept
 PLOTS_PER_ATTEMPT = 24
+PLOTS_BYTES_PER_ATTEMPT = 16_000_000  # all of an attempt's copies together
 
 
 def _path(repo: Path | str) -> Path:
@@ -63,10 +64,12 @@ def _path(repo: Path | str) -> Path:
 def keep_plots(repo: Path | str, feature_id: str, number: int, images: Iterable[str]) -> list[str]:
     """Copy `images` (the images the checks wrote, repository-relative) to `.ralph/plots/<feature>/<n>/`; returns their
     paths relative to `.ralph/`. Only regular files inside the repository are copied (a symlink the checks left
-    could point at any file of the user's), at most PLOTS_PER_ATTEMPT of them, each at most PLOT_BYTES."""
+    could point at any file of the user's), at most PLOTS_PER_ATTEMPT of them, each at most PLOT_BYTES and
+    together at most PLOTS_BYTES_PER_ATTEMPT (an attempt's checks cannot fill the disk through ralph's copies)."""
     root = Path(repo).resolve()
     dest = ralph_dir(repo) / PLOTS / feature_id / str(number)
     kept: list[str] = []
+    room = PLOTS_BYTES_PER_ATTEMPT
     for rel in images:
         src = root / rel
         if len(kept) >= PLOTS_PER_ATTEMPT or not rel.lower().endswith(PLOT_SUFFIXES):
@@ -76,8 +79,9 @@ def keep_plots(repo: Path | str, feature_id: str, number: int, images: Iterable[
             inside = src.resolve().is_relative_to(root) and ".." not in Path(rel).parts
         except OSError:
             continue
-        if not inside or not stat.S_ISREG(st.st_mode) or st.st_size > PLOT_BYTES:
+        if not inside or not stat.S_ISREG(st.st_mode) or st.st_size > min(PLOT_BYTES, room):
             continue
+        room -= st.st_size
         target = dest / rel.replace("/", "__")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target, follow_symlinks=False)

@@ -69,15 +69,19 @@ def link(target: Path, page_dir: Path, text: str) -> str:
     return f'<a href="{href(target, page_dir)}">{esc(text)}</a>'
 
 
-def image(path: Path, caption: str, page_dir: Path) -> str:
-    """A figure: the image embedded (a data URI, so the page stays whole when copied), linked to the file."""
+def image(path: Path, caption: str, page_dir: Path, *, embed: bool = True) -> str:
+    """A figure: the image embedded (a data URI, so the page stays whole when copied), linked to the file; with
+    `embed` False, or when too large, a link only. An SVG is never linked: opened on its own (not as an `<img>`)
+    a browser runs the scripts in it, and a check (the agent's code) wrote it; its path is shown as text."""
     kind = IMAGE_TYPES.get(path.suffix.lower())
-    if kind is not None and path.stat().st_size <= MAX_IMAGE_BYTES:
-        data = base64.b64encode(path.read_bytes()).decode()
-        img = (f'<a href="{href(path, page_dir)}" title="open full size"><img alt="{esc(caption)}" '
-               f'src="data:{kind};base64,{data}"></a>')
+    linkable = kind not in (None, "image/svg+xml")
+    if embed and kind is not None and path.stat().st_size <= MAX_IMAGE_BYTES:
+        img = f'<img alt="{esc(caption)}" src="data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}">'
+        if linkable:
+            img = f'<a href="{href(path, page_dir)}" title="open full size">{img}</a>'
     else:
-        img = link(path, page_dir, f"{caption} (too large to embed)")
+        text = caption if not embed else f"{caption} (too large to embed)"
+        img = link(path, page_dir, text) if linkable else f"<code>{href(path, page_dir)}</code> ({esc(text)})"
     return f"<figure>{img}<figcaption>{esc(caption)}</figcaption></figure>"
 
 

@@ -16,7 +16,7 @@ from harness.views.html import badge, esc, image, link, table
 from harness.views.results import seed_columns
 
 PAGE_DIFF_BYTES = 60_000  # of each attempt's patch on the page; `ralph show F --attempt N --diff` shows more
-OPEN_LAST = 3  # the latest attempts' details are open on the page; older ones fold
+OPEN_LAST = 3  # the latest attempts' details are open, and their plots embedded; older ones fold, plots linked
 
 
 def evidence_rows(evidence: list[Evidence], checks: list[Check], timeout_s: float, page_dir: Path) -> str:
@@ -74,7 +74,8 @@ def _attempt_details(project_repo: Path, feature_id: str, number: int, entry: At
         plots = [ralph_dir(project_repo) / p for p in entry.plots]
         if plots:
             parts.append("<h4>plots its checks wrote</h4><div class=\"plots\">"
-                         + "".join(image(p, p.name.replace("__", "/"), page_dir) for p in plots if p.is_file())
+                         + "".join(image(p, p.name.replace("__", "/"), page_dir, embed=is_open)
+                                   for p in plots if p.is_file())
                          + "</div>")
     if run_dir is not None:
         files = [link(run_dir / n, page_dir, n) for n in ("transcript.jsonl", "prompt.md") if (run_dir / n).is_file()]

@@ -233,6 +233,7 @@ def test_agent_text_shows_as_text_on_the_page(repo: Path, tmp_path: Path) -> Non
     assert ralph("report", "--out", page, "-C", repo).exit_code == 0
     source = page.read_text()
     assert "<script" not in source.lower() and "<img src=x" not in source and 'href="javascript' not in source
+    assert not re.search(r'href="[^"]*\.svg"', source)  # an SVG the checks wrote is shown, never opened on its own
     dom = render(page, tmp_path)
     assert "<body>" in dom and "data-pwned" not in dom.split("<main>", 1)[0]  # the script never ran
     text = text_of(dom)
@@ -267,9 +268,10 @@ def test_a_failed_attempt_holding_a_credential_is_not_kept(worked: Path, tmp_pat
     assert "tree not kept: not committing FEAT-A: train.py holds what looks like an AWS access key" in shown
 
 
-def test_only_regular_images_inside_the_repository_are_kept(tmp_path: Path) -> None:
+def test_only_regular_images_inside_the_repository_are_kept(tmp_path: Path, monkeypatch) -> None:
     """A check (the agent's code) that leaves a symlink named like a plot cannot get a file of the user's onto
-    the page."""
+    the page, nor fill the disk through ralph's copies."""
+    from harness.books import attempts
     from harness.books.attempts import keep_plots
 
     secret = tmp_path / "secret.txt"
@@ -283,6 +285,9 @@ def test_only_regular_images_inside_the_repository_are_kept(tmp_path: Path) -> N
                                       "runs/missing.png"])
     assert kept == ["plots/F/1/runs__ok.png"]
     assert not any("password" in p.read_text(errors="replace") for p in (repo / ".ralph").rglob("*") if p.is_file())
+    monkeypatch.setattr(attempts, "PLOTS_BYTES_PER_ATTEMPT", 12)  # 8 bytes each: the second does not fit
+    (repo / "runs" / "ok2.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert keep_plots(repo, "F", 2, ["runs/ok.png", "runs/ok2.png"]) == ["plots/F/2/runs__ok.png"]
 
 
 def test_the_leaderboard_reader_documents_its_input(tmp_path: Path) -> None:
