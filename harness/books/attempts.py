@@ -62,8 +62,8 @@ def _path(repo: Path | str) -> Path:
 
 
 def keep_plots(repo: Path | str, feature_id: str, number: int, images: Iterable[str]) -> list[str]:
-    """Copy `images` (the images the checks wrote, repository-relative) to `.ralph/plots/<feature>/<n>/`; returns their
-    paths relative to `.ralph/`. Only regular files inside the repository are copied (a symlink the checks left
+    """Copy `images` (the images the checks wrote, repository-relative) to `.ralph/plots/<feature>/<n>/`;
+    returns their paths relative to `.ralph/`. Only regular files inside the repository are copied (a symlink the checks left
     could point at any file of the user's), at most PLOTS_PER_ATTEMPT of them, each at most PLOT_BYTES and
     together at most PLOTS_BYTES_PER_ATTEMPT (an attempt's checks cannot fill the disk through ralph's copies)."""
     root = Path(repo).resolve()
@@ -83,18 +83,23 @@ def keep_plots(repo: Path | str, feature_id: str, number: int, images: Iterable[
             continue
         room -= st.st_size
         target = dest / rel.replace("/", "__")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, target, follow_symlinks=False)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target, follow_symlinks=False)
+        except OSError:  # gone since, or unreadable: the record goes without it
+            continue
         kept.append(target.relative_to(ralph_dir(repo)).as_posix())
     return kept
 
 
 def append_attempt(repo: Path | str, entry: AttemptEntry) -> None:
-    """Append one line and sync it (a crash leaves at most a partial last line, which readers skip)."""
+    """Append one line and sync it (a crash leaves at most a partial last line, which readers skip: the next
+    line starts on a line of its own)."""
     path = _path(repo)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(entry.model_dump_json() + "\n")
+    with open(path, "a+b") as f:
+        torn = f.tell() > 0 and (f.seek(-1, os.SEEK_END) or f.read(1)) != b"\n"
+        f.write((b"\n" if torn else b"") + entry.model_dump_json().encode() + b"\n")
         f.flush()
         os.fsync(f.fileno())
 

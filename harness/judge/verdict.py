@@ -83,7 +83,7 @@ def record_verdict(project: Project, feature: Feature, evidence: list[Evidence],
     `fields` are added to the progress entry after the occasion's own and the status. `judged`: the tree
     the checks ran on (default: the working tree's candidate now), kept with an attempt's record.
     """
-    before = head_sha(project.repo)
+    before = head_sha(project.repo) if occasion.attempt is not None else None  # an attempt's commit's parent
     evidence = list(evidence)
     passed = all_passed(evidence)
     if feature.passes != passed:

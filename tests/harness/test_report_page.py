@@ -19,7 +19,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from harness.books.attempts import read_attempts
+from harness.books.attempts import append_attempt, read_attempts
 from harness.cli import app
 from harness.project import Project
 from tests.harness.conftest import git
@@ -102,9 +102,12 @@ def test_every_attempt_is_recorded_with_its_evidence_cost_and_tree(worked: Path)
     with open(worked / ".ralph" / "attempts.jsonl", "a") as f:
         f.write('{"feature": "FEAT-A", "attem')  # ralph killed mid-write
     assert len(read_attempts(worked)[0]) == 3 and read_attempts(worked)[1] == 1
+    append_attempt(worked, passed.model_copy(update={"attempt": 9}))  # the next line is whole nonetheless
+    assert [e.attempt for e in read_attempts(worked, "FEAT-A")[0]] == [1, 2, 9] and read_attempts(worked)[1] == 1
     assert ralph("report", "--out", worked / "page.html", "-C", worked).exit_code == 0
     page = (worked / "page.html").read_text()
     assert "1 line(s) of .ralph/attempts.jsonl could not be read" in page and page.count("attempt 1: failing") == 1
+    assert "attempt 9: passing" in page
 
 
 def test_show_diff_renders_what_an_attempt_changed(worked: Path) -> None:
