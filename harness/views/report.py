@@ -141,7 +141,7 @@ def plots_section(repo: Path, page_dir: Path) -> str:
     groups: dict[Path, list[Path]] = {}
     for path in plots:
         groups.setdefault(path.parent, []).append(path)
-    out = ['<section id="plots"><h2>Plots in experiments/</h2>']
+    out = ['<section id="plots"><h2>Other plots in experiments/</h2>']
     for folder, paths in groups.items():
         readme = folder / "README.md"
         title = folder.relative_to(repo).as_posix()
