@@ -147,7 +147,8 @@ def evidence_table(rows: list[tuple[str, Evidence]]) -> Table:
         table.add_column(col, justify="right" if col == "time" else "left")
     for subject, e in rows:
         style = "green" if e.passed else "red"
-        table.add_row(subject, e.check, Text(e.verdict, style), e.detail, f"{e.duration_s:.1f}s")
+        # Text, never markup: names and details may hold '[seed=0]' or what an agent's output said
+        table.add_row(Text(subject), Text(e.check), Text(e.verdict, style), Text(e.detail), f"{e.duration_s:.1f}s")
     return table
 
 
@@ -627,15 +628,19 @@ def show(
     attempt: Annotated[Optional[int], typer.Option("--attempt", "-a", help="Attempt number.", min=1,
                                                    show_default="the latest")] = None,
     full: Annotated[bool, typer.Option("--full", help="Do not shorten long prompts and tool outputs.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Also show what the attempt changed (git's stat and patch, "
+                                       "from the commit that holds its tree; a failed attempt's is kept under "
+                                       "refs/ralph/attempts/).")] = False,
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
-    """Render one attempt from .ralph/runs/: prompt, agent turns, tool calls and their output, checks, verdict."""
+    """Render one attempt from .ralph/runs/: prompt, agent turns, tool calls and their output, checks, verdict,
+    cost and time; with --diff, its diff."""
     from harness.views.show import find_attempt, render_attempt
 
     project = open_project(repo, prd)
     record = find_attempt(project, project.prd.feature(feature).id, attempt)
-    console.print(render_attempt(record, full=full), soft_wrap=False)
+    console.print(render_attempt(record, full=full, diff=diff), soft_wrap=False)
 
 
 @command()

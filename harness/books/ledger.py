@@ -47,7 +47,11 @@ class RepoLockedError(RalphError):
 
 class FeatureState(Record):
     status: FeatureStatus = "pending"
-    attempts: int = 0
+    attempts: int = Field(0, description="attempts in this round, counted against max_attempts; a new round (a "
+                          "demotion, a lifted block, `ralph unblock`, `ralph run --feature`) starts it afresh")
+    attempt_serial: int = Field(0, description="the number of the feature's latest attempt, never reset: attempts "
+                                "are named by it (.ralph/runs/<ts>-<feature>-<n>, progress.txt, `ralph show "
+                                "--attempt N`), so a new round never reuses an earlier attempt's number")
     cost_usd: float = 0.0
     tokens: int = 0
     last_evidence: list[Evidence] = Field(default_factory=list)
@@ -196,11 +200,14 @@ class Ledger:
         return self.state.phases.setdefault(str(phase_id), PhaseState())
 
     def begin_attempt(self, feature_id: str) -> int:
-        """Count an agent attempt (before it runs, so a crash still counts it); returns its number."""
+        """Count an agent attempt (before it runs, so a crash still counts it); returns its number
+        (`attempt_serial`: numbers go on across rounds)."""
         fs = self._feature(feature_id)
+        # A ledger written before attempt_serial existed has 0 there: its round count is the best floor.
+        fs.attempt_serial = max(fs.attempt_serial, fs.attempts) + 1
         fs.attempts += 1
         self.save()
-        return fs.attempts
+        return fs.attempt_serial
 
     def add_usage(self, feature_id: str, *, cost_usd: float = 0.0, tokens: int = 0) -> None:
         fs = self._feature(feature_id)
@@ -240,6 +247,7 @@ class Ledger:
         """Un-count an attempt that ended by no fault of the agent (Ctrl-C, a crash, a harness error)."""
         fs = self._feature(feature_id)
         fs.attempts = max(0, fs.attempts - 1)
+        fs.attempt_serial = max(0, fs.attempt_serial - 1)  # the next attempt takes its number (and run folder name)
         self.save()
 
     def unblock(self, feature_id: str) -> None:

@@ -19,10 +19,12 @@ import functools
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.books.attempts import PLOT_SUFFIXES
 from harness.books.git.repo import head_sha, ignored_dirs
 from harness.books.git.trees import Candidate, TreeEntry, candidate, export_tree
 from harness.books.layout import GIT_DIR, RALPH_DIR
@@ -39,6 +41,7 @@ from harness.sandbox.environment import Environment
 from harness.settings import CheckPython, check_python, load_settings
 
 NEVER_COPIED = (f"{GIT_DIR}/**", f"{RALPH_DIR}/**")
+WALK_LIMIT = 20_000  # entries of the shared directories looked at for the images the checks wrote
 
 
 @dataclass
@@ -48,6 +51,7 @@ class CheckRun:
     evidence: list[Evidence]
     candidate: Candidate
     outputs: list[str]
+    plots: list[str] = field(default_factory=list)  # the images among what they wrote (`written_images`)
 
 
 def _signatures(root: Path) -> dict[str, tuple[int, int, int]]:
@@ -61,6 +65,27 @@ def _signatures(root: Path) -> dict[str, tuple[int, int, int]]:
             st = (base / name).lstat()
             out[(base / name).relative_to(root).as_posix()] = (st.st_ino, st.st_size, st.st_mtime_ns)
     return out
+
+
+def written_images(repo: Path, outputs: Sequence[str], shared: Sequence[str], since_ns: int) -> list[str]:
+    """The images the checks wrote (repository-relative): those among `outputs`, and those in the shared
+    directories (written there in place, so found by their time: modified at or after `since_ns`). Virtual
+    environments are not searched, and the walk stops after WALK_LIMIT entries (a dataset directory)."""
+    found = [p for p in outputs if p.lower().endswith(PLOT_SUFFIXES)]
+    seen = 0
+    for d in shared:
+        if is_virtualenv(repo / d) or (repo / d).is_symlink():
+            continue
+        for dirpath, dirnames, filenames in os.walk(repo / d):
+            seen += len(dirnames) + len(filenames)
+            if seen > WALK_LIMIT:
+                return found
+            base = Path(dirpath)
+            for name in filenames:
+                path = base / name
+                if name.lower().endswith(PLOT_SUFFIXES) and path.lstat().st_mtime_ns >= since_ns:
+                    found.append(path.relative_to(repo).as_posix())
+    return list(dict.fromkeys(found))
 
 
 def _mounts(repo: Path, root: Path, shared: Sequence[str], protected: Sequence[str],
@@ -144,6 +169,7 @@ def run_in_check_tree(
                 **({PYTHON_VAR: str(python.executable)} if python else {})}
         common = dict(env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
                       reporter=reporter, launch=launch, labels={**(labels or {}), **code})
+        started = time.time_ns()
         with regenerated(repo, list(set_aside), stash / "repo"), regenerated(root, list(set_aside), stash / "tree"):
             before = _signatures(root)
             ran = run_checks(commands, root, **common)
@@ -157,7 +183,8 @@ def run_in_check_tree(
                     read[i] = confirm_comparison(gate, read[i], repo, again)
             figures = read_report(report, repo)
     by_check = {id(c): e for c, e in [*zip(commands, ran), *zip(gates, read)]}
-    return CheckRun(with_report([by_check[id(c)] for c in checks], figures), cand, outputs)
+    return CheckRun(with_report([by_check[id(c)] for c in checks], figures), cand, outputs,
+                    written_images(repo, outputs, shared, started))
 
 
 def check_candidate(project: Project, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None, *,

@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.books.attempts import PLOT_SUFFIXES
 from harness.books.git.commits import commit_held
 from harness.books.git.repo import head_sha
 from harness.books.git.trees import TreeEntry, candidate, changes_between, worktree_entry
@@ -48,7 +49,7 @@ from harness.judge.executors.ray import (
     timed_out,
 )
 from harness.judge.freshness import metric_files, regenerated
-from harness.judge.verdict import FeatureVerdict, Occasion, record_verdict
+from harness.judge.verdict import FeatureVerdict, Judged, Occasion, record_verdict
 from harness.plan.prd import Check, Feature, seeded
 from harness.project import Project
 from harness.sandbox import guards
@@ -302,7 +303,9 @@ def collect(project: Project, feature: Feature) -> FeatureVerdict:
         project, feature, evidence, occasion, commit_of_evidence=pending.base_commit,
         commit=lambda: commit_held(repo, feature, pending.attempt, evidence, changes, outputs),
         fields={"jobs": ", ".join(f"{j.id} {j.state} {j.elapsed_s(time.time()):.1f}s" for j in jobs),
-                "gpu-hours": f"{sum(j.gpu_hours for j in jobs):.4f}"})
+                "gpu-hours": f"{sum(j.gpu_hours for j in jobs):.4f}"},
+        judged=Judged(pending.base_commit, pending.tree,
+                      tuple(o for o in outputs if o.lower().endswith(PLOT_SUFFIXES))))
 
 
 def resume(project: Project) -> list[str]:

@@ -20,7 +20,7 @@ from harness.judge import jobs
 from harness.judge.checks import Reporter, plan_labels
 from harness.judge.checktree import check_candidate, check_phase
 from harness.judge.freshness import metric_files
-from harness.judge.verdict import FeatureVerdict, Occasion, record_verdict, tampering
+from harness.judge.verdict import FeatureVerdict, Judged, Occasion, record_verdict, tampering
 from harness.plan.prd import PRD, Feature, Phase
 from harness.project import Project
 from harness.sandbox import guards
@@ -61,7 +61,7 @@ def verify_feature(
     baseline = baseline or project.snapshot()
     refs = refs or read_refs(project.repo)
     if jobs.job_checks(feature):  # some checks run as jobs: submitted now, recorded when they end (jobs.py)
-        submitted = jobs.start(project, feature, attempt=project.ledger.feature(feature.id).attempts,
+        submitted = jobs.start(project, feature, attempt=project.ledger.feature(feature.id).attempt_serial,
                                log_dir=project.log_dir(feature.id), reporter=reporter, baseline=baseline,
                                shared=shared, occasion=occasion)
         if not submitted:
@@ -73,6 +73,7 @@ def verify_feature(
         fs = project.ledger.feature(feature.id)
         return FeatureVerdict(feature, fs.last_evidence, fs.status)
     held = jobs.held_changes(project.ledger, but=feature.id)
+    base = head_sha(project.repo)  # the candidate is this commit plus the working tree's changes
     run = check_candidate(project, feature.verify, project.log_dir(feature.id), reporter, baseline=baseline,
                           shared=shared, set_aside=metric_files(feature), labels=plan_labels(feature.phase, feature.id),
                           held=held, report=feature.report_figures())
@@ -82,11 +83,12 @@ def verify_feature(
         evidence = [*evidence, tampering(moved, "while the checks ran")]
 
     def commit_verified() -> CommitResult:
-        return commit_feature(project.repo, feature, project.ledger.feature(feature.id).attempts, evidence,
+        return commit_feature(project.repo, feature, project.ledger.feature(feature.id).attempt_serial, evidence,
                               verified=run.candidate, outputs=run.outputs, held=held,
                               before_move=lambda sha, tree: note_inflight_commit(project.repo, sha, tree, evidence))
 
-    return record_verdict(project, feature, evidence, occasion, commit=commit_verified if commit else None)
+    return record_verdict(project, feature, evidence, occasion, commit=commit_verified if commit else None,
+                          judged=Judged(base, run.candidate.tree, tuple(run.plots)))
 
 
 def verify_exit(project: Project, phase: Phase, *, reporter: Reporter | None = None) -> list[Evidence]:

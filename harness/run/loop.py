@@ -161,7 +161,8 @@ class LoopView(Reporter, Protocol):
 
     def say(self, text: str, style: str = "") -> None: ...
 
-    def attempt_started(self, feature_id: str, attempt: int, max_attempts: int) -> None: ...
+    def attempt_started(self, feature_id: str, attempt: int, max_attempts: int, *, number: int | None = None) -> None:
+        """`attempt` of `max_attempts` in this round; `number`: its name, which goes on across rounds."""
 
     def agent_event(self, event: AgentEvent) -> None: ...
 
@@ -437,10 +438,11 @@ class PhaseRunner:
         shared = ignored_dirs(project.repo)  # what the checks may see of the ignored tree: what exists now
         run_dir = project.log_dir(f"{feature.id}-{number}")
         run_dir.mkdir(parents=True, exist_ok=True)
-        system, prompt = attempt_prompts(project, feature, number, self.max_attempts, last_failure)
+        in_round = ledger.feature(feature.id).attempts  # `number` goes on across rounds; max_attempts counts this
+        system, prompt = attempt_prompts(project, feature, in_round, self.max_attempts, last_failure)
         task = Task(
             feature_id=feature.id,
-            attempt=number,
+            attempt=in_round,  # as its prompt says: attempt k of max_attempts (a replay script's k-th entry)
             system=system,
             prompt=prompt,
             workdir=project.repo,
@@ -452,7 +454,7 @@ class PhaseRunner:
             on_event=self.view.agent_event,
         )
         (run_dir / "prompt.md").write_text(f"{task.system}\n\n---\n\n{task.prompt}\n", encoding="utf-8")
-        self.view.attempt_started(feature.id, number, self.max_attempts)
+        self.view.attempt_started(feature.id, in_round, self.max_attempts, number=number)
         pythons = self.toolchain_fingerprint()
         started = time.monotonic()
         try:

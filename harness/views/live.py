@@ -20,6 +20,7 @@ from rich.text import Text
 
 from harness.agents.base import AgentEvent, Usage
 from harness.books.records import Evidence, JobRecord
+from harness.fileio import printable
 from harness.plan.prd import Check
 from harness.views.show import check_output
 
@@ -35,9 +36,10 @@ def jobs_table(jobs: list[JobRecord], tails: dict[str, str] | None = None) -> Ta
     now = time.time()
     styles = {"SUCCEEDED": "green", "FAILED": "red", "STOPPED": "red", "RUNNING": "yellow"}
     for j in jobs:
-        row = [j.feature, j.check, "-" if j.seed is None else str(j.seed),
-               f"[{styles.get(j.state, 'dim')}]{j.state}[/]", _clock(j.elapsed_s(now)), j.id]
-        table.add_row(*row, *([(tails or {}).get(j.id, "")[:80]] if tails else []))
+        # Text, never markup: a check's name, and a job's last log line (what the job printed), are shown as written
+        row = [Text(j.feature), Text(j.check), "-" if j.seed is None else str(j.seed),
+               Text(j.state, styles.get(j.state, "dim")), _clock(j.elapsed_s(now)), Text(j.id)]
+        table.add_row(*row, *([Text(printable((tails or {}).get(j.id, "")[:80]))] if tails else []))
     return table
 
 
@@ -130,10 +132,13 @@ class RunView:
 
     # ---- loop events
 
-    def attempt_started(self, feature_id: str, attempt: int, max_attempts: int) -> None:
+    def attempt_started(self, feature_id: str, attempt: int, max_attempts: int, *, number: int | None = None) -> None:
+        named = (f" (attempt {number} in all: `ralph show {feature_id} --attempt {number}`)"
+                 if number not in (None, attempt) else "")
         self.feature, self.attempt = feature_id, f"{attempt}/{max_attempts}"
         self.attempt_usage = Usage()
-        self.console.print(Text.assemble((feature_id, "bold"), f" attempt {attempt}/{max_attempts}"), highlight=False)
+        self.console.print(Text.assemble((feature_id, "bold"), f" attempt {attempt}/{max_attempts}", (named, "dim")),
+                           highlight=False)
 
     def agent_event(self, event: AgentEvent) -> None:
         self.attempt_usage = event.usage

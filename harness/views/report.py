@@ -1,83 +1,40 @@
-"""`ralph report`: the plan as one static HTML page that opens from disk, no server.
+"""`ralph report`: the results page, one static HTML file that opens from disk, no server.
 
-Phases with their status, goal, exit checks and approval; each feature with its status, key
-figures, the evidence of its last verification (with links to the check logs), its attempts'
-transcripts and prompts, and the W&B runs its result files name (runlinks.py); then the plots that
-`experiments/` holds. Images are embedded as data URIs, so the page stays whole when it is
-copied or mailed; links to logs and transcripts are relative to the page. Built with the
-standard library's `html.escape` (no template engine in the harness's dependencies).
+For each phase: its status, goal, exit checks and approval; for each feature, what a researcher reads
+first: its figures per seed with their spread and the control (views/results.py), a chart of each gated
+quantity across attempts and seeds (views/charts.py), every attempt, failed ones too, with its verdict,
+cost, time, checks, diff and the plots its checks wrote (views/report_attempts.py), the optimize
+leaderboard when it has one (views/leaderboard.py), and the W&B runs its result files name; then any
+other plots `experiments/` holds. Images are data URIs, so the page stays whole when copied or mailed;
+links to logs and transcripts are relative to the page. What agents wrote is escaped (views/html.py).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import os
 from pathlib import Path
 from typing import Any
 
-from harness.books.records import Evidence
+from harness.books.attempts import AttemptEntry, read_attempts
 from harness.fileio import atomic_write_text
 from harness.plan.prd import Check
 from harness.project import Project
-from harness.run.prompt import describe_check
+from harness.views.charts import chart_svg
+from harness.views.html import STYLE, badge, esc, image, link, table, web_url
+from harness.views.leaderboard import read_leaderboard
+from harness.views.report_attempts import attempts_section, evidence_rows
+from harness.views.results import Column, attempt_series, seed_columns
 from harness.views.show import attempt_dirs
 from harness.views.status import board
-
-MAX_IMAGE_BYTES = 4_000_000  # larger plots are linked, not embedded
-STATUS_COLOURS = {
-    "passing": "#1a7f37", "approved": "#1a7f37", "done": "#1a7f37", "failing": "#cf222e", "blocked": "#cf222e",
-    "rejected": "#cf222e", "awaiting approval": "#8250df", "exit checks pending": "#0969da",
-    "in progress": "#9a6700", "running": "#9a6700", "pending": "#6e7781", "not started": "#6e7781", "planned": "#6e7781",
-    "pass": "#1a7f37", "fail": "#cf222e", "error": "#cf222e", "timeout": "#cf222e",
-}
-STYLE = """
-body{font:15px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
-main{max-width:1100px;margin:0 auto;padding:24px}
-h1{margin:0 0 4px}h2{margin:28px 0 8px}h3{margin:0 0 6px;font-size:16px}
-.muted{color:#59636e}.card{background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:14px 16px;margin:12px 0}
-.badge{display:inline-block;padding:1px 9px;border-radius:12px;color:#fff;font-size:13px;font-weight:600}
-table{border-collapse:collapse;width:100%;margin:6px 0}td,th{border-bottom:1px solid #e6eaef;padding:4px 8px;
-text-align:left;vertical-align:top;font-size:14px}th{background:#f6f8fa}
-code,pre{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}pre{background:#f6f8fa;padding:8px;overflow:auto;
-max-height:240px;margin:4px 0}
-.figures span{display:inline-block;margin:2px 8px 2px 0;padding:2px 8px;background:#ddf4ff;border-radius:6px}
-.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:14px}
-.plots figure{margin:0;background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:8px}
-.plots img{width:100%;height:auto}figcaption{font-size:13px;color:#59636e;word-break:break-all}
-"""
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def badge(status: str) -> str:
-    return f'<span class="badge" style="background:{STATUS_COLOURS.get(status, "#6e7781")}">{esc(status)}</span>'
-
-
-def link(target: Path, page_dir: Path, text: str) -> str:
-    """A link from the page to a file, relative so the folder can be moved as a whole."""
-    return f'<a href="{esc(Path(os.path.relpath(target, page_dir)).as_posix())}">{esc(text)}</a>'
-
-
-def image(path: Path, repo: Path, page_dir: Path) -> str:
-    rel = path.relative_to(repo).as_posix()
-    if path.stat().st_size <= MAX_IMAGE_BYTES:
-        data = base64.b64encode(path.read_bytes()).decode()
-        target = esc(Path(os.path.relpath(path, page_dir)).as_posix())
-        img = f'<a href="{target}" title="open full size"><img alt="{esc(rel)}" src="data:image/png;base64,{data}"></a>'
-    else:
-        img = link(path, page_dir, f"{rel} (too large to embed)")
-    return f"<figure>{img}<figcaption>{esc(rel)}</figcaption></figure>"
 
 
 def wandb_links(runs: list[dict[str, Any]], repo: Path, page_dir: Path) -> str:
     """The W&B runs of a feature: a link to each run's page, or offline its local folder and the upload command."""
     items = []
     for r in runs:
-        if r["url"]:
+        if r["url"] and web_url(r["url"]):
             items.append(f'<a href="{esc(r["url"])}">{esc(r["id"])}</a>')
+        elif r["url"]:  # what a results file (the agent's code wrote it) calls a URL: `javascript:` is not one
+            items.append(f"<code>{esc(r['id'])}</code> (url not http(s), not linked: <code>{esc(r['url'])}</code>)")
         elif r["dir"]:
             folder = repo / r["dir"]
             shown = link(folder, page_dir, r["dir"]) if folder.exists() else f"<code>{esc(r['dir'])}</code>"
@@ -88,33 +45,62 @@ def wandb_links(runs: list[dict[str, Any]], repo: Path, page_dir: Path) -> str:
     return '<div class="wandb">W&amp;B runs: ' + "<br>".join(items) + "</div>" if items else ""
 
 
-def evidence_rows(evidence: list[Evidence], checks: list[Check], timeout_s: float, page_dir: Path) -> str:
-    rows = []
-    for e in evidence:
-        log = link(Path(e.log), page_dir, "log") if e.log and Path(e.log).is_file() else ""
-        tail = "" if e.passed or not e.output_tail.strip() else f"<pre>{esc(e.output_tail.strip()[-1500:])}</pre>"
-        rows.append(f"<tr><td>{esc(e.check)}</td><td>{badge(e.verdict)}</td>"
-                    f"<td>{esc(e.detail)}{tail}</td><td>{e.duration_s:.1f}s</td><td>{log}</td></tr>")
-    if not rows:
-        planned = "".join(f"<li><code>{esc(describe_check(c, timeout_s)[2:])}</code></li>" for c in checks)
-        return f'<p class="muted">not verified yet; judged by:</p><ul>{planned}</ul>'
-    return ("<table><tr><th>check</th><th>verdict</th><th>detail</th><th>time</th><th></th></tr>"
-            + "".join(rows) + "</table>")
+def _value(v: float | None) -> str:
+    return "" if v is None else f"{v:.4g}"
 
 
-def feature_card(project: Project, row: dict[str, Any], page_dir: Path) -> str:
+def seed_table(columns: list[Column]) -> str:
+    """The figures per seed (a row each), then their mean, sample std and n, and what gates them: a gate's
+    threshold, or which side of a comparison is the control."""
+    if not columns:
+        return ""
+    seeds = sorted({s for c in columns for s in c.values})
+    head = ["seed", *(f'<span class="control">{esc(c.label)}</span>' if c.role == "control" else esc(c.label)
+                      for c in columns)]
+    rows = [[str(s), *(_value(c.values.get(s)) for c in columns)] for s in seeds]
+    gated = ["gate", *(esc(f"{c.op} {c.threshold:g}") if c.threshold is not None else
+                       "control" if c.role == "control" else "not gated" if c.role == "report" else "compared"
+                       for c in columns)]
+    rows += [["mean", *(_value(c.mean) for c in columns)], ["std (n-1)", *(_value(c.std) for c in columns)],
+             ["n", *(str(len(c.values)) for c in columns)], gated]
+    numeric = list(range(1, len(columns) + 1))
+    return ("<h4>figures per seed (last verification)</h4>"
+            + table(head, rows, numeric=numeric, row_class=[""] * len(seeds) + ["sum"]))
+
+
+def charts(entries: list[AttemptEntry], checks: list[Check]) -> str:
+    """A chart per gated quantity across the recorded attempts and their seeds."""
+    drawn = [f'<img class="chart" alt="{esc("chart: " + s.title)}" src="{chart_svg(s)}">'
+             for s in attempt_series(entries, checks)]
+    return "<h4>across attempts and seeds</h4>" + "".join(drawn) if drawn else ""
+
+
+def leaderboard_section(repo: Path, feature_id: str) -> str:
+    """The optimize leaderboard, when the feature has one (its input format: views/leaderboard.py)."""
+    found = read_leaderboard(repo, feature_id)
+    if found is None:
+        return ""
+    title = f"<h4>optimize leaderboard <span class=\"muted\">({esc(found.path.name)})</span></h4>"
+    if found.problem:
+        return f'{title}<p style="color:#cf222e">{esc(str(found.path))} {esc(found.problem)}</p>'
+    rows = [[esc(row.get(c, "")) for c in found.columns] for row in found.rows]
+    more = f'<p class="muted">and {found.more} more trials</p>' if found.more else ""
+    return title + table([esc(c) for c in found.columns], rows) + more
+
+
+def feature_card(project: Project, row: dict[str, Any], entries: list[AttemptEntry], page_dir: Path) -> str:
+    """One feature: status, figures per seed, charts, leaderboard, last verification, attempts (`entries`: its
+    history), W&B runs."""
     state = project.ledger.feature(row["id"])
+    checks = project.prd.feature(row["id"]).verify
+    timeout_s = project.prd.defaults.check_timeout_s
     figures = "".join([*(f"<span>{esc(c['check'])}: {esc(c['summary'])}</span>" for c in row["comparisons"]),
                        *(f"<span>{esc(r['text'])}</span>" for r in row["report"]),
                        *(f"<span>{esc(k)} = {v:.4g}</span>" for k, v in row["metrics"].items())])
-    attempts = [
-        f"attempt {n}: " + " · ".join(link(d / name, page_dir, name) for name in ("transcript.jsonl", "prompt.md")
-                                       if (d / name).is_file())
-        for n, d in sorted(attempt_dirs(project.repo, row["id"]).items())
-    ]
     parts = [
         f'<div class="card" id="{esc(row["id"])}"><h3>{esc(row["id"])}: {esc(row["title"])} {badge(row["status"])}</h3>',
-        f'<div class="muted">{row["attempts"]} attempt(s), ${row["cost_usd"]:.4f}, {row["tokens"]:,} tokens'
+        f'<div class="muted">{row["attempts"]} attempt(s) this round, {len(entries)} judged in all, '
+        f'${row["cost_usd"]:.4f}, {row["tokens"]:,} tokens'
         + (f' · depends on {esc(", ".join(row["depends_on"]))}' if row["depends_on"] else "")
         + (f' · verified at <code>{esc((row["verified_commit"] or "")[:10])}</code> {esc(row["verified_at"] or "")}'
            if row["verified_commit"] and row["status"] == "passing" else "") + "</div>",
@@ -123,21 +109,25 @@ def feature_card(project: Project, row: dict[str, Any], page_dir: Path) -> str:
         parts.append(f'<p><b>blocked:</b> {esc(row["blocked_reason"])}</p>')
     if figures:
         parts.append(f'<div class="figures">{figures}</div>')
-    parts.append(evidence_rows(state.last_evidence, project.prd.feature(row["id"]).verify,
-                               project.prd.defaults.check_timeout_s, page_dir))
-    if attempts:
-        parts.append("<div>transcripts: " + "<br>".join(attempts) + "</div>")
+    parts.append(seed_table(seed_columns(state.last_evidence, checks)))
+    parts.append(charts(entries, checks))
+    parts.append(leaderboard_section(project.repo, row["id"]))
+    parts.append("<h4>last verification</h4>" + evidence_rows(state.last_evidence, checks, timeout_s, page_dir))
+    parts.append(attempts_section(project.repo, row["id"], entries, attempt_dirs(project.repo, row["id"]), checks,
+                                  timeout_s, page_dir))
     parts.append(wandb_links(row["wandb"], project.repo, page_dir))
     parts.append("</div>")
     return "".join(parts)
 
 
-def phase_section(project: Project, p: dict[str, Any], page_dir: Path) -> str:
+def phase_section(project: Project, p: dict[str, Any], history: dict[str, list[AttemptEntry]],
+                  page_dir: Path) -> str:
     exits = ", ".join(f"{esc(e['check'])}: {esc(e['verdict'])}" for e in p["exit"]) or "none"
     d = p["decision"]
     approval = (f"{esc(d['decision'])} by {esc(d['by'])} at {esc(d['at'])}" + (f" ({esc(d['note'])})" if d["note"] else "")
                 if d else ("requested" if p["approval_requested"] else "required" if p["approval_required"] else "not required"))
-    features = "".join(feature_card(project, f, page_dir) for f in p["features"]) or '<p class="muted">no features yet</p>'
+    features = ("".join(feature_card(project, f, history.get(f["id"], []), page_dir) for f in p["features"])
+                or '<p class="muted">no features yet</p>')
     return (f'<section id="phase-{p["id"]}"><h2>Phase {p["id"]}: {esc(p["name"])} {badge(p["status"])} '
             f'<span class="muted">{p["passing"]}/{p["total"]}</span></h2>'
             + (f"<p>{esc(p['goal'])}</p>" if p["goal"] else "")
@@ -151,12 +141,13 @@ def plots_section(repo: Path, page_dir: Path) -> str:
     groups: dict[Path, list[Path]] = {}
     for path in plots:
         groups.setdefault(path.parent, []).append(path)
-    out = ['<section id="plots"><h2>Plots in experiments/</h2>']
+    out = ['<section id="plots"><h2>Other plots in experiments/</h2>']
     for folder, paths in groups.items():
         readme = folder / "README.md"
         title = folder.relative_to(repo).as_posix()
         out.append(f"<h3>{link(readme, page_dir, title) if readme.is_file() else esc(title)}</h3>")
-        out.append('<div class="plots">' + "".join(image(p, repo, page_dir) for p in paths) + "</div>")
+        out.append('<div class="plots">' + "".join(image(p, p.relative_to(repo).as_posix(), page_dir) for p in paths)
+                   + "</div>")
     out.append("</section>")
     return "".join(out)
 
@@ -169,6 +160,12 @@ def render_report(project: Project, page_dir: Path) -> str:
                       *(['<a href="#plots">plots</a>'] if plots else [])])
     problem = (f'<p style="color:#cf222e"><b>progress.txt was edited outside ralph:</b> {esc(data["progress_problem"])}</p>'
                if data["progress_problem"] else "")
+    entries, bad = read_attempts(project.repo)
+    history: dict[str, list[AttemptEntry]] = {}
+    for entry in entries:
+        history.setdefault(entry.feature, []).append(entry)
+    unreadable = (f'<p style="color:#cf222e">{bad} line(s) of .ralph/attempts.jsonl could not be read (ralph stopped '
+                  "while writing?); those attempts are missing below</p>" if bad else "")
     body = [
         f"<h1>{esc(data['project'])}</h1>",
         f"<p>{esc(data['description'])}</p>" if data["description"] else "",
@@ -177,7 +174,8 @@ def render_report(project: Project, page_dir: Path) -> str:
         f'${t["cost_usd"]:.2f}</p>',
         problem,
         f"<nav>{nav}</nav>",
-        *(phase_section(project, p, page_dir) for p in data["phases"]),
+        unreadable,
+        *(phase_section(project, p, history, page_dir) for p in data["phases"]),
         plots,
     ]
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(data['project'])}: ralph report"

@@ -2,7 +2,8 @@
 
 An attempt's files are `.ralph/runs/<ts>-<feature>-<n>/` (prompt.md, transcript.jsonl, written
 by the loop and the agent backends); the checks that judged it are the progress.txt entry of
-that attempt and, for the latest verification, the ledger's evidence with its log paths.
+that attempt and its record in the history of attempts (books/attempts.py: evidence with log
+paths, cost, time, and the commit holding its tree, from which `--diff` reads what it changed).
 Transcripts come in three shapes, all read here: the anthropic backend's `turn` records (content
 blocks and tool results), the replay agent's (`action`, `output`), and an agent CLI's own output
 (JSON lines or plain text), which is shown as it is.
@@ -21,6 +22,8 @@ from rich.panel import Panel
 from rich.rule import Rule
 from rich.text import Text
 
+from harness.books.attempts import AttemptEntry, read_attempts
+from harness.books.git.kept import Diff, attempt_diff
 from harness.books.layout import RUNS, ralph_dir
 from harness.errors import RalphError
 from harness.fileio import printable
@@ -99,8 +102,10 @@ class AttemptRecord:
     prompt: str
     transcript: list[dict[str, Any] | str] = field(default_factory=list)  # a str is a non-JSON line
     progress: str | None = None  # the progress.txt block of this attempt
-    evidence: list[Evidence] = field(default_factory=list)  # full evidence, when it is the latest verification
+    evidence: list[Evidence] = field(default_factory=list)  # its full evidence: from its history entry, else
+    # the ledger's when it is the latest verification
     repo: Path = Path(".")
+    entry: AttemptEntry | None = None  # its record in the history of attempts (none before it was kept)
 
 
 def attempt_dirs(repo: Path, feature_id: str) -> dict[int, Path]:
@@ -147,13 +152,15 @@ def find_attempt(project: Project, feature_id: str, number: int | None) -> Attem
         raise RalphError(f"{feature_id} has no attempt {chosen}; recorded: {', '.join(map(str, sorted(dirs)))}")
     run_dir = dirs[chosen]
     state = project.ledger.feature(feature_id)
-    latest = chosen == max(dirs) and state.attempts == chosen
+    latest = chosen == max(dirs) and state.attempt_serial == chosen
+    entry = next((e for e in read_attempts(project.repo, feature_id)[0] if e.attempt == chosen), None)
     return AttemptRecord(
         feature=feature_id, number=chosen, run_dir=run_dir, repo=project.repo,
         prompt=(run_dir / "prompt.md").read_text(encoding="utf-8", errors="replace"),
         transcript=read_transcript(run_dir / "transcript.jsonl"),
         progress=progress_block(project, feature_id, chosen),
-        evidence=list(state.last_evidence) if latest else [],
+        evidence=list(entry.evidence) if entry else list(state.last_evidence) if latest else [],
+        entry=entry,
     )
 
 
@@ -228,12 +235,39 @@ def _record(record: dict[str, Any] | str, full: bool) -> list[RenderableType]:
     return [Text(_short(json.dumps(record), full), "dim")]  # an agent CLI's own JSON event
 
 
-def render_attempt(rec: AttemptRecord, *, full: bool = False) -> RenderableType:
-    """Prompt, turns, tool calls and outputs, checks and verdict of one attempt."""
+def entry_line(entry: AttemptEntry) -> str:
+    """'failing · $0.0123, 1,234 tokens · agent 12.3s, checks 4.5s · commit 1a2b3c4d5e (kept)'."""
+    agent = f"agent {entry.agent_s:.1f}s, " if entry.agent_s is not None else ""
+    where = (f"commit {entry.commit[:10]}" + ("" if entry.passed else " (kept: git show it)") if entry.commit
+             else f"tree not kept: {entry.kept}")
+    return (f"{entry.status} · ${entry.cost_usd:.4f}, {entry.tokens:,} tokens · {agent}checks {entry.checks_s:.1f}s"
+            f" · {where}")
+
+
+def render_diff(diff: Diff) -> RenderableType:
+    """An attempt's diff: git's stat, then the patch with added lines green and removed ones red. The patch is
+    what the agent wrote: shown as plain text (`printable`: no control sequences, never markup)."""
+    if diff.missing:
+        return Text(f"no diff: {diff.missing}", "yellow")
+    lines = [Text(printable(diff.stat) or "(no changes)", "bold")]
+    for line in printable(diff.patch).splitlines():
+        style = ("bold" if line.startswith(("diff --git", "+++", "---")) else "green" if line.startswith("+")
+                 else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else "")
+        lines.append(Text(line, style))
+    if diff.cut:
+        lines.append(Text(f"… the patch is cut at {len(diff.patch.encode()):,} bytes; the whole of it: "
+                          "git diff-tree -p (the commit above)", "yellow"))
+    return Group(*lines)
+
+
+def render_attempt(rec: AttemptRecord, *, full: bool = False, diff: bool = False) -> RenderableType:
+    """Prompt, turns, tool calls and outputs, checks and verdict of one attempt; with `diff`, what it changed."""
     parts: list[RenderableType] = [
         Text.assemble((f"{rec.feature} attempt {rec.number}", "bold"), f"   {log_path_text(str(rec.run_dir), rec.repo)}"),
-        Panel(Text(_short(rec.prompt.strip(), full)), title="prompt (system --- attempt)", title_align="left"),
     ]
+    if rec.entry is not None:
+        parts.append(Text(entry_line(rec.entry), "dim"))
+    parts.append(Panel(Text(_short(rec.prompt.strip(), full)), title="prompt (system --- attempt)", title_align="left"))
     if not rec.transcript:
         parts.append(Text("no transcript.jsonl in this attempt's directory", "yellow"))
     for record in rec.transcript:
@@ -248,4 +282,11 @@ def render_attempt(rec: AttemptRecord, *, full: bool = False) -> RenderableType:
     else:
         parts.append(Text("no progress.txt entry for this attempt (interrupted before verification?)", "yellow"))
     parts += [check_failure(rec.feature, e, rec.repo) for e in rec.evidence if not e.passed]
+    if diff:
+        changes = (attempt_diff(rec.repo, rec.entry.base, rec.entry.commit) if rec.entry is not None
+                   else Diff(missing="this attempt is not in the history of attempts (.ralph/attempts.jsonl), which "
+                         "began after it"))
+        parts += [Rule("diff: what the attempt changed", align="left", style="cyan"), render_diff(changes)]
+    elif rec.entry is not None and rec.entry.commit:
+        parts.append(Text(f"what it changed: ralph show {rec.feature} --attempt {rec.number} --diff", "dim"))
     return Group(*parts)

@@ -102,13 +102,32 @@ def _status_text(f: dict[str, Any]) -> str:
     return f"{f['status']} (legacy)" if f["legacy"] else f["status"]
 
 
+FIGURE_CHARS = 30  # a figure on the board at most; a longer one loses the middle of its name, never digits
+
+
+def _fit(line: str, limit: int = FIGURE_CHARS) -> str:
+    """`line` in `limit` characters with its value whole (at 22: 'eval.linacc_agg@M5=0.4123' ->
+    'eval.li…_agg@M5=0.4123')."""
+    if len(line) <= limit:
+        return line
+    cut = max(line.rfind("="), line.rfind(": "))
+    name, value = (line[:cut], line[cut:]) if cut > 0 else (line, "")
+    room = limit - len(value) - 1
+    if room < 4:
+        return line  # the value alone fills the column: shown whole, the column widens
+    head = (room + 1) // 2
+    return name[:head] + "…" + name[len(name) - (room - head):] + value
+
+
 def _figure_lines(f: dict[str, Any], *, full: bool) -> list[str]:
     """A feature's key figures: each comparison (in full, or only its difference and p-value: the board names
-    it in full under the table), then its report figures (a missing one says so), then the metrics."""
+    it in full under the table), then its report figures (a missing one says so), then the metrics. Short
+    (`full` False), each fits FIGURE_CHARS with its number whole."""
     lines = [f"{c['check']}: {c['summary']}" if full else f"Δ={c['diff']:+.3g} p={c['p_value']:.2g}"
              for c in f.get("comparisons", [])]
     lines += [r["text"] if full or r["value"] is not None else f"{r['name']}: missing" for r in f.get("report", [])]
-    return lines + [f"{k}={v:.4g}" for k, v in f["metrics"].items()]
+    lines += [f"{k}={v:.4g}" for k, v in f["metrics"].items()]
+    return lines if full else [_fit(line) for line in lines]
 
 
 def _metrics_text(lines: list[str], limit: int = 3) -> str:
@@ -138,18 +157,19 @@ def render_board(data: dict[str, Any]) -> RenderableType:
         body: list[RenderableType] = [Text(p["goal"], "italic")] if p["goal"] else []
         if p["features"]:
             table = Table(expand=True, show_edge=False, pad_edge=False, box=None, header_style="bold")
-            # Ids, statuses and figures never wrap; the title gives way first (ellipsis), so the
-            # board stays one line per feature plus one per figure, even at 80 columns.
+            # Ids, statuses and figures never wrap; the title alone gives way (ellipsis), so the board stays
+            # one line per feature plus one per figure, even at 80 columns, and no figure is cut: the figures
+            # column is as wide as its longest line, which `_fit` keeps to FIGURE_CHARS with its number whole.
             for col, kw in (("feature", {"no_wrap": True, "style": "bold"}),
-                            ("title", {"ratio": 2, "no_wrap": True, "overflow": "ellipsis", "style": "dim"}),
+                            ("title", {"ratio": 1, "no_wrap": True, "overflow": "ellipsis", "style": "dim"}),
                             ("status", {"no_wrap": True}), ("tries", {"justify": "right"}),
-                            ("key figures", {"ratio": 2, "no_wrap": True, "overflow": "ellipsis"}),
-                            ("commit", {"no_wrap": True})):
+                            ("key figures", {"no_wrap": True}), ("commit", {"no_wrap": True})):
                 table.add_column(col, **kw)
-            for f in p["features"]:
+            for f in p["features"]:  # Text, never markup: a figure's '[seed=0]' is not a style tag
                 table.add_row(
-                    f["id"], f["title"], Text(_status_text(f), STYLES.get(f["status"], "")), str(f["attempts"]),
-                    _metrics_text(_figure_lines(f, full=False)), (f["verified_commit"] or "")[:7],
+                    Text(f["id"]), Text(f["title"]), Text(_status_text(f), STYLES.get(f["status"], "")),
+                    str(f["attempts"]), Text(_metrics_text(_figure_lines(f, full=False))),
+                    (f["verified_commit"] or "")[:7],
                 )
             body.append(table)
             # Blockers, failing checks and stale evidence go under the table, a full-width line each:

@@ -128,9 +128,9 @@ def test_report_renders_in_headless_chromium(worked_repo: Path, tmp_path: Path) 
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     assert "FEAT-B: score well" in dom and "passing" in dom and "awaiting approval" in dom
     shot = tmp_path / "report.png"
-    subprocess.run([*flags, "--window-size=1000,900", f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    subprocess.run([*flags, "--window-size=1000,4000", f"--screenshot={shot}", url], capture_output=True, timeout=120)
     data = shot.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (1000, 900)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (1000, 4000)
     image = pytest.importorskip("matplotlib.image").imread(shot)
     pixels = {tuple((p[:3] * 255).round().astype(int)) for row in image[::4] for p in row[::4]}
     assert (26, 127, 55) in pixels  # the green "passing" badge was painted

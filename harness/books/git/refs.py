@@ -1,5 +1,6 @@
-"""Refs: the ones an attempt may not move (HEAD, the branch, `ralph/*` tags; commits the agent adds on
-the branch are folded back into its working tree), and the phase approval tags."""
+"""Refs: the ones an attempt may not move (HEAD, the branch, `ralph/*` tags and the kept attempts under
+`refs/ralph/`; commits the agent adds on the branch are folded back into its working tree), and the phase
+approval tags."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import git
 from harness.books.git.repo import VCSError, committer_identity, open_repo
 
 RALPH_TAGS = "refs/tags/ralph/"
+RALPH_REFS = "refs/ralph/"  # ralph's own refs outside tags: kept attempts (kept.py)
 
 
 @dataclass(frozen=True)
 class Refs:
-    """HEAD (the branch it names, or "" when detached), the branch's commit and ralph's tags."""
+    """HEAD (the branch it names, or "" when detached), the branch's commit and ralph's tags and refs
+    (`tags`: ref name -> sha, for `refs/tags/ralph/` and `refs/ralph/`)."""
 
     head: str
     sha: str | None
@@ -33,7 +36,7 @@ def read_refs(repo_path: Path | str) -> Refs:
     repo = open_repo(repo_path)
     head = "" if repo.head.is_detached else repo.git.symbolic_ref("HEAD")
     sha = repo.head.commit.hexsha if repo.head.is_valid() else None
-    listed = repo.git.for_each_ref("--format=%(refname) %(objectname)", RALPH_TAGS.rstrip("/"))
+    listed = repo.git.for_each_ref("--format=%(refname) %(objectname)", RALPH_TAGS.rstrip("/"), RALPH_REFS.rstrip("/"))
     tags = dict(line.split(" ", 1) for line in listed.splitlines() if line)
     return Refs(head, sha, tags)
 
