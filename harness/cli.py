@@ -567,6 +567,7 @@ def run(
 def run_locked(project: Project, phase: int, feature: str | None, settings: RunSettings, *, no_input: bool, yes: bool,
                allow_dirty: bool, wait: bool = True) -> None:
     """The body of `ralph run`, holding the repository's lock."""
+    from harness.optimize.search import Search
     from harness.run.loop import Interrupted, PhaseRunner
     from harness.run.session import ready_agent, toolchain_warning, with_sandbox
     from harness.views.live import RunView
@@ -589,7 +590,7 @@ def run_locked(project: Project, phase: int, feature: str | None, settings: RunS
     with RunView(console, f"{phase}: {project.prd.phase(phase).name}", project.repo) as view:
         runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
                              ask=view.paused(ask) if interactive else None, auto_approve=yes, allow_dirty=allow_dirty,
-                             wait=wait)
+                             wait=wait, search=Search(project, backend, settings, view).run)
         try:
             outcome = runner.run()
         except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved

@@ -27,7 +27,8 @@ LOCK = "lock"  # who holds the repository's lock, for the message (the lock is a
 RUNS = "runs"  # runs/<timestamp>-<name>/: prompts, transcripts, check logs (Project.log_dir)
 REPORT = "report/index.html"  # where `ralph report` writes the results page by default
 APPROVALS = "approvals"  # approvals/phase-<id>.request.json: a phase waiting for a person (run/approval.py)
-PREFLIGHT = "preflight.jsonl"  # the transcript of the agent CLI's preflight call (agents/command.py)
+PREFLIGHT = "preflight.jsonl"
+OPTIMIZE = "optimize"  # optimize/<feature>/: leaderboard.json, the trial in flight, discarded patches, the plot  # the transcript of the agent CLI's preflight call (agents/command.py)
 
 
 def ralph_dir(repo: Path | str) -> Path:

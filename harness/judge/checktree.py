@@ -105,6 +105,7 @@ def run_in_check_tree(
     labels: Mapping[str, str] | None = None,
     python: CheckPython | None = None,
     report: Sequence[ReportFigure] = (),
+    withheld: Sequence[str] = (),
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
 
@@ -116,6 +117,8 @@ def run_in_check_tree(
     the commands' PATH (RALPH_PYTHON; default: ralph's own). A comparison with `confirm_seeds` that passed has
     the seeded run checks run again for those seeds, then is tested on them alone (checks.confirm_comparison).
     `report` (a feature's report figures) is read with the gates, and rides on the last evidence.
+    `withheld` (an optimize search's holdout paths) are removed from the checkout, and under bwrap hidden in the
+    repository too, so the checks' code cannot read them.
     """
     cand = candidate(repo, held=held)
     commit = head_sha(repo)
@@ -124,11 +127,18 @@ def run_in_check_tree(
         root.mkdir()
         export_tree(repo, cand.tree, root)
         guards.put_back(root, baseline)
+        for rel in withheld:
+            gone = root / rel
+            if gone.is_dir() and not gone.is_symlink():
+                shutil.rmtree(gone)
+            else:
+                gone.unlink(missing_ok=True)
         for d in shared:
             if not (root / d).exists():
                 (root / d).symlink_to(repo / d, target_is_directory=True)
         readonly, writable = _mounts(repo, root, shared, protected) if environment.sandboxed else ([], [])
-        launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable)
+        launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable,
+                                   hidden=[repo / rel for rel in withheld])
         stash = log_dir / "set-aside"
         commands = [c for c in checks if c.run is not None]
         gates = [c for c in checks if c.run is None]
@@ -156,13 +166,14 @@ def run_in_check_tree(
 def check_candidate(project: Project, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None, *,
                     baseline: guards.Snapshot | None = None, shared: Sequence[str] | None = None,
                     set_aside: Sequence[str] = (), labels: Mapping[str, str] | None = None,
-                    held: Mapping[str, TreeEntry] | None = None, report: Sequence[ReportFigure] = ()) -> CheckRun:
+                    held: Mapping[str, TreeEntry] | None = None, report: Sequence[ReportFigure] = (),
+                    withheld: Sequence[str] = ()) -> CheckRun:
     """A feature's checks: `run_in_check_tree` with the project's plan, protected set and environment.
 
     `baseline` is what the protected paths must be there (default: as they are now); `shared` the
     ignored top-level directories linked in (default: those that exist now); `labels` the RALPH_*
     variables the commands see (checks.plan_labels); `held` other running features' changes, left out;
-    `report` the feature's report figures, read with its gates. The commands run with the project's Python
+    `report` the feature's report figures, read with its gates; `withheld` paths kept from the checks. The commands run with the project's Python
     first on PATH (settings.check_python).
     """
     d = project.prd.defaults
@@ -170,7 +181,7 @@ def check_candidate(project: Project, checks: Sequence[Check], log_dir: Path, re
         project.repo, checks, environment=project.environment, baseline=baseline or project.snapshot(),
         shared=ignored_dirs(project.repo) if shared is None else shared, protected=project.protected,
         env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
-        set_aside=set_aside, labels=labels, held=held, report=report,
+        set_aside=set_aside, labels=labels, held=held, report=report, withheld=withheld,
         python=check_python(project.repo, load_settings(project.repo).python))
 
 

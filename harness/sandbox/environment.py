@@ -84,6 +84,7 @@ def wrap(
     writable: Sequence[Path] = (),
     readonly: Sequence[Path] = (),
     home: Path | None = None,
+    hidden: Sequence[Path] = (),
 ) -> list[str]:
     """An argv running `command` (a shell string or argv) under bubblewrap, cwd = `repo`.
 
@@ -93,7 +94,8 @@ def wrap(
     either list are skipped. With `home` (a directory under `scratch`, say), the user's home and
     per-user runtime directory are empty and HOME is `home`: nothing the user can read there (keys,
     cloud credentials, other tools' configuration) is visible, and nothing written there outlives the
-    command, unless a mount above binds it back.
+    command, unless a mount above binds it back. `hidden` paths that exist are covered last, after every bind:
+    a directory by an empty read-only tmpfs, a file by /dev/null.
     """
     repo, scratch = Path(repo).resolve(), Path(scratch).resolve()
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
@@ -117,6 +119,12 @@ def wrap(
             argv += ["--ro-bind", target, target]
     if (repo / RALPH_DIR).is_dir():  # ralph's records (job ids, result nonces, the attempt in flight): hidden
         argv += ["--tmpfs", str(repo / RALPH_DIR), "--remount-ro", str(repo / RALPH_DIR)]
+    for path in hidden:
+        path = Path(path)
+        if path.is_dir():
+            argv += ["--tmpfs", str(path.resolve()), "--remount-ro", str(path.resolve())]
+        elif path.exists():
+            argv += ["--ro-bind", "/dev/null", str(path.resolve())]
     argv += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
     if not network:
         argv.append("--unshare-net")
@@ -148,12 +156,14 @@ class Environment:
         readonly: Sequence[Path] = (),
         writable: Sequence[Path] = (),
         home: Path | None = None,
+        hidden: Sequence[Path] = (),
     ) -> list[str]:
         """What actually runs for `command`: itself (none), or its bubblewrap wrapping (`wrap`)."""
         if not self.sandboxed:
             return ["bash", "-c", command] if isinstance(command, str) else list(command)
         assert scratch is not None, "a sandboxed command needs a scratch directory"
-        return wrap(command, cwd, scratch, network=network, readonly=readonly, writable=writable, home=home)
+        return wrap(command, cwd, scratch, network=network, readonly=readonly, writable=writable, home=home,
+                    hidden=hidden)
 
     def run(
         self,
@@ -171,11 +181,13 @@ class Environment:
         log_path: Path | None = None,
         on_line: Callable[[str], None] | None = None,
         private_home: bool = False,
+        hidden: Sequence[Path] = (),
     ) -> ProcessResult:
         """Run `command` in `cwd`; when it returns, nothing it started is still running.
 
         Under bwrap `scratch` is the writable TMPDIR (a fresh one per command when None); with
-        `private_home` HOME is `scratch/home` and the user's home is empty (what an agent runs).
+        `private_home` HOME is `scratch/home` and the user's home is empty (what an agent runs); `hidden`:
+        see `wrap` (nothing hides them under none).
         """
         with ExitStack() as stack:
             if self.sandboxed and scratch is None:
@@ -185,7 +197,8 @@ class Environment:
             if self.sandboxed and private_home:
                 home = Path(scratch) / "home"
                 home.mkdir(exist_ok=True)
-            argv = self.argv(command, cwd, scratch, network=network, readonly=readonly, writable=writable, home=home)
+            argv = self.argv(command, cwd, scratch, network=network, readonly=readonly, writable=writable, home=home,
+                             hidden=hidden)
             return run_in_group(argv, cwd, timeout_s=timeout_s, env=env, stdin=stdin, tail_bytes=tail_bytes,
                                 log_path=log_path, on_line=on_line)
 
