@@ -38,6 +38,7 @@ from harness.judge.checks import Reporter, plan_labels
 from harness.judge.verdict import Occasion, record_verdict, tampering
 from harness.optimize.board import Board, Ending, Trial, load_board, optimize_dir, save_board
 from harness.optimize.keep import Decision, decide
+from harness.optimize.plot import plot_board
 from harness.optimize.measure import Measurement, holdout_figure, measure
 from harness.optimize.prompt import HYPOTHESIS_FILE, trial_prompts
 from harness.optimize.refs import diff_from, save_discarded, tag_best
@@ -389,6 +390,10 @@ class Search:
                               baseline_holdout=base.holdout, winner_holdout=best.holdout, gap=gap)
         save_board(self.repo, board)
         self.log("optimize-confirmation", feature, trial)
+        try:  # the plot is a view: a failure to draw it is said, never a verdict
+            plot_board(board, optimize_dir(self.repo, feature.id) / "leaderboard.png")
+        except Exception as e:
+            self.view.say(f"{feature.id}: the leaderboard plot failed ({type(e).__name__}: {e})", style="yellow")
         evidence = [Evidence(check="optimize confirmation", kind="compare", verdict="pass" if confirmed else "fail",
                              detail=detail, duration_s=round(trial.wall_s, 3), comparison=stats,
                              figures={f"{opt.metric.key}.baseline": base.mean or 0.0,
