@@ -136,4 +136,7 @@ def _holdout(tree: Path, opt: Optimize, seeds: Sequence[int], log_dir: Path,
     finally:  # what the holdout run wrote stays out of the tree the next trial's agent sees
         for rel in run.outputs:
             (tree / rel).unlink(missing_ok=True)
+            for parent in Path(rel).parents[:-1]:  # and the folders it made, once empty
+                if not any((tree / parent).iterdir()):
+                    (tree / parent).rmdir()
     return sum(values) / len(values), None
