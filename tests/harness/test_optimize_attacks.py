@@ -165,3 +165,16 @@ def test_kill_9_after_the_decision_records_the_trial_once(repo: Path, tmp_path: 
     subjects = git(repo, "log", "--format=%s").splitlines()
     assert sum(s.startswith("optimize(OPT-1): trial 1 kept") for s in subjects) == 1  # not committed again
     assert board.candidates[0].commit == git(repo, "rev-parse", "ralph/OPT-1/best")
+
+
+def test_the_editor_tool_refuses_to_show_a_hidden_path(tmp_path: Path) -> None:
+    """Backends with ralph's own tools (anthropic, replay): the editor reads files in Python, outside any sandbox."""
+    from harness.agents.tools import Workspace
+
+    (tmp_path / "holdout").mkdir()
+    (tmp_path / "holdout" / "truth.txt").write_text("0.25\n")
+    (tmp_path / "link").symlink_to(tmp_path / "holdout")
+    with Workspace(tmp_path, hidden=["holdout"]) as ws:
+        for path in ("holdout/truth.txt", "holdout", "link/truth.txt", str(tmp_path / "holdout" / "truth.txt")):
+            shown = ws.run_tool("str_replace_based_edit_tool", {"command": "view", "path": path})
+            assert shown.is_error and "0.25" not in shown.text and "hidden" in shown.text
