@@ -522,6 +522,9 @@ def run(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Leave checks that run as Ray jobs running and exit 7 "
                                           "instead of waiting for them; `ralph run` or `ralph jobs wait` collects "
                                           "them later.")] = False,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Optimize features: this many candidates at "
+                                          "once, each agent in its own git worktree from the incumbent (docs/prd.md, "
+                                          "\"Optimize\").")] = 1,
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
@@ -565,7 +568,7 @@ def run(
     try:
         with locked_project(repo, prd, "ralph run") as project:
             run_locked(project, phase, feature, load_settings(project.repo, flags), no_input=no_input, yes=yes,
-                       allow_dirty=allow_dirty, wait=not no_wait)
+                       allow_dirty=allow_dirty, wait=not no_wait, parallel=parallel)
     except KeyboardInterrupt:  # before or after the loop (it handles its own): nothing is half-done
         from harness.run.loop import Interrupted
 
@@ -576,7 +579,7 @@ def run(
 
 
 def run_locked(project: Project, phase: int, feature: str | None, settings: RunSettings, *, no_input: bool, yes: bool,
-               allow_dirty: bool, wait: bool = True) -> None:
+               allow_dirty: bool, wait: bool = True, parallel: int = 1) -> None:
     """The body of `ralph run`, holding the repository's lock."""
     from harness.optimize.search import Search
     from harness.run.loop import Interrupted, PhaseRunner
@@ -601,7 +604,7 @@ def run_locked(project: Project, phase: int, feature: str | None, settings: RunS
     with RunView(console, f"{phase}: {project.prd.phase(phase).name}", project.repo) as view:
         runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
                              ask=view.paused(ask) if interactive else None, auto_approve=yes, allow_dirty=allow_dirty,
-                             wait=wait, search=Search(project, backend, settings, view).run)
+                             wait=wait, search=Search(project, backend, settings, view, parallel).run)
         try:
             outcome = runner.run()
         except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved

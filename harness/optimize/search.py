@@ -25,10 +25,9 @@ from typing import Protocol
 
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
 from harness.books.git.commits import commit_feature
-from harness.books.git.refs import check_refs, read_refs
+from harness.books.git.refs import Refs, check_refs, read_refs
 from harness.books.git.repo import discard_changes, head_sha, ignored_dirs, open_repo, tree_fingerprint
 from harness.books.git.trees import Candidate, candidate
-from harness.books.layout import HARNESS_FILES
 from harness.books.ledger import MARK, clear_inflight, write_inflight, write_left_tree
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence
@@ -42,6 +41,7 @@ from harness.optimize.plot import plot_board
 from harness.optimize.measure import Measurement, holdout_figure, measure
 from harness.optimize.prompt import HYPOTHESIS_FILE, trial_prompts
 from harness.optimize.refs import diff_from, save_discarded, tag_best
+from harness.optimize.worktrees import checkout_tree, fold, run_agents, worktrees
 from harness.plan.prd import Feature, Optimize, unenforced_holdouts
 from harness.project import Project
 from harness.sandbox import guards
@@ -90,8 +90,9 @@ def protected_patterns(feature: Feature, project: Project) -> list[str]:
 class Search:
     """Runs one optimize feature's search with one agent; `run(feature)` until its end or the run's budget."""
 
-    def __init__(self, project: Project, agent: Agent, settings: RunSettings, view: SearchView):
+    def __init__(self, project: Project, agent: Agent, settings: RunSettings, view: SearchView, parallel: int = 1):
         self.project, self.agent, self.settings, self.view = project, agent, settings, view
+        self.parallel = parallel  # `--parallel N`: candidates at once, each in its own worktree
         self.repo = project.repo
         self.started = time.monotonic()
         self.trials_run = 0
@@ -114,7 +115,11 @@ class Search:
             return
         while (why := self.stop_reason(opt, board)) is None:
             self.run_budget()
-            self.trial(feature, board)
+            count = min(self.parallel, opt.budget.attempts - len(board.candidates))
+            if count > 1:
+                self.round(feature, board, count)
+            else:
+                self.trial(feature, board)
         self.finish(feature, board, why)
 
     def _index(self, feature: Feature, problem: str) -> str:
@@ -174,48 +179,93 @@ class Search:
     # ---------------------------------------------------------------- one trial
 
     def trial(self, feature: Feature, board: Board) -> None:
-        opt = feature.optimize
-        assert opt is not None
+        """One candidate in the repository's own working tree."""
         n = len(board.candidates) + 1
-        incumbent = board.incumbent
-        assert incumbent is not None and board.baseline is not None
-        inc_sha = head_sha(self.repo)
-        assert inc_sha is not None
-        steer = self.steer(feature, board)
-        patterns = protected_patterns(feature, self.project)
-        protected = list(dict.fromkeys([*self.project.protected, *patterns]))
-        system, prompt = trial_prompts(self.repo, feature, board, n, protected, diff_from(self.repo,
-                                       board.baseline.commit or inc_sha), steer)
-        run_dir = self.project.log_dir(f"{feature.id}-trial-{n}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "prompt.md").write_text(f"{system}\n\n---\n\n{prompt}\n", encoding="utf-8")
-        number = self.project.ledger.begin_attempt(feature.id)
-        snapshot, refs = guards.snapshot(self.repo, patterns), read_refs(self.repo)
-        self.write_state(feature, {"n": n, "incumbent": inc_sha, "stage": "agent", "attempt": number})
-        mark = f"{os.getpid()}-{time.time_ns()}"
-        write_inflight(self.repo, {"feature": feature.id, "attempt": number, "start_sha": refs.sha,
-                                   "refs": refs.to_json(), "snapshot": snapshot.to_json(), "mark": mark,
-                                   "ralph_pid": os.getpid(), "at": now_iso()})
-        task = Task(feature_id=feature.id, attempt=number, system=system, prompt=prompt, workdir=self.repo,
-                    transcript_path=run_dir / "transcript.jsonl", protected=protected,
-                    env_allow=list(self.project.prd.defaults.env_allow), sandbox=self.settings.sandbox,
-                    hidden=list(opt.holdout.paths) if opt.holdout else [], on_event=self.view.agent_event)
-        self.view.attempt_started(feature.id, n, opt.budget.attempts)
+        inc_sha, task, number, snapshot, refs = self.prepare(feature, board, [n], [self.repo])
         started = time.monotonic()
-        os.environ[MARK] = mark
+        self.view.attempt_started(feature.id, n, self.budget_attempts(feature))
         try:
-            result = self.run_agent(task)
+            result = self.run_agent(task[0])
             moved = guards.check_and_restore(self.repo, snapshot) + check_refs(self.repo, refs)[0]
         finally:
             os.environ.pop(MARK, None)
         self.trials_run += 1
         if result.status == "interrupted":
-            self.abandon(feature, n, "interrupted during the agent's turn")
+            self.abandon(feature, [n], "interrupted during the agent's turn")
             raise SearchInterrupted(f"interrupted during {feature.id} trial {n}; `ralph run` resumes the search")
-        hypothesis = self.hypothesis(result)
+        hypothesis = self.hypothesis(result, self.repo)
         clear_inflight(self.repo)  # the agent's part is over: from here trial.json alone says where we are
-        tree = candidate(self.repo).tree
-        self.write_state(feature, {"n": n, "incumbent": inc_sha, "stage": "checks", "attempt": number, "tree": tree})
+        self.conclude(feature, board, n, number[0], self.repo, inc_sha, result, moved, hypothesis, started)
+
+    def round(self, feature: Feature, board: Board, count: int) -> None:
+        """`count` candidates at once (`--parallel`), each in its own worktree from the incumbent, then measured and
+        decided one after another: a candidate whose incumbent moved meanwhile is compared with the new one."""
+        first = len(board.candidates) + 1
+        ns = list(range(first, first + count))
+        inc_sha = head_sha(self.repo)
+        assert inc_sha is not None
+        with worktrees(self.repo, inc_sha, count) as paths:
+            inc_sha, tasks, numbers, snapshot, refs = self.prepare(feature, board, ns, paths)
+            snaps = [guards.snapshot(path, protected_patterns(feature, self.project)) for path in paths]
+            self.view.say(f"{feature.id}: trials {ns[0]}-{ns[-1]} at once, each in its own worktree")
+            started = time.monotonic()
+            try:
+                with Reaper():
+                    results = run_agents(self.agent, tasks, self.agent_budget())
+                moved_here = guards.check_and_restore(self.repo, snapshot) + check_refs(self.repo, refs)[0]
+            finally:
+                os.environ.pop(MARK, None)
+            self.trials_run += count
+            clear_inflight(self.repo)
+            for n, number, path, snap, result in zip(ns, numbers, paths, snaps, results):
+                moved = moved_here + guards.check_and_restore(path, snap)
+                fold(path, inc_sha)  # commits the agent made in its worktree: their changes stay, uncommitted
+                self.conclude(feature, board, n, number, path, inc_sha, result, moved,
+                              self.hypothesis(result, path), started)
+
+    def prepare(self, feature: Feature, board: Board, ns: list[int], roots: list[Path]
+                ) -> tuple[str, list[Task], list[int], guards.Snapshot, Refs]:
+        """Before the agents start: their prompts and tasks, the attempts counted, the protected paths and refs
+        snapshotted and everything recovery needs on disk (trial.json, the in-flight record, the mark)."""
+        opt = feature.optimize
+        assert opt is not None and board.baseline is not None
+        inc_sha = head_sha(self.repo)
+        assert inc_sha is not None
+        steer = self.steer(feature, board)
+        patterns = protected_patterns(feature, self.project)
+        protected = self.protected(feature)
+        diff = diff_from(self.repo, board.baseline.commit or inc_sha)
+        tasks, numbers = [], []
+        for n, root in zip(ns, roots):
+            system, prompt = trial_prompts(self.repo, feature, board, n, protected, diff, steer)
+            run_dir = self.project.log_dir(f"{feature.id}-trial-{n}")
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "prompt.md").write_text(f"{system}\n\n---\n\n{prompt}\n", encoding="utf-8")
+            numbers.append(self.project.ledger.begin_attempt(feature.id))
+            tasks.append(Task(feature_id=feature.id, attempt=numbers[-1], system=system, prompt=prompt, workdir=root,
+                              transcript_path=run_dir / "transcript.jsonl", protected=protected,
+                              env_allow=list(self.project.prd.defaults.env_allow), sandbox=self.settings.sandbox,
+                              hidden=list(opt.holdout.paths) if opt.holdout else [], on_event=self.view.agent_event))
+        snapshot, refs = guards.snapshot(self.repo, patterns), read_refs(self.repo)
+        self.write_state(feature, {"stage": "agent", "trials": ns, "incumbent": inc_sha, "attempts": numbers})
+        mark = f"{os.getpid()}-{time.time_ns()}"
+        write_inflight(self.repo, {"feature": feature.id, "attempt": numbers[0], "start_sha": refs.sha,
+                                   "refs": refs.to_json(), "snapshot": snapshot.to_json(), "mark": mark,
+                                   "ralph_pid": os.getpid(), "at": now_iso()})
+        os.environ[MARK] = mark  # inherited by everything the agents start: recovery finds them by it
+        return inc_sha, tasks, numbers, snapshot, refs
+
+    def conclude(self, feature: Feature, board: Board, n: int, number: int, root: Path, inc_sha: str,
+                 result: Result, moved: list[str], hypothesis: str, started: float) -> None:
+        """After the agent's turn: measure the candidate at `root` (unless it tampered), decide against the
+        incumbent as it is now, write the decision, then carry it out (`act`)."""
+        opt = feature.optimize
+        assert opt is not None
+        incumbent = board.incumbent
+        assert incumbent is not None
+        tree = candidate(root).tree
+        self.write_state(feature, {"stage": "checks", "trials": [n], "incumbent": inc_sha, "attempts": [number],
+                                   "tree": tree})
         usage = dict(hypothesis=hypothesis, tokens=result.usage.total_tokens, cost_usd=result.usage.cost_usd,
                      incumbent=incumbent.n)
         found = Measurement()
@@ -224,17 +274,19 @@ class Search:
                           **usage)
         else:
             try:
-                found = self.measure(feature, opt.seeds, f"trial-{n}", holdout=False)
+                found = self.measure(feature, opt.seeds, f"trial-{n}", holdout=False, tree=root)
             except KeyboardInterrupt:
-                self.abandon(feature, n, "interrupted while its checks ran")
+                self.abandon(feature, [n], "interrupted while its checks ran")
                 raise SearchInterrupted(f"interrupted during {feature.id} trial {n}; `ralph run` resumes") from None
             except Exception as e:  # fails closed: judging the candidate broke, so the trial is a crash, on the record
                 found = Measurement(crash=clip(f"ralph could not judge this trial ({type(e).__name__}: {e})", 500))
             trial = self.judged(n, found, incumbent, opt, usage)
+            if incumbent.commit != inc_sha and trial.verdict != "crash":
+                trial.detail = f"its incumbent moved while it ran: compared with trial {incumbent.n}; {trial.detail}"
         trial.wall_s = time.monotonic() - started
-        state = {"n": n, "incumbent": inc_sha, "stage": "decided", "attempt": number, "tree": tree,
-                 "outputs": found.outputs, "evidence": [e.model_dump(mode="json") for e in found.evidence],
-                 "trial": trial.model_dump(mode="json")}
+        state = {"stage": "decided", "trials": [n], "incumbent": inc_sha, "attempts": [number], "tree": tree,
+                 "root": str(root), "outputs": found.outputs,
+                 "evidence": [e.model_dump(mode="json") for e in found.evidence], "trial": trial.model_dump(mode="json")}
         self.write_state(feature, state)
         self.view.attempt_finished(result.usage, trial.verdict)
         self.act(feature, board, state)
@@ -247,23 +299,29 @@ class Search:
         return Trial.measured(found.per_seed, n=n, kind="candidate", verdict="keep" if decision.keep else "discard",
                               diff=decision.diff, p_value=decision.p_value, detail=decision.reason, **usage)
 
+    def agent_budget(self) -> Budget:
+        s = self.settings
+        return Budget(timeout_s=self.attempt_timeout_s, max_turns=s.max_turns, max_cost_usd=s.max_cost_usd,
+                      max_tokens=s.max_tokens)
+
+    def budget_attempts(self, feature: Feature) -> int:
+        assert feature.optimize is not None
+        return feature.optimize.budget.attempts
+
     def run_agent(self, task: Task) -> Result:
         """The agent's turn inside a Reaper; a backend that raises is an error result (its tree is judged)."""
-        s = self.settings
-        budget = Budget(timeout_s=self.attempt_timeout_s, max_turns=s.max_turns, max_cost_usd=s.max_cost_usd,
-                        max_tokens=s.max_tokens)
         try:
             with Reaper():
-                return self.agent.run(task, budget)
+                return self.agent.run(task, self.agent_budget())
         except KeyboardInterrupt:
             return Result("interrupted")
         except Exception as e:
             return Result("error", error=clip(f"the agent backend raised {type(e).__name__}: {e}", 500))
 
-    def hypothesis(self, result: Result) -> str:
-        """The first line of hypothesis.txt (then removed, so it is never part of the candidate), or else of the
-        agent's final message; printable, at most 200 characters."""
-        path = self.repo / HYPOTHESIS_FILE
+    def hypothesis(self, result: Result, root: Path) -> str:
+        """The first line of hypothesis.txt in `root` (then removed, so it is never part of the candidate), or else
+        of the agent's final message; printable, at most 200 characters."""
+        path = root / HYPOTHESIS_FILE
         text = ""
         if path.is_file() and not path.is_symlink():
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -280,20 +338,24 @@ class Search:
         trial once."""
         trial = Trial.model_validate(state["trial"])
         n, inc_sha = trial.n, state["incumbent"]
+        root = Path(state.get("root") or self.repo)
         if trial.verdict == "keep":
             sha = state.get("commit")
             if not (sha and head_sha(self.repo) == sha):
+                if root != self.repo:  # a worktree's candidate becomes the repository's working tree
+                    checkout_tree(self.repo, state["tree"])
                 evidence = [Evidence.model_validate(e) for e in state["evidence"]]
                 done = commit_feature(
-                    self.repo, feature, int(state["attempt"]), evidence, verified=Candidate(state["tree"]),
+                    self.repo, feature, int(state["attempts"][0]), evidence, verified=Candidate(state["tree"]),
                     outputs=state["outputs"], subject=f"optimize({feature.id}): trial {n} kept: {trial.hypothesis}",
                     before_move=lambda sha, tree: self.write_state(feature, {**state, "commit": sha}))
                 sha = done.sha
             trial.commit = sha
             opt = feature.optimize
             assert opt is not None
-            if opt.holdout is not None:
-                trial.holdout, problem = self.holdout(feature, opt.seeds, f"trial-{n}")
+            if opt.holdout is not None:  # where its runs' outputs are: the repository, or its worktree
+                trial.holdout, problem = self.holdout(feature, opt.seeds, f"trial-{n}",
+                                                      root if root.is_dir() else self.repo)
                 if problem:
                     trial.detail += f"; holdout not measured: {problem}"
         else:
@@ -310,26 +372,27 @@ class Search:
             self.log("optimize-trial", feature, trial)
         self.clear_state(feature)
 
-    def holdout(self, feature: Feature, seeds: list[int], name: str) -> tuple[float | None, str | None]:
+    def holdout(self, feature: Feature, seeds: list[int], name: str, root: Path) -> tuple[float | None, str | None]:
         try:
-            return holdout_figure(self.project, feature, seeds, tree=self.repo,
-                                  baseline=guards.snapshot(self.repo, protected_patterns(feature, self.project)),
-                                  shared=ignored_dirs(self.repo), log_dir=self.project.log_dir(f"{feature.id}-{name}"),
+            return holdout_figure(self.project, feature, seeds, tree=root,
+                                  baseline=guards.snapshot(root, protected_patterns(feature, self.project)),
+                                  shared=ignored_dirs(root), log_dir=self.project.log_dir(f"{feature.id}-{name}"),
                                   reporter=self.view, labels=plan_labels(feature.phase, feature.id),
                                   protected=self.protected(feature))
         except Exception as e:  # the holdout is a report, never a verdict: what broke is recorded
             return None, clip(f"{type(e).__name__}: {e}", 300)
 
-    def abandon(self, feature: Feature, n: int, why: str) -> None:
-        """A trial that was never decided: not counted (the ledger's attempt given back), the tree back to the
-        incumbent, on the record."""
+    def abandon(self, feature: Feature, ns: list[int], why: str, refunds: int | None = None) -> None:
+        """Trials that were never decided: not counted (their ledger attempts given back, `refunds` of them), the
+        tree back to the incumbent, on the record."""
         discard_changes(self.repo)
-        self.project.ledger.refund_attempt(feature.id)
+        for _ in range(len(ns) if refunds is None else refunds):
+            self.project.ledger.refund_attempt(feature.id)
         clear_inflight(self.repo)
         self.clear_state(feature)
         self.project.progress.append(LogEntry(kind="interrupted", subject=feature.id, phase=feature.phase,
-                                              fields={"trial": str(n), "during": why, "trials": "not counted"},
-                                              commit=head_sha(self.repo)))
+                                              fields={"trial": ", ".join(map(str, ns)), "during": why,
+                                                      "trials": "not counted"}, commit=head_sha(self.repo)))
 
     def resume(self, feature: Feature, board: Board) -> None:
         """Finish the books on a trial a killed ralph left: decided → carried out once; not decided → abandoned."""
@@ -337,18 +400,18 @@ class Search:
         if not path.is_file():
             return
         state = json.loads(path.read_text(encoding="utf-8"))
+        open_repo(self.repo).git.worktree("prune")  # worktrees of a round whose folders are gone
         if state["stage"] == "decided":
-            self.view.say(f"{feature.id}: finishing trial {state['n']}, decided before ralph stopped")
+            self.view.say(f"{feature.id}: finishing trial {state['trials'][0]}, decided before ralph stopped")
             self.act(feature, board, state)
-            return
-        if state["stage"] == "checks":  # the agent's turn had been recorded as over: its attempt is given back here
-            self.abandon(feature, int(state["n"]), "ralph stopped while its checks ran")
-            return
-        if state["stage"] == "confirm":  # the baseline's tree was out for the confirmation: the incumbent comes back
-            open_repo(self.repo).git.checkout("HEAD", "--", ".")
-        # the agent's turn: run/recovery.py already gave the attempt back and put the protected paths back
-        discard_changes(self.repo)
-        self.clear_state(feature)
+        elif state["stage"] == "confirm":  # the baseline's tree was out for the confirmation: the incumbent comes back
+            checkout_tree(self.repo, "HEAD")
+            discard_changes(self.repo)
+            self.clear_state(feature)
+        else:  # run/recovery.py gave one attempt back (the agents' turn) and put the protected paths back
+            given = 1 if state["stage"] == "agent" else 0
+            self.abandon(feature, state["trials"], f"ralph stopped during the {state['stage']} step",
+                         refunds=len(state["trials"]) - given)
 
     # ---------------------------------------------------------------- the end
 
@@ -408,20 +471,12 @@ class Search:
     def measure_baseline_tree(self, feature: Feature, sha: str, seeds: list[int]) -> Measurement:
         """The baseline commit measured on `seeds`: its tree checked out in the working tree for the checks, then
         the incumbent put back (trial.json says so while it is out, so a killed ralph puts it back too)."""
-        git = open_repo(self.repo).git
-        records = {rel: (self.repo / rel).read_bytes() for rel in HARNESS_FILES if (self.repo / rel).is_file()}
-
-        def checkout(treeish: str) -> None:  # the tree of `treeish`, with ralph's records as they are now
-            git.read_tree("-u", "--reset", treeish)
-            for rel, data in records.items():
-                (self.repo / rel).write_bytes(data)
-
-        self.write_state(feature, {"stage": "confirm", "n": -1})
-        checkout(sha)
+        self.write_state(feature, {"stage": "confirm", "trials": []})
+        checkout_tree(self.repo, sha)
         try:
             return self.measure(feature, seeds, "confirm-baseline", holdout=False)
         finally:
-            checkout("HEAD")
+            checkout_tree(self.repo, "HEAD")
             discard_changes(self.repo)
             self.clear_state(feature)
 
@@ -430,10 +485,14 @@ class Search:
     def protected(self, feature: Feature) -> list[str]:
         return list(dict.fromkeys([*self.project.protected, *protected_patterns(feature, self.project)]))
 
-    def measure(self, feature: Feature, seeds: list[int], name: str, *, holdout: bool) -> Measurement:
+    def measure(self, feature: Feature, seeds: list[int], name: str, *, holdout: bool,
+                tree: Path | None = None) -> Measurement:
+        """The feature's checks on the candidate at `tree` (default: the repository's working tree); a worktree's
+        checks see its own ignored folders only (the repository's datasets are not linked in yet)."""
+        tree = tree or self.repo
         patterns = protected_patterns(feature, self.project)
-        return measure(self.project, feature, seeds, tree=self.repo, baseline=guards.snapshot(self.repo, patterns),
-                       shared=ignored_dirs(self.repo), log_dir=self.project.log_dir(f"{feature.id}-{name}"),
+        return measure(self.project, feature, seeds, tree=tree, baseline=guards.snapshot(tree, patterns),
+                       shared=ignored_dirs(tree), log_dir=self.project.log_dir(f"{feature.id}-{name}"),
                        reporter=self.view, labels=plan_labels(feature.phase, feature.id), holdout=holdout,
                        protected=self.protected(feature))
 

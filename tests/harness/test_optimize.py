@@ -228,3 +228,36 @@ def test_the_agent_sees_discards_and_the_incumbent_diff_in_its_prompt(searched: 
     board = load_board(repo, "OPT-1")
     for t in board.trials[:3]:  # the holdout figures never reach the agent
         assert f"{t.holdout:.4g}"[:5] not in third if t.holdout is not None else True
+
+
+# ------------------------------------------------------------------ parallel candidates
+
+
+def test_parallel_candidates_each_work_in_their_own_worktree(repo: Path, tmp_path: Path) -> None:
+    """Three agents at once under bwrap: each records where it runs and tries to write into the other candidates'
+    worktrees (found with `git worktree list`) and into the repository; each candidate holds only its own files,
+    and nothing reaches the repository but what ralph commits."""
+    optimize_repo(repo, with_opt(budget={"attempts": 3, "hours": 1}))
+    cmd = lr_agent(tmp_path, [0.3, 0.3, 0.3], extra=f"""
+pwd > where.txt
+sleep 2
+for other in $(git worktree list --porcelain | sed -n 's/^worktree //p'); do
+  [ "$other" != "$PWD" ] && echo "from $PWD" > "$other/intruder.txt" 2>/dev/null
+done
+touch {repo}/intruder-in-repo.txt 2>/dev/null; true""")
+    result = search(repo, cmd, "--parallel", "3", "--sandbox", "bwrap")
+    assert result.exit_code in (ExitCode.OK, ExitCode.BLOCKED), result.output
+    board = load_board(repo, "OPT-1")
+    assert [t.n for t in board.candidates] == [1, 2, 3]
+    places = []
+    for t in board.candidates:
+        rev = t.commit or t.ref
+        files = git(repo, "ls-tree", "-r", "--name-only", rev).splitlines()
+        assert "intruder.txt" not in files and "intruder-in-repo.txt" not in files, files
+        places.append(git(repo, "show", f"{rev}:where.txt"))
+    assert len(set(places)) == 3 and not any(p.startswith(str(repo)) for p in places)  # three worktrees, not the repo
+    assert not list(repo.glob("intruder*"))
+    # the first is kept; the others started from the same incumbent, which moved: compared with the new one
+    assert board.candidates[0].verdict == "keep"
+    assert all("its incumbent moved" in t.detail for t in board.candidates[1:])
+    assert git(repo, "worktree", "list").count("\n") == 0  # the worktrees are gone
