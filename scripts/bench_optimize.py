@@ -43,6 +43,14 @@ def git_repo(path: Path) -> Path:
     return path
 
 
+def slow(repo: Path, seconds: float) -> None:
+    """Make each seeded run sleep `seconds` first (a stand-in for training), committed."""
+    if seconds:
+        train = repo / "train.py"
+        train.write_text(f"import time; time.sleep({seconds})\n" + train.read_text())
+        subprocess.run(["git", "commit", "-qam", "slow"], cwd=repo, check=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=6)
@@ -53,10 +61,7 @@ def main() -> int:
         repo = git_repo(tmp_path / "repo")
         plan = optimize_plan(budget={"attempts": args.trials, "hours": 1})
         optimize_repo(repo, plan)
-        if args.train_s:
-            train = repo / "train.py"
-            train.write_text(f"import time; time.sleep({args.train_s})\n" + train.read_text())
-            subprocess.run(["git", "commit", "-qam", "slow"], cwd=repo, check=True)
+        slow(repo, args.train_s)
         lrs = [0.1 + 0.04 * k for k in range(args.trials)]
         start = time.perf_counter()
         result = CliRunner().invoke(app, ["run", "--agent", "command", "--agent-cmd", lr_agent(tmp_path, lrs),
@@ -68,6 +73,7 @@ def main() -> int:
             return 1
         bare = git_repo(tmp_path / "bare")
         optimize_repo(bare, plan)
+        slow(bare, args.train_s)
         measurements = args.trials + 3  # the trials, the baseline, and the confirmation's two sides
         start = time.perf_counter()
         for k in range(measurements):
