@@ -42,7 +42,7 @@ from harness.optimize.measure import Measurement, holdout_figure, measure
 from harness.optimize.prompt import HYPOTHESIS_FILE, trial_prompts
 from harness.optimize.refs import diff_from, save_discarded, tag_best
 from harness.optimize.worktrees import checkout_tree, fold, run_agents, worktrees
-from harness.plan.prd import Feature, Optimize, unenforced_holdouts
+from harness.plan.prd import Feature, Optimize, unenforced_holdout
 from harness.project import Project
 from harness.sandbox import guards
 from harness.sandbox.proc import Reaper
@@ -104,8 +104,8 @@ class Search:
     def run(self, feature: Feature) -> None:
         opt = feature.optimize
         assert opt is not None
-        if problems := unenforced_holdouts(self.project.prd, self.project.environment.kind):
-            raise RalphError("\n".join(p for p in problems if feature.id in self._index(feature, p)))
+        if problem := unenforced_holdout(feature, self.project.environment.kind):
+            raise RalphError(f"{feature.id}: {problem}")
         board = load_board(self.repo, feature.id) or Board(feature=feature.id, metric=opt.metric.key,
                                                             direction=opt.direction, alpha=opt.alpha)
         if board.ending is not None:
@@ -121,11 +121,6 @@ class Search:
             else:
                 self.trial(feature, board)
         self.finish(feature, board, why)
-
-    def _index(self, feature: Feature, problem: str) -> str:
-        """The feature id a `unenforced_holdouts` problem is about (it names the feature by its index)."""
-        index = int(problem.split("[", 1)[1].split("]", 1)[0])
-        return self.project.prd.features[index].id
 
     def stop_reason(self, opt: Optimize, board: Board) -> str | None:
         """Why the search ends now (its own budget, discards in a row, the target), or None."""

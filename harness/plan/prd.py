@@ -774,16 +774,20 @@ def prd_warnings(prd: PRD, repo: Path | None = None) -> list[str]:
     return out
 
 
+def unenforced_holdout(feature: Feature, sandbox: str) -> str | None:
+    """Why `feature`'s holdout would not be hidden under `sandbox` ("none") and is not acknowledged, or None."""
+    opt = feature.optimize
+    if sandbox != "none" or opt is None or opt.holdout is None or opt.holdout.acknowledge_unenforced:
+        return None
+    return (f"optimize.holdout: with --sandbox none nothing hides {', '.join(opt.holdout.paths)} from the agent (it "
+            "could read the holdout and fit it); run with --sandbox bwrap, or set \"acknowledge_unenforced\": true in "
+            "the holdout to accept that it is a convention, not a boundary")
+
+
 def unenforced_holdouts(prd: PRD, sandbox: str) -> list[str]:
-    """Problems for holdouts nothing would hide under `sandbox` ("none"): one per optimize feature with a holdout
-    that does not set `acknowledge_unenforced` (`ralph validate` and `ralph run` refuse them)."""
-    if sandbox != "none":
-        return []
-    return [f"features[{i}].optimize.holdout: with --sandbox none nothing hides {', '.join(f.optimize.holdout.paths)} "
-            "from the agent (it could read the holdout and fit it); run with --sandbox bwrap, or set "
-            "\"acknowledge_unenforced\": true in the holdout to accept that it is a convention, not a boundary"
-            for i, f in enumerate(prd.features)
-            if f.optimize and f.optimize.holdout and not f.optimize.holdout.acknowledge_unenforced]
+    """`unenforced_holdout` for every feature, each led by its JSON path (`ralph validate` refuses them)."""
+    return [f"features[{i}].{problem}" for i, f in enumerate(prd.features)
+            if (problem := unenforced_holdout(f, sandbox)) is not None]
 
 
 def prd_json(prd: PRD) -> str:
