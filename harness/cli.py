@@ -49,6 +49,8 @@ err_console = Console(stderr=True, soft_wrap=True)
 Repo = Annotated[Path, typer.Option("--repo", "-C", help="Repository to work in.", file_okay=False)]
 PrdPath = Annotated[Optional[Path], typer.Option("--prd", help="PRD file.", show_default="<repo>/PRD.json", dir_okay=False)]
 
+SandboxChoice = Enum("SandboxChoice", {kind: kind for kind in SANDBOX_KINDS}, type=str)  # --sandbox
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -207,14 +209,24 @@ def validate(
     strict: Annotated[bool, typer.Option("--strict", help="Features whose checks only prove that files exist "
                                          "(or no checks at all), and statistical gates that pass noise too often, "
                                          "are errors (exit 2), not warnings.")] = False,
+    sandbox: Annotated[Optional[SandboxChoice], typer.Option(help="The sandbox the plan will run under: with none, "
+                                                           "an optimize holdout is refused unless the plan "
+                                                           "acknowledges it is not enforced.",
+                                                           show_default="the run settings' sandbox")] = None,
     repo: Repo = Path("."),
 ) -> None:
     """Check a PRD file; lists every problem with its JSON path (exit 2 when invalid), and features whose
     checks run no code and gate no metric."""
-    from harness.plan.prd import load_prd
+    from harness.plan.prd import PRDError, load_prd, unenforced_holdouts
+    from harness.run.session import with_sandbox
+    from harness.settings import load_settings
 
     target = path or repo / "PRD.json"
     prd = load_prd(target)
+    if any(f.optimize and f.optimize.holdout for f in prd.features):
+        settings = load_settings(repo, {"sandbox": sandbox.value if sandbox else None})
+        if problems := unenforced_holdouts(prd, with_sandbox(settings)[0].sandbox):
+            raise PRDError(str(target), problems)
     checks = sum(len(f.verify) for f in prd.features) + sum(len(p.entry) + len(p.exit) for p in prd.phases)
     console.print(f"[green]✓[/] {escape(str(target))}: {len(prd.phases)} phases, {len(prd.features)} features, "
                   f"{checks} checks")
@@ -450,7 +462,6 @@ def log(
         console.print()
 
 
-SandboxChoice = Enum("SandboxChoice", {kind: kind for kind in SANDBOX_KINDS}, type=str)  # --sandbox
 
 
 def ask_approval(phase: Phase, summary: str) -> tuple[str, str, str]:
@@ -523,6 +534,9 @@ def run(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Leave checks that run as Ray jobs running and exit 7 "
                                           "instead of waiting for them; `ralph run` or `ralph jobs wait` collects "
                                           "them later.")] = False,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Optimize features: this many candidates at "
+                                          "once, each agent in its own git worktree from the incumbent (docs/prd.md, "
+                                          "\"Optimize\").")] = 1,
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
@@ -569,7 +583,7 @@ def run(
     try:
         with locked_project(repo, prd, "ralph run") as project:
             run_locked(project, phase, feature, load_settings(project.repo, flags), no_input=no_input, yes=yes,
-                       allow_dirty=allow_dirty, wait=not no_wait)
+                       allow_dirty=allow_dirty, wait=not no_wait, parallel=parallel)
     except KeyboardInterrupt:  # before or after the loop (it handles its own): nothing is half-done
         from harness.run.loop import Interrupted
 
@@ -580,8 +594,9 @@ def run(
 
 
 def run_locked(project: Project, phase: int, feature: str | None, settings: RunSettings, *, no_input: bool, yes: bool,
-               allow_dirty: bool, wait: bool = True) -> None:
+               allow_dirty: bool, wait: bool = True, parallel: int = 1) -> None:
     """The body of `ralph run`, holding the repository's lock."""
+    from harness.optimize.search import Search
     from harness.run.loop import Interrupted, PhaseRunner
     from harness.run.session import describe_sandbox, ready_agent, toolchain_warning, with_sandbox
     from harness.views.live import RunView
@@ -606,7 +621,7 @@ def run_locked(project: Project, phase: int, feature: str | None, settings: RunS
     with RunView(console, f"{phase}: {project.prd.phase(phase).name}", project.repo) as view:
         runner = PhaseRunner(project, phase, backend, settings, view, feature_id=feature,
                              ask=view.paused(ask) if interactive else None, auto_approve=yes, allow_dirty=allow_dirty,
-                             wait=wait)
+                             wait=wait, search=Search(project, backend, settings, view, parallel).run)
         try:
             outcome = runner.run()
         except KeyboardInterrupt:  # outside an attempt (the loop handles those): state is already saved
@@ -620,6 +635,35 @@ def run_locked(project: Project, phase: int, feature: str | None, settings: RunS
     for fid, reason in outcome.blocked.items():
         console.print(f"  [red]blocked[/] {fid}: {escape(reason)}")
     raise typer.Exit(int(outcome.code))
+
+
+@command()
+def leaderboard(
+    feature: Annotated[str, typer.Argument(help="An optimize feature's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help='Print the leaderboard as JSON: {"trials": [...], ...}, each '
+                                          "trial with its verdict (keep, discard, crash).")] = False,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also write the plot (PNG) here.",
+                                                 show_default="<repo>/.ralph/optimize/FEATURE/leaderboard.png",
+                                                 dir_okay=False)] = None,
+    repo: Repo = Path("."),
+    prd: PrdPath = None,
+) -> None:
+    """Show an optimize feature's search: every trial (baseline, candidates, the confirmation) with its metric per
+    seed, mean and std, difference from the incumbent and p, verdict, hypothesis, cost, time and holdout figure."""
+    from harness.optimize.board import optimize_dir, require_board
+    from harness.optimize.plot import plot_board
+    from harness.views.board import board_table, ending_lines
+
+    project = open_project(repo, prd)
+    board = require_board(project.repo, project.prd.feature(feature).id)
+    if as_json:
+        typer.echo(json.dumps(board.to_json(), indent=1))
+        return
+    console.print(board_table(board))
+    for line in ending_lines(board):
+        console.print(escape(line))
+    out = plot_board(board, plot or optimize_dir(project.repo, feature) / "leaderboard.png")
+    console.print(f"plot: {escape(str(out))}")
 
 
 @command()

@@ -79,6 +79,7 @@ class Task:
     inputs: list[Path] = field(default_factory=list)  # ignored directories the checks read: read-only in a sandbox
     env_allow: list[str] = field(default_factory=list)  # secret names the PRD allows through
     sandbox: SandboxKind = "none"
+    hidden: list[str] = field(default_factory=list)  # paths relative to workdir the agent may not read (a holdout)
     on_event: Callable[[AgentEvent], None] | None = None  # called after every action; must not raise
 
 

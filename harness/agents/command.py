@@ -160,6 +160,7 @@ class CommandAgent:
                     log_path=log.path,
                     on_line=on_line,
                     private_home=True,
+                    hidden=[Path(task.workdir) / h for h in task.hidden],
                 )
             except KeyboardInterrupt:
                 return Result("interrupted", transcript_path=log.path, last_action=last[0])

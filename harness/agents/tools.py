@@ -70,8 +70,10 @@ class Workspace:
         scratch: Path | None = None,
         command_timeout_s: float = 600.0,
         max_output_chars: int = 16_000,
+        hidden: Sequence[str] = (),
     ) -> None:
         self.root = Path(root).resolve()
+        self.hidden = tuple(hidden)  # not readable by the editor, and covered in the sandbox (a holdout)
         self.protected = (*ALWAYS_PROTECTED, *protected)
         self.env = scrubbed_env(env_allow, extra=QUIET_ENV)
         self.environment = Environment(sandbox_kind)
@@ -88,8 +90,7 @@ class Workspace:
     def for_task(cls, task: Task, **options: Any) -> Workspace:
         """The workspace an attempt's tools run in: the task's repository, protections and sandbox."""
         return cls(task.workdir, protected=task.protected, inputs=task.inputs, env_allow=task.env_allow,
-                   sandbox_kind=task.sandbox,
-                   **options)
+                   sandbox_kind=task.sandbox, hidden=task.hidden, **options)
 
     def close(self) -> None:
         if self._own_scratch and self.scratch is not None:
@@ -129,6 +130,8 @@ class Workspace:
         real = given.resolve()
         if not real.is_relative_to(self.root):
             raise ToolError(f"{path} is outside the repository {self.root} (symlinks resolved); use a path inside it")
+        if any(real.is_relative_to((self.root / h).resolve()) for h in self.hidden):
+            raise ToolError(f"{path} is hidden from the agent (an optimize holdout); only the harness reads it")
         if write:
             for candidate in {real, given.parent.resolve() / given.name}:
                 if candidate.is_relative_to(self.root):
@@ -164,6 +167,7 @@ class Workspace:
             tail_bytes=self.max_output_chars,
             on_line=keep_head,
             private_home=True,
+            hidden=[self.root / h for h in self.hidden],
         )
         output = done.output_tail.rstrip("\n")
         if seen[0] > self.max_output_chars:

@@ -279,6 +279,8 @@ class Ledger:
 
 # ---- the attempt in flight: written before the agent starts, removed once the attempt is recorded
 
+MARK = "RALPH_ATTEMPT"  # environment variable every process of an attempt inherits (recovery finds them by it)
+
 
 def _in_flight(repo: Path | str) -> Path:
     return ralph_dir(repo) / IN_FLIGHT

@@ -133,6 +133,7 @@ def run_in_check_tree(
     python: CheckPython | None = None,
     report: Sequence[ReportFigure] = (),
     outputs: Collection[str] = (),
+    withheld: Sequence[str] = (),
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
 
@@ -145,6 +146,8 @@ def run_in_check_tree(
     the seeded run checks run again for those seeds, then is tested on them alone (checks.confirm_comparison).
     `report` (a feature's report figures) is read with the gates, and rides on the last evidence. `outputs`: the
     shared directories a sandboxed check may write (the others are read-only to it).
+    `withheld` (an optimize search's holdout paths) are removed from the checkout, and under bwrap hidden in the
+    repository too, so the checks' code cannot read them.
     """
     cand = candidate(repo, held=held)
     commit = head_sha(repo)
@@ -153,6 +156,12 @@ def run_in_check_tree(
         root.mkdir()
         export_tree(repo, cand.tree, root)
         guards.put_back(root, baseline)
+        for rel in withheld:
+            gone = root / rel
+            if gone.is_dir() and not gone.is_symlink():
+                shutil.rmtree(gone)
+            else:
+                gone.unlink(missing_ok=True)
         for d in shared:
             if not (root / d).exists():
                 (root / d).symlink_to(repo / d, target_is_directory=True)
@@ -160,7 +169,8 @@ def run_in_check_tree(
         # temporary directory of their own (environment.private_tmp), with the repository bound back
         readonly, writable = _mounts(repo, root, shared, protected, outputs) if environment.sandboxed else ([], [repo])
         readonly += [python.executable.parent.parent] if python else []  # the project's Python, wherever it lives
-        launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable, own_tmp=True)
+        launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable, own_tmp=True,
+                                   hidden=[repo / rel for rel in withheld])
         stash = log_dir / "set-aside"
         commands = [c for c in checks if c.run is not None]
         gates = [c for c in checks if c.run is None]
@@ -190,13 +200,14 @@ def run_in_check_tree(
 def check_candidate(project: Project, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None, *,
                     baseline: guards.Snapshot | None = None, shared: Sequence[str] | None = None,
                     set_aside: Sequence[str] = (), labels: Mapping[str, str] | None = None,
-                    held: Mapping[str, TreeEntry] | None = None, report: Sequence[ReportFigure] = ()) -> CheckRun:
+                    held: Mapping[str, TreeEntry] | None = None, report: Sequence[ReportFigure] = (),
+                    withheld: Sequence[str] = ()) -> CheckRun:
     """A feature's checks: `run_in_check_tree` with the project's plan, protected set and environment.
 
     `baseline` is what the protected paths must be there (default: as they are now); `shared` the
     ignored top-level directories linked in (default: those that exist now); `labels` the RALPH_*
     variables the commands see (checks.plan_labels); `held` other running features' changes, left out;
-    `report` the feature's report figures, read with its gates. The commands run with the project's Python
+    `report` the feature's report figures, read with its gates; `withheld` paths kept from the checks. The commands run with the project's Python
     first on PATH (settings.check_python).
     """
     d = project.prd.defaults
@@ -204,7 +215,7 @@ def check_candidate(project: Project, checks: Sequence[Check], log_dir: Path, re
         project.repo, checks, environment=project.environment, baseline=baseline or project.snapshot(),
         shared=ignored_dirs(project.repo) if shared is None else shared, protected=project.protected,
         env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
-        set_aside=set_aside, labels=labels, held=held, report=report,
+        set_aside=set_aside, labels=labels, held=held, report=report, withheld=withheld,
         python=check_python(project.repo, load_settings(project.repo).python), outputs=project.prd.output_dirs())
 
 

@@ -325,6 +325,94 @@ def _confirmable(checks: list[Check]) -> None:
                          "has \"executor\": \"ray\"); run them locally or drop 'confirm_seeds'")
 
 
+
+# ---------------------------------------------------------------- optimize: a metric search (docs/prd.md, "Optimize")
+
+
+class OptimizeBudget(_Strict):
+    """When the search stops: trials (agent attempts) and wall clock; optionally each trial's checks' wall clock."""
+
+    attempts: int = Field(ge=1, description="Trials (agent attempts, crashes included) at most")
+    hours: float = Field(gt=0, allow_inf_nan=False, description="Wall clock of the whole search, baseline included")
+    trial_hours: float | None = Field(None, gt=0, allow_inf_nan=False, description="Compute per trial: each of its "
+                                      "seeded runs is stopped at trial_hours (a run over it fails: a crash trial)")
+
+
+class Holdout(_Strict):
+    """Paths the agent can neither read nor list (hidden in its sandbox), evaluated only by the harness."""
+
+    paths: list[str] = Field(min_length=1, description="Repository-relative paths (files or directories) hidden "
+                             "from the agent and from the visible checks; only the holdout run sees them")
+    run: str = Field(min_length=1, description="Command the harness runs after the visible checks, once per seed "
+                     "when it has {seed}; it reads the trained outputs and the holdout paths")
+    metric: Source = Field(description="The holdout figure: {file, key} the run writes (per seed with {seed})")
+    acknowledge_unenforced: bool = Field(False, description="With --sandbox none nothing hides the holdout from the "
+                                         "agent: `ralph validate` and `ralph run` refuse such a holdout unless this is "
+                                         "true, saying the holdout is then a convention, not a boundary")
+
+    @model_validator(mode="after")
+    def _inside(self) -> Holdout:
+        for p in self.paths:
+            if p.startswith("/") or ".." in Path(p).parts or p in (".", ""):
+                raise ValueError(f"holdout path '{p}' must be a path inside the repository (relative, no '..')")
+        return self
+
+
+class Optimize(_Strict):
+    """A metric search judged by the harness: each trial's candidate is kept only when a paired test over `seeds`
+    shows it beats the incumbent at `alpha`; the winner is confirmed against the baseline on `confirm_seeds`."""
+
+    metric: Source = Field(description="The number searched: {file, key} written by the feature's seeded run "
+                           "checks, with {seed} in file or key")
+    direction: Literal["max", "min"] = Field(description="'max': higher is better; 'min': lower is better")
+    seeds: list[int] = Field(min_length=2, description="Seeds every trial (and the baseline) runs: the feature's "
+                             "seeded run checks run for exactly these, and the keep rule pairs them")
+    confirm_seeds: list[int] = Field(min_length=2, description="Fresh seeds, never used to choose: the final "
+                                     "incumbent against the baseline, once, at the end")
+    budget: OptimizeBudget
+    stop_after_discards: int | None = Field(None, ge=1, description="Stop after this many trials in a row that were "
+                                            "not kept (discards and crashes)")
+    target: float | None = Field(None, allow_inf_nan=False, description="Stop once the incumbent's mean reaches it "
+                                 "(>= for 'max', <= for 'min')")
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="Level of the paired one-sided t-test of the keep rule and "
+                         "of the confirmation")
+    holdout: Holdout | None = None
+    fixed: list[str] = Field(default_factory=list, description="Globs the agent may not change during the search "
+                             "(the code that computes the metric, say), besides defaults.protected")
+
+    @model_validator(mode="after")
+    def _seeds(self) -> Optimize:
+        for name, seeds in (("seeds", self.seeds), ("confirm_seeds", self.confirm_seeds)):
+            if len(set(seeds)) != len(seeds):
+                raise ValueError(f"{name} {seeds} repeat a value")
+        if reused := sorted(set(self.seeds) & set(self.confirm_seeds)):
+            raise ValueError(f"confirm_seeds must be fresh (never used to choose), but {reused} also in seeds")
+        if SEED not in self.metric.file and SEED not in self.metric.key:
+            raise ValueError(f"metric: neither 'file' nor 'key' has a {SEED} placeholder, so every seed would read the "
+                             f"same number; e.g. \"file\": \"runs/opt-s{SEED}/results.json\"")
+        return self
+
+    @property
+    def better(self) -> Test:
+        """The claim a candidate must show against the incumbent: 'greater' for max, 'less' for min."""
+        return "greater" if self.direction == "max" else "less"
+
+
+def _optimizable(checks: list[Check]) -> None:
+    """An optimize feature's checks: at least one seeded run check (it writes the metric), no comparison (the
+    search is the comparison), nothing on Ray yet; ValueError otherwise."""
+    if not any(c.run is not None and c.seeds for c in checks):
+        raise ValueError("optimize: the feature needs a seeded run check that writes the metric, e.g. {\"name\": "
+                         "\"train\", \"run\": \"python train.py {seed}\", \"seeds\": [0, 1]} (it runs for the "
+                         "optimize seeds)")
+    if compared := [c.name for c in checks if c.compare is not None]:
+        raise ValueError(f"optimize: {', '.join(compared)} is a 'compare' check; in a search the keep rule is the "
+                         "comparison (candidate against incumbent), so drop it")
+    if ray := [c.name for c in checks if c.on_ray]:
+        raise ValueError(f"optimize: {', '.join(ray)} has \"executor\": \"ray\", which a search does not support "
+                         "yet; run it locally")
+
+
 class Phase(_Strict):
     id: int = Field(ge=0)
     name: str = Field(min_length=1)
@@ -360,10 +448,15 @@ class Feature(_Strict):
         "feature's checks wrote: {\"file\", \"key\"} (with \"seeds\" and {seed}: mean and std; \"name\": the "
         "label), or a bare key, read from the one file (per seed) the feature's metric gates and comparisons read",
     )
+    optimize: Optimize | None = Field(None, description="A metric search instead of one attempt to pass: `ralph "
+                                      "run` runs trials, keeps what beats the incumbent beyond noise, confirms the "
+                                      "winner on fresh seeds (docs/prd.md, \"Optimize\")")
 
     @model_validator(mode="after")
     def _report_and_confirmations(self) -> Feature:
         _confirmable(self.verify)
+        if self.optimize is not None:
+            _optimizable(self.verify)
         labels = [f.label for f in self.report_figures()]
         if repeated := sorted({x for x in labels if labels.count(x) > 1}):
             raise ValueError(f"report: {', '.join(repeated)} named twice; give each figure its own \"name\"")
@@ -693,6 +786,22 @@ def prd_warnings(prd: PRD, repo: Path | None = None) -> list[str]:
             if c.agg == "mean-std" and c.metric and c.metric.op in ("<", "<="):
                 out.append(f"{f.id} / {c.name}: 'mean-std' with '{c.metric.op}' is the lenient side for an upper bound")
     return out
+
+
+def unenforced_holdout(feature: Feature, sandbox: str) -> str | None:
+    """Why `feature`'s holdout would not be hidden under `sandbox` ("none") and is not acknowledged, or None."""
+    opt = feature.optimize
+    if sandbox != "none" or opt is None or opt.holdout is None or opt.holdout.acknowledge_unenforced:
+        return None
+    return (f"optimize.holdout: with --sandbox none nothing hides {', '.join(opt.holdout.paths)} from the agent (it "
+            "could read the holdout and fit it); run with --sandbox bwrap, or set \"acknowledge_unenforced\": true in "
+            "the holdout to accept that it is a convention, not a boundary")
+
+
+def unenforced_holdouts(prd: PRD, sandbox: str) -> list[str]:
+    """`unenforced_holdout` for every feature, each led by its JSON path (`ralph validate` refuses them)."""
+    return [f"features[{i}].{problem}" for i, f in enumerate(prd.features)
+            if (problem := unenforced_holdout(f, sandbox)) is not None]
 
 
 def prd_json(prd: PRD) -> str:

@@ -18,15 +18,22 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
 from harness.books.git.commits import commit_worktree, comparison_lines, headline_metrics
 from harness.books.git.refs import Refs, check_refs, read_refs
-from harness.books.git.repo import head_sha, ignored_dirs, open_repo, require_branch, tree_fingerprint, uncommitted
+from harness.books.git.repo import (
+    discard_changes,
+    head_sha,
+    ignored_dirs,
+    open_repo,
+    require_branch,
+    tree_fingerprint,
+    uncommitted,
+)
 from harness.books.layout import PROGRESS_FILE
-from harness.books.ledger import clear_inflight, read_left_tree, write_inflight, write_left_tree
+from harness.books.ledger import MARK, clear_inflight, read_left_tree, write_inflight, write_left_tree
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence, JobRecord, all_passed, report_values
 from harness.errors import ExitCode, RalphError
@@ -41,7 +48,6 @@ from harness.project import Project
 from harness.run import approval
 from harness.run.blocks import failing_checks
 from harness.run.prompt import build_prompt, build_system, describe_check, describe_failure
-from harness.run.recovery import MARK
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 from harness.sandbox.proc import Reaper
@@ -134,17 +140,6 @@ class Spend:
         self.iterations -= 1
 
 
-def discard_changes(repo: Path) -> None:
-    """Put the tree back to HEAD (for `--reset-on-fail`), keeping the harness's records."""
-    git = open_repo(repo).git
-    tracked = set(filter(None, git.ls_files("-z").split("\0")))
-    for rel in uncommitted(repo):
-        if rel in tracked:
-            git.checkout("HEAD", "--", rel)
-        else:
-            (repo / rel).unlink(missing_ok=True)
-
-
 def attempt_prompts(project: Project, feature: Feature, attempt: int, max_attempts: int,
                     last_failure: str) -> tuple[str, str]:
     """(system, prompt) for one attempt, exactly as the agent receives them (and `--dry-run` shows)."""
@@ -196,6 +191,7 @@ class PhaseRunner:
         auto_approve: bool = False,
         allow_dirty: bool = False,
         wait: bool = True,
+        search: Callable[[Feature], None] | None = None,
     ):
         self.project = project
         self.phase = project.prd.phase(phase_id)
@@ -209,6 +205,7 @@ class PhaseRunner:
         self.auto_approve = auto_approve
         self.allow_dirty = allow_dirty
         self.wait = wait  # at the end, follow the jobs still running (False: `--no-wait`, exit 7)
+        self.search = search  # runs an optimize feature's search (harness/optimize/search.py), given by the CLI
         self.spend = Spend(settings)
         self.entered = False  # past the entry checks: from then on a summary of the run means something
         self.halt: str | None = None  # why the run must stop after the attempt that set it (recorded first)
@@ -347,6 +344,11 @@ class PhaseRunner:
                 return
             ledger.unblock(feature.id)
             self.record("unblocked", subject=feature.id, fields={"by": "ralph run --feature (another round)"})
+        if feature.optimize is not None:  # a search, not attempts to pass: trials until its budget ends it
+            if self.search is None:
+                raise RalphError(f"{feature.id} is an optimize feature, and this run has no search to run it")
+            self.search(feature)
+            return
         last_failure = describe_failure(ledger.feature(feature.id).last_evidence)
         unchanged_streak, last_signature, outages = 0, None, 0
         while True:

@@ -27,14 +27,12 @@ from pathlib import Path
 from harness.books.git.refs import Refs, check_refs, on_branch
 from harness.books.git.repo import tree_fingerprint
 from harness.books.layout import PROGRESS_FILE
-from harness.books.ledger import clear_inflight, read_inflight, write_left_tree
+from harness.books.ledger import MARK, clear_inflight, read_inflight, write_left_tree
 from harness.books.progress import LogEntry, ProgressLog
 from harness.books.records import Evidence
 from harness.project import Project
 from harness.sandbox import guards
 from harness.sandbox.proc import kill_processes, processes_with_env
-
-MARK = "RALPH_ATTEMPT"  # environment variable every process of an attempt inherits
 
 
 @dataclass

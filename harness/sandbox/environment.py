@@ -119,6 +119,7 @@ def wrap(
     readonly: Sequence[Path] = (),
     home: Path | None = None,
     proxy: Path | None = None,
+    hidden: Sequence[Path] = (),
 ) -> list[str]:
     """An argv running `command` (a shell string or argv) under bubblewrap, cwd = `repo`.
 
@@ -131,6 +132,8 @@ def wrap(
     command, unless a mount above binds it back. With `proxy` (the Unix socket of a `FilteringProxy`, and
     `network` False), its directory is bound read-only and `relay.py` forwards 127.0.0.1:PROXY_PORT to it
     before the command starts.
+    `hidden` paths that exist are covered last, after every bind:
+    a directory by an empty read-only tmpfs, a file by /dev/null.
     """
     assert proxy is None or not network, "a proxied command runs in its own network namespace"
     repo, scratch = Path(repo).resolve(), Path(scratch).resolve()
@@ -162,6 +165,12 @@ def wrap(
         argv += ["--ro-bind", str(proxy.parent), str(proxy.parent)]
     if (repo / RALPH_DIR).is_dir():  # ralph's records (job ids, result nonces, the attempt in flight): hidden
         argv += ["--tmpfs", str(repo / RALPH_DIR), "--remount-ro", str(repo / RALPH_DIR)]
+    for path in hidden:
+        path = Path(path)
+        if path.is_dir():
+            argv += ["--tmpfs", str(path.resolve()), "--remount-ro", str(path.resolve())]
+        elif path.exists():
+            argv += ["--ro-bind", "/dev/null", str(path.resolve())]
     argv += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
     if not network:
         argv.append("--unshare-net")
@@ -215,6 +224,7 @@ def confine(
     readonly: Sequence[Path] = (),
     home: Path | None = None,
     proxy: Path | None = None,
+    hidden: Sequence[Path] = (),
 ) -> list[str]:
     """An argv running `command` in sandbox `kind`, cwd = `repo`: bubblewrap (`wrap`) or Seatbelt
     (`seatbelt.wrap`, with the toolchains read-only as `wrap` keeps them). The one place that picks the
@@ -222,8 +232,10 @@ def confine(
     only: under Seatbelt an agent keeps the network (docs/judge.md)."""
     if kind == "bwrap":
         return wrap(command, repo, scratch, network=network, writable=writable, readonly=readonly, home=home,
-                    proxy=proxy)
+                    proxy=proxy, hidden=hidden)
     if kind == "seatbelt":
+        if hidden:  # an optimize holdout: the profile cannot hide it yet, and a holdout that shows is no holdout
+            raise ValueError("hiding paths (an optimize holdout) is not supported under seatbelt; use bwrap (Linux)")
         return seatbelt.wrap(command, repo, scratch, network=network, writable=writable,
                              readonly=[*toolchains(Path(repo)), *readonly], home=home)
     raise ValueError(f"{kind!r} confines nothing; a sandbox is one of: {', '.join(SANDBOXES)}")
@@ -254,13 +266,14 @@ class Environment:
         writable: Sequence[Path] = (),
         home: Path | None = None,
         proxy: Path | None = None,
+        hidden: Sequence[Path] = (),
     ) -> list[str]:
         """What actually runs for `command`: itself (none), or its sandboxed form (`confine`)."""
         if not self.sandboxed:
             return ["bash", "-c", command] if isinstance(command, str) else list(command)
         assert scratch is not None, "a sandboxed command needs a scratch directory"
         return confine(self.kind, command, cwd, scratch, network=network, readonly=readonly, writable=writable,
-                       home=home, proxy=proxy)
+                       home=home, proxy=proxy, hidden=hidden)
 
     def run(
         self,
@@ -279,6 +292,7 @@ class Environment:
         on_line: Callable[[str], None] | None = None,
         private_home: bool = False,
         own_tmp: bool = False,
+        hidden: Sequence[Path] = (),
     ) -> ProcessResult:
         """Run `command` in `cwd`; when it returns, nothing it started is still running.
 
@@ -288,7 +302,8 @@ class Environment:
         as long as the command; what the proxy refused is appended to `log_path`. Without bwrap an `Egress`
         cannot be enforced: the command has the host's network. `own_tmp` (what checks ask for): without a
         sandbox, the command still gets a temporary directory of its own (`private_tmp`) where bubblewrap
-        works; under bwrap it always has one.
+        works; under bwrap it always has one. `hidden`: see `wrap` (nothing hides them under none or
+        seatbelt).
         """
         with ExitStack() as stack:
             namespace = own_tmp and not self.sandboxed and bwrap_available()
@@ -311,7 +326,7 @@ class Environment:
                 argv = private_tmp(command, cwd, Path(scratch), writable=writable, readonly=readonly)
             else:
                 argv = self.argv(command, cwd, scratch, network=network, readonly=readonly, writable=writable,
-                                 home=home, proxy=proxy.socket_path if proxy else None)
+                                 home=home, proxy=proxy.socket_path if proxy else None, hidden=hidden)
             done = run_in_group(argv, cwd, timeout_s=timeout_s, env=env, stdin=stdin, tail_bytes=tail_bytes,
                                 log_path=log_path, on_line=on_line)
             if proxy is not None and log_path is not None and proxy.refused_count:

@@ -18,6 +18,7 @@ from harness.books.git.repo import head_sha
 from harness.books.ledger import LEGACY_NOTE, FeatureState
 from harness.books.records import comparisons, report_values, unique
 from harness.fileio import now_iso
+from harness.optimize.board import load_board
 from harness.project import Project
 from harness.run.approval import pending_request
 from harness.run.phases import exit_results, phase_status
@@ -53,13 +54,26 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
     }
 
 
+def _search_row(project: Project, feature_id: str) -> dict[str, Any]:
+    """An optimize feature's search in brief (`ralph leaderboard` shows it whole): {"search": {...}} or {}."""
+    found = load_board(project.repo, feature_id)
+    if found is None:
+        return {}
+    best, base = found.incumbent, found.baseline
+    line = (f"search: {len(found.candidates)} trials, {sum(t.verdict == 'keep' for t in found.candidates)} kept"
+            + (f"; best {best.mean:.4g} (trial {best.n}) vs baseline {base.mean:.4g}" if best and base and
+               best.mean is not None and base.mean is not None else "")
+            + ("" if found.ending is None else "; confirmed" if found.ending.confirmed else "; not confirmed"))
+    return {"search": {"trials": len(found.candidates), "line": line, "ended": found.ending is not None}}
+
+
 def board(project: Project) -> dict[str, Any]:
     """Everything the board shows, JSON-serialisable."""
     prd, ledger = project.prd, project.ledger
     phases = []
     for phase in prd.phases:
-        features = [_feature_row(f.id, f.title, ledger.feature(f.id), f.depends_on)
-                    for f in prd.features_in_phase(phase.id)]
+        features = [{**_feature_row(f.id, f.title, ledger.feature(f.id), f.depends_on),
+                     **_search_row(project, f.id)} for f in prd.features_in_phase(phase.id)]
         ps = ledger.phase(phase.id)
         exit_rows, exit_ok = exit_results(phase, ps)
         decision = ps.decision
@@ -123,8 +137,9 @@ def _figure_lines(f: dict[str, Any], *, full: bool) -> list[str]:
     """A feature's key figures: each comparison (in full, or only its difference and p-value: the board names
     it in full under the table), then its report figures (a missing one says so), then the metrics. Short
     (`full` False), each fits FIGURE_CHARS with its number whole."""
-    lines = [f"{c['check']}: {c['summary']}" if full else f"Δ={c['diff']:+.3g} p={c['p_value']:.2g}"
-             for c in f.get("comparisons", [])]
+    lines = [f["search"]["line"]] if f.get("search") else []
+    lines += [f"{c['check']}: {c['summary']}" if full else f"Δ={c['diff']:+.3g} p={c['p_value']:.2g}"
+              for c in f.get("comparisons", [])]
     lines += [r["text"] if full or r["value"] is not None else f"{r['name']}: missing" for r in f.get("report", [])]
     lines += [f"{k}={v:.4g}" for k, v in f["metrics"].items()]
     return lines if full else [_fit(line) for line in lines]

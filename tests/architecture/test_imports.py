@@ -25,8 +25,10 @@ BELOW: dict[str, set[str]] = {
     "project": {GROUND, "plan", "books", "sandbox"},  # project.py: a repository, its plan and its books
     "judge": {GROUND, "plan", "books", "sandbox", "settings", "project"},  # never the loop, agents or views
     "run": {GROUND, "plan", "books", "sandbox", "agents", "settings", "project", "judge"},
-    "views": {GROUND, "plan", "books", "sandbox", "agents", "settings", "project", "judge", "run"},
-    "cli": {GROUND, "plan", "books", "sandbox", "agents", "settings", "project", "judge", "run", "views"},
+    # beside run: the metric search (`ralph run` on a feature with an `optimize` block); never the loop
+    "optimize": {GROUND, "plan", "books", "sandbox", "agents", "settings", "project", "judge"},
+    "views": {GROUND, "plan", "books", "sandbox", "agents", "settings", "project", "judge", "run", "optimize"},
+    "cli": {GROUND, "plan", "books", "sandbox", "agents", "settings", "project", "judge", "run", "optimize", "views"},
 }
 TOP_LEVEL_FLOORS = {"harness": GROUND, "harness.errors": GROUND, "harness.fileio": GROUND,
                     "harness.secrets": GROUND, "harness.project": "project", "harness.settings": "settings",

@@ -41,8 +41,8 @@ def _trailer_value(text: str) -> str:
 
 
 def commit_message(feature: Feature, attempt: int, evidence: list[Evidence], metrics: dict[str, float],
-                   skipped: list[tuple[str, str]]) -> str:
-    lines = [f"feat({feature.id}): {' '.join(feature.title.split())}", ""]
+                   skipped: list[tuple[str, str]], subject: str | None = None) -> str:
+    lines = [subject or f"feat({feature.id}): {' '.join(feature.title.split())}", ""]
     lines.append(f"Verified by ralph (attempt {attempt}); checks run by the harness:")
     lines += [f"- {e.check}: {e.verdict}, {' '.join(e.detail.split())}" for e in evidence]
     if skipped:
@@ -127,8 +127,9 @@ def commit_feature(
     outputs: Iterable[str] = (),
     held: Mapping[str, TreeEntry] | None = None,
     before_move: Callable[[str, str], None] | None = None,
+    subject: str | None = None,
 ) -> CommitResult:
-    """Commit the working tree for a verified feature: `feat(<ID>): <title>` plus Ralph-* trailers.
+    """Commit the working tree for a verified feature: `feat(<ID>): <title>` (or `subject`) plus Ralph-* trailers.
 
     With `verified` (the candidate the checks ran on), the tree committed may differ from it only
     in `outputs` (what the checks wrote, and PRD.json / progress.txt); anything else changed after
@@ -146,7 +147,7 @@ def commit_feature(
             raise VCSError(f"not committing {feature.id}: {', '.join(unverified[:10])} changed after the checks ran")
     refuse_credentials(repo, feature.id, now.tree)
     msg = commit_message(feature, attempt, evidence, headline_metrics(evidence) if metrics is None else metrics,
-                         now.skipped)
+                         now.skipped, subject)
     try:
         sha = _commit(repo, now.tree, msg, before_move)
     except git.GitCommandError as e:

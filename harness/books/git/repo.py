@@ -123,6 +123,17 @@ def uncommitted(repo: Path) -> list[str]:
     return agent_visible(line[3:] for line in lines if len(line) > 3)
 
 
+def discard_changes(repo: Path) -> None:
+    """Put the tree back to HEAD (`--reset-on-fail`, a discarded optimize trial), keeping the harness's records."""
+    git = open_repo(repo).git
+    tracked = set(filter(None, git.ls_files("-z").split("\0")))
+    for rel in uncommitted(repo):
+        if rel in tracked:
+            git.checkout("HEAD", "--", rel)
+        else:
+            (repo / rel).unlink(missing_ok=True)
+
+
 def agent_visible(paths: Iterable[str]) -> list[str]:
     """`paths` without the harness's own records (PRD.json, progress.txt, anything under .ralph/)."""
     return sorted({p for p in paths if p and p not in HARNESS_FILES and not p.startswith(f"{RALPH_DIR}/")})

@@ -1,0 +1,1 @@
+"""Optimize: a metric search judged by the harness (docs/prd.md, "Optimize")."""

@@ -1,0 +1,142 @@
+"""One measurement: a feature's checks on a candidate tree for a set of seeds, and the metric read per seed.
+
+The judge does the work, by its own rules (judge/checktree.py: a clean checkout of the candidate tree, the
+protected paths from the baseline, the metric files set aside so only these runs can write them). What a
+search adds: the seeded checks run for the search's seeds (`reseeded`), each run stopped at the trial's
+compute budget, the holdout paths withheld from the visible checks, and then, apart, the holdout run.
+Anything that fails — a check, an unreadable metric, a holdout run — is a crash, never an exception
+(fails closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.books.git.repo import ignored_dirs
+from harness.books.git.trees import Candidate
+from harness.books.records import Evidence
+from harness.judge.checks import MetricProblem, Reads, Reporter
+from harness.judge.checktree import run_in_check_tree
+from harness.plan.prd import Check, Feature, Optimize, Source, seeded
+from harness.project import Project
+from harness.sandbox import guards
+from harness.settings import check_python, load_settings
+
+
+@dataclass
+class Measurement:
+    """What the checks said and the metric per seed (empty on a crash, with `crash` saying why)."""
+
+    per_seed: dict[int, float] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+    candidate: Candidate | None = None
+    outputs: list[str] = field(default_factory=list)
+    crash: str | None = None
+    holdout: float | None = None
+
+
+def reseeded(checks: Sequence[Check], seeds: Sequence[int], timeout_s: float | None) -> list[Check]:
+    """`checks` with every seeded check run for `seeds` (the search's, not the ones written in the check), and each
+    run check's time limit capped at `timeout_s` (the trial's compute budget) when given."""
+    out = []
+    for c in checks:
+        update: dict[str, object] = {"seeds": list(seeds)} if c.seeds else {}
+        if timeout_s is not None and c.run is not None:
+            update["timeout_s"] = min(timeout_s, c.timeout_s or timeout_s)
+        out.append(c.model_copy(update=update))
+    return out
+
+
+def metric_paths(source: Source, seeds: Sequence[int]) -> list[str]:
+    return list(dict.fromkeys(seeded(source.file, s) for s in seeds))
+
+
+def read_values(repo: Path, source: Source, seeds: Sequence[int]) -> dict[int, float]:
+    """The number `source` names for each seed (raises MetricProblem)."""
+    reads = Reads(repo)
+    return {s: reads.value(source, s) for s in seeds}
+
+
+def _failed(evidence: Sequence[Evidence]) -> str | None:
+    bad = [e for e in evidence if not e.passed]
+    return "; ".join(f"check '{e.check}' {e.verdict}: {e.detail}" for e in bad[:3]) or None
+
+
+def _common(project: Project, baseline: guards.Snapshot, shared: Sequence[str], protected: Sequence[str],
+            reporter: Reporter | None, labels: Mapping[str, str]) -> dict[str, object]:
+    """What every check tree of a search shares: the project's environment, limits and interpreter."""
+    d = project.prd.defaults
+    return dict(environment=project.environment, baseline=baseline, shared=shared, protected=protected,
+                env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, reporter=reporter, labels=labels,
+                python=check_python(project.repo, load_settings(project.repo).python))
+
+
+def measure(project: Project, feature: Feature, seeds: Sequence[int], *, tree: Path, baseline: guards.Snapshot,
+            shared: Sequence[str], log_dir: Path, reporter: Reporter | None, labels: Mapping[str, str],
+            holdout: bool, protected: Sequence[str]) -> Measurement:
+    """Run `feature`'s checks on the candidate tree of the working tree at `tree` for `seeds` (the holdout paths
+    withheld), read the search's metric per seed, and, with `holdout`, run the holdout and read its figure (the
+    mean over the seeds it ran for). `protected`: the search's protected globs (the plan's, the fixed paths)."""
+    opt = feature.optimize
+    assert opt is not None
+    timeout = opt.budget.trial_hours * 3600 if opt.budget.trial_hours else None
+    checks = reseeded(feature.verify, seeds, timeout)
+    hidden = opt.holdout.paths if opt.holdout else []
+    aside = list(dict.fromkeys([p for c in checks for p in c.read_files()] + metric_paths(opt.metric, seeds)))
+    common = _common(project, baseline, shared, protected, reporter, labels)
+    run = run_in_check_tree(tree, checks, log_dir=log_dir, set_aside=aside, withheld=hidden, **common)  # type: ignore[arg-type]
+    found = Measurement(evidence=run.evidence, candidate=run.candidate, outputs=run.outputs)
+    found.crash = _failed(run.evidence)
+    if found.crash:
+        return found
+    try:
+        found.per_seed = read_values(tree, opt.metric, seeds)
+    except MetricProblem as p:
+        found.crash = f"the search's metric: {p}"
+        return found
+    if holdout and opt.holdout is not None:
+        found.holdout, problem = _holdout(tree, opt, seeds, log_dir / "holdout", common)
+        if problem:
+            found.crash = f"the holdout: {problem}"
+    return found
+
+
+def holdout_figure(project: Project, feature: Feature, seeds: Sequence[int], *, tree: Path, baseline: guards.Snapshot,
+                   shared: Sequence[str], log_dir: Path, reporter: Reporter | None, labels: Mapping[str, str],
+                   protected: Sequence[str]) -> tuple[float | None, str | None]:
+    """The holdout alone, after `measure` (whose outputs it reads): (figure, None) or (None, what went wrong)."""
+    assert feature.optimize is not None
+    return _holdout(tree, feature.optimize, seeds, log_dir, _common(project, baseline, shared, protected, reporter,
+                                                                     labels))
+
+
+def _holdout(tree: Path, opt: Optimize, seeds: Sequence[int], log_dir: Path,
+             common: Mapping[str, object]) -> tuple[float | None, str | None]:
+    """(the holdout figure, None) or (None, what went wrong): the holdout run on the same candidate tree, now with
+    the holdout paths, after the visible checks (whose outputs it reads); what it wrote is removed afterwards."""
+    assert opt.holdout is not None
+    h = opt.holdout
+    per_seed = "{seed}" in h.run or "{seed}" in h.metric.file or "{seed}" in h.metric.key
+    check = Check(name="holdout", run=h.run, seeds=list(seeds) if "{seed}" in h.run else None)
+    read_seeds = list(seeds) if per_seed else [None]
+    aside = list(dict.fromkeys(seeded(h.metric.file, s) for s in read_seeds))
+    # the visible runs' outputs (a folder they created) are linked in like every ignored folder
+    shared = ignored_dirs(tree)
+    run = run_in_check_tree(tree, [check], log_dir=log_dir, set_aside=aside,  # type: ignore[arg-type]
+                            **{**common, "shared": shared})
+    try:
+        if problem := _failed(run.evidence):
+            return None, problem
+        reads = Reads(tree)
+        values = [reads.value(h.metric, s) for s in read_seeds]
+    except MetricProblem as p:
+        return None, str(p)
+    finally:  # what the holdout run wrote stays out of the tree the next trial's agent sees
+        for rel in run.outputs:
+            (tree / rel).unlink(missing_ok=True)
+            for parent in Path(rel).parents[:-1]:  # and the folders it made, once empty
+                if not any((tree / parent).iterdir()):
+                    (tree / parent).rmdir()
+    return sum(values) / len(values), None
