@@ -516,9 +516,12 @@ class PRD(_Strict):
 
     def output_dirs(self) -> set[str]:
         """Top-level directories checks may write besides the checkout: `defaults.outputs`, and the first
-        component of every file a gate, comparison or report figure reads."""
+        component of every file a gate, comparison, report figure or optimize search (its metric, its holdout's)
+        reads."""
         read = [path for f in self.features for c in f.verify for path in c.read_files()]
         read += [path for f in self.features for path in f.report_files()]
+        searches = [f.optimize for f in self.features if f.optimize is not None]
+        read += [o.metric.file for o in searches] + [o.holdout.metric.file for o in searches if o.holdout]
         in_dirs = [p.strip("/") for p in read if "/" in p.strip("/")]  # a file at the top is in the checkout
         return {p.strip("/").split("/")[0] for p in [*self.defaults.outputs, *in_dirs]}
 
