@@ -30,7 +30,7 @@ printf '[filter "x"]\\n\\tclean = sh -c "touch {mark}; cat"\\n' >> {evil}/config
 echo {evil} > .git/commondir
 echo '* filter=x' > .gitattributes
 echo 'import json; json.dump({{"score": 0.9}}, open("results.json", "w"))' > train.py
-""")
+""", "--sandbox", "none")
     assert not mark.exists(), "ralph's git ran the agent's filter driver"
     assert not (project / ".git" / "commondir").exists()
     assert tampered_with(project, ".git/commondir"), result.output
@@ -44,7 +44,7 @@ echo /tmp > .git/objects/info/alternates
 echo '[core]' > .git/config.worktree
 echo x > .git/some-future-git-file
 echo 'import json; json.dump({"score": 0.9}, open("results.json", "w"))' > train.py
-""")
+""", "--sandbox", "none")
     for rel in (".git/objects/info/alternates", ".git/config.worktree", ".git/some-future-git-file"):
         assert not (project / rel).exists(), rel
         assert tampered_with(project, rel), result.output
@@ -56,6 +56,6 @@ def test_gits_own_data_may_change(project: Path, tmp_path: Path) -> None:
     result = run_agent(project, tmp_path, """
 echo 'import json; json.dump({"score": 0.9}, open("results.json", "w"))' > train.py
 git add train.py && git -c user.email=a@b -c user.name=a commit -qm work
-""")
+""", "--sandbox", "none")
     fs = Ledger(project).feature("F-1")
     assert not any(e.kind == "guard" and ".git/" in e.detail for e in fs.last_evidence), result.output
