@@ -133,6 +133,7 @@ def run_in_check_tree(
     python: CheckPython | None = None,
     report: Sequence[ReportFigure] = (),
     outputs: Collection[str] = (),
+    network: bool = False,
     withheld: Sequence[str] = (),
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
@@ -145,7 +146,8 @@ def run_in_check_tree(
     the commands' PATH (RALPH_PYTHON; default: ralph's own). A comparison with `confirm_seeds` that passed has
     the seeded run checks run again for those seeds, then is tested on them alone (checks.confirm_comparison).
     `report` (a feature's report figures) is read with the gates, and rides on the last evidence. `outputs`: the
-    shared directories a sandboxed check may write (the others are read-only to it).
+    shared directories a sandboxed check may write (the others are read-only to it). `network`: whether a
+    sandboxed check reaches the network (`defaults.check_network`; without a sandbox it always does).
     `withheld` (an optimize search's holdout paths) are removed from the checkout, and under bwrap hidden in the
     repository too, so the checks' code cannot read them.
     """
@@ -169,7 +171,7 @@ def run_in_check_tree(
         # temporary directory of their own (environment.private_tmp), with the repository bound back
         readonly, writable = _mounts(repo, root, shared, protected, outputs) if environment.sandboxed else ([], [repo])
         readonly += [python.executable.parent.parent] if python else []  # the project's Python, wherever it lives
-        launch = functools.partial(environment.run, network=True, readonly=readonly, writable=writable, own_tmp=True,
+        launch = functools.partial(environment.run, network=network, readonly=readonly, writable=writable, own_tmp=True,
                                    hidden=[repo / rel for rel in withheld])
         stash = log_dir / "set-aside"
         commands = [c for c in checks if c.run is not None]
@@ -216,7 +218,7 @@ def check_candidate(project: Project, checks: Sequence[Check], log_dir: Path, re
         shared=ignored_dirs(project.repo) if shared is None else shared, protected=project.protected,
         env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, log_dir=log_dir, reporter=reporter,
         set_aside=set_aside, labels=labels, held=held, report=report, withheld=withheld,
-        python=check_python(project.repo, load_settings(project.repo).python), outputs=project.prd.output_dirs())
+        python=check_python(project.repo, load_settings(project.repo).python), outputs=project.prd.output_dirs(), network=d.check_network)
 
 
 def check_phase(project: Project, checks: Sequence[Check], log_dir: Path, reporter: Reporter | None,

@@ -71,7 +71,7 @@ def _common(project: Project, baseline: guards.Snapshot, shared: Sequence[str], 
     return dict(environment=project.environment, baseline=baseline, shared=shared, protected=protected,
                 env_allow=d.env_allow, default_timeout_s=d.check_timeout_s, reporter=reporter, labels=labels,
                 python=check_python(project.repo, load_settings(project.repo).python),
-                outputs=project.prd.output_dirs())
+                outputs=project.prd.output_dirs(), network=d.check_network)
 
 
 def measure(project: Project, feature: Feature, seeds: Sequence[int], *, tree: Path, baseline: guards.Snapshot,

@@ -495,6 +495,10 @@ class Defaults(_Strict):
     protected: list[str] = Field(
         default_factory=list, description="Globs (relative to the repository) the agent must not change"
     )
+    check_network: bool = Field(
+        False, description="Whether checks reach the network under a sandbox (to download a dataset, say). Off: a "
+        "check, which runs the agent's code, has only its own loopback (no cluster, no service on the host)."
+    )
     outputs: list[str] = Field(
         default_factory=list,
         description="Ignored top-level directories the checks and the agent write run outputs to (e.g. \"runs\"). "

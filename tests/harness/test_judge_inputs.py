@@ -77,3 +77,25 @@ def test_output_dirs_are_the_gates_directories_and_the_declared_ones() -> None:
              "seeds": [0, 1]},
             {"name": "top", "metric": {"file": "results.json", "key": "k", "op": ">=", "value": 1}}]}]})
     assert plan.output_dirs() == {"runs", "wandb"}
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_sandboxed_check_reaches_no_host_service_unless_the_plan_allows(repo: Path, tmp_path: Path,
+                                                                         allowed: bool) -> None:
+    """A check runs the agent's code: under a sandbox it has only its own loopback, so a service on the host
+    (a Ray dashboard that would run its job outside any sandbox, say) is out of reach. `check_network` opts in."""
+    import socket
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    try:
+        plan = {**PLAN, "defaults": {**PLAN["defaults"], "check_network": allowed}, "features": [
+            {"id": "F-1", "phase": 1, "title": "reach", "verify": [
+                {"name": "reach the host", "run": f"python -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3)\""}]}]}
+        (repo / "PRD.json").write_text(json.dumps(plan, indent=2))
+        (repo / ".gitignore").write_text(".ralph/\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "setup")
+        result = run_agent(repo, tmp_path, "echo work > notes.txt\n", "--sandbox", "bwrap")
+        assert (Ledger(repo).feature("F-1").status == "passing") is allowed, result.output
+    finally:
+        server.close()
