@@ -296,15 +296,25 @@ def verify(
     phase: Annotated[Optional[int], typer.Option("--phase", help="All features of a phase, and its exit checks.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every feature and every phase's exit checks.")] = False,
     commit: Annotated[bool, typer.Option("--commit", help="Commit each feature that passes.")] = False,
+    sandbox: Annotated[Optional[SandboxChoice], typer.Option(help="Where the checks run (they run the agent's "
+                                                           "code): as for `ralph run`; default [tool.ralph] "
+                                                           "sandbox, else auto.", show_default=False)] = None,
     repo: Repo = Path("."),
     prd: PrdPath = None,
 ) -> None:
     """Run checks now, record the evidence (state, PRD passes, progress.txt); exit 1 if any fails.
 
-    The checks run on a clean checkout of what would be committed (ignored files left out)."""
+    The checks run on a clean checkout of what would be committed (ignored files left out), in the sandbox
+    `ralph run` would use."""
     from harness.judge.verify import select, verify_exit, verify_feature
+    from harness.sandbox.environment import Environment
+    from harness.settings import load_settings
 
+    environment = Environment(sandbox.value if sandbox else load_settings(repo).sandbox)
+    if environment.note:
+        console.print(f"[bold red]{escape(environment.note)}[/]")
     with locked_project(repo, prd, "ralph verify") as project, live_progress() as progress:
+        project.environment = environment
         features, phases = select(project.prd, ids or [], phase, all_)
         rows: list[tuple[str, Evidence]] = []
         unverifiable = [f.id for f in features if not f.verify]

@@ -99,3 +99,25 @@ def test_a_sandboxed_check_reaches_no_host_service_unless_the_plan_allows(repo: 
         assert (Ledger(repo).feature("F-1").status == "passing") is allowed, result.output
     finally:
         server.close()
+
+
+def test_ralph_verify_runs_the_checks_in_the_sandbox_ralph_run_would_use(repo: Path) -> None:
+    """`ralph verify` runs the agent's code too: by default (auto) in the sandbox, so a check cannot write outside
+    the repository's outputs (here: ralph's own .git); `--sandbox none` is the explicit way out."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    plan = {**PLAN, "features": [{"id": "F-1", "phase": 1, "title": "t", "verify": [
+        {"name": "write .git", "run": f"echo x > {repo}/.git/planted-by-a-check"}]}]}
+    (repo / "PRD.json").write_text(json.dumps(plan, indent=2))
+    (repo / ".gitignore").write_text(".ralph/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "setup")
+    from harness.books.ledger import Ledger
+    sandboxed = CliRunner().invoke(app, ["verify", "F-1", "-C", str(repo)])
+    assert sandboxed.exit_code != 0 and not (repo / ".git" / "planted-by-a-check").exists(), sandboxed.output
+    assert [e.verdict for e in Ledger(repo).feature("F-1").last_evidence] == ["fail"]  # the write itself failed
+    # without a sandbox the write happens; the .git allow-list catches it afterwards (tampering, put back)
+    unsandboxed = CliRunner().invoke(app, ["verify", "F-1", "--sandbox", "none", "-C", str(repo)])
+    assert [e.verdict for e in Ledger(repo).feature("F-1").last_evidence] == ["pass", "fail"], unsandboxed.output
+    assert "tampering" in unsandboxed.output and not (repo / ".git" / "planted-by-a-check").exists()
