@@ -44,7 +44,7 @@ def trial_prompts(repo: Path, feature: Feature, board: Board, n: int, protected:
     system = "\n\n".join(filter(None, [
         RULES,
         f"# Principles\n{clip(principles, PRINCIPLES_MAX)}" if principles else "",
-        f"# Fixed paths (you may not change them)\n" + "\n".join(f"- {p}" for p in protected) + hidden,
+        "# Fixed paths (you may not change them)\n" + "\n".join(f"- {p}" for p in protected) + hidden,
         f"# The search: {feature.id} — {feature.title}\n{feature.description}\n"
         f"Metric: `{opt.metric.key}` in {opt.metric.file}, {better} is better; seeds {opt.seeds}; alpha {opt.alpha:g}.\n"
         f"Checks the harness runs (seeded ones for the seeds above):\n{checks}",

@@ -37,8 +37,8 @@ from harness.judge.checks import Reporter, plan_labels
 from harness.judge.verdict import Occasion, record_verdict, tampering
 from harness.optimize.board import Board, Ending, Trial, load_board, optimize_dir, save_board
 from harness.optimize.keep import Decision, decide
-from harness.optimize.plot import plot_board
 from harness.optimize.measure import Measurement, holdout_figure, measure
+from harness.optimize.plot import plot_board
 from harness.optimize.prompt import HYPOTHESIS_FILE, trial_prompts
 from harness.optimize.refs import diff_from, save_discarded, tag_best
 from harness.optimize.worktrees import checkout_tree, fold, run_agents, worktrees

@@ -4,8 +4,8 @@ refused with a record, and no input brings it down or opens a way to another end
 from __future__ import annotations
 
 import socket
-import time
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
