@@ -1,4 +1,4 @@
-"""What the sandbox adds to an agent attempt: `--sandbox bwrap` (own network namespace, proxy) against `none`.
+"""What the sandbox adds to an agent attempt and to a check: `--sandbox bwrap` against `none`.
 
 Each timed run is one attempt of a command agent (`CommandAgent.run`, as the loop calls it) whose CLI makes
 one request to a local fake model API and exits; so the time is the attempt's fixed cost (process group,
@@ -6,6 +6,10 @@ reaper, mounts, private home, bubblewrap, the proxy thread and the relay) plus o
 `none` (the baseline, measured in the same run, so the ratios do not depend on how loaded the machine is),
 `bwrap` with no network (a CLI ralph does not know), and `bwrap` with the API allowed (requests through the
 proxy). Medians of `--runs` runs after `--warmup` untimed ones.
+
+Then the same for one check command (`python -c pass`, as `run_in_check_tree` launches it through
+`Environment.run`): `none` without the checks' own temporary directory (the baseline: what a check cost
+before), `none` with it (`environment.private_tmp`, every check now), and `bwrap` (read-only root, no network).
 
     python scripts/bench_sandbox.py [--runs 15] [--warmup 2] [--max-ratio R]
 
@@ -26,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's
 
 from harness.agents.base import Budget, Task  # noqa: E402
 from harness.agents.command import CommandAgent  # noqa: E402
-from harness.sandbox.environment import bwrap_problem  # noqa: E402
+from harness.sandbox.environment import Environment, bwrap_problem  # noqa: E402
 from tests.fakes.local_server import answering  # noqa: E402
 
 
@@ -40,6 +44,25 @@ def attempt(agent: CommandAgent, repo: Path, sandbox: str, n: int) -> float:
     if result.status != "completed":
         raise SystemExit(f"attempt {n} under {sandbox} ended {result.status}: {result.error}")
     return elapsed
+
+
+def check(sandbox: str, repo: Path, own_tmp: bool) -> float:
+    """Seconds of one check command run the way the judge runs it."""
+    start = time.perf_counter()
+    done = Environment(sandbox).run(f"{sys.executable} -c pass", repo, timeout_s=60, env={"PATH": "/usr/bin:/bin"},
+                                    network=False, own_tmp=own_tmp)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"the check under {sandbox} exited {done.returncode}: {done.output_tail}")
+    return elapsed
+
+
+def table(times: dict[str, list[float]], baseline: str) -> None:
+    base = statistics.median(times[baseline])
+    print(f"{'setting':<34}{'median s':>10}{'min s':>9}{'max s':>9}{'ratio':>8}")
+    for label, runs in times.items():
+        median = statistics.median(runs)
+        print(f"{label:<34}{median:>10.3f}{min(runs):>9.3f}{max(runs):>9.3f}{median / base:>8.2f}")
 
 
 def main() -> None:
@@ -70,17 +93,22 @@ def main() -> None:
             times[label] = runs[args.warmup:]
         served = len(hits)
 
+    print("one agent attempt")
+    table(times, "none (baseline)")
     base = statistics.median(times["none (baseline)"])
-    print(f"{'setting':<28}{'median s':>10}{'min s':>9}{'max s':>9}{'ratio':>8}")
-    for label, runs in times.items():
-        median = statistics.median(runs)
-        print(f"{label:<28}{median:>10.3f}{min(runs):>9.3f}{max(runs):>9.3f}{median / base:>8.2f}")
     proxy = statistics.median(times["bwrap + proxy to the API"])
     print(f"added per attempt by bwrap + proxy: {proxy - base:.3f} s (median); runs {args.runs}, "
           f"requests served {served} (expected {2 * (args.warmup + args.runs)}: none and proxy; "
           f"python {sys.version.split()[0]})")
     if served != 2 * (args.warmup + args.runs):
         raise SystemExit("the API did not see every request it should have: the figures measure something else")
+    with tempfile.TemporaryDirectory() as tmp:
+        checks = {label: [check(kind, Path(tmp), own) for _ in range(args.warmup + args.runs)][args.warmup:]
+                  for label, (kind, own) in {"none, host /tmp (baseline)": ("none", False),
+                                             "none, its own /tmp (private_tmp)": ("none", True),
+                                             "bwrap": ("bwrap", True)}.items()}
+    print("\none check command")
+    table(checks, "none, host /tmp (baseline)")
     if args.max_ratio is not None and proxy / base > args.max_ratio:
         raise SystemExit(f"bwrap + proxy is {proxy / base:.2f}x the baseline, over --max-ratio {args.max_ratio}")
 
