@@ -4,9 +4,10 @@ Input (the one place the page reads it; `ralph leaderboard FEATURE --json` print
 `.ralph/optimize/<FEATURE>/leaderboard.json` holding `{"trials": [trial, ...]}`, best first. A trial is a
 JSON object; these keys are shown first when present, any others after them:
 
-- `trial` (number or name), `status` (kept, discarded, crash, baseline, ...),
+- `n` (0 the baseline), `kind` (baseline, candidate, confirmation), `verdict` (keep, discard, crash),
 - `mean`, `std`, `per_seed` (`{"<seed>": value}`), `diff` and `p_value` (against the incumbent),
-- `hypothesis` (the agent's own words: untrusted text, shown escaped), `commit`, `cost_usd`, `duration_s`.
+- `hypothesis` (the agent's own words: untrusted text, shown escaped), `commit` or `ref`, `holdout`, `cost_usd`,
+  `wall_s` — the fields of `harness.optimize.board.Trial`, which writes this file.
 
 A nested object (say `params`) shows as `params.<key>` columns; lists and deeper objects as short JSON.
 Nothing here is trusted: every value is escaped where it is drawn.
@@ -22,8 +23,8 @@ from typing import Any
 from harness.books.layout import ralph_dir
 
 LEADERBOARD = "optimize/{feature}/leaderboard.json"  # under .ralph/
-FIRST = ("trial", "status", "mean", "std", "per_seed", "diff", "p_value", "hypothesis", "commit", "cost_usd",
-         "duration_s")
+FIRST = ("n", "kind", "verdict", "mean", "std", "per_seed", "diff", "p_value", "hypothesis", "commit", "ref",
+         "holdout", "cost_usd", "wall_s")
 MAX_TRIALS = 200
 CELL_CHARS = 400
 

@@ -17,6 +17,7 @@ from harness.books.git.commits import headline_metrics
 from harness.books.git.repo import head_sha
 from harness.books.ledger import LEGACY_NOTE, FeatureState
 from harness.books.records import comparisons, report_values, unique
+from harness.errors import RalphError
 from harness.fileio import now_iso
 from harness.optimize.board import load_board
 from harness.project import Project
@@ -56,7 +57,10 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
 
 def _search_row(project: Project, feature_id: str) -> dict[str, Any]:
     """An optimize feature's search in brief (`ralph leaderboard` shows it whole): {"search": {...}} or {}."""
-    found = load_board(project.repo, feature_id)
+    try:
+        found = load_board(project.repo, feature_id)
+    except RalphError as e:  # the board says so and goes on: one unreadable file must not hide the others
+        return {"search": {"trials": 0, "line": f"search: {e}", "ended": False}}
     if found is None:
         return {}
     best, base = found.incumbent, found.baseline

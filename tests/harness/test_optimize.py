@@ -29,7 +29,9 @@ def ralph(repo: Path, *args: str) -> Any:
 
 
 def search(repo: Path, cmd: str, *args: str) -> Any:
-    return ralph(repo, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", *args)
+    # the agent's script lives under the host's /tmp, which a sandbox hides: unsandboxed unless a test says otherwise
+    sandbox = [] if "--sandbox" in args else ["--sandbox", "none"]
+    return ralph(repo, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", *args, *sandbox)
 
 
 # ------------------------------------------------------------------ the plan

@@ -28,7 +28,9 @@ needs_bwrap = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap canno
 
 
 def search(repo: Path, cmd: str, *args: str) -> Any:
-    return CliRunner().invoke(app, ["run", "--agent", "command", "--agent-cmd", cmd, "--no-input", *args,
+    # the agent's script lives under the host's /tmp, which a sandbox hides: unsandboxed unless a test says otherwise
+    sandbox = [] if "--sandbox" in args else ["--sandbox", "none"]
+    return CliRunner().invoke(app, ["run", "--agent", "command", "--agent-cmd", cmd, "--no-input", *args, *sandbox,
                                     "-C", str(repo)])
 
 
@@ -114,7 +116,8 @@ def test_the_visible_checks_cannot_read_the_holdout(repo: Path, tmp_path: Path) 
 
 def _ralph(repo: Path, cmd: str, patch: str = "") -> subprocess.Popen:
     code = f"{patch}\nfrom harness.cli import main; main()"
-    argv = [sys.executable, "-c", code, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", "-C", str(repo)]
+    argv = [sys.executable, "-c", code, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", "--sandbox", "none",
+            "-C", str(repo)]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -69,7 +69,9 @@ def ralph(*args: str | Path):
 def run_script(repo: Path, tmp_path: Path, features: dict[str, list[list[dict[str, Any]]]], *args: str):
     script = tmp_path / f"script-{len(list(tmp_path.glob('script-*')))}.yaml"
     script.write_text(yaml.safe_dump({"features": features}))
-    return ralph("run", "--agent", "replay", "--agent-cmd", script, "--no-input", "-C", repo, *args)
+    # its commands use files under the host's /tmp, which a sandbox hides: unsandboxed, as the page is the subject
+    return ralph("run", "--agent", "replay", "--agent-cmd", script, "--no-input", "--sandbox", "none", "-C", repo,
+                 *args)
 
 
 @pytest.fixture
@@ -161,8 +163,9 @@ def text_of(dom: str) -> str:
 def test_the_page_shows_seeds_attempts_diffs_and_charts(worked: Path, tmp_path: Path) -> None:
     board = worked / ".ralph" / "optimize" / "FEAT-A" / "leaderboard.json"
     board.parent.mkdir(parents=True)
-    board.write_text(json.dumps({"trials": [{"trial": 7, "status": "kept", "mean": 0.8433, "p_value": 0.004,
-                                             "hypothesis": "a wider layer"}]}))
+    board.write_text(json.dumps({"feature": "FEAT-A", "metric": "acc", "direction": "max", "alpha": 0.05, "trials": [
+        {"n": 7, "kind": "candidate", "verdict": "keep", "mean": 0.8433, "p_value": 0.004,
+         "hypothesis": "a wider layer"}]}))
     page = tmp_path / "page" / "index.html"
     assert ralph("report", "--out", page, "-C", worked).exit_code == 0
     shot = tmp_path / "report.png"
@@ -179,7 +182,7 @@ def test_the_page_shows_seeds_attempts_diffs_and_charts(worked: Path, tmp_path: 
     assert "acc = 0.44 ± 0.03 (n = 3)" in text  # the failed attempt's mean and spread
     assert "+# first try" in text and "+# wider layer" in text
     assert "kept off the branch" in text
-    assert "optimize leaderboard" in text and "trial status mean p_value hypothesis 7 kept 0.8433 0.004 a wider layer" in text
+    assert "optimize leaderboard" in text and "n kind verdict mean p_value hypothesis 7 candidate keep 0.8433 0.004 a wider layer" in text
     # A chart per gated quantity, and the failed attempt's plots.
     charts = re.findall(r'<img class="chart" alt="chart: ([^"]+)" src="data:image/svg\+xml;base64,', dom)
     assert charts == ["accuracy: acc", "beats control: treatment (a) against its control (b)", "loss: loss"]
@@ -231,7 +234,7 @@ def test_agent_text_shows_as_text_on_the_page(repo: Path, tmp_path: Path) -> Non
     board = repo / ".ralph" / "optimize" / "EVIL"
     board.mkdir(parents=True)
     (board / "leaderboard.json").write_text(json.dumps({"trials": [
-        {"trial": 1, "status": "kept", "mean": 0.5, "hypothesis": PAYLOAD, PAYLOAD: 1.0}]}))
+        {"n": 1, "kind": "candidate", "verdict": "keep", "mean": 0.5, "hypothesis": PAYLOAD, PAYLOAD: 1.0}]}))
     page = tmp_path / "page" / "index.html"
     assert ralph("report", "--out", page, "-C", repo).exit_code == 0
     source = page.read_text()
@@ -300,12 +303,12 @@ def test_the_leaderboard_reader_documents_its_input(tmp_path: Path) -> None:
     path = tmp_path / ".ralph" / "optimize" / "F" / "leaderboard.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"trials": [
-        {"trial": 2, "status": "kept", "mean": 0.91234, "per_seed": {"0": 0.9, "1": 0.92}, "params": {"lr": 0.1},
+        {"n": 2, "verdict": "keep", "mean": 0.91234, "per_seed": {"0": 0.9, "1": 0.92}, "params": {"lr": 0.1},
          "commit": "abc"},
-        {"trial": 1, "status": "baseline", "mean": 0.8, "extra": [1, 2]}]}))
+        {"n": 0, "kind": "baseline", "verdict": "keep", "mean": 0.8, "extra": [1, 2]}]}))
     found = read_leaderboard(tmp_path, "F")
     assert found is not None and found.problem is None
-    assert found.columns == ["trial", "status", "mean", "per_seed", "commit", "params.lr", "extra"]
+    assert found.columns == ["n", "kind", "verdict", "mean", "per_seed", "commit", "params.lr", "extra"]
     assert found.rows[0]["mean"] == "0.9123" and found.rows[0]["per_seed"] == "s0: 0.9, s1: 0.92"
     assert found.rows[1]["extra"] == "[1, 2]"
     path.write_text('{"trials": 3}')
