@@ -44,7 +44,8 @@ test-clis: setup
 
 # CPU figures, each a ratio against a baseline timed in the same run (docs/scale.md).
 bench: setup
-	$(PY) scripts/bench_startup.py --runs 10 --max-ratio 3
+	$(PY) scripts/bench_startup.py --runs 10 --max-ratio 2
+	$(PY) scripts/bench_progress.py --runs 3 --progress-mb 50 --max-ratio 1.5
 	$(VENV)/bin/lab bench views --threads 1 --batch-size 256 --per-sample 64 --reps 2
 	$(VENV)/bin/lab bench train --threads 1 --batch-size 32 --steps 2
 	$(VENV)/bin/lab bench stream --threads 1 --batch-size 4 --steps 1

@@ -179,6 +179,22 @@ def print_lint(prd: PRD, repo: Path | None, *, strict: bool) -> int:
     return len(findings) if strict else 0
 
 
+def print_safe_path(prd: PRD, repo: Path) -> None:
+    """Warn about checks that cannot import the repository's own modules under PYTHONSAFEPATH=1, asking the
+    Python the checks will use (judge/safepath.py); nothing when `repo` is no repository ralph can read."""
+    from harness.judge.safepath import safe_path_warnings
+    from harness.settings import SettingsError, check_python, load_settings
+
+    if not (repo / ".git").exists():
+        return
+    try:
+        python = check_python(repo, load_settings(repo).python).executable
+    except SettingsError:
+        return
+    for warning in safe_path_warnings(prd, repo, python):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
 def version_callback(value: bool) -> None:
     if value:
         typer.echo(f"ralph {__version__}")
@@ -217,7 +233,9 @@ def validate(
     checks = sum(len(f.verify) for f in prd.features) + sum(len(p.entry) + len(p.exit) for p in prd.phases)
     console.print(f"[green]✓[/] {escape(str(target))}: {len(prd.phases)} phases, {len(prd.features)} features, "
                   f"{checks} checks")
-    if print_lint(prd, repo, strict=strict):
+    errors = print_lint(prd, repo, strict=strict)
+    print_safe_path(prd, repo)
+    if errors:
         raise typer.Exit(ExitCode.USAGE)
 
 
@@ -524,8 +542,9 @@ def run(
     from harness.run.phases import next_phase
     from harness.settings import load_settings
 
+    first = open_project(repo, prd) if phase is None or dry_run else None
     if phase is None:
-        first = open_project(repo, prd)
+        assert first is not None
         chosen = first.prd.phase(first.prd.feature(feature).phase) if feature else next_phase(first)
         phase = chosen.id
         err_console.print(f"phase {phase} ({escape(chosen.name)}): "
@@ -539,10 +558,11 @@ def run(
         "sandbox": sandbox.value if sandbox else None, "reset_on_fail": reset_on_fail,
     }
     if dry_run:
-        from harness.run.loop import preview
+        from harness.run.preview import preview
         from harness.run.session import build_agent
 
-        project = open_project(repo, prd)
+        assert first is not None
+        project = first
         settings = load_settings(project.repo, flags)
         backend = build_agent(settings)
         template = getattr(backend, "template", None)

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.books.git.repo import open_repo
+from harness.books.git.repo import require_repository
 from harness.books.layout import RUNS, ralph_dir
 from harness.books.ledger import Ledger
 from harness.books.progress import ProgressLog
@@ -35,7 +35,7 @@ class Project:
     def open(cls, repo: Path | str = ".", prd_path: Path | str | None = None) -> Project:
         """Raises PRDError / VCSError / LedgerError with an actionable message when unusable."""
         repo = Path(repo).resolve()
-        open_repo(repo)
+        require_repository(repo)
         path = Path(prd_path) if prd_path else repo / "PRD.json"
         prd = load_prd(path)
         return cls(repo, path, prd, Ledger(repo, plan=prd), ProgressLog(repo), path.read_text(encoding="utf-8"))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -119,7 +120,7 @@ def _skip_options(words: list[str], with_value: frozenset[str]) -> list[str]:
     return words[i:]
 
 
-def _unwrapped(words: list[str]) -> list[str]:
+def unwrapped(words: list[str]) -> list[str]:
     """The command `words` runs: without `VAR=value` prefixes and wrappers (`env`, `timeout 60`, …)."""
     while words:
         name = words[0].rsplit("/", 1)[-1]
@@ -147,6 +148,20 @@ def _shell_script(words: list[str]) -> str | None:
     return words[i] if has_c and i < len(words) else None
 
 
+def commands_in(command: str, depth: int = 0) -> Iterator[list[str]]:
+    """Every simple command `command` runs, unwrapped, with the insides of `bash -c '…'` and `eval` (what can
+    be read statically; an unreadable part yields nothing)."""
+    for words in (simple_commands(command) or []) if depth <= MAX_DEPTH else []:
+        words = unwrapped(words)
+        name = words[0].rsplit("/", 1)[-1] if words else ""
+        script = (" ".join(words[1:]) if name == "eval" else _shell_script(words)) if name in (*SHELLS, "eval") \
+            else None
+        if script is not None:
+            yield from commands_in(script, depth + 1)
+        elif words:
+            yield words
+
+
 def _find_runs_code(words: list[str], depth: int) -> bool:
     """`find … -exec CMD {} ;`: runs code when a command it executes does; `-delete` changes files."""
     if "-delete" in words:
@@ -161,7 +176,7 @@ def _find_runs_code(words: list[str], depth: int) -> bool:
 
 def _runs_code(words: list[str], depth: int) -> bool:
     """Whether one simple command runs code (see the module docstring)."""
-    words = _unwrapped(words)
+    words = unwrapped(words)
     if not words:
         return False
     name = words[0].rsplit("/", 1)[-1]

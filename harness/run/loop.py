@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
-from harness.books.git.commits import commit_worktree, comparison_lines, headline_metrics
+from harness.books.git.commits import commit_worktree, comparison_lines
 from harness.books.git.refs import Refs, check_refs, read_refs
 from harness.books.git.repo import head_sha, ignored_dirs, open_repo, require_branch, tree_fingerprint, uncommitted
 from harness.books.layout import PROGRESS_FILE
 from harness.books.ledger import clear_inflight, read_left_tree, write_inflight, write_left_tree
 from harness.books.progress import LogEntry
-from harness.books.records import Evidence, JobRecord, all_passed, report_values
+from harness.books.requests import write_request
+from harness.books.records import Evidence, JobRecord, all_passed, headline_metrics, report_values
 from harness.errors import ExitCode, RalphError
 from harness.fileio import clip, now_iso, printable
 from harness.judge import jobs
@@ -40,14 +41,13 @@ from harness.plan.prd import Feature, Phase
 from harness.project import Project
 from harness.run import approval
 from harness.run.blocks import failing_checks
-from harness.run.prompt import build_prompt, build_system, describe_check, describe_failure
+from harness.run.prompt import attempt_prompts, describe_failure
 from harness.run.recovery import MARK
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 from harness.sandbox.proc import Reaper
-from harness.settings import RunSettings, check_python
+from harness.settings import RunSettings
 
-PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
 
 
 class EntryNotMet(RalphError):
@@ -142,17 +142,6 @@ def discard_changes(repo: Path) -> None:
             git.checkout("HEAD", "--", rel)
         else:
             (repo / rel).unlink(missing_ok=True)
-
-
-def attempt_prompts(project: Project, feature: Feature, attempt: int, max_attempts: int,
-                    last_failure: str) -> tuple[str, str]:
-    """(system, prompt) for one attempt, exactly as the agent receives them (and `--dry-run` shows)."""
-    path = project.repo / PRINCIPLES_FILE
-    principles = path.read_text(encoding="utf-8") if path.is_file() else ""
-    system = build_system(principles, feature, protected=project.protected,
-                          check_timeout_s=project.prd.defaults.check_timeout_s,
-                          dependencies={d: project.ledger.feature(d).status for d in feature.depends_on})
-    return system, build_prompt(attempt, max_attempts, last_failure, project.progress.tail(3))
 
 
 class LoopView(Reporter, Protocol):
@@ -566,43 +555,8 @@ class PhaseRunner:
             if choice == "reject":
                 approval.reject(project, phase.id, by=name, reason=text)
                 return Outcome(ExitCode.FAILED, f"phase {phase.id} rejected by {name}: {text}")
-        path = approval.write_request(project.repo, phase, summary)
+        path = write_request(project.repo, phase, summary)
         self.record("approval-request", fields={"request": str(path.relative_to(project.repo))})
         return Outcome(ExitCode.AWAITING_APPROVAL,
                        f"phase {phase.id} awaits approval: {path.relative_to(project.repo)}\n"
                        f"approve: ralph approve {phase.id} --by NAME   reject: ralph reject {phase.id} --reason TEXT")
-
-
-def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: str | None = None, *,
-            agent: str = "") -> str:
-    """What `ralph run --dry-run` prints: `agent` (the backend, described) and budgets, entry and exit
-    checks, the system prompt's common part once, then each feature's own part and its first prompt."""
-    phase = project.prd.phase(phase_id)
-    d = project.prd.defaults
-    max_attempts = settings.max_attempts or d.max_attempts
-    out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)",
-           f"agent: {agent or settings.agent}; sandbox {settings.sandbox}",
-           f"checks use Python: {check_python(project.repo, settings.python).describe()}",
-           f"budgets: {settings.max_iterations} attempts in this run, {max_attempts} per feature, "
-           f"{settings.attempt_timeout_s or d.attempt_timeout_s:g} s and {settings.max_turns} turns per attempt; "
-           f"${settings.max_cost_usd:g}, {settings.max_tokens:,} tokens, {settings.max_hours:g} h for the run"]
-    out += ["## Entry checks", *([describe_check(c, d.check_timeout_s) for c in phase.entry] or ["(none)"])]
-    features = [project.prd.feature(feature_id)] if feature_id else project.prd.features_in_phase(phase.id)
-    common: str | None = None
-    for f in features:
-        state = project.ledger.feature(f.id)
-        if state.status == "passing":
-            out.append(f"## {f.id}: passing, skipped")
-            continue
-        system, prompt = attempt_prompts(project, f, state.attempts + 1, max_attempts,
-                                         describe_failure(state.last_evidence))
-        head, _, own = system.partition("\n\n# Feature ")
-        if common is None:
-            common = head
-            out += ["## System prompt, common to every feature (cached across attempts)", common]
-        waiting = [dep for dep in f.depends_on if project.ledger.feature(dep).status != "passing"]
-        note = f" (starts only once {', '.join(waiting)} pass{'es' * (len(waiting) == 1)})" if waiting else ""
-        out += [f"## {f.id}: {state.status}, next attempt {state.attempts + 1}/{max_attempts}{note}",
-                "### system, this feature's part", "# Feature " + own, "### prompt", prompt]
-    out += ["## Exit checks", *([describe_check(c, d.check_timeout_s) for c in phase.exit] or ["(none)"])]
-    return "\n\n".join(out)

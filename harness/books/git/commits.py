@@ -24,7 +24,7 @@ from harness.books.git.trees import (
     worktree_entry,
 )
 from harness.books.layout import HARNESS_FILES
-from harness.books.records import Evidence, comparisons, report_values
+from harness.books.records import Evidence, comparisons, headline_metrics, report_values
 from harness.plan.prd import Feature
 from harness.secrets import credential_in
 
@@ -54,11 +54,6 @@ def commit_message(feature: Feature, attempt: int, evidence: list[Evidence], met
     lines += [f"Ralph-Comparison: {_trailer_value(line)}" for line in comparison_lines(evidence)]
     lines += [f"Ralph-Report: {_trailer_value(v.text())}" for v in report_values(evidence)]
     return "\n".join(lines) + "\n"
-
-
-def headline_metrics(evidence: Iterable[Evidence]) -> dict[str, float]:
-    """Figures from metric checks and comparisons, without the per-seed values (those stay in state.json)."""
-    return {k: v for e in evidence for k, v in e.figures.items() if "[seed=" not in k}
 
 
 def comparison_lines(evidence: Iterable[Evidence]) -> list[str]:
