@@ -329,3 +329,7 @@ def main() -> None:
             raise
         err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":  # `python -m lab.cli`: what the seq-jepa template's checks run (the repository's own lab)
+    main()
