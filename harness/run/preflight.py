@@ -1,6 +1,7 @@
 """Before the first attempt: is the agent runnable here? Answers exit 2 with the fix, charging nothing.
 
-Checked, in order: the agent's executable exists; for a CLI ralph knows (claude, codex, aider,
+Checked, in order: the agent's executable exists; under a sandbox, the files its command names (a script
+under /tmp) are visible there, as the attempt will run; for a CLI ralph knows (claude, codex, aider,
 however the template names it), its credentials are present (an API key variable, or the CLI's
 own login file) and it answers `--version` inside the sandbox when one is used, with the same
 mounts an attempt gets, so a CLI the sandbox hides is caught here. Another command need not
@@ -41,6 +42,13 @@ def _command(agent: CommandAgent, workdir: Path, sandbox_kind: str) -> str:
     _, missing = agent.executable()
     if missing:
         raise PreflightError(missing)
+    hidden = agent.hidden_paths(workdir, sandbox_kind)
+    if hidden:
+        names = ", ".join(str(p) for p in hidden)
+        raise PreflightError(
+            f"the agent command names {names}, which the {sandbox_kind} sandbox does not show the agent (it has a "
+            "private /tmp and an empty home; it shows the repository and installed software): move it into the "
+            "repository or next to the agent's installation, or run with --sandbox none; nothing was run")
     cli = agent.cli
     if cli is None:  # a CLI ralph does not know need not answer --version (`sh`, `python agent.py`)
         return f"{agent.name}: {command_word(agent.template)} found"

@@ -152,3 +152,23 @@ def test_presets_and_factory_errors() -> None:
         make_agent("command", agent_cmd="my-agent {prompt}")
     with pytest.raises(AgentConfigError, match="unknown agent 'gpt'"):
         make_agent("gpt")
+
+
+@pytest.mark.skipif(not sandbox.bwrap_available(), reason="bwrap unusable here")
+def test_preflight_finds_an_agent_script_the_sandboxs_private_tmp_hides(tmp_path: Path, repo: Path) -> None:
+    """Issue 24 (minor): `--agent-cmd "bash /tmp/…/agent.sh {prompt_file}"` under bwrap: bash exists, the script
+    does not inside the sandbox (a private /tmp). Preflight says so, naming it, and no attempt is spent; the same
+    script inside the repository, or the same command without the sandbox, passes preflight."""
+    from harness.run.preflight import PreflightError, preflight
+
+    outside = tmp_path / "scripts" / "agent.sh"
+    outside.parent.mkdir()
+    outside.write_text("#!/bin/sh\necho done\n")
+    agent = CommandAgent(f"bash {outside} {{prompt_file}}")
+    with pytest.raises(PreflightError, match=f"names {outside}, which the bwrap sandbox does not show"):
+        preflight(agent, repo, "bwrap")
+    assert "bash found" in preflight(agent, repo, "none")
+    inside = repo / "agent.sh"
+    inside.write_text(outside.read_text())
+    assert "bash found" in preflight(CommandAgent(f"bash {inside} {{prompt_file}}"), repo, "bwrap")
+    assert "bash found" in preflight(CommandAgent("bash agent.sh {prompt_file}"), repo, "bwrap")
