@@ -12,6 +12,7 @@ from harness.books.ledger import Ledger
 from harness.books.progress import ProgressLog
 from harness.fileio import atomic_write_text, now_iso
 from harness.plan.prd import PRD, load_prd
+from harness.plan.prdtext import Unreadable, with_passes
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 
@@ -51,15 +52,19 @@ class Project:
 
     def write_passes(self, passes: dict[str, bool]) -> None:
         """Set `passes` in PRD.json, starting from the text ralph loaded, never from what is on disk now
-        (an edit made meanwhile by anyone else is overwritten, not merged)."""
-        data = json.loads(self.prd_text)
-        for f in data["features"]:
-            if f["id"] in passes:
-                f["passes"] = passes[f["id"]]
+        (an edit made meanwhile by anyone else is overwritten, not merged). Only those values change: the
+        file keeps its author's formatting (plan/prdtext.py), unless it cannot be read that way."""
         for f in self.prd.features:
             if f.id in passes:
                 f.passes = passes[f.id]
-        self.prd_text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        try:
+            self.prd_text = with_passes(self.prd_text, passes)
+        except Unreadable:
+            data = json.loads(self.prd_text)
+            for f in data["features"]:
+                if f["id"] in passes:
+                    f["passes"] = passes[f["id"]]
+            self.prd_text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         atomic_write_text(self.prd_path, self.prd_text)
 
     def log_dir(self, name: str) -> Path:

@@ -14,24 +14,34 @@ progress.txt before the next step starts, so a crash or Ctrl-C loses at most the
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
-from harness.books.git.commits import commit_worktree, comparison_lines
+from harness.books.git.commits import commit_files, commit_worktree, comparison_lines
 from harness.books.git.refs import Refs, check_refs, read_refs
-from harness.books.git.repo import head_sha, ignored_dirs, open_repo, require_branch, tree_fingerprint, uncommitted
+from harness.books.git.repo import (
+    committed_text,
+    head_sha,
+    ignored_dirs,
+    open_repo,
+    require_branch,
+    tree_fingerprint,
+    uncommitted,
+)
 from harness.books.layout import PROGRESS_FILE
 from harness.books.ledger import clear_inflight, read_left_tree, write_inflight, write_left_tree
 from harness.books.progress import LogEntry
 from harness.books.requests import write_request
 from harness.books.records import Evidence, JobRecord, all_passed, headline_metrics, report_values
 from harness.errors import ExitCode, RalphError
-from harness.fileio import clip, now_iso, printable
+from harness.fileio import clip, environment_root, now_iso, printable
 from harness.judge import jobs
 from harness.judge.checks import Reporter, plan_labels
 from harness.judge.checktree import check_phase
@@ -142,6 +152,18 @@ def discard_changes(repo: Path) -> None:
             git.checkout("HEAD", "--", rel)
         else:
             (repo / rel).unlink(missing_ok=True)
+
+
+def _plan_without_passes(text: str) -> object:
+    """The plan `text` holds with every feature's `passes` left out (the text itself when it is not JSON)."""
+    try:
+        data = json.loads(text)
+        for f in data.get("features", []) if isinstance(data, dict) else []:
+            if isinstance(f, dict):
+                f.pop("passes", None)
+        return data
+    except ValueError:
+        return text
 
 
 class LoopView(Reporter, Protocol):
@@ -270,23 +292,52 @@ class PhaseRunner:
 
     def check_tree(self) -> None:
         """Refuse a detached HEAD, and a dirty tree that is not ralph's own leftovers (or commit it,
-        `--allow-dirty`): before the first attempt, so nothing of the user's is taken for the agent's."""
+        `--allow-dirty`): before the first attempt, so nothing of the user's is taken for the agent's. A plan
+        the user edited is committed as theirs (`commit_plan_edits`)."""
         repo = self.project.repo
         require_branch(open_repo(repo))
         own = jobs.own_paths(self.project)  # left by attempts whose checks still run as jobs: theirs, not yours
         dirty = [p for p in uncommitted(repo) if p not in own]
-        if not dirty or read_left_tree(repo) == tree_fingerprint(repo):
-            return
+        if dirty and read_left_tree(repo) != tree_fingerprint(repo):
+            self.commit_dirty(dirty)
+        self.commit_plan_edits()
+
+    def commit_dirty(self, dirty: list[str]) -> None:
+        """Refuse the user's uncommitted changes (`dirty`), or commit them as theirs with `--allow-dirty`, unless
+        they are mostly an environment (a venv, site-packages, node_modules) that .gitignore should name."""
+        repo = self.project.repo
         if not self.allow_dirty:
             listed = "\n".join(f"  {p}" for p in dirty[:20]) + (f"\n  … and {len(dirty) - 20} more" if len(dirty) > 20
                                                                    else "")
             raise DirtyTree(f"the working tree has uncommitted changes, which would be committed as the agent's work:\n"
                             f"{listed}\ncommit or stash them, or pass --allow-dirty to commit them first as your own "
                             "commit")
+        environments = Counter(root for p in dirty if (root := environment_root(repo, p)))
+        if sum(environments.values()) * 2 > len(dirty):
+            found = ", ".join(f"{root} ({n:,} files)" for root, n in environments.most_common(5))
+            raise DirtyTree(f"--allow-dirty would commit an environment: {sum(environments.values()):,} of the "
+                            f"{len(dirty):,} uncommitted files are in {found}. Add it to .gitignore (`ralph init` "
+                            "writes .venv/ there) and run again; nothing was committed")
         done = commit_worktree(repo, "chore: uncommitted changes before ralph run\n\nCommitted by `ralph run "
                                      "--allow-dirty` as the user's own work, before any agent attempt.\n")
         self.start_sha = done.sha
         self.record("dirty-tree-committed", fields={"commit": done.sha, "paths": ", ".join(done.committed)})
+
+    def commit_plan_edits(self) -> None:
+        """PRD.json as the user left it, when it differs from HEAD's in more than the `passes` ralph writes:
+        committed on its own, as the user's, so the agent's commit holds only what ralph wrote to the plan
+        (issue 24: the user's uncommitted edit landed inside the agent's commit)."""
+        repo, path = self.project.repo, self.project.prd_path.resolve()
+        if not path.is_relative_to(repo):
+            return
+        rel = path.relative_to(repo).as_posix()
+        committed = committed_text(repo, rel)
+        if committed is not None and _plan_without_passes(committed) == _plan_without_passes(self.project.prd_text):
+            return
+        sha = commit_files(repo, [rel], f"chore(plan): {rel} as edited before ralph run\n\nCommitted by `ralph run` "
+                                         "as the user's own edit, before any agent attempt.\n")
+        self.start_sha = sha
+        self.record("plan-committed", fields={"commit": sha, "path": rel})
 
     def check_entry(self) -> None:
         """Refuse to start unless the phases it follows are approved (if they ask) and entry checks pass."""

@@ -110,6 +110,22 @@ def commit_worktree(repo_path: Path | str, message: str) -> CommitResult:
         raise VCSError(f"git commit failed: {(e.stderr or e.stdout or str(e)).strip()}") from None
 
 
+def commit_files(repo_path: Path | str, paths: Iterable[str], message: str) -> str:
+    """Commit `paths` as they are in the working tree, on top of HEAD and nothing else (the user's edit to the
+    plan, before an agent's first attempt); returns the commit's sha."""
+    repo = open_repo(repo_path)
+    require_branch(repo)
+    try:
+        with scratch_index(repo):
+            if repo.head.is_valid():
+                repo.git.read_tree("HEAD")
+            repo.git.add("--", *paths)
+            tree = repo.git.write_tree()
+        return _commit(repo, tree, message)
+    except git.GitCommandError as e:
+        raise VCSError(f"git commit failed: {(e.stderr or e.stdout or str(e)).strip()}") from None
+
+
 def commit_feature(
     repo_path: Path | str,
     feature: Feature,
