@@ -36,7 +36,14 @@ from harness.books.git.repo import (
     uncommitted,
 )
 from harness.books.layout import PROGRESS_FILE
-from harness.books.ledger import clear_inflight, read_left_tree, write_inflight, write_left_tree
+from harness.books.ledger import (
+    clear_inflight,
+    read_left_tree,
+    take_unverified,
+    write_inflight,
+    write_left_tree,
+    write_unverified,
+)
 from harness.books.progress import LogEntry
 from harness.books.requests import write_request
 from harness.books.records import Evidence, JobRecord, all_passed, headline_metrics, report_values
@@ -384,6 +391,11 @@ class PhaseRunner:
             ledger.unblock(feature.id)
             self.record("unblocked", subject=feature.id, fields={"by": "ralph run --feature (another round)"})
         last_failure = describe_failure(ledger.feature(feature.id).last_evidence)
+        rechecked = self.recheck(feature)
+        if rechecked is not None:
+            if rechecked.passed or rechecked.status == "running":
+                return
+            last_failure = describe_failure(rechecked.evidence)
         unchanged_streak, last_signature, outages = 0, None, 0
         while True:
             state = ledger.feature(feature.id)
@@ -425,6 +437,22 @@ class PhaseRunner:
             if self.settings.reset_on_fail:
                 discard_changes(self.project.repo)
                 write_left_tree(self.project.repo, tree_fingerprint(self.project.repo))
+
+    def recheck(self, feature: Feature) -> FeatureVerdict | None:
+        """The verdict on the tree an interrupted verification of `feature` kept, checked again before the agent
+        gets another attempt (issue 24: the rerun ran the agent again); None when there is no such tree, or it
+        has changed since (then the attempt goes ahead as usual)."""
+        kept = take_unverified(self.project.repo)
+        if kept is None or kept.get("feature") != feature.id or kept.get("tree") != tree_fingerprint(self.project.repo):
+            return None
+        self.view.say(f"{feature.id}: checking again the tree the interrupted verification kept")
+        occasion = Occasion("verify", {"after": "an interrupted verification; the tree it kept, checked again"})
+        try:
+            return verify_feature(self.project, feature, commit=True, reporter=self.view, occasion=occasion,
+                                  shared=ignored_dirs(self.project.repo), wait=False)
+        except KeyboardInterrupt:  # interrupted again: the next run still owes it a check
+            write_unverified(self.project.repo, feature.id, kept["tree"])
+            raise
 
     def wait_out(self, feature: Feature, outage: AgentOutage, outages: int) -> None:
         """After the `outages`-th outage in a row: wait before the retry (`outage_backoff_s`), or, once those
@@ -530,9 +558,13 @@ class PhaseRunner:
             verdict = verify_feature(project, feature, commit=True, reporter=self.view, occasion=occasion,
                                      baseline=snapshot, refs=refs, shared=shared, wait=False)
         except KeyboardInterrupt:
+            guards.check_and_restore(project.repo, snapshot.without(PROGRESS_FILE))
+            write_unverified(project.repo, feature.id, tree_fingerprint(project.repo))
             self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "checks",
-                                                                   "attempts": "not counted"})
-            raise Interrupted(f"interrupted while verifying {feature.id}; `ralph run` resumes") from None
+                                                                   "attempts": "not counted",
+                                                                   "next": "the kept tree is checked again first"})
+            raise Interrupted(f"interrupted while verifying {feature.id}; `ralph run` checks the tree it kept again, "
+                              "then resumes") from None
         except Exception as e:  # fails closed: judging the agent's work broke, so the attempt fails, on the record
             verdict = self._unjudged(feature, occasion, snapshot, refs, e)
         self.view.attempt_finished(result.usage, "running" if verdict.status == "running"
