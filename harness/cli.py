@@ -292,7 +292,9 @@ def init(
                       "it, so the agent may create it. Once it holds what judges the plan (tests, evaluation code), add it back to "
                       "defaults.protected in PRD.json so no agent can weaken them.")
     print_lint(load_prd(repo / "PRD.json"), repo, strict=False)
-    console.print("next: edit PRD.json, then `ralph validate`, `ralph status` and `ralph run --dry-run`")
+    console.print("next: edit PRD.json, then `ralph validate` and `ralph run --dry-run`; commit the plan before the "
+                  "first `ralph run` (`git add -A && git commit -m plan`: .gitignore now keeps .venv/ and run "
+                  "outputs out)")
 
 
 @command()

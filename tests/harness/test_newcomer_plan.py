@@ -281,3 +281,23 @@ def test_the_sklearn_template_fails_in_an_empty_repository_and_passes_with_the_c
     assert done.exit_code == 0, done.output
     results = json.loads((repo / "runs" / "baseline-s4" / "results.json").read_text())
     assert results["test.accuracy"] > results["control.accuracy"]
+
+
+def test_init_ignores_the_usual_environment_and_tool_folders(tmp_path: Path) -> None:
+    """Issue 24: after `ralph init` the first run listed a .venv's 11,329 files as uncommitted changes."""
+    import subprocess
+
+    repo = tmp_path / "proj"
+    (repo / ".venv" / "lib").mkdir(parents=True)
+    (repo / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (repo / ".venv" / "lib" / "x.py").write_text("")
+    (repo / "pkg" / "__pycache__").mkdir(parents=True)
+    (repo / "pkg" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"")
+    (repo / "pkg.egg-info").mkdir()
+    (repo / "pkg.egg-info" / "PKG-INFO").write_text("")
+    result = ralph("init", "-C", repo)
+    assert result.exit_code == 0, result.output
+    assert "git add -A && git commit" in " ".join(result.output.split())
+    listed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo, check=True,
+                            capture_output=True, text=True).stdout.split()
+    assert not [p for p in listed if p.startswith((".venv", "pkg/__pycache__", "pkg.egg-info"))], listed
