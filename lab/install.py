@@ -3,8 +3,9 @@
 Three things decide it, each read from this machine rather than assumed:
 - where ralph-lab came from: this clone (a source tree with pyproject.toml), else the `direct_url.json`
   pip and uv record for a path or git URL install (PEP 610); an install from an index needs no source;
-- the installer: `python -m pip` where the environment has pip, else `uv pip install --python …`
-  (a `uv tool install` environment has no pip);
+- the installer: `python -m pip` where the environment has pip; else `uv pip install --python …` (a
+  `uv tool install` environment has no pip); else `pipx runpip NAME install …` in a pipx environment (no pip
+  of its own either); else pip bootstrapped with `ensurepip` first;
 - torch's build: PyPI's Linux torch is the CUDA one (15 nvidia wheels), right on a GPU machine; a Linux
   machine with no NVIDIA driver gets the CPU wheel from PyTorch's CPU index (`--extra-index-url`, so every
   other package still comes from PyPI). The clone's constraints file pins the version either way.
@@ -36,12 +37,28 @@ class Machine:
     uv: bool  # uv is on PATH
     linux: bool
     nvidia: bool  # an NVIDIA driver is loaded
+    pipx_venv: str | None = None  # the name of the pipx environment lab runs from (pipx on PATH), else None
 
 
 def this_machine() -> Machine:
+    prefix = Path(sys.prefix)
+    pipx = prefix.name if prefix.parent.name == "venvs" and shutil.which("pipx") else None
     return Machine(python=sys.executable, has_pip=importlib.util.find_spec("pip") is not None,
                    uv=shutil.which("uv") is not None, linux=sys.platform.startswith("linux"),
-                   nvidia=Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None)
+                   nvidia=Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None,
+                   pipx_venv=pipx)
+
+
+def installer(machine: Machine) -> list[str]:
+    """The words that start a pip install into `machine.python`'s environment: its own pip; else uv's; else, in a
+    pipx environment (pipx's have no pip of their own), `pipx runpip`; else pip bootstrapped by ensurepip first."""
+    if machine.has_pip:
+        return [machine.python, "-m", "pip", "install"]
+    if machine.uv:
+        return ["uv", "pip", "install", "--python", machine.python]
+    if machine.pipx_venv:
+        return ["pipx", "runpip", machine.pipx_venv, "install"]
+    return [machine.python, "-m", "ensurepip", "&&", machine.python, "-m", "pip", "install"]
 
 
 def recorded_source() -> str | None:
@@ -78,14 +95,13 @@ def install_command(extra: str, machine: Machine | None = None, clone: Path | No
     if clone is None and source is None and (ROOT / "pyproject.toml").is_file():
         clone = ROOT
     source = source if clone is not None else (source or recorded_source())
-    words = [machine.python, "-m", "pip", "install"] if machine.has_pip or not machine.uv else \
-        ["uv", "pip", "install", "--python", machine.python]
+    words = installer(machine)
     if machine.linux and not machine.nvidia:
         words += ["--extra-index-url", CPU_INDEX]
     tree = clone or (Path(source) if source and source.startswith("/") else None)
     if tree is not None and (tree / "constraints" / "cpu.txt").is_file():
         words += ["-c", str(tree / "constraints" / "cpu.txt")]
-    return shlex.join(words + requirement(extra, clone, source))
+    return " ".join(w if w == "&&" else shlex.quote(w) for w in words + requirement(extra, clone, source))
 
 
 def torch_build_note(machine: Machine | None = None) -> str:

@@ -38,9 +38,17 @@ def test_gpu_gets_pypis_cuda_build_and_mac_its_own() -> None:
     assert "--extra-index-url" not in words(install_command("lab", MAC, clone=install.ROOT))
 
 
-def test_a_uv_tool_environment_without_pip_is_installed_into_with_uv() -> None:
+def test_an_environment_without_pip_is_installed_into_with_uv_pipx_or_ensurepip() -> None:
+    """uv tool and pipx environments have no pip (checked on real ones: `python -m pip` there says "No module
+    named pip"), so the old `python -m pip install` line failed as printed."""
     cmd = words(install_command("llm", UV_TOOL, clone=install.ROOT))
     assert cmd[:5] == ["uv", "pip", "install", "--python", "/uv/tools/ralph-lab/bin/python"]
+    pipx = Machine(python="/p/venvs/ralph-lab/bin/python", has_pip=False, uv=False, linux=True, nvidia=False,
+                   pipx_venv="ralph-lab")
+    assert words(install_command("lab", pipx, clone=install.ROOT))[:4] == ["pipx", "runpip", "ralph-lab", "install"]
+    bare = Machine(python="/e/bin/python", has_pip=False, uv=False, linux=True, nvidia=False)
+    assert install_command("lab", bare, clone=install.ROOT).startswith(
+        "/e/bin/python -m ensurepip && /e/bin/python -m pip install ")
 
 
 def test_an_install_from_a_path_names_that_path_not_site_packages(tmp_path: Path) -> None:
