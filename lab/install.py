@@ -4,8 +4,8 @@ Three things decide it, each read from this machine rather than assumed:
 - where ralph-lab came from: this clone (a source tree with pyproject.toml), else the `direct_url.json`
   pip and uv record for a path or git URL install (PEP 610); an install from an index needs no source;
 - the installer: `python -m pip` where the environment has pip; else `uv pip install --python …` (a
-  `uv tool install` environment has no pip); else `pipx runpip NAME install …` in a pipx environment (no pip
-  of its own either); else pip bootstrapped with `ensurepip` first;
+  `uv tool install` environment has no pip); in a pipx environment (no pip of its own either) `pipx install
+  --force` of the same source with the extra; else pip bootstrapped with `ensurepip` first;
 - torch's build: PyPI's Linux torch is the CUDA one (15 nvidia wheels), right on a GPU machine; a Linux
   machine with no NVIDIA driver gets the CPU wheel from PyTorch's CPU index (`--extra-index-url`, so every
   other package still comes from PyPI). The clone's constraints file pins the version either way.
@@ -50,14 +50,12 @@ def this_machine() -> Machine:
 
 
 def installer(machine: Machine) -> list[str]:
-    """The words that start a pip install into `machine.python`'s environment: its own pip; else uv's; else, in a
-    pipx environment (pipx's have no pip of their own), `pipx runpip`; else pip bootstrapped by ensurepip first."""
+    """The words that start a pip install into `machine.python`'s environment: its own pip; else uv's; else pip
+    bootstrapped by ensurepip first. (A pipx environment is reinstalled by pipx instead: `pipx_command`.)"""
     if machine.has_pip:
         return [machine.python, "-m", "pip", "install"]
     if machine.uv:
         return ["uv", "pip", "install", "--python", machine.python]
-    if machine.pipx_venv:
-        return ["pipx", "runpip", machine.pipx_venv, "install"]
     return [machine.python, "-m", "ensurepip", "&&", machine.python, "-m", "pip", "install"]
 
 
@@ -95,6 +93,8 @@ def install_command(extra: str, machine: Machine | None = None, clone: Path | No
     if clone is None and source is None and (ROOT / "pyproject.toml").is_file():
         clone = ROOT
     source = source if clone is not None else (source or recorded_source())
+    if machine.pipx_venv and not machine.has_pip and not machine.uv:
+        return pipx_command(extra, machine, clone, source)
     words = installer(machine)
     if machine.linux and not machine.nvidia:
         words += ["--extra-index-url", CPU_INDEX]
@@ -112,3 +112,14 @@ def torch_build_note(machine: Machine | None = None) -> str:
     if machine.nvidia:
         return "(an NVIDIA driver is loaded: PyPI's CUDA build of torch)"
     return "(no NVIDIA driver here: torch's CPU build from PyTorch's CPU index, not the CUDA build and its nvidia wheels)"
+
+
+def pipx_command(extra: str, machine: Machine, clone: Path | None, source: str | None) -> str:
+    """`pipx install --force` of ralph-lab with `extra`, from where it came, pip's options passed through: a pipx
+    environment has no pip of its own, and pipx installs extras of a path (`/path/to/ralph-lab[lab]`)."""
+    tree = clone or (Path(source) if source and source.startswith("/") else None)
+    spec = f"{tree}[{extra}]" if tree is not None else requirement(extra, None, source)[-1]
+    pip_args = (["--extra-index-url", CPU_INDEX] if machine.linux and not machine.nvidia else []) + \
+        (["-c", str(tree / "constraints" / "cpu.txt")] if tree and (tree / "constraints" / "cpu.txt").is_file() else [])
+    words = ["pipx", "install", "--force", spec] + ([f"--pip-args={shlex.join(pip_args)}"] if pip_args else [])
+    return shlex.join(words)

@@ -45,7 +45,9 @@ def test_an_environment_without_pip_is_installed_into_with_uv_pipx_or_ensurepip(
     assert cmd[:5] == ["uv", "pip", "install", "--python", "/uv/tools/ralph-lab/bin/python"]
     pipx = Machine(python="/p/venvs/ralph-lab/bin/python", has_pip=False, uv=False, linux=True, nvidia=False,
                    pipx_venv="ralph-lab")
-    assert words(install_command("lab", pipx, clone=install.ROOT))[:4] == ["pipx", "runpip", "ralph-lab", "install"]
+    assert words(install_command("lab", pipx, clone=install.ROOT)) == [
+        "pipx", "install", "--force", f"{install.ROOT}[lab]",
+        f"--pip-args=--extra-index-url {CPU_INDEX} -c {install.ROOT / 'constraints' / 'cpu.txt'}"]
     bare = Machine(python="/e/bin/python", has_pip=False, uv=False, linux=True, nvidia=False)
     assert install_command("lab", bare, clone=install.ROOT).startswith(
         "/e/bin/python -m ensurepip && /e/bin/python -m pip install ")
