@@ -19,6 +19,7 @@ from harness.books.git.trees import (
     Candidate,
     TreeEntry,
     candidate,
+    exclusion_reason,
     set_entries,
     tree_changes,
     worktree_entry,
@@ -168,7 +169,8 @@ def commit_feature(
 def commit_held(repo_path: Path | str, feature: Feature, attempt: int, evidence: list[Evidence],
                 changes: Mapping[str, TreeEntry], outputs: Iterable[str]) -> CommitResult:
     """Commit a feature verified by jobs: HEAD's tree plus exactly the attempt's recorded `changes`
-    and the files that came back (`outputs`, with PRD.json and progress.txt). Other uncommitted work
+    and the files that came back (`outputs`, with PRD.json and progress.txt), except those ralph never commits
+    (`exclusion_reason`) or .gitignore ignores (`runs/`), which are named as left out. Other uncommitted work
     in the tree stays uncommitted. Raises `VCSError` when one of the attempt's paths is no longer as
     it was verified (changed while its jobs ran)."""
     repo = open_repo(repo_path)
@@ -176,18 +178,27 @@ def commit_held(repo_path: Path | str, feature: Feature, attempt: int, evidence:
     moved = [p for p, e in changes.items() if worktree_entry(repo_path, p) != e]
     if moved:
         raise VCSError(f"not committing {feature.id}: {', '.join(sorted(moved)[:10])} changed while its jobs ran")
+    root = Path(repo_path)
+    returned = [p for p in dict.fromkeys(outputs) if p not in HARNESS_FILES and (root / p).is_file()]
+    skipped = [(p, reason) for p in returned if (reason := exclusion_reason(root, p))]
+    kept = [p for p in returned if p not in dict(skipped)]
+    ignored = set(repo.git.check_ignore("--", *kept, with_exceptions=False).splitlines()) if kept else set()
+    skipped += [(p, "ignored by .gitignore") for p in kept if p in ignored]  # issue 24: runs/ was committed
+    extra = [p for p in kept if p not in ignored]
+    harness = [p for p in HARNESS_FILES if (root / p).is_file()]
     with scratch_index(repo):
         if repo.head.is_valid():
             repo.git.read_tree("HEAD")
         set_entries(repo, changes)
-        extra = [p for p in dict.fromkeys([*outputs, *HARNESS_FILES]) if (Path(repo_path) / p).is_file()]
         for chunk in batched(extra):
-            repo.git.add("-f", "--", *chunk)
+            repo.git.add("--", *chunk)
+        if harness:
+            repo.git.add("-f", "--", *harness)  # ralph's records, whatever .gitignore says
         tree = repo.git.write_tree()
     refuse_credentials(repo, feature.id, tree)
-    msg = commit_message(feature, attempt, evidence, headline_metrics(evidence), [])
+    msg = commit_message(feature, attempt, evidence, headline_metrics(evidence), skipped)
     try:
         sha = _commit(repo, tree, msg)
     except git.GitCommandError as e:
         raise VCSError(f"git commit failed for {feature.id}: {(e.stderr or e.stdout or str(e)).strip()}") from None
-    return CommitResult(sha=sha, committed=sorted({*changes, *extra}), skipped=[])
+    return CommitResult(sha=sha, committed=sorted({*changes, *extra, *harness}), skipped=skipped)
