@@ -544,9 +544,9 @@ def run(
     from harness.run.phases import next_phase
     from harness.settings import load_settings
 
-    first = open_project(repo, prd) if phase is None or dry_run else None
+    opened = functools.cache(lambda: open_project(repo, prd))  # the phase's choice and the dry run read it once
     if phase is None:
-        assert first is not None
+        first = opened()
         chosen = first.prd.phase(first.prd.feature(feature).phase) if feature else next_phase(first)
         phase = chosen.id
         err_console.print(f"phase {phase} ({escape(chosen.name)}): "
@@ -563,8 +563,7 @@ def run(
         from harness.run.preview import preview
         from harness.run.session import build_agent
 
-        assert first is not None
-        project = first
+        project = opened()
         settings = load_settings(project.repo, flags)
         backend = build_agent(settings)
         template = getattr(backend, "template", None)
