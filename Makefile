@@ -43,13 +43,16 @@ test-clis: setup
 	$(PY) -m pytest -q -n 2 --timeout 1800 -m clis tests/clis
 
 # CPU figures, each a ratio against a baseline timed in the same run (docs/scale.md).
+# The start-up gate (issue 24 asks for 2x) runs last: it does not hold yet (docs/quickstart.md, Start-up time), and a
+# failure there must not keep the other figures from being measured.
 bench: setup
-	$(PY) scripts/bench_startup.py --runs 10 --max-ratio 3
+	$(PY) scripts/bench_progress.py --runs 3 --progress-mb 50 --max-ratio 1.5
 	$(VENV)/bin/lab bench views --threads 1 --batch-size 256 --per-sample 64 --reps 2
 	$(VENV)/bin/lab bench train --threads 1 --batch-size 32 --steps 2
 	$(VENV)/bin/lab bench stream --threads 1 --batch-size 4 --steps 1
 	$(PY) scripts/bench_scale.py
 	unshare -n sh -c 'ip link set lo up && exec $(PY) scripts/bench_ray_seeds.py'
+	$(PY) scripts/bench_startup.py --runs 10 --max-ratio 2
 
 # The same on CUDA: bf16 autocast, channels_last, torch.compile (train.compile), views batched on the GPU.
 bench-gpu: setup

@@ -182,6 +182,22 @@ def print_lint(prd: PRD, repo: Path | None, *, strict: bool) -> int:
     return len(findings) if strict else 0
 
 
+def print_safe_path(prd: PRD, repo: Path) -> None:
+    """Warn about checks that cannot import the repository's own modules under PYTHONSAFEPATH=1, asking the
+    Python the checks will use (judge/safepath.py); nothing when `repo` is no repository ralph can read."""
+    from harness.judge.safepath import safe_path_warnings
+    from harness.settings import SettingsError, check_python, load_settings
+
+    if not (repo / ".git").exists():
+        return
+    try:
+        python = check_python(repo, load_settings(repo).python).executable
+    except SettingsError:
+        return
+    for warning in safe_path_warnings(prd, repo, python):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
 def version_callback(value: bool) -> None:
     if value:
         typer.echo(f"ralph {__version__}")
@@ -230,7 +246,9 @@ def validate(
     checks = sum(len(f.verify) for f in prd.features) + sum(len(p.entry) + len(p.exit) for p in prd.phases)
     console.print(f"[green]✓[/] {escape(str(target))}: {len(prd.phases)} phases, {len(prd.features)} features, "
                   f"{checks} checks")
-    if print_lint(prd, repo, strict=strict):
+    errors = print_lint(prd, repo, strict=strict)
+    print_safe_path(prd, repo)
+    if errors:
         raise typer.Exit(ExitCode.USAGE)
 
 
@@ -287,7 +305,9 @@ def init(
                       "it, so the agent may create it. Once it holds what judges the plan (tests, evaluation code), add it back to "
                       "defaults.protected in PRD.json so no agent can weaken them.")
     print_lint(load_prd(repo / "PRD.json"), repo, strict=False)
-    console.print("next: edit PRD.json, then `ralph validate`, `ralph status` and `ralph run --dry-run`")
+    console.print("next: edit PRD.json, then `ralph validate` and `ralph run --dry-run`; commit the plan before the "
+                  "first `ralph run` (`git add -A && git commit -m plan`: .gitignore now keeps .venv/ and run "
+                  "outputs out)")
 
 
 @command()
@@ -560,8 +580,9 @@ def run(
     from harness.run.phases import next_phase
     from harness.settings import load_settings
 
+    opened = functools.cache(lambda: open_project(repo, prd))  # the phase's choice and the dry run read it once
     if phase is None:
-        first = open_project(repo, prd)
+        first = opened()
         chosen = first.prd.phase(first.prd.feature(feature).phase) if feature else next_phase(first)
         phase = chosen.id
         err_console.print(f"phase {phase} ({escape(chosen.name)}): "
@@ -576,10 +597,10 @@ def run(
         "sandbox": sandbox.value if sandbox else None, "reset_on_fail": reset_on_fail,
     }
     if dry_run:
-        from harness.run.loop import preview
+        from harness.run.preview import preview
         from harness.run.session import build_agent, with_sandbox
 
-        project = open_project(repo, prd)
+        project = opened()
         settings, note = with_sandbox(load_settings(project.repo, flags))  # the preview names the sandbox that runs
         if note:
             err_console.print(f"[bold red]warning:[/] {escape(note)}")

@@ -68,6 +68,20 @@ def is_virtualenv(path: Path) -> bool:
     return (Path(path) / "pyvenv.cfg").is_file()
 
 
+ENVIRONMENT_DIRS = frozenset({"site-packages", "node_modules", "__pypackages__"})
+
+
+def environment_root(repo: Path, rel: str) -> str | None:
+    """The environment `rel` lies in, relative to `repo` (a virtual environment: `pyvenv.cfg`; a conda one:
+    `conda-meta/`; a `site-packages` or `node_modules` tree), or None."""
+    parts = Path(rel).parts
+    for i in range(1, len(parts)):
+        folder = repo.joinpath(*parts[:i])
+        if parts[i - 1] in ENVIRONMENT_DIRS or is_virtualenv(folder) or (folder / "conda-meta").is_dir():
+            return "/".join(parts[:i]) + "/"
+    return None
+
+
 def printable(text: str) -> str:
     """`text` without terminal control sequences and control characters (tabs and newlines stay)."""
     return _CONTROL.sub("", text)

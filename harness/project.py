@@ -6,12 +6,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.books.git.repo import open_repo
+from harness.books.git.repo import require_repository
 from harness.books.layout import RUNS, ralph_dir
 from harness.books.ledger import Ledger
 from harness.books.progress import ProgressLog
 from harness.fileio import atomic_write_text, now_iso
 from harness.plan.prd import PRD, load_prd
+from harness.plan.prdtext import Unreadable, with_passes
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 
@@ -35,7 +36,7 @@ class Project:
     def open(cls, repo: Path | str = ".", prd_path: Path | str | None = None) -> Project:
         """Raises PRDError / VCSError / LedgerError with an actionable message when unusable."""
         repo = Path(repo).resolve()
-        open_repo(repo)
+        require_repository(repo)
         path = Path(prd_path) if prd_path else repo / "PRD.json"
         prd = load_prd(path)
         return cls(repo, path, prd, Ledger(repo, plan=prd), ProgressLog(repo), path.read_text(encoding="utf-8"))
@@ -51,15 +52,19 @@ class Project:
 
     def write_passes(self, passes: dict[str, bool]) -> None:
         """Set `passes` in PRD.json, starting from the text ralph loaded, never from what is on disk now
-        (an edit made meanwhile by anyone else is overwritten, not merged)."""
-        data = json.loads(self.prd_text)
-        for f in data["features"]:
-            if f["id"] in passes:
-                f["passes"] = passes[f["id"]]
+        (an edit made meanwhile by anyone else is overwritten, not merged). Only those values change: the
+        file keeps its author's formatting (plan/prdtext.py), unless it cannot be read that way."""
         for f in self.prd.features:
             if f.id in passes:
                 f.passes = passes[f.id]
-        self.prd_text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        try:
+            self.prd_text = with_passes(self.prd_text, passes)
+        except Unreadable:
+            data = json.loads(self.prd_text)
+            for f in data["features"]:
+                if f["id"] in passes:
+                    f["passes"] = passes[f["id"]]
+            self.prd_text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         atomic_write_text(self.prd_path, self.prd_text)
 
     def log_dir(self, name: str) -> Path:

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import git
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.agents import AGENT_KINDS
-from harness.books.git.repo import VCSError, open_repo
+from harness.books.git.repo import committed_text
 from harness.books.layout import CONFIG_FILE
 from harness.errors import RalphError
 from harness.fileio import is_virtualenv
@@ -37,7 +36,7 @@ class SettingsError(RalphError):
 class RaySettings(BaseModel):
     """`[tool.ralph.executors.ray]`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     address: str | None = Field(None, description="The cluster's dashboard / Job API address, e.g. "
                                 "http://ray-head:8265; RAY_ADDRESS wins when set")
@@ -50,7 +49,7 @@ class RaySettings(BaseModel):
 class ExecutorSettings(BaseModel):
     """`[tool.ralph.executors]`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     ray: RaySettings = Field(default_factory=RaySettings)
 
@@ -58,7 +57,7 @@ class ExecutorSettings(BaseModel):
 class RunSettings(BaseModel):
     """Every budget has a finite default: a loop that nobody capped is a loop that runs all night."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     agent: AgentKind = "anthropic"
     model: str | None = None  # None: the backend's default (anthropic: the newest Sonnet its SDK lists)
@@ -148,14 +147,6 @@ def _read_toml(text: str, where: str, table: tuple[str, ...]) -> dict:
     for key in table:
         data = data.get(key, {})
     return data
-
-
-def committed_text(repo: Path, rel: str) -> str | None:
-    """`rel` as committed at HEAD, or None (not a repository, no commit yet, or not tracked)."""
-    try:
-        return open_repo(repo).git.show(f"HEAD:{rel}", strip_newline_in_stdout=False)
-    except (git.GitCommandError, VCSError):
-        return None
 
 
 def load_settings(repo: Path, overrides: dict | None = None) -> RunSettings:

@@ -80,14 +80,11 @@ def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
     extra = next((name for name, modules in EXTRAS.items() if top in modules), None)
     if extra is None:
         return None
-    root = Path(__file__).resolve().parents[1]
-    if (root / "pyproject.toml").is_file() and (root / "constraints" / "cpu.txt").is_file():  # a clone
-        command = f'{sys.executable} -m pip install -c {root / "constraints" / "cpu.txt"} -e "{root}[{extra}]"'
-    else:
-        command = f'{sys.executable} -m pip install "ralph-lab[{extra}]"'
+    from lab.install import install_command, torch_build_note
+
     return (f"lab needs '{top}', which comes with the [{extra}] extra, and it is not installed in this environment "
-            f"({sys.prefix}).\nInstall it with:\n  {command}\n(with pipx: pipx install --force \"{root}[{extra}]\"; "
-            "in a clone, `make setup` installs every extra)")
+            f"({sys.prefix}).\nInstall it with:\n  {install_command(extra)}\n{torch_build_note()}; in a clone, "
+            "`make setup` installs every extra")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -332,3 +329,7 @@ def main() -> None:
             raise
         err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":  # `python -m lab.cli`: what the seq-jepa template's checks run (the repository's own lab)
+    main()

@@ -10,9 +10,10 @@ one file.
 - **Gates** (`holds`): the harness's comparison of a value with a threshold (`==` within a relative 1e-9 and
   an absolute 1e-12).
 - **Seed groups** (`Result`, `group_by_seed`): a file's run name is its recorded `provenance.run`, else its
-  stem when that ends in a seed suffix (`a-s0.json`), else its folder's name (`runs/a-s0/results.json`); its seed
-  is the recorded one (`provenance.seed`, or `provenance: {seed}`), else the name's suffix (`-s0`, `_seed0`);
-  its group is the name without that suffix, so the seeds of one experiment form one group.
+  stem when that ends in a seed suffix (`a-s0.json`, `a_seed_0.json`, or `a_0.json` recording seed 0), else its
+  folder's name (`runs/a-s0/results.json`); its seed is the recorded one (`provenance.seed`, `provenance: {seed}`
+  or a top-level `seed`), else the name's suffix (`-s0`, `_seed0`, `_seed_0`); its group is the name without
+  that suffix, so the seeds of one experiment form one group, given as run folders or as result files.
 - **Named spreads**: `sample_std` (n − 1; the harness's `agg: mean-std` and `<key>.std`) is the spread of a
   group; `summed_spread` (std(a) + std(b), each a sample std) is the spread `lab diff` puts beside a difference.
   The statistical test of a difference is the harness's `compare` check (docs/statistics.md), not a spread.
@@ -34,7 +35,7 @@ from typing import Any
 
 from harness.judge.checks import aggregate, holds, lookup
 
-SEED_SUFFIX = re.compile(r"[-_](?:s|seed)(\d+)$")
+SEED_SUFFIX = re.compile(r"[-_](?:s|seed)[-_]?(\d+)$")  # a-s0, a_seed0, a_seed_0
 
 
 class ResultsError(ValueError):
@@ -88,11 +89,18 @@ def value(data: Any, key: str, where: Path | str) -> float:
     return out
 
 
+def _ends_in_seed(stem: str, seed: int | None) -> bool:
+    """`std_0.json` recording seed 0: the file is one seed's, named by its stem (a bare number ends a name
+    only when it is the recorded seed, so `resnet-18.json` stays a name)."""
+    return seed is not None and re.search(rf"[-_]{seed}$", stem) is not None
+
+
 def recorded_seed(data: dict[str, Any]) -> int | None:
-    """The seed a decoded results file records: flat `provenance.seed` (seq-JEPA runs) or nested
-    `provenance: {seed}` (the LLM track's layout); None when it records none."""
+    """The seed a decoded results file records: flat `provenance.seed` (seq-JEPA runs), nested
+    `provenance: {seed}` (the LLM track's layout) or a top-level `seed` (ralph's sklearn template); None when it
+    records none."""
     nested = data["provenance"] if isinstance(data.get("provenance"), dict) else {}
-    seed = data.get("provenance.seed", nested.get("seed"))
+    seed = data.get("provenance.seed", nested.get("seed", data.get("seed")))
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
@@ -109,7 +117,7 @@ class Result:
     def group(self) -> str:
         """The name its seeds share: the run name without its seed suffix (`-s{seed}`, `_seed{seed}`), as
         lab/train/logging.py names runs (this module imports nothing of the lab: lab/config.py reads gates here)."""
-        return self.name if self.seed is None else re.sub(rf"[-_](s|seed){self.seed}$", "", self.name)
+        return self.name if self.seed is None else re.sub(rf"[-_]((s|seed)[-_]?)?{self.seed}$", "", self.name)
 
 
 def read(path: Path) -> Result:
@@ -118,7 +126,7 @@ def read(path: Path) -> Result:
     recorded = data.get("provenance.run")
     if isinstance(recorded, str) and recorded:
         name = recorded
-    elif SEED_SUFFIX.search(path.stem):
+    elif SEED_SUFFIX.search(path.stem) or _ends_in_seed(path.stem, recorded_seed(data)):
         name = path.stem
     else:
         name = path.parent.name or path.stem

@@ -1,39 +1,66 @@
 """Start-up time of `ralph` commands (and `lab --help`), as a ratio to a bare `python -c "import typer, rich, pydantic"`.
 
 Each command runs as a fresh process, the way a person's shell runs it: a few warm-up runs, then
-`--runs` timed runs (hyperfine-like; hyperfine itself is not a Python dependency we want). The
-baseline is measured in the same run, so the ratio does not depend on how loaded the machine is.
+`--runs` timed runs (hyperfine-like; hyperfine itself is not a Python dependency we want), the commands
+taking turns. The ratio is of CPU time (user + system, child processes included), measured with the
+baseline in the same run: on a shared machine wall time swings with the load and CPU time does not;
+the wall times are printed beside it.
 
-    python scripts/bench_startup.py [--runs 10] [--max-ratio 2.5]
+    python scripts/bench_startup.py [--runs 10] [--max-ratio 2]
 
-`--max-ratio` makes the script exit 1 when `ralph --help` is slower than that many baselines.
+`--max-ratio` makes the script exit 1 when `ralph --help`, `ralph status` or `ralph run --dry-run` is
+slower than that many baselines (issue 24 asks for 2). The commands run with bytecode caching on, as an
+installed ralph does (pip compiles it), even where the calling shell sets PYTHONDONTWRITEBYTECODE.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.books.init import init_project
 
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+GATED = ("ralph --help", "ralph status", "ralph run --dry-run")  # the commands --max-ratio holds
 
-def timed(argv: list[str], runs: int, warmup: int) -> list[float]:
-    """Wall seconds of `runs` executions of `argv` (after `warmup` untimed ones); exit 0 required."""
-    times = []
+
+@dataclass
+class Timing:
+    """Seconds per run of one command: wall clock, and CPU (user + system, its child processes included)."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+def run_once(argv: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one execution of `argv`; exit 0 required."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def timed(cases: dict[str, list[str]], runs: int, warmup: int) -> dict[str, Timing]:
+    """`runs` timed executions of every command (after `warmup` untimed ones), taken in turns, so a change in
+    the machine's load while the benchmark runs touches every command alike."""
+    results = {name: Timing() for name in cases}
     for i in range(warmup + runs):
-        start = time.perf_counter()
-        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        elapsed = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
-        if i >= warmup:
-            times.append(elapsed)
-    return times
+        for name, argv in cases.items():
+            wall, cpu = run_once(argv)
+            if i >= warmup:
+                results[name].wall.append(wall)
+                results[name].cpu.append(cpu)
+    return results
 
 
 def ralph_argv() -> list[str]:
@@ -65,18 +92,20 @@ def main() -> None:
         lab = Path(sys.executable).parent / "lab"
         if lab.exists():  # the lab extra is installed: its help must not load torch either
             cases["lab --help"] = [str(lab), "--help"]
-        results = {name: timed(argv, args.runs, args.warmup) for name, argv in cases.items()}
+        results = timed(cases, args.runs, args.warmup)
 
-    base = statistics.mean(next(iter(results.values())))
+    base = next(iter(results.values()))
+    ratio = {name: statistics.median(t.cpu) / statistics.median(base.cpu) for name, t in results.items()}
     width = max(map(len, results))
-    print(f"{'command':<{width}}  {'mean':>8}  {'± std':>7}  {'min':>7}  {'ratio':>6}   ({args.runs} runs each)")
-    for name, times in results.items():
-        mean = statistics.mean(times)
-        print(f"{name:<{width}}  {mean * 1000:6.0f}ms  {statistics.stdev(times) * 1000:5.0f}ms  "
-              f"{min(times) * 1000:5.0f}ms  {mean / base:5.2f}×")
-    ratio = statistics.mean(results["ralph --help"]) / base
-    if args.max_ratio is not None and ratio > args.max_ratio:
-        raise SystemExit(f"ralph --help takes {ratio:.2f}× the bare import (limit {args.max_ratio:g}×)")
+    print(f"{'command':<{width}}  {'wall':>7}  {'min':>6}  {'CPU':>6}  {'ratio':>6}   "
+          f"(medians of {args.runs} runs each; ratio of CPU time)")
+    for name, t in results.items():
+        print(f"{name:<{width}}  {statistics.median(t.wall) * 1000:5.0f}ms  {min(t.wall) * 1000:4.0f}ms  "
+              f"{statistics.median(t.cpu) * 1000:4.0f}ms  {ratio[name]:5.2f}×")
+    slow = [f"{name} takes {ratio[name]:.2f}×" for name in GATED if args.max_ratio is not None
+            and ratio[name] > args.max_ratio]
+    if slow:
+        raise SystemExit(f"{'; '.join(slow)} the bare import's CPU time (limit {args.max_ratio:g}×)")
 
 
 if __name__ == "__main__":

@@ -190,6 +190,41 @@ class CommandAgent:
         executable, missing = self.executable()
         if missing or executable is None:
             return ProcessResult(None, missing or "the agent command starts with a shell builtin", 0.0)
+        return self._as_an_attempt(f"{shlex.quote(str(executable))} --version", workdir, sandbox_kind, timeout_s)
+
+    def named_paths(self, workdir: Path) -> list[Path]:
+        """The files and folders the command template names that exist here (a script it runs, a config it
+        reads), absolute; placeholders and option words are left out."""
+        try:
+            words = shlex.split(self.template)
+        except ValueError:
+            return []
+        found = []
+        for word in words[1:]:
+            value = word.split("=", 1)[1] if word.startswith("-") and "=" in word else word
+            if "/" not in value or "{" in value:
+                continue
+            path = Path(value) if value.startswith("/") else Path(workdir) / value
+            if path.exists():
+                found.append(path.absolute())
+        return list(dict.fromkeys(found))
+
+    def hidden_paths(self, workdir: Path, sandbox_kind: str, timeout_s: float = 60.0) -> list[Path]:
+        """Of `named_paths`, those the CLI would not see inside the sandbox (a script under the private /tmp or
+        the empty home): each is tested there with the mounts an attempt gets."""
+        executable, missing = self.executable()
+        paths = self.named_paths(workdir)
+        if not paths or not Environment(sandbox_kind).sandboxed or missing:
+            return []
+        probe = "for p in " + " ".join(shlex.quote(str(p)) for p in paths) + '; do test -e "$p" || echo "$p"; done'
+        done = self._as_an_attempt(probe, workdir, sandbox_kind, timeout_s, executable=executable)
+        hidden = set(done.output_tail.splitlines()) if done.ok else {str(p) for p in paths}
+        return [p for p in paths if str(p) in hidden]
+
+    def _as_an_attempt(self, command: str, workdir: Path, sandbox_kind: str, timeout_s: float,
+                       executable: Path | None = None) -> ProcessResult:
+        """`command`, run the way an attempt runs the CLI: the same environment and the same sandbox mounts."""
+        executable = executable or self.executable()[0]
         task = Task("preflight", 0, "", "", Path(workdir), ralph_dir(workdir) / PREFLIGHT,
                     sandbox=sandbox_kind)  # type: ignore[arg-type]
         environment = Environment(sandbox_kind)
@@ -197,7 +232,7 @@ class CommandAgent:
             extra = self.cli.prepare(Path(scratch)) if self.cli and self.cli.prepare else {}
             readonly, writable = self._mounts(task, Path(scratch), executable, extra) if environment.sandboxed \
                 else ([], [])
-            return environment.run(f"{shlex.quote(str(executable))} --version", workdir, timeout_s=timeout_s,
+            return environment.run(command, workdir, timeout_s=timeout_s,
                                    env=scrubbed_env(self.pass_env, extra=extra), network=False, readonly=readonly,
                                    writable=writable, scratch=Path(scratch), tail_bytes=TAIL_BYTES,
                                    private_home=True)

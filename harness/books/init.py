@@ -73,7 +73,8 @@ def init_project(repo: Path, template_name: str, *, force: bool = False) -> Init
     if missing:
         prefix = "" if not have or gitignore.read_text(encoding="utf-8").endswith("\n") else "\n"
         with open(gitignore, "a", encoding="utf-8") as f:
-            f.write(prefix + "# ralph: harness state and run outputs are never committed\n" + "\n".join(missing) + "\n")
+            f.write(prefix + "# ralph: harness state, run outputs and environments are never committed\n"
+                    + "\n".join(missing) + "\n")
         written.append(f".gitignore (+{len(missing)} lines)")
     fields = {"written": ", ".join(written)}
     if unprotected:

@@ -23,6 +23,7 @@ STATE = "state.json"  # the ledger: per-feature status, attempts and evidence (l
 PROGRESS_CHAIN = "progress.json"  # the hash chain of what ralph wrote to progress.txt (progress.py)
 IN_FLIGHT = "attempt.json"  # the attempt in flight, until it is recorded (ledger.py, run/recovery.py)
 LEFT_TREE = "left-tree"  # the fingerprint of the tree the last attempt left (not the user's dirty tree)
+UNVERIFIED = "unverified.json"  # a feature whose verification was interrupted, and the tree it kept (run/loop.py)
 LOCK = "lock"  # who holds the repository's lock, for the message (the lock is a flock on the directory)
 ATTEMPTS = "attempts.jsonl"  # every judged attempt: verdict, evidence, cost, time, its commit (attempts.py)
 PLOTS = "plots"  # plots/<feature>/<n>/: copies of the images an attempt's checks wrote (attempts.py)

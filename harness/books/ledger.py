@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from harness.books.layout import IN_FLIGHT, LEFT_TREE, LOCK, STATE, ralph_dir
+from harness.books.layout import IN_FLIGHT, LEFT_TREE, LOCK, STATE, UNVERIFIED, ralph_dir
 from harness.books.records import Evidence, JobRecord, Pending, Record, all_passed
 from harness.errors import RalphError
 from harness.fileio import atomic_write_text, now_iso
@@ -325,6 +325,24 @@ def write_left_tree(repo: Path | str, fingerprint: str) -> None:
 def read_left_tree(repo: Path | str) -> str | None:
     path = ralph_dir(repo) / LEFT_TREE
     return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+
+
+def write_unverified(repo: Path | str, feature_id: str, fingerprint: str) -> None:
+    """An interrupted verification of `feature_id` left the tree `fingerprint`: the next run checks it again
+    before the agent gets another attempt (run/loop.py, `PhaseRunner.recheck`)."""
+    atomic_write_text(ralph_dir(repo) / UNVERIFIED, json.dumps({"feature": feature_id, "tree": fingerprint}) + "\n")
+
+
+def take_unverified(repo: Path | str) -> dict[str, str] | None:
+    """The interrupted verification `write_unverified` recorded, removed as it is read (None when there is none)."""
+    path = ralph_dir(repo) / UNVERIFIED
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    finally:
+        path.unlink(missing_ok=True)
+    return found if isinstance(found, dict) else None
 
 
 class RepoLock:

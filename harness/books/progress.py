@@ -35,8 +35,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import git
-
 from harness.books.layout import PROGRESS_CHAIN, PROGRESS_FILE, ralph_dir
 from harness.books.records import Evidence, unique
 from harness.errors import RalphError
@@ -217,6 +215,8 @@ class ProgressLog:
 
     def _matches_commit(self) -> bool:
         """progress.txt is byte for byte the version committed at HEAD (e.g. in a fresh clone)."""
+        import git  # here: GitPython is slow to import, and only a fresh clone's first write needs it
+
         try:
             repo = git.Repo(self.path.parent)
             rel = self.path.resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()

@@ -21,11 +21,13 @@ class Record(BaseModel):
     """Base of everything saved in state.json: Infinity / NaN are written as JSON constants that load
     back, never as null (an unloadable null made every later command fail)."""
 
-    model_config = ConfigDict(ser_json_inf_nan="constants")
+    model_config = ConfigDict(ser_json_inf_nan="constants", defer_build=True)
 
 
 class WandbRun(BaseModel):
     """One W&B run a result file names."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     url: str | None = None
@@ -237,3 +239,8 @@ class Pending(Record):
     entry_kind: str = "attempt"
     entry_fields: dict[str, str] = Field(default_factory=dict)
     entry_agent: dict[str, Any] = Field(default_factory=dict)
+
+
+def headline_metrics(evidence: Iterable[Evidence]) -> dict[str, float]:
+    """Figures from metric checks and comparisons, without the per-seed values (those stay in state.json)."""
+    return {k: v for e in evidence for k, v in e.figures.items() if "[seed=" not in k}

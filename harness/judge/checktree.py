@@ -156,7 +156,7 @@ def run_in_check_tree(
     with tempfile.TemporaryDirectory(prefix="ralph-check-") as tmp:
         root = Path(tmp) / repo.name
         root.mkdir()
-        export_tree(repo, cand.tree, root)
+        export_tree(repo, cand.tree, root, skip=guards.put_back_paths(baseline))
         guards.put_back(root, baseline)
         for rel in withheld:
             gone = root / rel

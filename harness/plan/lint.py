@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Literal
 
 from harness.plan.prd import PRD, Check, Feature
@@ -83,7 +85,7 @@ STATISTICS_HINT = ("to fix: give the gate at least 5 seeds, or test the claim ag
 @dataclass(frozen=True)
 class Finding:
     feature: str  # the feature's id, or "phase N" for a phase's entry and exit checks
-    kind: Literal["no checks", "inspects files only", "weak statistics", "no control"]
+    kind: Literal["no checks", "inspects files only", "weak statistics", "no control", "unwritten file"]
     message: str
     hint: str = HINT  # how to fix it: one line, printed once for all findings that share it
 
@@ -119,7 +121,7 @@ def _skip_options(words: list[str], with_value: frozenset[str]) -> list[str]:
     return words[i:]
 
 
-def _unwrapped(words: list[str]) -> list[str]:
+def unwrapped(words: list[str]) -> list[str]:
     """The command `words` runs: without `VAR=value` prefixes and wrappers (`env`, `timeout 60`, …)."""
     while words:
         name = words[0].rsplit("/", 1)[-1]
@@ -147,6 +149,20 @@ def _shell_script(words: list[str]) -> str | None:
     return words[i] if has_c and i < len(words) else None
 
 
+def commands_in(command: str, depth: int = 0) -> Iterator[list[str]]:
+    """Every simple command `command` runs, unwrapped, with the insides of `bash -c '…'` and `eval` (what can
+    be read statically; an unreadable part yields nothing)."""
+    for words in (simple_commands(command) or []) if depth <= MAX_DEPTH else []:
+        words = unwrapped(words)
+        name = words[0].rsplit("/", 1)[-1] if words else ""
+        script = (" ".join(words[1:]) if name == "eval" else _shell_script(words)) if name in (*SHELLS, "eval") \
+            else None
+        if script is not None:
+            yield from commands_in(script, depth + 1)
+        elif words:
+            yield words
+
+
 def _find_runs_code(words: list[str], depth: int) -> bool:
     """`find … -exec CMD {} ;`: runs code when a command it executes does; `-delete` changes files."""
     if "-delete" in words:
@@ -161,7 +177,7 @@ def _find_runs_code(words: list[str], depth: int) -> bool:
 
 def _runs_code(words: list[str], depth: int) -> bool:
     """Whether one simple command runs code (see the module docstring)."""
-    words = _unwrapped(words)
+    words = unwrapped(words)
     if not words:
         return False
     name = words[0].rsplit("/", 1)[-1]
@@ -281,9 +297,47 @@ def control_findings(prd: PRD) -> list[Finding]:
     return out
 
 
+UNWRITTEN_HINT = ("to fix: put the run that writes the file in the same feature's 'verify', before the gate (run it "
+                  "again there if another feature's checks write it), e.g. {\"name\": \"runs\", \"run\": \"python "
+                  "run.py --out runs/x/results.json\"}; metric files are set aside before verification "
+                  "(judge/freshness.py)")
+
+
+def _names(command: str, path: str) -> bool:
+    """Whether `command` names `path` or a folder above it (`lab eval runs/x` writes runs/x/results.json)."""
+    parts = PurePosixPath(path).parts
+    return any("/".join(parts[:i]) in command for i in range(len(parts), 0, -1)
+               if "/".join(parts[:i]) not in (".", ""))
+
+
+def unwritten_findings(prd: PRD) -> list[Finding]:
+    """Each gate or comparison of a feature that reads a file none of the feature's run checks names (the file or
+    a folder above it): the file is set aside before the checks run, so unless one of them writes it (a script
+    with a fixed output path does, without naming it) the gate fails as "missing". Another feature's check that
+    names it is named in the message: the usual slip."""
+    runs = {f.id: [c.run for c in f.verify if c.run] for f in prd.features}
+    out = []
+    for f in prd.features:
+        for c in f.verify:
+            files = [c.metric.file] if c.metric else [c.compare.a.file, c.compare.b.file] if c.compare else []
+            for path in dict.fromkeys(files):
+                if any(_names(cmd, path) for cmd in runs[f.id]):
+                    continue
+                others = [g for g, cmds in runs.items() if g != f.id and any(_names(cmd, path) for cmd in cmds)]
+                why = (f"it is written by {', '.join(others)}'s checks, not {f.id}'s" if others else
+                       f"none of {f.id}'s run checks names it or its folder" if runs[f.id] else
+                       f"{f.id} has no run check to write it")
+                out.append(Finding(f.id, "unwritten file",
+                                   f"{f.id} / {c.name}: reads {path}, and {why}; metric files are set aside before "
+                                   "a feature's checks run, so the gate fails as missing unless they write it",
+                                   UNWRITTEN_HINT))
+    return out
+
+
 def plan_findings(prd: PRD) -> list[Finding]:
     """One finding per feature that has no check running code or gating a metric, then each statistical gate
     that passes noise too often (`statistics_findings`), then each difference gated against a constant with no
-    control (`control_findings`), in PRD order."""
+    control (`control_findings`), then each gate on a file no check of its feature writes (`unwritten_findings`),
+    in PRD order."""
     return ([f for f in map(feature_finding, prd.features) if f is not None] + statistics_findings(prd)
-            + control_findings(prd))
+            + control_findings(prd) + unwritten_findings(prd))

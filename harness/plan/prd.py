@@ -44,7 +44,9 @@ class UnknownIdError(RalphError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: a model builds its validator when first used, not at import (`ralph status` starts faster,
+    # and the nested models of a PRD are built once, inside the PRD's own validator)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Source(_Strict):
@@ -516,7 +518,7 @@ class PRD(_Strict):
     phases: list[Phase] = Field(min_length=1)
     features: list[Feature] = Field(default_factory=list)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     def output_dirs(self) -> set[str]:
         """Top-level directories checks may write besides the checkout: `defaults.outputs`, and the first
@@ -832,6 +834,8 @@ def json_schema() -> dict[str, Any]:
 
 
 class _Story(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     title: str
     description: str = ""
@@ -842,6 +846,8 @@ class _Story(BaseModel):
 
 
 class _SnarktankPRD(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     project: str
     branchName: str = ""
     description: str = ""

@@ -1,4 +1,5 @@
-"""The human gate between phases: approval requests, and recording approve / reject decisions.
+"""The human gate between phases: recording approve / reject decisions (the request files a run leaves for a
+person are books/requests.py).
 
 A decision lands in three places — `.ralph/state.json`, progress.txt and a git tag
 (`ralph/phase-<id>-approved` or `-rejected`) — and approval is refused while the phase's exit
@@ -7,18 +8,13 @@ criteria (every feature passing, every exit check passing at the current commit)
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 from harness.books.git.refs import tag_phase_approved, tag_phase_rejected
 from harness.books.git.repo import head_sha
-from harness.books.layout import APPROVALS, ralph_dir
 from harness.books.ledger import Decision
 from harness.books.progress import LogEntry
 from harness.books.records import Evidence
+from harness.books.requests import request_path
 from harness.errors import ExitCode, RalphError
-from harness.fileio import atomic_write_text, now_iso
 from harness.judge.checks import Reporter
 from harness.judge.verify import verify_exit
 from harness.plan.prd import Phase
@@ -34,36 +30,6 @@ class ApprovalRefused(RalphError):
         self.failures = failures
         items = "\n".join(f"  - {f}" for f in failures)
         super().__init__(f"phase {phase.id} ({phase.name}) cannot be approved; its exit criteria fail:\n{items}")
-
-
-def request_path(repo: Path | str, phase_id: int) -> Path:
-    return ralph_dir(repo) / APPROVALS / f"phase-{phase_id}.request.json"
-
-
-def write_request(repo: Path | str, phase: Phase, summary: str, details: dict[str, Any] | None = None) -> Path:
-    """Write `.ralph/approvals/phase-N.request.json` for a person to act on; returns its path."""
-    path = request_path(repo, phase.id)
-    body = {
-        "phase": phase.id,
-        "name": phase.name,
-        "goal": phase.goal,
-        "requested_at": now_iso(),
-        "commit": head_sha(repo),
-        "summary": summary,
-        "approve": f"ralph approve {phase.id} --by NAME [--note TEXT]",
-        "reject": f"ralph reject {phase.id} --reason TEXT",
-        **(details or {}),
-    }
-    atomic_write_text(path, json.dumps(body, indent=2) + "\n")
-    return path
-
-
-def pending_request(repo: Path | str, phase_id: int) -> dict[str, Any] | None:
-    path = request_path(repo, phase_id)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None
 
 
 def exit_failures(project: Project, phase: Phase, exit_evidence: list[Evidence]) -> list[str]:

@@ -14,16 +14,19 @@ progress.txt before the next step starts, so a crash or Ctrl-C loses at most the
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
-from harness.books.git.commits import commit_worktree, comparison_lines, headline_metrics
+from harness.books.git.commits import commit_files, commit_worktree, comparison_lines
 from harness.books.git.refs import Refs, check_refs, read_refs
 from harness.books.git.repo import (
+    committed_text,
     discard_changes,
     head_sha,
     ignored_dirs,
@@ -33,11 +36,20 @@ from harness.books.git.repo import (
     uncommitted,
 )
 from harness.books.layout import PROGRESS_FILE
-from harness.books.ledger import MARK, clear_inflight, read_left_tree, write_inflight, write_left_tree
+from harness.books.ledger import (
+    MARK,
+    clear_inflight,
+    read_left_tree,
+    take_unverified,
+    write_inflight,
+    write_left_tree,
+    write_unverified,
+)
 from harness.books.progress import LogEntry
-from harness.books.records import Evidence, JobRecord, all_passed, report_values
+from harness.books.records import Evidence, JobRecord, all_passed, headline_metrics, report_values
+from harness.books.requests import write_request
 from harness.errors import ExitCode, RalphError
-from harness.fileio import clip, now_iso, printable
+from harness.fileio import clip, environment_root, now_iso, printable
 from harness.judge import jobs
 from harness.judge.checks import Reporter, plan_labels
 from harness.judge.checktree import check_phase
@@ -47,14 +59,12 @@ from harness.plan.prd import Feature, Phase
 from harness.project import Project
 from harness.run import approval
 from harness.run.blocks import failing_checks
-from harness.run.prompt import build_prompt, build_system, describe_check, describe_failure
+from harness.run.prompt import attempt_prompts, describe_failure
 from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 from harness.sandbox.proc import Reaper
 from harness.sandbox.toolchain import Fingerprint, fingerprint, library_roots
 from harness.settings import RunSettings, check_python
-
-PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
 
 
 class EntryNotMet(RalphError):
@@ -140,15 +150,16 @@ class Spend:
         self.iterations -= 1
 
 
-def attempt_prompts(project: Project, feature: Feature, attempt: int, max_attempts: int,
-                    last_failure: str) -> tuple[str, str]:
-    """(system, prompt) for one attempt, exactly as the agent receives them (and `--dry-run` shows)."""
-    path = project.repo / PRINCIPLES_FILE
-    principles = path.read_text(encoding="utf-8") if path.is_file() else ""
-    system = build_system(principles, feature, protected=project.protected,
-                          check_timeout_s=project.prd.defaults.check_timeout_s,
-                          dependencies={d: project.ledger.feature(d).status for d in feature.depends_on})
-    return system, build_prompt(attempt, max_attempts, last_failure, project.progress.tail(3))
+def _plan_without_passes(text: str) -> object:
+    """The plan `text` holds with every feature's `passes` left out (the text itself when it is not JSON)."""
+    try:
+        data = json.loads(text)
+        for f in data.get("features", []) if isinstance(data, dict) else []:
+            if isinstance(f, dict):
+                f.pop("passes", None)
+        return data
+    except ValueError:
+        return text
 
 
 class LoopView(Reporter, Protocol):
@@ -282,23 +293,52 @@ class PhaseRunner:
 
     def check_tree(self) -> None:
         """Refuse a detached HEAD, and a dirty tree that is not ralph's own leftovers (or commit it,
-        `--allow-dirty`): before the first attempt, so nothing of the user's is taken for the agent's."""
+        `--allow-dirty`): before the first attempt, so nothing of the user's is taken for the agent's. A plan
+        the user edited is committed as theirs (`commit_plan_edits`)."""
         repo = self.project.repo
         require_branch(open_repo(repo))
         own = jobs.own_paths(self.project)  # left by attempts whose checks still run as jobs: theirs, not yours
         dirty = [p for p in uncommitted(repo) if p not in own]
-        if not dirty or read_left_tree(repo) == tree_fingerprint(repo):
-            return
+        if dirty and read_left_tree(repo) != tree_fingerprint(repo):
+            self.commit_dirty(dirty)
+        self.commit_plan_edits()
+
+    def commit_dirty(self, dirty: list[str]) -> None:
+        """Refuse the user's uncommitted changes (`dirty`), or commit them as theirs with `--allow-dirty`, unless
+        they are mostly an environment (a venv, site-packages, node_modules) that .gitignore should name."""
+        repo = self.project.repo
         if not self.allow_dirty:
             listed = "\n".join(f"  {p}" for p in dirty[:20]) + (f"\n  … and {len(dirty) - 20} more" if len(dirty) > 20
                                                                    else "")
             raise DirtyTree(f"the working tree has uncommitted changes, which would be committed as the agent's work:\n"
                             f"{listed}\ncommit or stash them, or pass --allow-dirty to commit them first as your own "
                             "commit")
+        environments = Counter(root for p in dirty if (root := environment_root(repo, p)))
+        if sum(environments.values()) * 2 > len(dirty):
+            found = ", ".join(f"{root} ({n:,} files)" for root, n in environments.most_common(5))
+            raise DirtyTree(f"--allow-dirty would commit an environment: {sum(environments.values()):,} of the "
+                            f"{len(dirty):,} uncommitted files are in {found}. Add it to .gitignore (`ralph init` "
+                            "writes .venv/ there) and run again; nothing was committed")
         done = commit_worktree(repo, "chore: uncommitted changes before ralph run\n\nCommitted by `ralph run "
                                      "--allow-dirty` as the user's own work, before any agent attempt.\n")
         self.start_sha = done.sha
         self.record("dirty-tree-committed", fields={"commit": done.sha, "paths": ", ".join(done.committed)})
+
+    def commit_plan_edits(self) -> None:
+        """PRD.json as the user left it, when it differs from HEAD's in more than the `passes` ralph writes:
+        committed on its own, as the user's, so the agent's commit holds only what ralph wrote to the plan
+        (issue 24: the user's uncommitted edit landed inside the agent's commit)."""
+        repo, path = self.project.repo, self.project.prd_path.resolve()
+        if not path.is_relative_to(repo):
+            return
+        rel = path.relative_to(repo).as_posix()
+        committed = committed_text(repo, rel)
+        if committed is not None and _plan_without_passes(committed) == _plan_without_passes(self.project.prd_text):
+            return
+        sha = commit_files(repo, [rel], f"chore(plan): {rel} as edited before ralph run\n\nCommitted by `ralph run` "
+                                         "as the user's own edit, before any agent attempt.\n")
+        self.start_sha = sha
+        self.record("plan-committed", fields={"commit": sha, "path": rel})
 
     def check_entry(self) -> None:
         """Refuse to start unless the phases it follows are approved (if they ask) and entry checks pass."""
@@ -350,6 +390,11 @@ class PhaseRunner:
             self.search(feature)
             return
         last_failure = describe_failure(ledger.feature(feature.id).last_evidence)
+        rechecked = self.recheck(feature)
+        if rechecked is not None:
+            if rechecked.passed or rechecked.status == "running":
+                return
+            last_failure = describe_failure(rechecked.evidence)
         unchanged_streak, last_signature, outages = 0, None, 0
         while True:
             state = ledger.feature(feature.id)
@@ -393,6 +438,22 @@ class PhaseRunner:
             if self.settings.reset_on_fail:
                 discard_changes(self.project.repo)
                 write_left_tree(self.project.repo, tree_fingerprint(self.project.repo))
+
+    def recheck(self, feature: Feature) -> FeatureVerdict | None:
+        """The verdict on the tree an interrupted verification of `feature` kept, checked again before the agent
+        gets another attempt (issue 24: the rerun ran the agent again); None when there is no such tree, or it
+        has changed since (then the attempt goes ahead as usual)."""
+        kept = take_unverified(self.project.repo)
+        if kept is None or kept.get("feature") != feature.id or kept.get("tree") != tree_fingerprint(self.project.repo):
+            return None
+        self.view.say(f"{feature.id}: checking again the tree the interrupted verification kept")
+        occasion = Occasion("verify", {"after": "an interrupted verification; the tree it kept, checked again"})
+        try:
+            return verify_feature(self.project, feature, commit=True, reporter=self.view, occasion=occasion,
+                                  shared=ignored_dirs(self.project.repo), wait=False)
+        except KeyboardInterrupt:  # interrupted again: the next run still owes it a check
+            write_unverified(self.project.repo, feature.id, kept["tree"])
+            raise
 
     def wait_out(self, feature: Feature, outage: AgentOutage, outages: int) -> None:
         """After the `outages`-th outage in a row: wait before the retry (`outage_backoff_s`), or, once those
@@ -510,9 +571,13 @@ class PhaseRunner:
             verdict = verify_feature(project, feature, commit=True, reporter=self.view, occasion=occasion,
                                      baseline=snapshot, refs=refs, shared=shared, wait=False)
         except KeyboardInterrupt:
+            guards.check_and_restore(project.repo, snapshot.without(PROGRESS_FILE))
+            write_unverified(project.repo, feature.id, tree_fingerprint(project.repo))
             self.record("interrupted", subject=feature.id, fields={"attempt": str(number), "during": "checks",
-                                                                   "attempts": "not counted"})
-            raise Interrupted(f"interrupted while verifying {feature.id}; `ralph run` resumes") from None
+                                                                   "attempts": "not counted",
+                                                                   "next": "the kept tree is checked again first"})
+            raise Interrupted(f"interrupted while verifying {feature.id}; `ralph run` checks the tree it kept again, "
+                              "then resumes") from None
         except Exception as e:  # fails closed: judging the agent's work broke, so the attempt fails, on the record
             verdict = self._unjudged(feature, occasion, snapshot, refs, e)
         self.view.attempt_finished(result.usage, "running" if verdict.status == "running"
@@ -594,43 +659,8 @@ class PhaseRunner:
             if choice == "reject":
                 approval.reject(project, phase.id, by=name, reason=text)
                 return Outcome(ExitCode.FAILED, f"phase {phase.id} rejected by {name}: {text}")
-        path = approval.write_request(project.repo, phase, summary)
+        path = write_request(project.repo, phase, summary)
         self.record("approval-request", fields={"request": str(path.relative_to(project.repo))})
         return Outcome(ExitCode.AWAITING_APPROVAL,
                        f"phase {phase.id} awaits approval: {path.relative_to(project.repo)}\n"
                        f"approve: ralph approve {phase.id} --by NAME   reject: ralph reject {phase.id} --reason TEXT")
-
-
-def preview(project: Project, phase_id: int, settings: RunSettings, feature_id: str | None = None, *,
-            agent: str = "") -> str:
-    """What `ralph run --dry-run` prints: `agent` (the backend, described) and budgets, entry and exit
-    checks, the system prompt's common part once, then each feature's own part and its first prompt."""
-    phase = project.prd.phase(phase_id)
-    d = project.prd.defaults
-    max_attempts = settings.max_attempts or d.max_attempts
-    out = [f"# Phase {phase.id}: {phase.name} (dry run: nothing is executed)",
-           f"agent: {agent or settings.agent}; sandbox {settings.sandbox}",
-           f"checks use Python: {check_python(project.repo, settings.python).describe()}",
-           f"budgets: {settings.max_iterations} attempts in this run, {max_attempts} per feature, "
-           f"{settings.attempt_timeout_s or d.attempt_timeout_s:g} s and {settings.max_turns} turns per attempt; "
-           f"${settings.max_cost_usd:g}, {settings.max_tokens:,} tokens, {settings.max_hours:g} h for the run"]
-    out += ["## Entry checks", *([describe_check(c, d.check_timeout_s) for c in phase.entry] or ["(none)"])]
-    features = [project.prd.feature(feature_id)] if feature_id else project.prd.features_in_phase(phase.id)
-    common: str | None = None
-    for f in features:
-        state = project.ledger.feature(f.id)
-        if state.status == "passing":
-            out.append(f"## {f.id}: passing, skipped")
-            continue
-        system, prompt = attempt_prompts(project, f, state.attempts + 1, max_attempts,
-                                         describe_failure(state.last_evidence))
-        head, _, own = system.partition("\n\n# Feature ")
-        if common is None:
-            common = head
-            out += ["## System prompt, common to every feature (cached across attempts)", common]
-        waiting = [dep for dep in f.depends_on if project.ledger.feature(dep).status != "passing"]
-        note = f" (starts only once {', '.join(waiting)} pass{'es' * (len(waiting) == 1)})" if waiting else ""
-        out += [f"## {f.id}: {state.status}, next attempt {state.attempts + 1}/{max_attempts}{note}",
-                "### system, this feature's part", "# Feature " + own, "### prompt", prompt]
-    out += ["## Exit checks", *([describe_check(c, d.check_timeout_s) for c in phase.exit] or ["(none)"])]
-    return "\n\n".join(out)

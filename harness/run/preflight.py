@@ -1,6 +1,7 @@
 """Before the first attempt: is the agent runnable here? Answers exit 2 with the fix, charging nothing.
 
-Checked, in order: the agent's executable exists; for a CLI ralph knows (claude, codex, aider,
+Checked, in order: the agent's executable exists; under a sandbox, the files its command names (a script
+under /tmp) are visible there, as the attempt will run; for a CLI ralph knows (claude, codex, aider,
 however the template names it), its credentials are present (an API key variable, or the CLI's
 own login file) and it answers `--version` inside the sandbox when one is used, with the same
 mounts an attempt gets, so a CLI the sandbox hides is caught here. Another command need not
@@ -52,6 +53,13 @@ def _command(agent: CommandAgent, workdir: Path, sandbox_kind: str) -> str:
         egress = agent.egress()
     except ValueError as exc:
         raise PreflightError(f"{exc}: fix the CLI's base URL variable or --agent-api; nothing was run") from None
+    hidden = agent.hidden_paths(workdir, sandbox_kind)
+    if hidden:
+        names = ", ".join(str(p) for p in hidden)
+        raise PreflightError(
+            f"the agent command names {names}, which the {sandbox_kind} sandbox does not show the agent (it has a "
+            "private /tmp and an empty home; it shows the repository and installed software): move it into the "
+            "repository or next to the agent's installation, or run with --sandbox none; nothing was run")
     if resolve_sandbox(sandbox_kind)[0] != "bwrap":  # no sandbox (or none available): no network namespace
         return _cli(agent, workdir, sandbox_kind)
     return f"{_cli(agent, workdir, sandbox_kind)}; its network reaches {egress.describe()}"

@@ -9,10 +9,16 @@ cache it; `prompt` is what changed since the last attempt
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from harness.books.records import Evidence
 from harness.fileio import clip
 from harness.plan.prd import Check, Comparison, Feature, claim_text
+
+if TYPE_CHECKING:
+    from harness.project import Project
+
+PRINCIPLES_FILE = "DESIGN-PRINCIPLES.md"
 
 PRINCIPLES_MAX = 6_000
 FAILURE_MAX = 1_500  # tail of the failing output, as AI-Scientist does; enough for a traceback
@@ -127,3 +133,14 @@ def build_prompt(attempt: int, max_attempts: int, last_failure: str, recent_prog
         parts.append("# Recent progress (harness log)\n" + clip(recent_progress.strip(), PROGRESS_MAX, "tail"))
     parts.append("Do the work now. The harness verifies when you stop.")
     return "\n\n".join(parts)
+
+
+def attempt_prompts(project: Project, feature: Feature, attempt: int, max_attempts: int,
+                    last_failure: str) -> tuple[str, str]:
+    """(system, prompt) for one attempt, exactly as the agent receives them (and `--dry-run` shows)."""
+    path = project.repo / PRINCIPLES_FILE
+    principles = path.read_text(encoding="utf-8") if path.is_file() else ""
+    system = build_system(principles, feature, protected=project.protected,
+                          check_timeout_s=project.prd.defaults.check_timeout_s,
+                          dependencies={d: project.ledger.feature(d).status for d in feature.depends_on})
+    return system, build_prompt(attempt, max_attempts, last_failure, project.progress.tail(3))

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -73,12 +74,36 @@ def readonly_paths(repo: Path, patterns: Iterable[str] = ()) -> list[Path]:
 
 @dataclass(frozen=True)
 class FileState:
-    """One protected file as it was: content (or link target) and permission bits."""
+    """One protected file as it was: content (or link target), permission bits, and its stat fingerprint
+    (`fingerprint`) when it was read, or None when unknown (restored from disk, or changing as it was read)."""
 
-    sha256: str
     data: bytes
     mode: int
     link: str | None = None
+    stat: tuple[int, ...] | None = None
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Computed when first compared: a file whose stat fingerprint is unchanged is never hashed."""
+        if self.link is not None:
+            return hashlib.sha256(b"link:" + self.link.encode()).hexdigest()
+        return hashlib.sha256(self.data).hexdigest()
+
+    def same(self, other: FileState) -> bool:
+        return (self.link, self.mode) == (other.link, other.mode) and self.data == other.data
+
+
+def fingerprint(path: Path) -> tuple[int, ...] | None:
+    """Device, inode, size, mtime and ctime of `path` itself (not a link's target), or None when it is gone.
+
+    Equal fingerprints mean equal content: the kernel sets ctime on every write, rename and chmod, and no
+    unprivileged process can set it back (utime sets only mtime and atime); progress.txt's record relies
+    on the same rule (books/progress.py)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode
 
 
 @dataclass(frozen=True)
@@ -105,7 +130,7 @@ class Snapshot:
     @classmethod
     def from_json(cls, data: dict) -> Snapshot:
         def entry(d: dict | None) -> FileState | None:
-            return None if d is None else FileState(d["sha256"], base64.b64decode(d["data"]), d["mode"], d["link"])
+            return None if d is None else FileState(base64.b64decode(d["data"]), d["mode"], d["link"])
         return cls(Path(data["repo"]), tuple(data["patterns"]),
                    {rel: entry(e) for rel, e in data["entries"].items()},  # type: ignore[misc]
                    {rel: (digest, entry(e)) for rel, (digest, e) in data["configs"].items()})
@@ -134,12 +159,24 @@ def config_digest(path: Path, tables: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# A fingerprint is trusted only for a file last changed this long before it was read: the kernel's file
+# clock ticks coarsely (a jiffy, up to 10 ms), so a write in the same tick could leave ctime unchanged.
+SETTLED_NS = 20_000_000
+
+
 def _read(path: Path) -> FileState:
+    start = time.time_ns()
+    before = fingerprint(path)
+    settled = before if before is not None and before[4] < start - SETTLED_NS else None
     if path.is_symlink():
-        target = os.readlink(path)
-        return FileState(hashlib.sha256(b"link:" + target.encode()).hexdigest(), b"", 0, target)
+        return FileState(b"", 0, os.readlink(path), settled)
     data = path.read_bytes()
-    return FileState(hashlib.sha256(data).hexdigest(), data, path.stat().st_mode & 0o7777)
+    return FileState(data, path.stat().st_mode & 0o7777, stat=settled if fingerprint(path) == before else None)
+
+
+def _unchanged(path: Path, entry: FileState) -> bool:
+    """`path` is still exactly what `entry` read, by its stat fingerprint alone (no read of a long log)."""
+    return entry.stat is not None and fingerprint(path) == entry.stat
 
 
 @functools.cache
@@ -192,14 +229,21 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _restore(path: Path, entry: FileState) -> None:
+def _restore(path: Path, entry: FileState, source: Path | None = None) -> None:
+    """Make `path` what `entry` read; from `source` (the file it was read from) by a kernel copy when that
+    is provably unchanged since, so a long log is not written out of Python's memory."""
     _remove(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if entry.link is not None:
         path.symlink_to(entry.link)
-    else:
-        path.write_bytes(entry.data)
-        path.chmod(entry.mode)
+        return
+    if source is not None and _unchanged(source, entry):
+        shutil.copyfile(source, path, follow_symlinks=False)
+        if _unchanged(source, entry):  # and still so after the copy: nothing changed it meanwhile
+            path.chmod(entry.mode)
+            return
+    path.write_bytes(entry.data)
+    path.chmod(entry.mode)
 
 
 def check_and_restore(repo: Path, before: Snapshot) -> list[str]:
@@ -208,6 +252,8 @@ def check_and_restore(repo: Path, before: Snapshot) -> list[str]:
     changed: list[str] = []
     for rel, entry in before.entries.items():
         path = repo / rel
+        if _unchanged(path, entry):
+            continue
         now = _read(path) if (path.is_symlink() or path.is_file()) else None
         if now is None or now.sha256 != entry.sha256 or now.mode != entry.mode:
             _restore(path, entry)
@@ -222,6 +268,11 @@ def check_and_restore(repo: Path, before: Snapshot) -> list[str]:
     return sorted(changed)
 
 
+def put_back_paths(before: Snapshot) -> list[str]:
+    """The files `put_back` writes from `before` (so a checkout may leave them out)."""
+    return [rel for rel in before.entries if not rel.startswith((f"{GIT_DIR}/", f"{RALPH_DIR}/"))]
+
+
 def put_back(root: Path, before: Snapshot) -> None:
     """Make the protected files under `root` (a clean checkout of the candidate) what `before` saw.
 
@@ -230,13 +281,11 @@ def put_back(root: Path, before: Snapshot) -> None:
     root = Path(root)
     for rel in sorted(expand(root, before.patterns) - before.entries.keys()):
         _remove(root / rel)
-    for rel, entry in before.entries.items():
-        path = root / rel
-        if rel.startswith((f"{GIT_DIR}/", f"{RALPH_DIR}/")):
-            continue
+    for rel in put_back_paths(before):
+        path, entry = root / rel, before.entries[rel]
         if entry.link is None and path.is_file() and not path.is_symlink() and path.stat().st_size == len(entry.data) \
-                and _read(path) == entry:
-            continue  # already as it was (the usual case): no rewrite of a large log
-        _restore(path, entry)
+                and _read(path).same(entry):
+            continue  # already as it was: no rewrite of a large log
+        _restore(path, entry, before.repo / rel)
     for rel, (_, entry) in before.configs.items():
         _restore(root / rel, entry) if entry is not None else _remove(root / rel)

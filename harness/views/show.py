@@ -27,6 +27,7 @@ from harness.books.git.kept import Diff, attempt_diff
 from harness.books.layout import RUNS, ralph_dir
 from harness.errors import RalphError
 from harness.fileio import printable
+from harness.judge.safepath import explanation
 
 if TYPE_CHECKING:
     from harness.books.records import Evidence
@@ -80,10 +81,7 @@ def safe_path_hint(evidence: Evidence, repo: Path) -> str | None:
     here = next((f / c for f in folders for c in (f"{name}.py", name) if (f / c).exists()), None)
     if here is None:
         return None
-    return (f"'{name}' is in the repository ({log_path_text(str(here), repo)}), but checks run with PYTHONSAFEPATH=1: "
-            "neither the script's folder nor the working directory is on sys.path, so no file there can stand in for "
-            "a library. Make it part of an installed package (pip install -e .), or start the check's command with "
-            "PYTHONPATH=. in PRD.json.")
+    return explanation(name, log_path_text(str(here), repo))
 
 
 def check_failure(subject: str, evidence: Evidence, repo: Path, lines: int = TAIL_LINES) -> RenderableType:

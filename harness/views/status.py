@@ -13,15 +13,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from harness.books.git.commits import headline_metrics
 from harness.books.git.repo import head_sha
 from harness.books.ledger import LEGACY_NOTE, FeatureState
-from harness.books.records import comparisons, report_values, unique
+from harness.books.records import comparisons, headline_metrics, report_values, unique
+from harness.books.requests import pending_request
 from harness.errors import RalphError
 from harness.fileio import now_iso
 from harness.optimize.board import load_board
 from harness.project import Project
-from harness.run.approval import pending_request
 from harness.run.phases import exit_results, phase_status
 
 STYLES = {

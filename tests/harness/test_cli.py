@@ -229,8 +229,8 @@ def test_feature_without_checks_never_passes(prd_repo: Path, prd_dict):
 
 
 def test_approval_request_shows_on_the_board_and_clears_on_decision(prd_repo: Path):
+    from harness.books.requests import request_path, write_request
     from harness.plan.prd import load_prd
-    from harness.run.approval import request_path, write_request
 
     for fid in ("FEAT-1", "FEAT-2"):
         ralph("verify", fid, "--commit", "-C", prd_repo)

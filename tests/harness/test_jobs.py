@@ -133,6 +133,32 @@ def test_the_job_entry_scrubs_times_out_and_returns_what_changed(tmp_path: Path)
     # the timer killed the command's whole process group, its background sleep included
 
 
+def test_returned_metric_files_under_an_ignored_folder_are_not_committed(prd_repo: Path) -> None:
+    """Issue 24 (minor): the files a Ray job returned were force-added, so runs/ (ignored) was committed. They stay
+    in the working tree for the gates, out of the commit, named in it as left out."""
+    from harness.plan.prd import load_prd
+
+    (prd_repo / ".gitignore").write_text(".ralph/\nruns/\nscratch/\n")
+    git(prd_repo, "add", "-A")
+    git(prd_repo, "commit", "-qm", "plan")
+    (prd_repo / "train.py").write_text("the job's code\n")
+    base = head_sha(prd_repo)
+    held = changes_between(prd_repo, f"{base}^{{tree}}", candidate(prd_repo).tree)
+    (prd_repo / "runs" / "q-s0").mkdir(parents=True)
+    (prd_repo / "runs" / "q-s0" / "results.json").write_text('{"acc": 0.9}')
+    (prd_repo / "summary.json").write_text("{}")
+    (prd_repo / "scratch").mkdir()
+    (prd_repo / "scratch" / "seeds.json").write_text("{}")
+    feature = load_prd(prd_repo / "PRD.json").features[0]
+    done = commit_held(prd_repo, feature, 1, [], held,
+                       outputs=["runs/q-s0/results.json", "scratch/seeds.json", "summary.json"])
+    assert set(git(prd_repo, "show", "--name-only", "--format=", done.sha).split()) == {"train.py", "summary.json"}
+    assert [p for p, _ in done.skipped] == ["runs/q-s0/results.json", "scratch/seeds.json"]
+    assert ("scratch/seeds.json", "ignored by .gitignore") in done.skipped
+    assert "runs/q-s0/results.json" in git(prd_repo, "show", "-s", "--format=%B", done.sha)
+    assert (prd_repo / "runs" / "q-s0" / "results.json").is_file()
+
+
 def test_a_running_features_changes_stay_out_of_another_features_commit(prd_repo: Path) -> None:
     git(prd_repo, "add", "-A")
     git(prd_repo, "commit", "-qm", "plan")

@@ -412,6 +412,38 @@ def test_allow_dirty_commits_the_users_changes_first(judged: Path, tmp_path: Pat
         ["README.md", "private-notes.txt"]
 
 
+def test_allow_dirty_refuses_a_tree_that_is_mostly_an_environment(judged: Path, tmp_path: Path) -> None:
+    """Issue 24: a venv ralph init did not ignore listed 11,329 files, and --allow-dirty committed them all."""
+    (judged / "README.md").write_text("# my uncommitted edit\n")
+    env = judged / "myenv"
+    (env / "lib" / "site-packages" / "pkg").mkdir(parents=True)
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    for i in range(30):
+        (env / "lib" / "site-packages" / "pkg" / f"m{i}.py").write_text("x = 1\n")
+    ran = tmp_path / "agent-ran"
+    before = subjects(judged)
+    result = run(judged, agent(tmp_path, f"touch {ran}\n"), "--phase", "2", "--allow-dirty")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    out = " ".join(result.output.split())
+    assert "--allow-dirty would commit an environment: 31 of the 32 uncommitted files are in myenv/" in out
+    assert subjects(judged) == before and not ran.exists()
+
+
+def test_the_users_uncommitted_plan_edit_is_committed_as_theirs(judged: Path, tmp_path: Path) -> None:
+    """Issue 24 (minor): an edit to PRD.json the user had not committed landed inside the agent's commit. It is
+    now its own commit, before the attempt; the feature's commit changes only `passes` in the plan."""
+    plan = json.loads((judged / "PRD.json").read_text())
+    plan["description"] = "my uncommitted edit to the plan"
+    (judged / "PRD.json").write_text(json.dumps(plan, indent=2))
+    result = run(judged, agent(tmp_path, "echo work > work.txt\n"), "--phase", "2")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert subjects(judged)[:3] == ["feat(W-1): do the work", "chore(plan): PRD.json as edited before ralph run",
+                                    "setup"]
+    assert git(judged, "show", "--name-only", "--format=", "HEAD~1").splitlines() == ["PRD.json"]
+    users, agents = (git(judged, "show", f"{rev}:PRD.json") for rev in ("HEAD~1", "HEAD"))
+    assert agents != users and agents.replace(', "passes": true', "") == users  # only passes, in place
+
+
 def test_detached_head_is_refused_before_any_attempt(judged: Path, tmp_path: Path) -> None:
     git(judged, "checkout", "-q", "--detach")
     ran = tmp_path / "agent-ran"

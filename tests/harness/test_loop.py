@@ -313,6 +313,36 @@ def test_sigint_mid_attempt_then_resume_without_duplicates(plan_repo: Path) -> N
     assert Ledger(plan_repo).feature("FEAT-A").attempts == 1  # Ctrl-C is not the agent's failure
 
 
+def test_sigint_during_the_checks_then_the_rerun_checks_the_kept_tree_first(plan_repo: Path) -> None:
+    """Issue 24 (minor): after Ctrl-C during verification the rerun ran the agent again; it now checks the tree
+    the interrupted verification kept, and the agent is not run when that passes."""
+    parent, resumed = plan_repo.parent, plan_repo.parent / "resumed"
+    slow_score = (f"import json, pathlib, time\nif not pathlib.Path({str(resumed)!r}).exists():\n"
+                  f"    pathlib.Path({str(parent / 'checking')!r}).touch()\n    time.sleep(60)\n"
+                  "json.dump({'score': 0.8}, open('score.json', 'w'))\n")
+    script = _replay(plan_repo, {
+        "FEAT-A": [[{"write": "a.txt", "content": "a"}]],
+        "FEAT-B": [[{"run": f"echo ran >> {parent / 'agent-runs'}"}, {"write": "score.py", "content": slow_score}]],
+    })
+    cmd = [sys.executable, "-c", "from harness.cli import main; main()", "run", "--phase", "1",
+           "--agent", "replay", "--agent-cmd", str(script), "--no-input", "-C", str(plan_repo)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (parent / "checking").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.INTERRUPTED, out
+    assert "checks the tree it kept again" in out
+    resumed.touch()
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == ExitCode.AWAITING_APPROVAL, rerun.stdout + rerun.stderr
+    assert (parent / "agent-runs").read_text() == "ran\n"  # the agent ran once, before the interruption
+    assert commits(plan_repo)[0] == "feat(FEAT-B): score well"
+    assert Ledger(plan_repo).feature("FEAT-B").status == "passing"
+    assert "checked again" in (plan_repo / "progress.txt").read_text()
+
+
 @pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
 def test_checks_under_the_sandbox_cannot_write_the_judge(plan_repo: Path) -> None:
     project = Project.open(plan_repo)

@@ -150,3 +150,18 @@ def test_a_neighbour_module_that_checks_cannot_import_is_explained(prd_repo: Pat
     (prd_repo / "PRD.json").write_text(json.dumps(plan))
     fixed = ralph("verify", "FEAT-1", "-C", prd_repo)
     assert fixed.exit_code == 0 and "hint:" not in fixed.output
+
+
+def test_status_and_dry_run_load_neither_gitpython_nor_the_judge(prd_repo: Path) -> None:
+    """Issue 24 (speed): GitPython alone costs about a bare `import typer, rich, pydantic`; the read-only commands
+    ask git itself, and the dry run's prompts come from run/preview.py, not the loop."""
+    git(prd_repo, "add", "-A")
+    git(prd_repo, "commit", "-q", "-m", "plan")
+    heavy = ("git", "harness.judge.verify", "harness.run.loop", "harness.books.git.commits")
+    for args in (["status"], ["run", "--dry-run"], ["validate"]):
+        code = ("import sys\nfrom typer.testing import CliRunner\nfrom harness.cli import app\n"
+                f"r = CliRunner().invoke(app, [*{args!r}, '-C', {str(prd_repo)!r}])\nassert r.exit_code == 0, r.output\n"
+                f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [], args

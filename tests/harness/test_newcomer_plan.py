@@ -183,3 +183,121 @@ def test_the_seq_jepa_templates_gates_read_controls_not_absolute_numbers(tmp_pat
     for feature in learning:
         verdicts = [run_check(c, repo, default_timeout_s=5).verdict for c in feature.verify if c.run is None]
         assert (set(verdicts) == {"pass"}) == learns, (feature.id, verdicts)
+
+
+def test_seq_jepa_checks_judge_the_repositorys_lab_not_the_installed_one(tmp_path: Path) -> None:
+    """Issue 24: S0-DATA passed in an empty repository, because `lab data check` ran the `lab` installed beside
+    ralph. Now it fails there, although that `lab` is importable by the checks' Python, and passes once the
+    repository holds the lab's code."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("the lab extra (torch) is not installed")
+    repo = tmp_path / "empty"
+    assert ralph("init", "--template", "seq-jepa", "-C", repo).exit_code == 0
+    first = ralph("verify", "S0-DATA", "-C", repo)
+    assert first.exit_code == 1, first.output
+    assert "test -f lab/cli.py" in first.output
+    shutil.copytree(Path(__file__).resolve().parents[2] / "lab", repo / "lab",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    second = ralph("verify", "S0-DATA", "-C", repo)
+    assert second.exit_code == 0, second.output
+
+
+# What an agent might write for the sklearn template's plan: does standardising help logistic regression on
+# scikit-learn's digits (issue 24's first-day question)? The same files drive the README walk.
+SKLEARN_PROJECT = {
+    "data.py": '''"""Seeded train/test splits of scikit-learn's digits."""
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+
+def split(seed):
+    x, y = load_digits(return_X_y=True)
+    return train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
+''',
+    "run.py": '''import argparse, json
+from pathlib import Path
+
+import yaml
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from data import split
+
+parser = argparse.ArgumentParser()
+for flag in ("--config", "--seed", "--out"):
+    parser.add_argument(flag, required=True)
+args = parser.parse_args()
+config = yaml.safe_load(Path(args.config).read_text())
+x_train, x_test, y_train, y_test = split(int(args.seed))
+model = LogisticRegression(max_iter=config["max_iter"])
+model = make_pipeline(StandardScaler(), model) if config["standardise"] else model
+model.fit(x_train, y_train)
+control = DummyClassifier(strategy="most_frequent").fit(x_train, y_train)
+Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+Path(args.out).write_text(json.dumps({"seed": int(args.seed), "config": args.config,
+                                      "test.accuracy": model.score(x_test, y_test),
+                                      "control.accuracy": control.score(x_test, y_test)}))
+''',
+    "tests/test_data.py": '''import numpy as np
+
+from data import split
+
+
+def test_a_quarter_is_held_out():
+    x_train, x_test, y_train, y_test = split(0)
+    assert x_train.shape == (1347, 64) and x_test.shape == (450, 64)
+
+
+def test_same_seed_same_split_and_another_seed_another():
+    assert np.array_equal(split(1)[1], split(1)[1])
+    assert not np.array_equal(split(1)[1], split(2)[1])
+''',
+    "configs/baseline.yaml": "max_iter: 100\nstandardise: false\n",
+    "configs/treatment.yaml": "max_iter: 100\nstandardise: true\n",
+}
+
+
+@pytest.mark.slow
+def test_the_sklearn_template_fails_in_an_empty_repository_and_passes_with_the_code(tmp_path: Path) -> None:
+    """Issue 24: a minimal generic template, with the results.json convention, for researchers not doing
+    seq-JEPA; like seq-jepa's, its checks fail until the repository has the code."""
+    pytest.importorskip("sklearn")
+    repo = tmp_path / "digits"
+    init = ralph("init", "--template", "sklearn", "-C", repo)
+    assert init.exit_code == 0, init.output
+    prd = load_prd(repo / "PRD.json")
+    assert plan_findings(prd) == [] and [p.id for p in prd.phases] == [1, 2]
+    empty = ralph("verify", "--phase", "1", "-C", repo)
+    assert empty.exit_code == 1, empty.output
+    for rel, text in SKLEARN_PROJECT.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    done = ralph("verify", "--phase", "1", "-C", repo)
+    assert done.exit_code == 0, done.output
+    results = json.loads((repo / "runs" / "baseline-s4" / "results.json").read_text())
+    assert results["test.accuracy"] > results["control.accuracy"]
+
+
+def test_init_ignores_the_usual_environment_and_tool_folders(tmp_path: Path) -> None:
+    """Issue 24: after `ralph init` the first run listed a .venv's 11,329 files as uncommitted changes."""
+    import subprocess
+
+    repo = tmp_path / "proj"
+    (repo / ".venv" / "lib").mkdir(parents=True)
+    (repo / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (repo / ".venv" / "lib" / "x.py").write_text("")
+    (repo / "pkg" / "__pycache__").mkdir(parents=True)
+    (repo / "pkg" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"")
+    (repo / "pkg.egg-info").mkdir()
+    (repo / "pkg.egg-info" / "PKG-INFO").write_text("")
+    result = ralph("init", "-C", repo)
+    assert result.exit_code == 0, result.output
+    assert "git add -A && git commit" in " ".join(result.output.split())
+    listed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo, check=True,
+                            capture_output=True, text=True).stdout.split()
+    assert not [p for p in listed if p.startswith((".venv", "pkg/__pycache__", "pkg.egg-info"))], listed

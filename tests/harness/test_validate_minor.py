@@ -20,3 +20,27 @@ def test_a_phase_that_asks_for_approval_without_features_is_flagged(tmp_path: Pa
     prd_dict["phases"].append({"id": 9, "name": "Later", "approval": True})
     lenient, _ = validate_both_ways(tmp_path, prd_dict)
     assert lenient.exit_code == 0 and "phase 9: asks for approval but has no features" in lenient.output
+
+
+def test_a_gate_on_a_file_no_check_of_its_feature_writes_is_flagged(tmp_path: Path, prd_dict: dict[str, Any]) -> None:
+    """Issue 24 (minor): FEAT-2 gates on FEAT-1's result.json, which is set aside before FEAT-2's checks run, so the
+    gate can only fail as missing; validate says so and names the feature that writes it."""
+    prd_dict["features"][1]["verify"].append(
+        {"name": "reuses one's figure", "metric": {"file": "result.json", "key": "eval.acc", "op": ">=", "value": 0.4}})
+    lenient, strict = validate_both_ways(tmp_path, prd_dict)
+    out = " ".join(lenient.output.split())
+    assert lenient.exit_code == 0 and strict.exit_code == 2
+    assert ("FEAT-2 / reuses one's figure: reads result.json, and it is written by FEAT-1's checks, not FEAT-2's"
+            in out)
+    prd_dict["features"][1]["verify"] = prd_dict["features"][1]["verify"][1:]  # gates only, no run at all
+    prd_dict["features"][1]["verify"][0]["metric"]["file"] = "other.json"
+    out = " ".join(validate_both_ways(tmp_path, prd_dict)[0].output.split())
+    assert "FEAT-2 / reuses one's figure: reads other.json, and FEAT-2 has no run check to write it" in out
+
+
+def test_a_run_that_names_the_gates_folder_counts_as_writing_it(tmp_path: Path, prd_dict: dict[str, Any]) -> None:
+    prd_dict["features"][0]["verify"] = [
+        {"name": "eval", "run": "python eval.py runs/x-s{seed}", "seeds": [0, 1]},
+        {"name": "gate", "metric": {"file": "runs/x-s{seed}/results.json", "key": "acc", "op": ">=", "value": 0.4},
+         "seeds": [0, 1]}]
+    assert "reads runs/" not in validate_both_ways(tmp_path, prd_dict)[0].output

@@ -27,7 +27,8 @@ def test_a_missing_extra_says_which_and_how_to_install_it(blocked: str, argv: li
     assert "Traceback" not in result.stderr
     err = " ".join(result.stderr.split())
     assert f"lab needs '{blocked}', which comes with the [{extra}] extra" in err
-    assert f"{sys.executable} -m pip install -c " in err and f'[{extra}]"' in err  # from this clone, into this environment
+    assert f"{sys.executable} -m pip install " in err and f"[{extra}]" in err  # from this clone, into this environment
+    assert "constraints/cpu.txt" in err and "make setup" in err
 
 
 def test_a_missing_module_that_no_extra_provides_is_not_disguised() -> None:
@@ -40,3 +41,14 @@ def test_help_needs_no_extra() -> None:
     result = lab_without("torch", "--help")
     assert result.returncode == 0, result.stderr
     assert all(name in result.stdout for name in ("train", "eval", "bench", "llm", "data"))
+
+
+@pytest.mark.parametrize("blocked", ["torch", "sklearn"])
+def test_gate_compares_numbers_without_the_heavy_libraries(tmp_path, blocked: str) -> None:
+    """Issue 24: `lab gate` took 3 s to compare two numbers, importing torch and scikit-learn through
+    lab.eval; it needs neither."""
+    (tmp_path / "results.json").write_text('{"eval.acc": 0.9}')
+    (tmp_path / "gates.yaml").write_text('gates:\n  - "eval.acc >= 0.5"\n')
+    result = lab_without(blocked, "gate", str(tmp_path / "results.json"), "--config", str(tmp_path / "gates.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "all gates pass" in result.stdout

@@ -61,3 +61,23 @@ def test_one_key_rule_and_clear_errors(tmp_path: Path) -> None:
 def test_named_spreads() -> None:
     assert sample_std([0.1, 0.3]) == pytest.approx(statistics.stdev([0.1, 0.3])) and sample_std([0.1]) is None
     assert summed_spread([0.1, 0.3], [0.5]) == pytest.approx(statistics.stdev([0.1, 0.3]))
+
+
+def test_result_files_that_record_their_seed_group_by_name(tmp_path: Path) -> None:
+    """A researcher's own files (issue 24): `std_0.json` recording `"seed": 0` (the sklearn template's
+    convention), `raw_seed_1.json`: one group per experiment. A bare number that is not the recorded seed stays
+    part of the name (`resnet-18`)."""
+    tmp_path = tmp_path / "mine"
+    tmp_path.mkdir()
+    files = []
+    for name, seed, acc in [("std_0", 0, 0.97), ("std_1", 1, 0.96), ("raw_seed_0", 0, 0.95), ("raw_seed_1", 1, 0.94)]:
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps({"seed": seed, "test.accuracy": acc}))
+    assert [(read(f).seed, read(f).group) for f in files] == [(0, "std"), (1, "std"), (0, "raw"), (1, "raw")]
+    (tmp_path / "resnet-18.json").write_text(json.dumps({"seed": 0}))
+    assert read(tmp_path / "resnet-18.json").group == "mine"  # no seed suffix: the folder names the run
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(app, ["compare", *map(str, files), "-m", "test.accuracy", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "compare.json").read_text())
+    assert list(record["metrics"]) == ["std", "raw"] and record["metrics"]["std"]["test.accuracy"]["n"] == 2

@@ -19,12 +19,13 @@ from harness.books.git.trees import (
     Candidate,
     TreeEntry,
     candidate,
+    exclusion_reason,
     set_entries,
     tree_changes,
     worktree_entry,
 )
 from harness.books.layout import HARNESS_FILES
-from harness.books.records import Evidence, comparisons, report_values
+from harness.books.records import Evidence, comparisons, headline_metrics, report_values
 from harness.plan.prd import Feature
 from harness.secrets import credential_in
 
@@ -54,11 +55,6 @@ def commit_message(feature: Feature, attempt: int, evidence: list[Evidence], met
     lines += [f"Ralph-Comparison: {_trailer_value(line)}" for line in comparison_lines(evidence)]
     lines += [f"Ralph-Report: {_trailer_value(v.text())}" for v in report_values(evidence)]
     return "\n".join(lines) + "\n"
-
-
-def headline_metrics(evidence: Iterable[Evidence]) -> dict[str, float]:
-    """Figures from metric checks and comparisons, without the per-seed values (those stay in state.json)."""
-    return {k: v for e in evidence for k, v in e.figures.items() if "[seed=" not in k}
 
 
 def comparison_lines(evidence: Iterable[Evidence]) -> list[str]:
@@ -115,6 +111,22 @@ def commit_worktree(repo_path: Path | str, message: str) -> CommitResult:
         raise VCSError(f"git commit failed: {(e.stderr or e.stdout or str(e)).strip()}") from None
 
 
+def commit_files(repo_path: Path | str, paths: Iterable[str], message: str) -> str:
+    """Commit `paths` as they are in the working tree, on top of HEAD and nothing else (the user's edit to the
+    plan, before an agent's first attempt); returns the commit's sha."""
+    repo = open_repo(repo_path)
+    require_branch(repo)
+    try:
+        with scratch_index(repo):
+            if repo.head.is_valid():
+                repo.git.read_tree("HEAD")
+            repo.git.add("--", *paths)
+            tree = repo.git.write_tree()
+        return _commit(repo, tree, message)
+    except git.GitCommandError as e:
+        raise VCSError(f"git commit failed: {(e.stderr or e.stdout or str(e)).strip()}") from None
+
+
 def commit_feature(
     repo_path: Path | str,
     feature: Feature,
@@ -158,7 +170,8 @@ def commit_feature(
 def commit_held(repo_path: Path | str, feature: Feature, attempt: int, evidence: list[Evidence],
                 changes: Mapping[str, TreeEntry], outputs: Iterable[str]) -> CommitResult:
     """Commit a feature verified by jobs: HEAD's tree plus exactly the attempt's recorded `changes`
-    and the files that came back (`outputs`, with PRD.json and progress.txt). Other uncommitted work
+    and the files that came back (`outputs`, with PRD.json and progress.txt), except those ralph never commits
+    (`exclusion_reason`) or .gitignore ignores (`runs/`), which are named as left out. Other uncommitted work
     in the tree stays uncommitted. Raises `VCSError` when one of the attempt's paths is no longer as
     it was verified (changed while its jobs ran)."""
     repo = open_repo(repo_path)
@@ -166,18 +179,27 @@ def commit_held(repo_path: Path | str, feature: Feature, attempt: int, evidence:
     moved = [p for p, e in changes.items() if worktree_entry(repo_path, p) != e]
     if moved:
         raise VCSError(f"not committing {feature.id}: {', '.join(sorted(moved)[:10])} changed while its jobs ran")
+    root = Path(repo_path)
+    returned = [p for p in dict.fromkeys(outputs) if p not in HARNESS_FILES and (root / p).is_file()]
+    skipped = [(p, reason) for p in returned if (reason := exclusion_reason(root, p))]
+    kept = [p for p in returned if p not in dict(skipped)]
+    ignored = set(repo.git.check_ignore("--", *kept, with_exceptions=False).splitlines()) if kept else set()
+    skipped += [(p, "ignored by .gitignore") for p in kept if p in ignored]  # issue 24: runs/ was committed
+    extra = [p for p in kept if p not in ignored]
+    harness = [p for p in HARNESS_FILES if (root / p).is_file()]
     with scratch_index(repo):
         if repo.head.is_valid():
             repo.git.read_tree("HEAD")
         set_entries(repo, changes)
-        extra = [p for p in dict.fromkeys([*outputs, *HARNESS_FILES]) if (Path(repo_path) / p).is_file()]
         for chunk in batched(extra):
-            repo.git.add("-f", "--", *chunk)
+            repo.git.add("--", *chunk)
+        if harness:
+            repo.git.add("-f", "--", *harness)  # ralph's records, whatever .gitignore says
         tree = repo.git.write_tree()
     refuse_credentials(repo, feature.id, tree)
-    msg = commit_message(feature, attempt, evidence, headline_metrics(evidence), [])
+    msg = commit_message(feature, attempt, evidence, headline_metrics(evidence), skipped)
     try:
         sha = _commit(repo, tree, msg)
     except git.GitCommandError as e:
         raise VCSError(f"git commit failed for {feature.id}: {(e.stderr or e.stdout or str(e)).strip()}") from None
-    return CommitResult(sha=sha, committed=sorted({*changes, *extra}), skipped=[])
+    return CommitResult(sha=sha, committed=sorted({*changes, *extra, *harness}), skipped=skipped)

@@ -12,16 +12,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-import git
+from typing import TYPE_CHECKING
 
 from harness.books.layout import GIT_DIR, HARNESS_FILES, RALPH_DIR
 from harness.errors import RalphError
 from harness.fileio import sha256_file
 from harness.secrets import is_secret
+
+if TYPE_CHECKING:  # GitPython takes ~0.1 s to import: read-only commands (`ralph status`) use git itself
+    import git
 
 
 class VCSError(RalphError):
@@ -46,19 +49,55 @@ def safe_git_env() -> dict[str, str]:
     return env
 
 
+def not_a_repository(path: Path | str) -> VCSError:
+    return VCSError(f"{path} is not a git repository; run `git init` there (or `ralph init`, which does)")
+
+
 def open_repo(path: Path | str) -> git.Repo:
+    import git
+
     try:
         repo = git.Repo(path)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise VCSError(f"{path} is not a git repository; run `git init` there (or `ralph init`, which does)") from None
+        raise not_a_repository(path) from None
     repo.git.update_environment(**safe_git_env())
     return repo
 
 
+def _rev_parse(repo_path: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`git rev-parse ARGS` in `repo_path` with ralph's safe environment (no GitPython: see `require_repository`)."""
+    try:
+        return subprocess.run(["git", "rev-parse", *args], cwd=repo_path, env={**os.environ, **safe_git_env()},
+                              capture_output=True, text=True, check=False)
+    except (FileNotFoundError, NotADirectoryError):  # no such directory (git itself is a dependency of ralph)
+        return subprocess.CompletedProcess(args, 128, "", "")
+
+
+def require_repository(path: Path | str) -> None:
+    """Raise `VCSError` unless `path` is the top of a git work tree (what `open_repo` accepts), without loading
+    GitPython: the read-only commands start in a fraction of the time (scripts/bench_startup.py)."""
+    done = _rev_parse(path, "--show-toplevel")
+    if done.returncode != 0 or Path(done.stdout.strip()).resolve() != Path(path).resolve():
+        raise not_a_repository(path)
+
+
+def committed_text(repo_path: Path | str, rel: str) -> str | None:
+    """The file `rel` as committed at HEAD, or None (not a repository, no commit yet, or not tracked)."""
+    try:
+        done = subprocess.run(["git", "cat-file", "blob", f"HEAD:{rel}"], cwd=repo_path, capture_output=True,
+                              env={**os.environ, **safe_git_env()}, check=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else None
+
+
 def head_sha(repo_path: Path | str) -> str | None:
     """HEAD's commit sha, or None in a repository with no commits yet."""
-    repo = open_repo(repo_path)
-    return repo.head.commit.hexsha if repo.head.is_valid() else None
+    done = _rev_parse(repo_path, "--verify", "--quiet", "HEAD^{commit}")
+    if done.returncode == 0:
+        return done.stdout.strip()
+    require_repository(repo_path)  # an unborn HEAD, unless this is no repository at all
+    return None
 
 
 def require_branch(repo: git.Repo) -> None:
@@ -89,10 +128,22 @@ def batched(paths: list[str]) -> Iterator[list[str]]:
 
 
 @contextlib.contextmanager
-def scratch_index(repo: git.Repo) -> Iterator[None]:
-    """Run the block's git commands against a temporary index; the repository's own is untouched."""
+def scratch_index(repo: git.Repo, *, seeded: bool = False) -> Iterator[None]:
+    """Run the block's git commands against a temporary index; the repository's own is untouched.
+
+    `seeded` starts it as a copy of the repository's index after refreshing that one's cached file stats
+    (`update-index --refresh`, what `git status` does anyway), so that `read-tree --reset HEAD` keeps
+    the stats of every file still as committed and `git status` re-reads only files that changed since:
+    without them it hashes the whole working tree, a long progress.txt included, every time.
+    """
     with tempfile.TemporaryDirectory(prefix="ralph-index-") as tmp:
-        with repo.git.custom_environment(GIT_INDEX_FILE=str(Path(tmp) / "index")):
+        index = Path(tmp) / "index"
+        if seeded:
+            repo.git.update_index("-q", "--refresh", with_exceptions=False)  # exit 1 just means "changes"
+            own = Path(repo.git_dir) / "index"
+            if own.is_file():
+                index.write_bytes(own.read_bytes())
+        with repo.git.custom_environment(GIT_INDEX_FILE=str(index)):
             yield
 
 

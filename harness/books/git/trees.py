@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -89,9 +89,11 @@ def candidate(repo_path: Path | str, max_file_bytes: int = MAX_FILE_BYTES,
     feature's candidate (and commit) never carries work that has not been verified yet.
     """
     repo = open_repo(repo_path)
-    with scratch_index(repo):
+    with scratch_index(repo, seeded=True):
         if repo.head.is_valid():
-            repo.git.read_tree("HEAD")
+            repo.git.read_tree("--reset", "HEAD")  # HEAD's entries; stats kept where they match (scratch_index)
+        else:
+            repo.git.read_tree("--empty")
         staged, skipped = stage_changes(repo, max_file_bytes)
         if held:
             kept = [p for p, e in held.items() if _index_entry(repo, p) == e]
@@ -154,11 +156,16 @@ def _hash_link(repo_path: Path | str, link: Path) -> str:
         os.unlink(f.name)
 
 
-def export_tree(repo_path: Path | str, tree: str, dest: Path) -> None:
-    """Write the files of `tree` into the (empty) directory `dest`: a clean checkout with no .git."""
+def export_tree(repo_path: Path | str, tree: str, dest: Path, skip: Iterable[str] = ()) -> None:
+    """Write the files of `tree` into the (empty) directory `dest`: a clean checkout with no .git.
+
+    `skip`: paths left out, because the caller writes them itself (the protected files, guards.put_back:
+    a long progress.txt is then written once, not twice)."""
     repo = open_repo(repo_path)
     with scratch_index(repo):
         repo.git.read_tree(tree)
+        for chunk in batched(list(skip)):
+            repo.git.update_index("--force-remove", "--", *chunk)
         repo.git.checkout_index("-a", "-f", f"--prefix={Path(dest).resolve()}/")
 
 

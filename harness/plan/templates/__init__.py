@@ -1,4 +1,4 @@
-"""The PRD templates `ralph init` offers (blank, seq-jepa) and DESIGN-PRINCIPLES.md; harness/books/init.py writes them."""
+"""The PRD templates `ralph init` offers (blank, sklearn, seq-jepa) and DESIGN-PRINCIPLES.md; harness/books/init.py writes them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 # Each name is a module here holding a builder of the same name (dash as underscore), imported on
 # use, so the CLI's --help lists the names without loading the PRD models and GitPython.
-TEMPLATE_NAMES = ("blank", "seq-jepa")
+TEMPLATE_NAMES = ("blank", "sklearn", "seq-jepa")
 
 
 def template(name: str) -> Callable[..., PRD]:

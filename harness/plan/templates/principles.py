@@ -29,4 +29,7 @@ whether a feature passes: it runs the checks listed in PRD.json itself and recor
 - No network beyond what a run needs; never print or commit secrets.
 """
 
-GITIGNORE_LINES = [".ralph/", "runs/", "wandb/", "checkpoints/", "*.pt", "*.ckpt"]
+# Harness state and run outputs, then what a Python project's environment and tools leave in the tree (issue 24:
+# a .venv the first run listed as 11,329 changed files, which --allow-dirty would have committed).
+GITIGNORE_LINES = [".ralph/", "runs/", "wandb/", "checkpoints/", "*.pt", "*.ckpt",
+                   ".venv/", "venv/", "__pycache__/", "*.egg-info/", ".ipynb_checkpoints/"]

@@ -1,6 +1,6 @@
 """`ralph init --template seq-jepa`: the seq-JEPA research plan (steps 0-6) as a PRD.
 
-Phases 0-2 are spelled out with features whose checks call the `lab` CLI; phases 3-6 carry
+Phases 0-2 are spelled out with features whose checks call the repository's own `lab` CLI (`LAB`); phases 3-6 carry
 their goals and get features when the earlier results are in. Every learning gate compares with
 a control, never with a number an untrained network could reach: the untrained twin (`init.*`,
 same seed, views and probes; `lab eval` writes them), or an ablation over the same seeds, by a
@@ -13,8 +13,13 @@ from typing import Any
 
 from harness.plan.prd import PRD, parse_prd
 
-LAB_TESTS = {"name": "lab tests", "run": "pytest -q tests/lab", "timeout_s": 1200}
-SHAPES = {"name": "shapes data", "run": "lab data check shapes", "timeout_s": 300}
+# Every check runs the repository's own lab, never one installed in the checks' Python (ralph-lab's `lab`, or a
+# pip-installed copy): until the tree holds lab/cli.py the check fails, and PYTHONPATH=. puts the checkout's lab/
+# before site-packages (checks run with PYTHONSAFEPATH=1, docs/quickstart.md). Issue 24: `lab data check shapes`
+# passed S0-DATA in an empty repository.
+LAB = "test -f lab/cli.py && PYTHONPATH=. python -m lab.cli"
+LAB_TESTS = {"name": "lab tests", "run": "test -d lab && PYTHONPATH=. python -m pytest -q tests/lab", "timeout_s": 1200}
+SHAPES = {"name": "shapes data", "run": f"{LAB} data check shapes", "timeout_s": 300}
 
 
 SEEDS = [0, 1, 2, 3, 4]  # a learning claim is judged on at least 5 seeds (docs/statistics.md)
@@ -25,9 +30,9 @@ def _train_eval(name: str, config: str, run: str, sets: str = "", seeds: bool = 
     extra: dict[str, Any] = {"seeds": SEEDS} if seeds else {}
     seed_set = " --set train.seed={seed}" if seeds else ""
     return [
-        {"name": f"{name} train", "run": f"lab train {config} --overwrite --set eval.at_end=false --set name={run}{seed_set}{sets}", "timeout_s": 1800,
+        {"name": f"{name} train", "run": f"{LAB} train {config} --overwrite --set eval.at_end=false --set name={run}{seed_set}{sets}", "timeout_s": 1800,
          **extra},
-        {"name": f"{name} eval", "run": f"lab eval runs/{run}", "timeout_s": 900, **extra},
+        {"name": f"{name} eval", "run": f"{LAB} eval runs/{run}", "timeout_s": 900, **extra},
     ]
 
 
@@ -55,7 +60,7 @@ def _learned(name: str, run: str, metric: str) -> dict[str, Any]:
 def _diff(name: str, a: str, b: str, key: str, out: str) -> dict[str, Any]:
     """`lab diff` of `key` between runs a-s{seed} and b-s{seed} over SEEDS (mean difference and spread) → out."""
     runs = " ".join(f"--{side} runs/{prefix}-s{i}/results.json" for side, prefix in (("a", a), ("b", b)) for i in SEEDS)
-    return {"name": name, "run": f"lab diff {runs} --key {key} --out {out}", "timeout_s": 120}
+    return {"name": name, "run": f"{LAB} diff {runs} --key {key} --out {out}", "timeout_s": 120}
 
 
 PLAN: dict[str, Any] = {
@@ -98,7 +103,7 @@ PLAN: dict[str, Any] = {
         {"id": "S0-DATA", "phase": 0, "title": "Embedded datasets load with documented shapes",
          "description": "Procedural shapes and scikit-learn digits, no download; `lab data check` reports them.",
          "acceptance": ["`lab data check shapes` and `lab data check digits` exit 0 and print shapes and classes"],
-         "verify": [SHAPES, {"name": "digits data", "run": "lab data check digits", "timeout_s": 300}]},
+         "verify": [SHAPES, {"name": "digits data", "run": f"{LAB} data check digits", "timeout_s": 300}]},
         {"id": "S0-TESTS", "phase": 0, "title": "Views, actions and probes tested on known answers",
          "description": "Batched views with relative actions; linear/equivariance/RankMe probes on synthetic data.",
          "acceptance": ["relative-action algebra (composition of rotations) is tested",
@@ -110,7 +115,7 @@ PLAN: dict[str, Any] = {
                         "runs/step1-smoke/results.json has the documented flat keys"],
          "verify": [*_train_eval("smoke", "experiments/step1-baseline/smoke.yaml", "step1-smoke"),
                     _gate("beats its untrained twin", "step1-smoke", "gain.linacc_agg", ">", 0.0),
-                    {"name": "lab gates", "run": "lab gate runs/step1-smoke --config experiments/step1-baseline/smoke.yaml"}],
+                    {"name": "lab gates", "run": f"{LAB} gate runs/step1-smoke --config experiments/step1-baseline/smoke.yaml"}],
          "notes": "gain.linacc_agg: z_AGG probe accuracy of the trained run minus its untrained twin's."},
         {"id": "S1-QUICK", "phase": 1, "title": "Baseline quick run over five seeds",
          "description": "The quick config (<= 15 min CPU) over seeds 0-4; gates are paired t-tests against the "
@@ -136,7 +141,7 @@ PLAN: dict[str, Any] = {
                         "eps_sq (codebases disagree on eps vs eps^2).",
          "acceptance": ["tests pin the closed forms: isotropic (d/2) log(1 + 1/eps^2), full collapse "
                         "1/2 log(1 + d/eps^2); invariance to rotations; finite gradients at collapse"],
-         "verify": [{"name": "coding-rate tests", "run": "pytest -q tests/lab -k coding_rate", "timeout_s": 600}]},
+         "verify": [{"name": "coding-rate tests", "run": "test -d lab && PYTHONPATH=. python -m pytest -q tests/lab -k coding_rate", "timeout_s": 600}]},
         {"id": "S2-TEACHERLESS", "phase": 2, "title": "Teacherless + coding rate learns without collapse, as the baseline does",
          "description": "Stop-gradient target plus the coding-rate term, quick config, five seeds.",
          "acceptance": ["no seed collapses (eval.collapsed: RankMe and mean cosine of z and of z_AGG)",

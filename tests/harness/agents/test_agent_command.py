@@ -180,3 +180,22 @@ def test_a_sandboxed_codex_gets_a_private_copy_of_the_users_codex_home(
     assert "private history" not in result.summary + (result.error or "")
     assert (mine / "config.toml").read_text() == 'model = "gpt-6-sol"\n'
     assert sorted(p.name for p in mine.iterdir()) == ["auth.json", "config.toml", "sessions"]
+
+
+def test_preflight_finds_an_agent_script_the_sandboxs_private_tmp_hides(tmp_path: Path, repo: Path) -> None:
+    """Issue 24 (minor): `--agent-cmd "bash /tmp/…/agent.sh {prompt_file}"` under bwrap: bash exists, the script
+    does not inside the sandbox (a private /tmp). Preflight says so, naming it, and no attempt is spent; the same
+    script inside the repository, or the same command without the sandbox, passes preflight."""
+    from harness.run.preflight import PreflightError, preflight
+
+    outside = tmp_path / "scripts" / "agent.sh"
+    outside.parent.mkdir()
+    outside.write_text("#!/bin/sh\necho done\n")
+    agent = CommandAgent(f"bash {outside} {{prompt_file}}")
+    with pytest.raises(PreflightError, match=f"names {outside}, which the bwrap sandbox does not show"):
+        preflight(agent, repo, "bwrap")
+    assert "bash found" in preflight(agent, repo, "none")
+    inside = repo / "agent.sh"
+    inside.write_text(outside.read_text())
+    assert "bash found" in preflight(CommandAgent(f"bash {inside} {{prompt_file}}"), repo, "bwrap")
+    assert "bash found" in preflight(CommandAgent("bash agent.sh {prompt_file}"), repo, "bwrap")

@@ -89,3 +89,56 @@ def test_readonly_paths_mount_directories_once(repo: Path) -> None:
     paths = readonly_paths(repo, [*ALWAYS_PROTECTED, "tests/protected/**", "*.py"])
     rel = [p.relative_to(repo).as_posix() for p in paths]
     assert rel == ["PRD.json", "progress.txt", ".ralph", ".git", "tests/protected", "eval.py"]
+
+
+def _settle() -> None:
+    """Date the file's last change back past the kernel clock's tick (guards.SETTLED_NS), as any file ralph did
+    not write within the last few milliseconds is: only then is its stat fingerprint trusted."""
+    import time
+
+    time.sleep(0.05)
+
+
+def test_an_untouched_protected_file_is_not_read_again(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long progress.txt costs one read per snapshot, not one per comparison (issue 24: verify with 50 MB of log)."""
+    from harness.sandbox import guards
+
+    _settle()
+    before = snapshot(repo)
+    reads: list[str] = []
+    real = guards._read
+    monkeypatch.setattr(guards, "_read", lambda path: reads.append(path.name) or real(path))
+    assert check_and_restore(repo, before) == []
+    assert "progress.txt" not in reads and "PRD.json" not in reads
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_still_caught(repo: Path) -> None:
+    """A hostile agent rewrites progress.txt with text of the same length and sets its mtime back: the kernel
+    still moved ctime, so the fingerprint differs, the content is compared and the file restored."""
+    import os
+
+    path = repo / "progress.txt"
+    _settle()
+    before = snapshot(repo)
+    st = path.stat()
+    path.write_text("## forge\n")  # as long as "## start\n"
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    assert check_and_restore(repo, before) == ["progress.txt"]
+    assert path.read_text() == "## start\n"
+
+
+def test_a_file_swapped_for_an_identical_copy_is_compared_by_content(repo: Path) -> None:
+    """Replacing the file (a new inode) is not mistaken for "unchanged", and an identical copy is not tampering."""
+    import shutil
+
+    path = repo / "PRD.json"
+    _settle()
+    before = snapshot(repo)
+    shutil.copy2(path, repo / "copy.json")
+    (repo / "copy.json").replace(path)
+    assert check_and_restore(repo, before) == []
+    path.write_text(path.read_text().replace("FEAT-1", "FEAT-X"))
+    (repo / "x.json").write_text(path.read_text())
+    (repo / "x.json").replace(path)
+    assert check_and_restore(repo, before) == ["PRD.json"]
