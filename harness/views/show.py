@@ -23,13 +23,13 @@ from rich.rule import Rule
 from rich.text import Text
 
 from harness.books.attempts import AttemptEntry, read_attempts
-from harness.books.git.kept import Diff, attempt_diff
 from harness.books.layout import RUNS, ralph_dir
 from harness.errors import RalphError
 from harness.fileio import printable
 from harness.judge.safepath import explanation
 
 if TYPE_CHECKING:
+    from harness.books.git.kept import Diff
     from harness.books.records import Evidence
     from harness.project import Project
 
@@ -281,6 +281,8 @@ def render_attempt(rec: AttemptRecord, *, full: bool = False, diff: bool = False
         parts.append(Text("no progress.txt entry for this attempt (interrupted before verification?)", "yellow"))
     parts += [check_failure(rec.feature, e, rec.repo) for e in rec.evidence if not e.passed]
     if diff:
+        from harness.books.git.kept import Diff, attempt_diff  # GitPython: only for a diff (`ralph status` stays light)
+
         changes = (attempt_diff(rec.repo, rec.entry.base, rec.entry.commit) if rec.entry is not None
                    else Diff(missing="this attempt is not in the history of attempts (.ralph/attempts.jsonl), which "
                          "began after it"))

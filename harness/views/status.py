@@ -14,12 +14,12 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.books.git.repo import head_sha
+from harness.books.layout import OPTIMIZE, ralph_dir
 from harness.books.ledger import LEGACY_NOTE, FeatureState
 from harness.books.records import comparisons, headline_metrics, report_values, unique
 from harness.books.requests import pending_request
 from harness.errors import RalphError
 from harness.fileio import now_iso
-from harness.optimize.board import load_board
 from harness.project import Project
 from harness.run.phases import exit_results, phase_status
 
@@ -56,6 +56,10 @@ def _feature_row(feature_id: str, title: str, fs: FeatureState, depends_on: list
 
 def _search_row(project: Project, feature_id: str) -> dict[str, Any]:
     """An optimize feature's search in brief (`ralph leaderboard` shows it whole): {"search": {...}} or {}."""
+    if not (ralph_dir(project.repo) / OPTIMIZE / feature_id).is_dir():  # no search: optimize (and git) not loaded
+        return {}
+    from harness.optimize.board import load_board
+
     try:
         found = load_board(project.repo, feature_id)
     except RalphError as e:  # the board says so and goes on: one unreadable file must not hide the others

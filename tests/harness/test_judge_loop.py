@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from harness.books.ledger import Ledger
 from harness.cli import app
 from harness.errors import ExitCode
+from harness.sandbox.environment import bwrap_available
 from harness.settings import load_settings
 from tests.fakes.cli_agents import alive
 from tests.harness.conftest import git
@@ -143,9 +144,11 @@ sleep 0.3
     assert plan["features"][1]["verify"] == json.loads(plan_before)["features"][1]["verify"]
 
 
-def test_a_check_that_edits_the_live_plan_is_tampering_and_prd_comes_from_memory(judged: Path) -> None:
-    """A process the checks start writes PRD.json in the live repository (by absolute path):
-    the edit is undone and PRD.json is written from ralph's own copy, never merged from disk."""
+@pytest.mark.parametrize("sandbox", ["none", "auto"])
+def test_a_check_that_edits_the_live_plan_is_tampering_and_prd_comes_from_memory(judged: Path, sandbox: str) -> None:
+    """A process the checks start writes PRD.json in the live repository (by absolute path): without a sandbox
+    the edit is undone as tampering, in one (`ralph verify`'s default) the write fails; either way PRD.json is
+    written from ralph's own copy, never merged from disk."""
     plan = json.loads((judged / "PRD.json").read_text())
     live = judged / "PRD.json"
     edit = (f"import json; p = json.load(open({str(live)!r})); p['features'][1]['verify'][0]['run'] = 'true'; "
@@ -153,10 +156,11 @@ def test_a_check_that_edits_the_live_plan_is_tampering_and_prd_comes_from_memory
     plan["features"][2]["verify"] = [{"name": "work", "run": f"python -c {shlex.quote(edit)}"}]
     live.write_text(json.dumps(plan, indent=2))
     git(judged, "commit", "-qam", "a check with a long arm")
-    result = ralph(judged, "verify", "W-1")
+    result = ralph(judged, "verify", "W-1", "--sandbox", sandbox)
     saved = json.loads(live.read_text())
     assert saved["features"][1]["verify"][0]["run"] == "test -f f2.txt", result.output
-    assert result.exit_code == ExitCode.FAILED and "tampering" in result.output
+    assert result.exit_code == ExitCode.FAILED
+    assert ("tampering" if sandbox == "none" or not bwrap_available() else "fail: exit 1") in result.output
     assert saved["features"][2].get("passes", False) is False
 
 

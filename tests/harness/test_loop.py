@@ -325,7 +325,8 @@ def test_sigint_during_the_checks_then_the_rerun_checks_the_kept_tree_first(plan
         "FEAT-B": [[{"run": f"echo ran >> {parent / 'agent-runs'}"}, {"write": "score.py", "content": slow_score}]],
     })
     cmd = [sys.executable, "-c", "from harness.cli import main; main()", "run", "--phase", "1",
-           "--agent", "replay", "--agent-cmd", str(script), "--no-input", "-C", str(plan_repo)]
+           "--agent", "replay", "--agent-cmd", str(script), "--no-input", "-C", str(plan_repo),
+           "--sandbox", "none"]  # the agent's marker file is under the host's /tmp, which a sandbox hides
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while not (parent / "checking").exists() and time.monotonic() < deadline:
