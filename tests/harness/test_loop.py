@@ -326,8 +326,12 @@ def test_sigint_during_the_checks_then_the_rerun_checks_the_kept_tree_first(plan
     })
     cmd = [sys.executable, "-c", "from harness.cli import main; main()", "run", "--phase", "1",
            "--agent", "replay", "--agent-cmd", str(script), "--no-input", "-C", str(plan_repo),
-           "--sandbox", "none"]  # the agent's marker file is under the host's /tmp, which a sandbox hides
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           "--sandbox", "none"]  # the agent writes a marker under the host's /tmp, which a sandbox hides
+    # the markers are outside the repository: ralph's temporary directory (which checks see as their own, empty,
+    # one: environment.private_tmp) is put elsewhere, so the check sees them
+    env = {**os.environ, "TMPDIR": str(parent / "ralph-tmp")}
+    (parent / "ralph-tmp").mkdir()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.monotonic() + 60
     while not (parent / "checking").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -336,7 +340,7 @@ def test_sigint_during_the_checks_then_the_rerun_checks_the_kept_tree_first(plan
     assert proc.returncode == ExitCode.INTERRUPTED, out
     assert "checks the tree it kept again" in out
     resumed.touch()
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert rerun.returncode == ExitCode.AWAITING_APPROVAL, rerun.stdout + rerun.stderr
     assert (parent / "agent-runs").read_text() == "ran\n"  # the agent ran once, before the interruption
     assert commits(plan_repo)[0] == "feat(FEAT-B): score well"
