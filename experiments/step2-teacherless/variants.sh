@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The --set switches of every step-2/3 variant on experiments/step2-teacherless/base.yaml.
-# Usage: variants.sh VARIANT SEED [RUNS_DIR]  → trains and evaluates runs/<VARIANT>-s<SEED>.
+# Usage: variants.sh VARIANT SEED [RUNS_DIR [--set KEY=VALUE ...]]  → trains and evaluates runs/<VARIANT>-s<SEED>.
+# Switches after RUNS_DIR go to `lab train` after the variant's own, e.g. `--set train.epochs=24` (384 steps,
+# the budget of issue 22's learning gates: experiments/learning-curve).
 set -euo pipefail
 variant=$1 seed=$2 runs=${3:-runs}
+extra=("${@:4}")
 TL="--set objective.target=stopgrad"
 RATE="--set objective.rate.weight=0.3"
 # No batch statistics anywhere (LayerNorm predictor and action embedding, GroupNorm encoder): the switch under
@@ -25,5 +28,5 @@ case $variant in
 esac
 # shellcheck disable=SC2086
 lab train experiments/step2-teacherless/base.yaml --overwrite --set eval.at_end=false --set logging.progress=false \
-  --set name="$variant-s$seed" --set train.seed="$seed" --set logging.runs_dir="$runs" $sets
+  --set name="$variant-s$seed" --set train.seed="$seed" --set logging.runs_dir="$runs" $sets "${extra[@]}"
 lab eval "$runs/$variant-s$seed"
