@@ -6,10 +6,17 @@ network (the twin every gain is measured against), row t (1 ≤ t ≤ T) follows
 - forgetting of task j < T−1: F_j = max_{j+1 ≤ t < T} acc[t][j] − acc[T][j] (best accuracy after it
   was learnt, minus final; Chaudhry et al. 2018), and the mean over those tasks;
 - gain = A − mean_j acc[0][j], the learning over the untrained network.
+
+Forgetting as best − final is biased upward by probe noise: a maximum over noisy evaluations
+exceeds a single one even when nothing changed. `probe_noise` measures that floor on the final
+network itself: re-evaluated with other probe seeds (other eval subsets, views and BN sequences),
+the same statistic — for task j the best of T−1−j re-evaluations minus the final one — is what
+forgetting reads when nothing was forgotten.
 """
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 
@@ -30,6 +37,21 @@ def continual_summary(acc: list[list[float]]) -> dict[str, float]:
     for j in range(tasks):
         out[f"eval.acc@task{j}"] = final[j]
     return out
+
+
+def probe_noise(final: list[float], reevals: list[list[float]]) -> dict[str, float]:
+    """The forgetting statistic on re-evaluations of one network: final (T,) is its evaluation in
+    the stream, reevals (K, T) the same network with other probe seeds. Task j < T−1 takes the best
+    of the first min(K, T−1−j) re-evaluations minus final[j]; `noise.forgetting` is their mean, and
+    `noise.acc_std` the mean over tasks of the sample std of the K+1 evaluations."""
+    tasks = len(final)
+    if not reevals or any(len(row) != tasks for row in reevals):
+        raise ValueError(f"expected at least one re-evaluation of {tasks} tasks, got rows {[len(r) for r in reevals]}")
+    floor = [max(row[j] for row in reevals[: max(1, tasks - 1 - j)]) - final[j] for j in range(tasks - 1)]
+    rows = [final, *reevals]
+    spread = [statistics.stdev(row[j] for row in rows) for j in range(tasks)]
+    return {"noise.forgetting": sum(floor) / len(floor) if floor else 0.0, "noise.acc_std": sum(spread) / tasks,
+            "noise.evals": len(reevals)}
 
 
 def plot_continual(acc: list[list[float]], curve: list[dict], path: Path, title: str) -> None:
