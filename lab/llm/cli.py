@@ -187,7 +187,10 @@ def sweep_rank(values: str = typer.Option("8,16,32,64", help="comma-separated Lo
 @_friendly
 def forgetting(model: Optional[str] = MODEL, method: str = METHOD, rank: int = RANK, lr: float = LR,
                steps: int = typer.Option(200, min=1), batch: int = BATCH, ctx: int = CTX, seed: int = SEED,
-               out: Path = typer.Option(Path("runs/llm/forgetting")), threads: Optional[int] = THREADS) -> None:
+               out: Path = typer.Option(Path("runs/llm/forgetting")), threads: Optional[int] = THREADS,
+               control: bool = typer.Option(True, "--control/--no-control",
+                                            help="also fine-tune the same way on prose (the old domain): the control "
+                                                 "whose prose-loss change forgetting is compared with")) -> None:
     """Old-domain (prose) and new-domain (code) loss and next-token probes before and after fine-tuning."""
     from lab.llm import plots
     from lab.llm.forgetting import caption, run_forgetting
@@ -196,11 +199,12 @@ def forgetting(model: Optional[str] = MODEL, method: str = METHOD, rank: int = R
 
     _threads(threads)
     path = resolve(model, causal=True)
-    res = run_forgetting(path, _finetune_spec(method, rank, lr, steps, batch, ctx, seed), out)
+    res = run_forgetting(path, _finetune_spec(method, rank, lr, steps, batch, ctx, seed), out, control)
     res["caption"] = caption(res)
     table = {k: (res["before"][k], res["after"][k]) for k in res["before"]}
     plots.forgetting(table, out / "forgetting.png", res["caption"],
-                     f"forgetting: {method} rank {rank}, lr {lr:g}, {steps} steps on code")
+                     f"forgetting: {method} rank {rank}, lr {lr:g}, {steps} steps on code",
+                     res["control"]["after"] if control else None)
     write_results(out, {"model": str(path), **res}, seed, "llm-forgetting")
     _table(f"forgetting: {method} r={rank} lr={lr:g}, {steps} steps on code → {out}",
            ["metric", "before", "after", "change"], [[k, b, a, f"{a - b:+.4f}"] for k, (b, a) in table.items()])
@@ -258,10 +262,12 @@ def activations(model: Optional[str] = typer.Option(None, "--model", help=MODEL_
     res = run_activations(load_model(path), tokenizer, heldout_blocks(tokenizer, ctx, blocks), out, seed)
     write_results(out, {"model": str(path), **res}, seed, "llm-activations")
     n = len(res["norm"])
-    _table(f"residual stream of {path} → {out}",
-           ["point", "norm", "anisotropy", "attn share", *(f"probe {k} (rand)" for k in res["probe_trained"])],
+    _table(f"residual stream of {path} → {out} (probes: test accuracy; random init, control task in brackets; "
+           "* = point chosen on validation)",
+           ["point", "norm", "anisotropy", "attn share", *(f"probe {k}" for k in res["probe_trained"])],
            [[i, res["norm"][i], res["anisotropy"][i], res["attn_share"][i - 1] if i else "-",
-             *(f"{res['probe_trained'][k][i]:.3f} ({res['probe_random_init'][k][i]:.3f})"
+             *(f"{res['probe_trained'][k]['test'][i]:.3f}{'*' if res['probe_point'][k] == i else ''} "
+               f"({res['probe_random_init'][k]['test'][i]:.3f}, {res['probe_control_task'][k]['test'][i]:.3f})"
                for k in res["probe_trained"])] for i in range(n)])
     for name, text in res["captions"].items():
         console.print(f"[bold]{name}[/bold]: {escape(text)}", soft_wrap=True)
