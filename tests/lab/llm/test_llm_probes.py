@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from harness.judge.checks import lookup
+from tests.lab.llm.conftest import gate_keys
 from lab.llm.activations import (anisotropy, chosen, control_task, probe_accuracy, residual_stream, split_blocks,
                                  token_properties)
 from lab.llm.attention import attentions, captions, head_stats, js_divergence
@@ -147,6 +149,7 @@ def test_activations_command_and_random_control(tiny_dir: Path, tmp_path: Path, 
     for name in ("residual_layers", "residual_positions", "probes"):
         assert (out / f"{name}.png").exists()
     assert "selectivity" in res["captions"]["probes"] and "chosen on validation" in res["captions"]["probes"]
+    assert gate_keys("activations") and all(lookup(res, key) is not None for key in gate_keys("activations"))
 
 
 def test_minilm_encoder_when_installed(tmp_path: Path, llm):
