@@ -76,7 +76,8 @@ def base(out: Path = typer.Option(Path("runs/llm/base"), help="where to save mod
                     kv_heads=kv_heads or heads, intermediate=intermediate, ctx=ctx, steps=steps,
                     batch_size=batch, lr=lr, seed=seed)
     res = train_base(spec, out)
-    plots.loss_curves({"base": res["curve"]}, out / "loss.png", f"base model ({res['params'] / 1e6:.2f} M params)")
+    plots.loss_curves({"base": res["curve"]}, out / "loss.png", f"base model ({res['params'] / 1e6:.2f} M params)",
+                      control=("unigram model, validation", res["val_loss_unigram"]))
     write_results(out, res, seed, "llm-base")
     _table(f"base model → {out}", ["params", "vocab", "chars/token", "steps", "val loss (init → final)",
                                     "tokens/s", "wall s"],

@@ -53,8 +53,10 @@ def _smooth(x: list[float], k: int = 10) -> np.ndarray:
 RUN_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]  # (line, marker) per run: overlaps stay visible
 
 
-def loss_curves(curves: dict[str, dict], path: Path, title: str, caption: str | None = None) -> Path:
-    """Train (smoothed, thin line) and validation (markers) loss against step for each labelled run.
+def loss_curves(curves: dict[str, dict], path: Path, title: str, caption: str | None = None,
+                control: tuple[str, float] | None = None) -> Path:
+    """Train (smoothed, thin line) and validation (markers) loss against step for each labelled run, and
+    a control's loss as a dashed line when given (label, value), e.g. the unigram model's for the base.
 
     Every run has its own line style and marker, so curves that coincide stay distinguishable; with
     exactly two runs a second panel shows their difference (second − first), where a near-zero gap
@@ -69,6 +71,8 @@ def loss_curves(curves: dict[str, dict], path: Path, title: str, caption: str | 
         ax.plot(steps, _smooth(c["train_loss"]), ls=line, color=f"C{i}", lw=1.2, label=f"{label} train (smoothed)")
         ax.plot(c["val_steps"], c["val_loss"], ls=line, marker=marker, mfc="none", ms=6 + 2 * i, color=f"C{i}",
                 lw=0.8, label=f"{label} validation")
+    if control is not None:
+        ax.axhline(control[1], color="black", ls="--", lw=1, label=f"{control[0]} (control)")
     ax.set(xlabel="step", ylabel="loss (nats/token)", title="loss")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
@@ -207,7 +211,7 @@ def head_matrices(mats: dict[str, np.ndarray], path: Path, caption: str) -> Path
         if m.size <= 96:
             for (i, j), v in np.ndenumerate(m):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color=_text_colour(im, v))
-        fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.colorbar(im, ax=ax, fraction=0.046, label=name)
     return _save(fig, path, caption)
 
 
@@ -216,7 +220,7 @@ def layer_stats(stats: dict[str, tuple[list[int], list[float]]], path: Path, cap
     fig, axes = plt.subplots(1, len(stats), figsize=(3.6 * len(stats), 3.6), squeeze=False)
     for ax, (name, (xs, ys)) in zip(axes[0], stats.items()):
         ax.plot(xs, ys, "o-")
-        ax.set(xlabel="residual point (0 = embeddings)", title=name, xticks=xs)
+        ax.set(xlabel="residual point (0 = embeddings)", ylabel=name, title=name, xticks=xs)
         ax.grid(alpha=0.3)
     return _save(fig, path, caption)
 
@@ -226,7 +230,7 @@ def position_norms(norms: np.ndarray, path: Path, caption: str) -> Path:
     fig, ax = plt.subplots(figsize=(8, 3.6))
     im = ax.imshow(norms, cmap="viridis", aspect="auto")
     ax.set(xlabel="token position", ylabel="residual point (0 = embeddings)", title="mean residual norm")
-    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.colorbar(im, ax=ax, fraction=0.03, label="mean residual-stream norm")
     return _save(fig, path, caption)
 
 

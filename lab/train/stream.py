@@ -283,6 +283,7 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     text = json.dumps(results, indent=2)
     (cfg.run_dir / "stream.json").write_text(text)
     plot_continual(matrix, curve, cfg.run_dir / "plots" / "stream.png",
-                   f"{cfg.name}: replay {sc.replay}, distill {sc.distill}")
+                   f"{cfg.name}: {sc.order} stream, replay {sc.replay}, distill {sc.distill}, BN at eval: {sc.eval_bn}",
+                   host.num_classes)
     return results
 

@@ -40,7 +40,7 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     acc = [[0.5, 0.5], [0.8, 0.5], [0.7, 0.9]]
     curve = [{"seen": 0, "acc_all": 0.3, "acc_seen": 0.5}, {"seen": 64, "acc_all": 0.5, "acc_seen": 0.8, "task_end": True},
              {"seen": 128, "acc_all": 0.6, "acc_seen": 0.8, "task_end": True}]
-    plot_continual(acc, curve, tmp_path / "p" / "stream.png", "test")
+    plot_continual(acc, curve, tmp_path / "p" / "stream.png", "test", num_classes=8)
     assert (tmp_path / "p" / "stream.png").stat().st_size > 1000
 
 
