@@ -34,7 +34,7 @@ from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoi
 from lab.train.local import local_loss
 from lab.train.logging import RunLogger
 from lab.train.optim import build_optimizer
-from lab.train.probes import OnlineProbes, ProbeInputs
+from lab.models.probes import OnlineProbes, ProbeInputs
 from lab.train.schedules import ema_tau, learning_rate
 
 

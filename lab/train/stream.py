@@ -40,7 +40,6 @@ import functools
 import json
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -55,7 +54,7 @@ from lab.data.stream import (DeviceWindow, batches, class_incremental_order, dri
                               tint_tasks)
 from lab.eval.controls import reestimate_on_training_sequences
 from lab.eval.probes import linear_probe_accuracy
-from lab.evaluate import extract
+from lab.eval.features import extract
 from lab.losses.jepa import cosine_loss
 from lab.losses.objective import objective
 from lab.provenance import code_version
