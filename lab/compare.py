@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.errors import LabError
 from lab.results import ResultsError, mean, read, sample_std
 
 HEADLINE = ["eval.linacc_agg", "eval.linacc_enc", "eval.r2_equi", "eval.leak_r2", "eval.rankme_enc", "eval.rankme_agg"]
 
 
-class CompareError(ValueError):
+class CompareError(LabError, ValueError):
     """Bad input to `lab compare`; the message says what was wrong and how to fix it."""
 
 

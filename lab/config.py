@@ -17,10 +17,11 @@ from typing import Annotated, Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lab.errors import LabError
 from lab.eval.gates import Gate, GateConfigError, parse_gate
 
 
-class ConfigError(ValueError):
+class ConfigError(LabError, ValueError):
     """A config file or override is invalid; the message says which key and how to fix it."""
 
 

@@ -25,14 +25,15 @@ MODEL_HELP = "local Hugging Face model dir (default: runs/llm/base, made by `lab
 
 
 def _friendly(fn: Callable) -> Callable:
-    """Turn bad-input errors into one red line and exit code 2 instead of a traceback."""
+    """Turn bad-input errors (LabError, and the ValueError / OSError of a bad option or path) into one red
+    line and exit code 2 instead of a traceback."""
     @wraps(fn)
     def run(*args, **kwargs):
-        from lab.llm.loading import ModelError
+        from lab.errors import LabError
 
         try:
             return fn(*args, **kwargs)
-        except (ModelError, ValueError, OSError) as err:
+        except (LabError, ValueError, OSError) as err:
             console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True)
             raise typer.Exit(2) from None
     return run
