@@ -24,8 +24,8 @@ from lab.models.encoders import ConvNet, ResNet18
 from lab.models.predictors import mlp_predictor
 from lab.models.seqjepa import SeqJEPA
 from lab.models.target import EMATarget, StopGradTarget
-from lab.train.local import BlockwiseEncoder, LocalObjective
-from lab.train.probes import OnlineProbes
+from lab.models.blockwise import BlockwiseEncoder, LocalObjective
+from lab.models.probes import OnlineProbes
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "convnet": lambda c: ConvNet(c.width, norm=c.norm),

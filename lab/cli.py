@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lab.errors import LabError
+
 # Sub-apps whose modules import torch (or transformers) at the top: loaded only when their name is on
 # the command line, so `lab --help` and the light commands start without them. Click documents this
 # "lazy subcommand" pattern; Typer builds the group through `cls`.
@@ -132,12 +134,10 @@ def train_cmd(
     tracked folder on purpose. With --nproc N (and, across nodes, --nnodes/--node-rank/--rdzv-endpoint)
     training runs in N processes per node with DistributedDataParallel; train.batch_size is the global batch.
     """
-    from lab.config import ConfigError, load_config
-    from lab.data.base import DatasetMissingError
+    from lab.config import load_config
     from lab.evaluate import evaluate
     from lab.eval.gates import check_gates, gate_table
-    from lab.train.launch import TrainingProcessFailed
-    from lab.train.loop import RunStateError, train
+    from lab.train.loop import train
 
     assignments = _overrides(overrides or [], set_) + ([f"data.root={data_root}"] if data_root else [])
     try:
@@ -167,7 +167,7 @@ def train_cmd(
                 out.print(gate_table(check_gates(results, cfg.gates), title=f"gates (check with: lab gate {run_dir})"))
             if publish_to is not None:
                 _print_published(run_dir, publish_to, "")
-    except (ConfigError, RunStateError, DatasetMissingError, TrainingProcessFailed) as e:
+    except LabError as e:
         raise _fail(str(e)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; the last finished epoch is checkpointed — continue with --resume", 130) from None
@@ -204,12 +204,12 @@ def compare_cmd(
     out_dir: Path = typer.Option(Path("runs/compare"), "--out", help="where compare.md, compare.json and compare.png go"),
 ) -> None:
     """Runs side by side: mean ± std per metric over each group's seeds → a table, compare.{md,json,png}."""
-    from lab.compare import CompareError, compare, feature_runs
+    from lab.compare import compare, feature_runs
 
     try:
         paths = [*(runs or []), *(p for f in feature for p in feature_runs(prd, f))]
         summary, metrics = compare(paths, metric, out_dir)
-    except CompareError as e:
+    except LabError as e:
         raise _fail(str(e)) from None
     groups = list(summary)
     table = Table("metric", *groups, *([f"{groups[1]} − {groups[0]}"] if len(groups) == 2 else []),
@@ -227,15 +227,13 @@ def eval_cmd(
     device: str | None = typer.Option(None, help="override the run's train.device"),
 ) -> None:
     """Frozen offline probes on a trained run → RUN/results.json and RUN/plots/*.png."""
-    from lab.config import ConfigError
-    from lab.data.base import DatasetMissingError
     from lab.evaluate import evaluate
 
     if not (run / "config.yaml").is_file():
         raise _fail(f"{run} is not a run directory (no config.yaml); train one with `lab train CONFIG`")
     try:
         results = evaluate(run, device=device)
-    except (ConfigError, DatasetMissingError, FileNotFoundError) as e:
+    except (LabError, FileNotFoundError) as e:
         raise _fail(str(e)) from None
     out.print(_results_table(results, f"{run}/results.json"))
 
@@ -246,7 +244,7 @@ def gate_cmd(
     config: Path | None = typer.Option(None, "--config", help="gate file or run config with a gates: section (default: RUN/config.yaml)"),
 ) -> None:
     """Check metric gates against a run's results: exit 0 all pass, 1 any fails, 2 no gates or bad input."""
-    from lab.eval.gates import GateConfigError, check_gates, gate_command_exit_code, gate_table, load_gates
+    from lab.eval.gates import check_gates, gate_command_exit_code, gate_table, load_gates
 
     results_path = run if run.is_file() else run / "results.json"
     if not results_path.is_file():
@@ -256,7 +254,7 @@ def gate_cmd(
     gate_source = config or (run / "config.yaml")
     try:
         gates = load_gates(gate_source)
-    except GateConfigError as e:
+    except LabError as e:
         raise _fail(str(e)) from None
     report = check_gates(json.loads(results_path.read_text()), gates)
     out.print(gate_table(report, title=f"gates from {gate_source}"))
@@ -274,14 +272,13 @@ def stream_cmd(
     """One pass over a class-incremental stream (each sample once, small batches, optional replay,
     distillation, view drift, a colour domain per task and several steps per batch) →
     runs/<name>/stream.json (task × task accuracies, forgetting, gains)."""
-    from lab.config import ConfigError, load_config
-    from lab.data.base import DatasetMissingError
+    from lab.config import load_config
     from lab.train.stream import train_stream
 
     try:
         cfg = load_config(config, list(set_))
         results = train_stream(cfg, overwrite=overwrite)
-    except (ConfigError, DatasetMissingError, ValueError) as e:
+    except (LabError, ValueError) as e:
         raise _fail(str(e)) from None
     table = Table("key", "value", title=f"{cfg.name}: stream.json")
     for key, value in results.items():

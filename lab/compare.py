@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.errors import LabError
 from lab.results import ResultsError, mean, read, sample_std
 
 HEADLINE = ["eval.linacc_agg", "eval.linacc_enc", "eval.r2_equi", "eval.leak_r2", "eval.rankme_enc", "eval.rankme_agg"]
 
 
-class CompareError(ValueError):
+class CompareError(LabError, ValueError):
     """Bad input to `lab compare`; the message says what was wrong and how to fix it."""
 
 
@@ -141,7 +142,8 @@ def markdown(summary: dict[str, dict[str, Stat]], metrics: list[str]) -> str:
 
 
 def compare(paths: list[Path], patterns: list[str], out: Path) -> tuple[dict[str, dict[str, Stat]], list[str]]:
-    """Load, group and summarise the runs; write out/compare.{md,json,png}. Returns (summary, metrics)."""
+    """Load, group and summarise the runs; write out/compare.{md,json,png} (with two groups the plot also
+    shows the difference the table reports, per seed where the groups share seeds). Returns (summary, metrics)."""
     from lab.eval.plots import plot_comparison
 
     if not paths:
@@ -156,5 +158,14 @@ def compare(paths: list[Path], patterns: list[str], out: Path) -> tuple[dict[str
                                   "values": s.values} for m, s in row.items()} for g, row in summary.items()}}
     (out / "compare.json").write_text(json.dumps(record, indent=2) + "\n")
     plot_comparison({g: {m: s.values for m, s in row.items()} for g, row in summary.items()}, metrics,
-                    out / "compare.png")
+                    out / "compare.png", paired_differences(runs, list(summary), metrics) if len(summary) == 2 else None)
     return summary, metrics
+
+
+def paired_differences(runs: list[Run], groups: list[str], metrics: list[str]) -> dict[str, list[float]]:
+    """Per metric, second group − first group for each seed both groups ran (in seed order); a metric
+    whose runs have no seeds in common gets an empty list."""
+    by_seed = [{r.seed: r for r in runs if r.group == g and r.seed is not None} for g in groups]
+    shared = sorted(by_seed[0].keys() & by_seed[1].keys())
+    return {m: [by_seed[1][s].values[m] - by_seed[0][s].values[m] for s in shared
+                if m in by_seed[0][s].values and m in by_seed[1][s].values] for m in metrics}

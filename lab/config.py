@@ -17,10 +17,11 @@ from typing import Annotated, Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lab.errors import LabError
 from lab.eval.gates import Gate, GateConfigError, parse_gate
 
 
-class ConfigError(ValueError):
+class ConfigError(LabError, ValueError):
     """A config file or override is invalid; the message says which key and how to fix it."""
 
 
@@ -379,11 +380,22 @@ class StreamConfig(Section):
     encoder (CaSSLe-style, through the JEPA cosine loss) fight forgetting."""
 
     tasks: int = Field(4, ge=1, description="class-incremental tasks (the classes split in a seeded order); 1 = no split")
-    batch_size: int = Field(16, ge=2, description="new samples per step")
+    order: Literal["tasks", "iid"] = Field(
+        "tasks", description="tasks: class-incremental, task after task; iid: the null stream — the same samples "
+        "in one shuffled order, cut into segments as long as the tasks (no shift; its forgetting is the noise floor)")
+    batch_size: int = Field(16, ge=2, description="samples arriving per batch, and samples in every optimiser step "
+                            "of every arm (replay replaces part of a step's batch, never adds to it)")
     iterations: int = Field(1, ge=1, description="optimiser steps on each incoming batch before the next arrives")
     replay: Literal["none", "fifo", "reservoir", "minred"] = "none"
     buffer_size: int = Field(256, ge=1, description="replay buffer capacity (sample indices)")
-    replay_batch: int = Field(16, ge=1, description="replayed samples added to each step")
+    replay_batch: int = Field(8, ge=1, description="fifo / reservoir: of a step's batch_size samples, how many come "
+                              "from the buffer (the rest from the incoming batch); minred draws the whole step from its buffer")
+    eval_bn: Literal["reestimate", "running"] = Field(
+        "reestimate", description="reestimate: each evaluation probes a copy whose BatchNorm statistics are "
+        "re-estimated on the eval-train split's sequences, every task alike (lab.eval.controls; the untrained row too); "
+        "running: the training running statistics (the last task's without replay — the unfair evaluation of issue 22)")
+    noise_evals: int = Field(0, ge=0, description="extra evaluations of the final network with other probe seeds: "
+                             "the probe-noise floor of forgetting (noise.forgetting); tasks − 1 gives the full statistic")
     distill: float = Field(0.0, ge=0, description="weight of distillation from the previous task's encoder; 0 = off")
     drift: dict[str, list] = Field({}, description="view field → [start, end], interpolated along the stream")
     task_tint: list[tuple[float, float, float]] | None = Field(
@@ -408,6 +420,16 @@ class StreamConfig(Section):
     def _tint_per_task(self) -> StreamConfig:
         if self.task_tint is not None and len(self.task_tint) != self.tasks:
             raise ValueError(f"task_tint has {len(self.task_tint)} entries for {self.tasks} tasks; give one [r, g, b] per task")
+        return self
+
+    @model_validator(mode="after")
+    def _equal_steps(self) -> StreamConfig:
+        if self.replay in ("fifo", "reservoir") and self.replay_batch >= self.batch_size:
+            raise ValueError(f"replay_batch ({self.replay_batch}) must be below batch_size ({self.batch_size}): replayed "
+                             "samples replace part of each step's batch, so every arm trains on batch_size samples per step")
+        if self.replay == "minred" and self.buffer_size < self.batch_size:
+            raise ValueError(f"buffer_size ({self.buffer_size}) must be at least batch_size ({self.batch_size}): "
+                             "MinRed draws every step's batch from its buffer")
         return self
 
 

@@ -19,7 +19,6 @@ import itertools
 import json
 import platform
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from lab.config import RunConfig, load_config
 from lab.data.views import ViewSampler
 from lab.eval.controls import batchnorm_layers, reestimate_on_training_sequences
 from lab.eval.equivariance import equivariance_r2
+from lab.eval.features import Features, extract
 from lab.eval.fresh_probe import fresh_view_probe_accuracy
 from lab.eval.health import collapse_reason, collapse_stats
 from lab.eval.leakage import leakage_action_r2, leakage_class_accuracy
@@ -42,7 +42,7 @@ from lab.eval.subspace import subspace_metrics
 from lab.models.seqjepa import SeqJEPA
 from lab.provenance import code_version
 from lab.train.checkpoint import load_checkpoint
-from lab.train.local import stage_metrics
+from lab.eval.stages import stage_metrics
 from lab.train.logging import publish_to_wandb, read_metrics, start_wandb
 
 # eval.* keys that describe the data, not the model: no init.* / gain.* twin
@@ -50,63 +50,6 @@ _REFERENCE_KEYS = {"chance"}
 
 
 R2_GROUPS = {"crop": (slice(0, 4), "mlp"), "jitter": (slice(4, 8), "mlp"), "blur": (slice(8, 9), "linear")}
-
-
-@dataclass
-class Features:
-    z: torch.Tensor  # (N, V, D) encoder output of every view
-    agg: dict[int, torch.Tensor]  # M_val → (N, D_tok) z_AGG over views 1..M_val
-    agg_single: torch.Tensor  # (N, V, D_tok) z_AGG of every view as a one-view sequence
-    action: torch.Tensor  # (N, A) a_1: x1 → x2
-    labels: torch.Tensor  # (N,)
-    original: torch.Tensor | None = None  # (N, D) encoder output of the un-augmented image, when asked
-
-    @property
-    def z1(self) -> torch.Tensor:
-        return self.z[:, 0]
-
-    @property
-    def z2(self) -> torch.Tensor:
-        return self.z[:, 1]
-
-    @property
-    def single(self) -> torch.Tensor:
-        """(N, 2·D_tok) [z_AGG(x1); z_AGG(x2)], the leakage probe's input."""
-        return self.agg_single[:, :2].flatten(1)
-
-
-@torch.no_grad()
-def extract(model: SeqJEPA, sampler: ViewSampler, m_vals: list[int], batch_size: int, limit: int | None,
-            seed: int, originals: bool = False) -> Features:
-    """Frozen features for the first `limit` samples (all when None), batch by batch; views drawn from `seed`;
-    with `originals`, also z of the un-augmented images."""
-    n = min(sampler.num_samples, limit or sampler.num_samples)
-    num_views = max(m_vals) + 1
-    device = sampler.device
-    autocast = autocast_for(device)
-    parts: dict[str, list[torch.Tensor]] = {"z": [], "agg_single": [], "action": [], "labels": []}
-    if originals:
-        parts["original"] = []
-    aggs: dict[int, list[torch.Tensor]] = {k: [] for k in m_vals}
-    with sampler.seeded(seed):
-        for idx in torch.arange(n, device=device).split(batch_size):
-            seq = sampler.sample(idx, num_views)
-            with autocast:
-                z = model.encode(seq.views)  # (B, V, D)
-                e = model.embed_actions(seq.actions)  # (B, V−1, d_e) or None
-                for k in m_vals:
-                    aggs[k].append(model.aggregate(z[:, :k], e).float())
-                alone = z.flatten(0, 1)[:, None]  # (B·V, 1, D): every view as a one-view sequence
-                single = model.aggregate(alone, None if e is None else e.repeat_interleave(num_views, dim=0)).float()
-            parts["z"].append(z.float())
-            parts["agg_single"].append(single.unflatten(0, (idx.shape[0], num_views)))
-            parts["action"].append(seq.actions[:, 0].float())
-            parts["labels"].append(seq.labels)
-            if originals:
-                with autocast:
-                    parts["original"].append(model.encoder(sampler.originals(idx)).float())
-    cat = {k: torch.cat(v).cpu() for k, v in parts.items()}
-    return Features(**cat, agg={k: torch.cat(v).cpu() for k, v in aggs.items()})
 
 
 def compute_metrics(cfg: RunConfig, tr: Features, te: Features, action_names: list[str]) -> dict[str, Any]:

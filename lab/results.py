@@ -35,10 +35,12 @@ from typing import Any
 
 from harness.judge.checks import aggregate, holds, lookup
 
+from lab.errors import LabError
+
 SEED_SUFFIX = re.compile(r"[-_](?:s|seed)[-_]?(\d+)$")  # a-s0, a_seed0, a_seed_0
 
 
-class ResultsError(ValueError):
+class ResultsError(LabError, ValueError):
     """A results file or key cannot be used; the message names the file and says what is wrong."""
 
 

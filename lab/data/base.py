@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from lab.errors import LabError
 
-class DatasetMissingError(FileNotFoundError):
+
+class DatasetMissingError(LabError, FileNotFoundError):
     """A dataset is not where it was looked for; the message names the path and expected layout."""
 
 

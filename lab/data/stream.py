@@ -2,6 +2,8 @@
 
 - Class-incremental tasks: the classes are split (in a seeded order) into `tasks` groups; the
   stream shows every sample of task 1's classes (shuffled within the task), then task 2's, …
+- The null stream (`iid_order`): the same samples shuffled over all tasks, cut into segments of
+  the tasks' lengths — the control whose "forgetting" is what noise and drift alone give.
 - A drifting transformation distribution: numeric view settings (scale range, colour strength,
   rotation range, shift) move linearly from a start to an end value along the stream.
 - A colour domain per task (`task_tint`): the images of each task's classes are tinted by that
@@ -40,6 +42,15 @@ def class_incremental_order(labels: torch.Tensor, groups: list[list[int]], seed:
         idx = torch.isin(labels, torch.tensor(classes)).nonzero().squeeze(1)
         out.append(idx[torch.randperm(idx.numel(), generator=gen)])
     return out
+
+
+def iid_order(order: list[torch.Tensor], seed: int) -> list[torch.Tensor]:
+    """The null stream: every index of `order` in one seeded shuffle, cut into segments as long as
+    its tasks, so the IID stream has the same samples, batches, steps and evaluation points as the
+    class-incremental one, and no shift between segments."""
+    everything = torch.cat(order)
+    shuffled = everything[torch.randperm(everything.numel(), generator=torch.Generator().manual_seed(seed + 2))]
+    return list(shuffled.split([o.numel() for o in order]))
 
 
 def tint_tasks(ds: ImageDataset, groups: list[list[int]], tints: list[list[float]]) -> ImageDataset:

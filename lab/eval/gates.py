@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from rich.table import Table
 
+from lab.errors import LabError
 from lab.results import find, holds, number
 
 Op = Literal[">=", ">", "<=", "<", "=="]
@@ -34,7 +35,7 @@ COLLAPSE_KEY = "eval.collapse_reason"  # set by `lab eval` when the representati
 _SHORTHAND = re.compile(r"^\s*(\S+)\s*(>=|<=|==|>|<)\s*(\S+)\s*$")
 
 
-class GateConfigError(ValueError):
+class GateConfigError(LabError, ValueError):
     """A gate file or gate entry is malformed; the message says which entry and why."""
 
 

@@ -2,10 +2,20 @@
 
 Hooks are hand-written because they must sit at architecture-specific points (before a layer, where its
 attention block ends, after its MLP); the probes themselves are scikit-learn logistic regressions.
+
+Probe protocol (issue 22, finding 10; Hewitt & Liang 2019, "Designing and interpreting probes with control
+tasks"): the blocks are split by a seeded permutation into train (60 %), validation (20 %) and test (20 %);
+a probe is fitted on train at every residual point, the point is chosen on validation accuracy, and only
+its test accuracy is reported. Two controls: the random-initialisation twin (its own point, chosen on its
+own validation split) and a control task — each token type is given a random label (drawn once per seed
+with the property's base rate) and a position's control label is that of the token the property reads,
+the previous one; the probe's selectivity is its test accuracy minus the control task's at the same point.
+A probe that could memorise token types would score on the control task too; a selective one does not.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -107,23 +117,59 @@ def token_properties(tokenizer: PreTrainedTokenizerBase, ids: torch.Tensor) -> d
     return {"prev_is_word": word[:, :-1], "prev2_is_word": two_back, "in_brackets": depth[:, :-1] > 0}
 
 
-def probe_accuracy(points: torch.Tensor, labels: np.ndarray, seed: int = 0) -> list[float]:
-    """Held-out accuracy of a logistic-regression probe at each residual point.
+@dataclass(frozen=True)
+class Split:
+    """Block indices of the probe splits (seeded permutation of the blocks: 60 / 20 / 20 %)."""
 
-    points [P, B, T, D] (positions 1.. are used), labels [B, T-1]; the first 3/4 of the blocks train
-    the probe, the rest test it, so no block is in both.
-    """
-    n_train = max(1, round(points.shape[1] * 0.75))
-    y_train, y_test = labels[:n_train].reshape(-1), labels[n_train:].reshape(-1)
-    accs = []
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split_blocks(n: int, seed: int) -> Split:
+    """Train / validation / test block indices for n ≥ 3 blocks, no block in two splits."""
+    if n < 3:
+        raise ValueError(f"the probes need at least 3 blocks (train, validation, test), got {n}: raise --blocks")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = n_test = max(1, round(0.2 * n))
+    return Split(order[: n - n_val - n_test], order[n - n_val - n_test: n - n_test], order[n - n_test:])
+
+
+def control_task(ids: torch.Tensor, labels: np.ndarray, train: np.ndarray, seed: int) -> np.ndarray:
+    """Hewitt & Liang's control labels [B, T-1] for a property labels [B, T-1] of positions 1..T-1.
+
+    Every token type gets a fixed random label, 1 with the property's rate on the train blocks; a
+    position's control label is the label of the token before it (the token the property reads). ids: [B, T]."""
+    rate = float(labels[train].mean())
+    vocab = int(ids.max()) + 1
+    per_type = np.random.default_rng(seed + 17).random(vocab) < rate
+    return per_type[ids[:, :-1].numpy()]
+
+
+def probe_accuracy(points: torch.Tensor, labels: np.ndarray, split: Split, seed: int = 0) -> dict[str, list[float]]:
+    """Validation and test accuracy of a logistic-regression probe at each residual point.
+
+    points [P, B, T, D] (positions 1.. are used), labels [B, T-1]; fitted on split.train's blocks.
+    Returns {"val": [P], "test": [P]}."""
+    y = {name: labels[getattr(split, name)].reshape(-1) for name in ("train", "val", "test")}
+    out: dict[str, list[float]] = {"val": [], "test": []}
     for p in points[:, :, 1:].numpy():
-        x_train, x_test = p[:n_train].reshape(len(y_train), -1), p[n_train:].reshape(len(y_test), -1)
-        if len(np.unique(y_train)) < 2:
-            accs.append(float(np.mean(y_test == y_train[0])))
+        x = {name: p[getattr(split, name)].reshape(len(y[name]), -1) for name in y}
+        if len(np.unique(y["train"])) < 2:
+            for name in out:
+                out[name].append(float(np.mean(y[name] == y["train"][0])))
             continue
         probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=0.1, random_state=seed))
-        accs.append(float(probe.fit(x_train, y_train).score(x_test, y_test)))
-    return accs
+        probe.fit(x["train"], y["train"])
+        for name in out:
+            out[name].append(float(probe.score(x[name], y[name])))
+    return out
+
+
+def chosen(accs: dict[str, list[float]]) -> tuple[int, float]:
+    """The point with the best validation accuracy (the first on ties) and its test accuracy."""
+    best = int(np.argmax(accs["val"]))
+    return best, accs["test"][best]
 
 
 def random_init_like(model: PreTrainedModel, seed: int = 0) -> PreTrainedModel:
@@ -133,30 +179,52 @@ def random_init_like(model: PreTrainedModel, seed: int = 0) -> PreTrainedModel:
     return auto.from_config(model.config).to(next(model.parameters()).device)
 
 
-def probe_caption(trained: dict, control: dict, majority: dict) -> str:
-    """Per property: best layer and accuracy of the trained model vs the control's best and the majority rate."""
+def probe_caption(results: dict) -> str:
+    """Per property: the point chosen on validation, its test accuracy, and the controls'."""
     parts = []
-    for name, accs in trained.items():
-        best = int(np.argmax(accs))
-        parts.append(f"{name}: {accs[best]:.2f} at point {best} vs random init ≤{max(control[name]):.2f} "
-                     f"(majority {majority[name]:.2f})")
+    for name, point in results["probe_point"].items():
+        parts.append(f"{name}: {results['probe_test'][name]:.2f} at point {point} (chosen on validation) vs random init "
+                     f"{results['probe_random_init_test'][name]:.2f}, control task {results['probe_control_test'][name]:.2f} "
+                     f"(selectivity {results['probe_selectivity'][name]:+.2f}), majority {results['probe_majority'][name]:.2f}")
     return "; ".join(parts)
+
+
+def probe_suite(points: torch.Tensor, control_points: torch.Tensor, blocks: torch.Tensor,
+                labels: dict[str, np.ndarray], seed: int) -> dict:
+    """Every probe of every property at every point, the trained model's and both controls', with the
+    points chosen on validation and the gates' figures (test accuracies at those points)."""
+    split = split_blocks(len(blocks), seed)
+    out: dict = {"probe_split": {k: len(getattr(split, k)) for k in ("train", "val", "test")}, "probe_majority": {},
+                 "probe_trained": {}, "probe_random_init": {}, "probe_control_task": {}, "probe_point": {},
+                 "probe_test": {}, "probe_random_init_test": {}, "probe_control_test": {}}
+    for name, y in labels.items():
+        rate = float(y[split.test].mean())
+        out["probe_majority"][name] = max(rate, 1 - rate)
+        trained = probe_accuracy(points, y, split, seed)
+        control = probe_accuracy(control_points, y, split, seed)
+        task = probe_accuracy(points, control_task(blocks, y, split.train, seed), split, seed)
+        point, test = chosen(trained)
+        out["probe_trained"][name], out["probe_random_init"][name], out["probe_control_task"][name] = trained, control, task
+        out["probe_point"][name], out["probe_test"][name] = point, test
+        out["probe_random_init_test"][name] = chosen(control)[1]
+        out["probe_control_test"][name] = task["test"][point]
+    for key, control in (("random_init", "probe_random_init_test"), ("majority", "probe_majority")):
+        out[f"probe_gain_over_{key}"] = {k: out["probe_test"][k] - out[control][k] for k in labels}
+    out["probe_selectivity"] = {k: out["probe_test"][k] - out["probe_control_test"][k] for k in labels}
+    return out
 
 
 def run_activations(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, blocks: torch.Tensor,
                     out_dir: Path, seed: int = 0) -> dict:
     """All residual-stream analyses of `model` on blocks [N, T]; writes residual_layers.png,
-    residual_positions.png and probes.png to out_dir and returns the numbers; the probes' controls are
-    the majority class and the random-init twin (`probe_gain_over_*`: best point trained − control)."""
+    residual_positions.png and probes.png to out_dir and returns the numbers. Probes (module docstring):
+    `probe_test` at the point chosen on validation; `probe_gain_over_random_init`, `probe_gain_over_majority`
+    and `probe_selectivity` (over the control task) are that test accuracy minus each control's."""
     res = residual_stream(model, blocks)
     metrics = layer_metrics(res)
-    points = residual_points(res)
     labels = token_properties(tokenizer, blocks)
-    n_train = max(1, round(len(blocks) * 0.75))
-    majority = {k: float(max(v[n_train:].mean(), 1 - v[n_train:].mean())) for k, v in labels.items()}
-    trained = {k: probe_accuracy(points, v, seed) for k, v in labels.items()}
     control_points = residual_points(residual_stream(random_init_like(model, seed), blocks))
-    control = {k: probe_accuracy(control_points, v, seed) for k, v in labels.items()}
+    probes = probe_suite(residual_points(res), control_points, blocks, labels, seed)
     share = metrics["attn_share"]
     layer_caption = (f"anisotropy {metrics['anisotropy'][0]:.2f} at the embeddings → {metrics['anisotropy'][-1]:.2f} "
                      f"after the last layer; attention makes {min(share):.0%}–{max(share):.0%} of the per-layer "
@@ -164,18 +232,14 @@ def run_activations(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     ratio = metrics["first_token_norm_ratio"]
     pos_caption = (f"first-token norm / mean of the others: {max(ratio):.2f}x at its largest "
                    f"(point {int(np.argmax(ratio))})")
-    captions = {"layers": layer_caption, "positions": pos_caption, "probes": probe_caption(trained, control, majority)}
+    captions = {"layers": layer_caption, "positions": pos_caption, "probes": probe_caption(probes)}
     figures = [
         plots.layer_stats({"residual norm": (list(range(len(share) + 1)), metrics["norm"]),
                            "anisotropy": (list(range(len(share) + 1)), metrics["anisotropy"]),
                            "attention share of layer update": (list(range(1, len(share) + 1)), share)},
                           out_dir / "residual_layers.png", layer_caption),
         plots.position_norms(np.array(metrics["norm_by_position"]), out_dir / "residual_positions.png", pos_caption),
-        plots.probes(trained, control, majority, out_dir / "probes.png", captions["probes"]),
+        plots.probes(probes, out_dir / "probes.png", captions["probes"]),
     ]
-    best = {k: max(v) for k, v in trained.items()}  # the best read-out point, trained and controls
-    return {"blocks": list(blocks.shape), **metrics, "probe_majority": majority, "probe_trained": trained,
-            "probe_random_init": control,
-            "probe_gain_over_random_init": {k: best[k] - max(control[k]) for k in best},
-            "probe_gain_over_majority": {k: best[k] - majority[k] for k in best},
-            "captions": captions, "figures": [str(f) for f in figures]}
+    return {"blocks": list(blocks.shape), **metrics, **probes, "captions": captions,
+            "figures": [str(f) for f in figures]}

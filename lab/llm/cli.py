@@ -25,14 +25,15 @@ MODEL_HELP = "local Hugging Face model dir (default: runs/llm/base, made by `lab
 
 
 def _friendly(fn: Callable) -> Callable:
-    """Turn bad-input errors into one red line and exit code 2 instead of a traceback."""
+    """Turn bad-input errors (LabError, and the ValueError / OSError of a bad option or path) into one red
+    line and exit code 2 instead of a traceback."""
     @wraps(fn)
     def run(*args, **kwargs):
-        from lab.llm.loading import ModelError
+        from lab.errors import LabError
 
         try:
             return fn(*args, **kwargs)
-        except (ModelError, ValueError, OSError) as err:
+        except (LabError, ValueError, OSError) as err:
             console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True)
             raise typer.Exit(2) from None
     return run
@@ -76,7 +77,8 @@ def base(out: Path = typer.Option(Path("runs/llm/base"), help="where to save mod
                     kv_heads=kv_heads or heads, intermediate=intermediate, ctx=ctx, steps=steps,
                     batch_size=batch, lr=lr, seed=seed)
     res = train_base(spec, out)
-    plots.loss_curves({"base": res["curve"]}, out / "loss.png", f"base model ({res['params'] / 1e6:.2f} M params)")
+    plots.loss_curves({"base": res["curve"]}, out / "loss.png", f"base model ({res['params'] / 1e6:.2f} M params)",
+                      control=("unigram model, validation", res["val_loss_unigram"]))
     write_results(out, res, seed, "llm-base")
     _table(f"base model → {out}", ["params", "vocab", "chars/token", "steps", "val loss (init → final)",
                                     "tokens/s", "wall s"],
@@ -187,7 +189,10 @@ def sweep_rank(values: str = typer.Option("8,16,32,64", help="comma-separated Lo
 @_friendly
 def forgetting(model: Optional[str] = MODEL, method: str = METHOD, rank: int = RANK, lr: float = LR,
                steps: int = typer.Option(200, min=1), batch: int = BATCH, ctx: int = CTX, seed: int = SEED,
-               out: Path = typer.Option(Path("runs/llm/forgetting")), threads: Optional[int] = THREADS) -> None:
+               out: Path = typer.Option(Path("runs/llm/forgetting")), threads: Optional[int] = THREADS,
+               control: bool = typer.Option(True, "--control/--no-control",
+                                            help="also fine-tune the same way on prose (the old domain): the control "
+                                                 "whose prose-loss change forgetting is compared with")) -> None:
     """Old-domain (prose) and new-domain (code) loss and next-token probes before and after fine-tuning."""
     from lab.llm import plots
     from lab.llm.forgetting import caption, run_forgetting
@@ -196,11 +201,12 @@ def forgetting(model: Optional[str] = MODEL, method: str = METHOD, rank: int = R
 
     _threads(threads)
     path = resolve(model, causal=True)
-    res = run_forgetting(path, _finetune_spec(method, rank, lr, steps, batch, ctx, seed), out)
+    res = run_forgetting(path, _finetune_spec(method, rank, lr, steps, batch, ctx, seed), out, control)
     res["caption"] = caption(res)
     table = {k: (res["before"][k], res["after"][k]) for k in res["before"]}
     plots.forgetting(table, out / "forgetting.png", res["caption"],
-                     f"forgetting: {method} rank {rank}, lr {lr:g}, {steps} steps on code")
+                     f"forgetting: {method} rank {rank}, lr {lr:g}, {steps} steps on code",
+                     res["control"]["after"] if control else None)
     write_results(out, {"model": str(path), **res}, seed, "llm-forgetting")
     _table(f"forgetting: {method} r={rank} lr={lr:g}, {steps} steps on code → {out}",
            ["metric", "before", "after", "change"], [[k, b, a, f"{a - b:+.4f}"] for k, (b, a) in table.items()])
@@ -258,10 +264,12 @@ def activations(model: Optional[str] = typer.Option(None, "--model", help=MODEL_
     res = run_activations(load_model(path), tokenizer, heldout_blocks(tokenizer, ctx, blocks), out, seed)
     write_results(out, {"model": str(path), **res}, seed, "llm-activations")
     n = len(res["norm"])
-    _table(f"residual stream of {path} → {out}",
-           ["point", "norm", "anisotropy", "attn share", *(f"probe {k} (rand)" for k in res["probe_trained"])],
+    _table(f"residual stream of {path} → {out} (probes: test accuracy; random init, control task in brackets; "
+           "* = point chosen on validation)",
+           ["point", "norm", "anisotropy", "attn share", *(f"probe {k}" for k in res["probe_trained"])],
            [[i, res["norm"][i], res["anisotropy"][i], res["attn_share"][i - 1] if i else "-",
-             *(f"{res['probe_trained'][k][i]:.3f} ({res['probe_random_init'][k][i]:.3f})"
+             *(f"{res['probe_trained'][k]['test'][i]:.3f}{'*' if res['probe_point'][k] == i else ''} "
+               f"({res['probe_random_init'][k]['test'][i]:.3f}, {res['probe_control_task'][k]['test'][i]:.3f})"
                for k in res["probe_trained"])] for i in range(n)])
     for name, text in res["captions"].items():
         console.print(f"[bold]{name}[/bold]: {escape(text)}", soft_wrap=True)

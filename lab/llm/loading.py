@@ -13,11 +13,13 @@ import torch
 from transformers import (AutoModel, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedModel,
                           PreTrainedTokenizerBase)
 
+from lab.errors import LabError
+
 DEFAULT_BASE_DIR = Path("runs/llm/base")
 MINILM = "minilm"
 
 
-class ModelError(Exception):
+class ModelError(LabError):
     """A model argument that cannot be used; the message says how to fix it."""
 
 

@@ -53,8 +53,10 @@ def _smooth(x: list[float], k: int = 10) -> np.ndarray:
 RUN_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]  # (line, marker) per run: overlaps stay visible
 
 
-def loss_curves(curves: dict[str, dict], path: Path, title: str, caption: str | None = None) -> Path:
-    """Train (smoothed, thin line) and validation (markers) loss against step for each labelled run.
+def loss_curves(curves: dict[str, dict], path: Path, title: str, caption: str | None = None,
+                control: tuple[str, float] | None = None) -> Path:
+    """Train (smoothed, thin line) and validation (markers) loss against step for each labelled run, and
+    a control's loss as a dashed line when given (label, value), e.g. the unigram model's for the base.
 
     Every run has its own line style and marker, so curves that coincide stay distinguishable; with
     exactly two runs a second panel shows their difference (second − first), where a near-zero gap
@@ -69,6 +71,8 @@ def loss_curves(curves: dict[str, dict], path: Path, title: str, caption: str | 
         ax.plot(steps, _smooth(c["train_loss"]), ls=line, color=f"C{i}", lw=1.2, label=f"{label} train (smoothed)")
         ax.plot(c["val_steps"], c["val_loss"], ls=line, marker=marker, mfc="none", ms=6 + 2 * i, color=f"C{i}",
                 lw=0.8, label=f"{label} validation")
+    if control is not None:
+        ax.axhline(control[1], color="black", ls="--", lw=1, label=f"{control[0]} (control)")
     ax.set(xlabel="step", ylabel="loss (nats/token)", title="loss")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
@@ -102,6 +106,8 @@ def sweep(param: str, values: list[float], curves: list[dict], final_val: list[f
     a.legend(fontsize=7)
     ys = np.array([np.nan if y is None else y for y in final_val], dtype=float)
     b.plot(values, ys, "o-")
+    for ax in (a, b):  # every run starts from the base model: its loss is the control
+        ax.axhline(curves[0]["val_loss"][0], color="black", ls="--", lw=0.8, label="base model (control)")
     if np.isfinite(ys).any():
         best = int(np.nanargmin(ys))
         b.plot(values[best], ys[best], "*", color="C3", ms=14, label=f"best: {param}={values[best]:g}")
@@ -124,25 +130,37 @@ def sweep(param: str, values: list[float], curves: list[dict], final_val: list[f
     return _save(fig, path, caption, f"{param} sweep")
 
 
-def forgetting(table: dict[str, tuple[float, float]], path: Path, caption: str, title: str) -> Path:
-    """Left: change in loss per domain (after − before) on an axis through zero, annotated before → after;
-    right: next-token accuracies before and after, bars from zero. `table` is {name: (before, after)}."""
+def forgetting(table: dict[str, tuple[float, float]], path: Path, caption: str, title: str,
+               control: dict[str, float] | None = None) -> Path:
+    """Left: change in loss per domain (after − before) on an axis through zero, annotated before → after,
+    beside the control's change (the same recipe fine-tuned on prose) when given; right: next-token
+    accuracies before and after (and the control's), bars from zero. `table` is {name: (before, after)},
+    `control` {name: after} for the control run."""
     losses = {k.removesuffix("_loss"): v for k, v in table.items() if k.endswith("_loss")}
     accs = {k.removesuffix("_acc"): v for k, v in table.items() if k.endswith("_acc")}
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4.2))
     x = np.arange(len(losses))
+    width = 0.38 if control else 0.5
     change = [after - before for before, after in losses.values()]
-    bars = ax_loss.bar(x, change, 0.5, color=["C3" if d > 0 else "C2" for d in change])
+    bars = ax_loss.bar(x - (width / 2 if control else 0), change, width, color=["C3" if d > 0 else "C2" for d in change],
+                       label="fine-tuned on code")
     ax_loss.bar_label(bars, [f"{b:.3f} → {a:.3f}" for b, a in losses.values()], padding=3, fontsize=8)
+    if control:
+        ctrl = [control[f"{k}_loss"] - before for k, (before, _) in losses.items()]
+        ax_loss.bar(x + width / 2, ctrl, width, color="grey", label="control: same recipe on prose")
+        ax_loss.legend(fontsize=8)
     ax_loss.axhline(0, color="black", lw=0.8)
     ax_loss.margins(y=0.25)
     ax_loss.set_xticks(x, list(losses))
-    ax_loss.set(ylabel="after − before (nats/token)", title="loss change (up = worse)")
+    ax_loss.set(xlabel="validation domain", ylabel="after − before (nats/token)", title="loss change (up = worse)")
     x = np.arange(len(accs))
-    ax_acc.bar(x - 0.2, [100 * b for b, _ in accs.values()], 0.4, label="before")
-    ax_acc.bar(x + 0.2, [100 * a for _, a in accs.values()], 0.4, label="after")
+    step = 0.27 if control else 0.4
+    ax_acc.bar(x - step, [100 * b for b, _ in accs.values()], step, label="before")
+    ax_acc.bar(x, [100 * a for _, a in accs.values()], step, label="after (code)")
+    if control:
+        ax_acc.bar(x + step, [100 * control[f"{k}_acc"] for k in accs], step, color="grey", label="after (control)")
     ax_acc.set_xticks(x, list(accs))
-    ax_acc.set(ylabel="next-token accuracy (%)", title="next-token accuracy")
+    ax_acc.set(xlabel="probe suite", ylabel="next-token accuracy (%)", title="next-token accuracy")
     ax_acc.legend(fontsize=8)
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3, axis="y")
@@ -193,7 +211,7 @@ def head_matrices(mats: dict[str, np.ndarray], path: Path, caption: str) -> Path
         if m.size <= 96:
             for (i, j), v in np.ndenumerate(m):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color=_text_colour(im, v))
-        fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.colorbar(im, ax=ax, fraction=0.046, label=name)
     return _save(fig, path, caption)
 
 
@@ -202,7 +220,7 @@ def layer_stats(stats: dict[str, tuple[list[int], list[float]]], path: Path, cap
     fig, axes = plt.subplots(1, len(stats), figsize=(3.6 * len(stats), 3.6), squeeze=False)
     for ax, (name, (xs, ys)) in zip(axes[0], stats.items()):
         ax.plot(xs, ys, "o-")
-        ax.set(xlabel="residual point (0 = embeddings)", title=name, xticks=xs)
+        ax.set(xlabel="residual point (0 = embeddings)", ylabel=name, title=name, xticks=xs)
         ax.grid(alpha=0.3)
     return _save(fig, path, caption)
 
@@ -212,21 +230,27 @@ def position_norms(norms: np.ndarray, path: Path, caption: str) -> Path:
     fig, ax = plt.subplots(figsize=(8, 3.6))
     im = ax.imshow(norms, cmap="viridis", aspect="auto")
     ax.set(xlabel="token position", ylabel="residual point (0 = embeddings)", title="mean residual norm")
-    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.colorbar(im, ax=ax, fraction=0.03, label="mean residual-stream norm")
     return _save(fig, path, caption)
 
 
-def probes(trained: dict[str, list[float]], control: dict[str, list[float]], majority: dict[str, float],
-           path: Path, caption: str) -> Path:
-    """Probe accuracy by layer per property: trained model (solid), random init (dashed), majority (dotted)."""
-    fig, ax = plt.subplots(figsize=(9.5, 4.4))
-    for i, name in enumerate(trained):
-        color = f"C{i}"
-        ax.plot(trained[name], "o-", color=color, label=f"{name} (trained)")
-        ax.plot(control[name], "x--", color=color, alpha=0.7, label=f"{name} (random init)")
-        ax.axhline(majority[name], color=color, ls=":", lw=1, label=f"{name} majority baseline ({majority[name]:.2f})")
-    ax.set(xlabel="residual point (0 = embeddings, l = after layer l)", ylabel="probe accuracy (held out)",
-           title="linear probes by layer", xticks=range(len(next(iter(trained.values())))))
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.grid(alpha=0.3)
+def probes(results: dict, path: Path, caption: str) -> Path:
+    """One panel per property: test accuracy by residual point of the trained model's probe (solid), the
+    random-init twin's (dashed), the control task's on the trained model (dash-dot, Hewitt & Liang), the
+    majority class (dotted), and the point chosen on validation (star and grey line)."""
+    names = list(results["probe_trained"])
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        trained = results["probe_trained"][name]["test"]
+        ax.plot(trained, "o-", color="C0", label="trained model")
+        ax.plot(results["probe_random_init"][name]["test"], "x--", color="C1", label="random-init twin (control)")
+        ax.plot(results["probe_control_task"][name]["test"], "s-.", color="C2", ms=4, label="control task (control)")
+        ax.axhline(results["probe_majority"][name], color="black", ls=":", lw=1, label="majority class (chance)")
+        point = results["probe_point"][name]
+        ax.axvline(point, color="grey", lw=0.8)
+        ax.plot([point], [trained[point]], "*", color="C0", ms=12, label="point chosen on validation")
+        ax.set(xlabel="residual point (0 = embeddings, l = after layer l)", ylabel="probe accuracy (test blocks)",
+               title=f"{name}: selectivity {results['probe_selectivity'][name]:+.2f}", xticks=range(len(trained)))
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, path, caption)

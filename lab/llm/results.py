@@ -40,13 +40,11 @@ def _finite(obj):
 
 def _to_wandb(out_dir: Path, job: str, results: dict, seed: int) -> dict:
     """One W&B run for this command: numeric results as summary, OUT/*.png as images; returns its link."""
-    import wandb
-
     from lab.compare import flatten_numeric
-    from lab.train.logging import plan_labels, publish_to_wandb, wandb_mode
+    from lab.train.logging import init_wandb, plan_labels, publish_to_wandb, wandb_mode
 
     settings = {k: v for k, v in results.items() if isinstance(v, (str, int, float, bool)) or v is None}
-    run = wandb.init(project=os.environ.get("WANDB_PROJECT", "lab-llm"), name=job, job_type=job, dir=str(out_dir),
+    run = init_wandb(project=os.environ.get("WANDB_PROJECT", "lab-llm"), name=job, job_type=job, dir=str(out_dir),
                      mode=wandb_mode(), config={**settings, "seed": seed}, **plan_labels(seed, job))
     return publish_to_wandb(run, flatten_numeric(_finite(results)), sorted(out_dir.glob("*.png")))
 

@@ -17,7 +17,10 @@ def run_sweep(model_dir: Path, spec: FinetuneSpec, param: str, values: list[floa
     """Fine-tune once per value of `param` ("lr" or "rank"); everything else stays as in `spec`.
 
     Returns {"param", "values", "runs" (each finetune result plus "value"), "final_val_loss",
-    "final_train_loss", "best_value" (lowest final validation loss among runs that did not diverge)}.
+    "final_train_loss", "base_val_loss" (the base model's, before fine-tuning: the control),
+    "best_value" (lowest final validation loss among runs that did not diverge), "best_val_loss_drop"
+    (base − that loss: what the best setting learned over the control), "val_loss_spread" (highest − lowest
+    final loss among runs that did not diverge: how much the swept value matters)}.
     """
     if param not in PARAMS:
         raise ValueError(f"cannot sweep {param!r}: choose one of {', '.join(PARAMS)}")
@@ -32,9 +35,13 @@ def run_sweep(model_dir: Path, spec: FinetuneSpec, param: str, values: list[floa
         gc.collect()
     finals = [r["val_loss"] if not r["curve"]["diverged"] else math.nan for r in runs]
     ok = [(v, x) for v, x in zip(values, finals) if math.isfinite(x)]
+    base = runs[0]["val_loss_init"]  # every run starts from the same base model (LoRA's B = 0): the control
+    best = min(ok, key=lambda t: t[1]) if ok else None
     return {"param": param, "values": list(values), "runs": runs, "final_val_loss": finals,
-            "final_train_loss": [r["train_loss_final"] for r in runs],
-            "best_value": min(ok, key=lambda t: t[1])[0] if ok else None}
+            "final_train_loss": [r["train_loss_final"] for r in runs], "base_val_loss": base,
+            "best_value": best[0] if best else None,
+            "best_val_loss_drop": base - best[1] if best else None,
+            "val_loss_spread": max(x for _, x in ok) - min(x for _, x in ok) if ok else None}
 
 
 def caption(result: dict) -> str:

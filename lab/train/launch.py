@@ -21,10 +21,11 @@ import torch
 import torch.distributed as dist
 
 from lab.config import load_config
+from lab.errors import LabError
 from lab.train.loop import train
 
 
-class TrainingProcessFailed(RuntimeError):
+class TrainingProcessFailed(LabError, RuntimeError):
     """A torchrun worker exited with an error; the message holds torchrun's report."""
 
 

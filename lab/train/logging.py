@@ -62,13 +62,23 @@ def plan_labels(seed: int | None, default_group: str) -> dict[str, Any]:
     return {"group": feature or default_group, "tags": tags}
 
 
-def start_wandb(cfg: RunConfig, run_dir: Path, job_type: str) -> Any:
-    """Start (or continue, by RUN/wandb_id) the W&B run of a seq-JEPA run; writes RUN/wandb_id."""
+def init_wandb(**kwargs: Any) -> Any:
+    """`wandb.init(**kwargs)` for one lab run, finishing first any run still open in this process.
+
+    A command that fails or is interrupted after its run started (an exception mid-training, Ctrl-C,
+    a test timeout) leaves that run open, and wandb.init's default then *returns the open run*: the
+    next command in the process would log into another run's id, folder, group and tags. That is
+    how one slow or failed W&B test took the next one down with it under `make test` (issue 22)."""
     import wandb
 
+    return wandb.init(reinit="finish_previous", **kwargs)
+
+
+def start_wandb(cfg: RunConfig, run_dir: Path, job_type: str) -> Any:
+    """Start (or continue, by RUN/wandb_id) the W&B run of a seq-JEPA run; writes RUN/wandb_id."""
     id_file = run_dir / "wandb_id"
     run_id = id_file.read_text().strip() if id_file.is_file() else None  # None: W&B picks a new id
-    run = wandb.init(
+    run = init_wandb(
         project=cfg.logging.project, entity=cfg.logging.entity, name=cfg.name, id=run_id, resume="allow",
         dir=str(run_dir), mode=wandb_mode(), config=cfg.model_dump(mode="json"), job_type=job_type,
         **plan_labels(cfg.train.seed, strip_seed(cfg.name, cfg.train.seed)),

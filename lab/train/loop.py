@@ -26,6 +26,7 @@ from lab.build import accelerate, autocast_for, build_parts, build_sampler, reso
 from lab.config import ConfigError, RunConfig, save_config
 from lab.data.views import Sequence, ViewSampler
 from lab.data.actions import inverse_action_signs
+from lab.errors import LabError
 from lab.eval.controls import reestimate_on_training_sequences
 from lab.losses.objective import objective
 from lab.models.seqjepa import Forward, SeqJEPA
@@ -34,14 +35,14 @@ from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoi
 from lab.train.local import local_loss
 from lab.train.logging import RunLogger
 from lab.train.optim import build_optimizer
-from lab.train.probes import OnlineProbes, ProbeInputs
+from lab.models.probes import OnlineProbes, ProbeInputs
 from lab.train.schedules import ema_tau, learning_rate
 
 
 ExtraLoss = Callable[[Forward, Sequence], tuple[torch.Tensor, dict]]
 
 
-class RunStateError(RuntimeError):
+class RunStateError(LabError, RuntimeError):
     """The run directory does not fit the request (exists without --resume, or nothing to resume)."""
 
 

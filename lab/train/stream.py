@@ -3,22 +3,34 @@
 Beside the epoch loop (lab.train.loop), with the same model, target, probes, optimiser and
 `train_step`: the training set is cut into class-incremental tasks (lab.data.stream) and seen
 once, in small batches, task after task (with `task_tint`, each task's images in their own
-colour, in the eval splits too); each step adds up to `replay_batch` samples drawn from a
-replay buffer (lab.data.replay) and, with `distill > 0`, a CaSSLe-style term: a predictor maps
-the current encoder's features of the context views onto the frozen previous-task encoder's,
-through the same 1 − cos loss, L = L_JEPA + distill · (1 − cos(g(z), sg(z_prev))).
-With `iterations` > 1 each incoming batch
-takes that many optimiser steps (online continual learning's "iterations per batch"; new views and
-a new replay draw each time) before the stream moves on, so a sample still arrives once.
-Schedules are in optimiser steps (there are no epochs): warmup then cosine for the lr, the EMA τ cosine
-over the whole stream.
+colour, in the eval splits too); `order: iid` is the null stream, the same samples shuffled over
+all tasks. With `distill > 0`, a CaSSLe-style term: a predictor maps the current encoder's
+features of the context views onto the frozen previous-task encoder's, through the same 1 − cos
+loss, L = L_JEPA + distill · (1 − cos(g(z), sg(z_prev))).
+With `iterations` > 1 each incoming batch takes that many optimiser steps (online continual
+learning's "iterations per batch"; new views and a new replay draw each time) before the stream
+moves on, so a sample still arrives once.
+
+Every arm trains on the same number of samples per step, the size of the incoming batch
+(`step_indices`): without replay the incoming batch; FIFO and reservoir replace `replay_batch`
+of them (in proportion for a short batch) by buffered samples, the kept incoming ones drawn afresh
+at each iteration; MinRed draws the whole step from its buffer, into which each batch enters on
+arrival (Purushwalkam et al.'s buffered SSL). MinRed's features come from a pass of the encoder
+in eval mode over two of the step's views, so that arm gets no extra BatchNorm updates.
+Schedules are in optimiser steps (there are no epochs): warmup then cosine for the lr, the EMA τ
+cosine over the whole stream.
 
 Evaluation: a frozen linear probe on z_AGG (M_val = M_tr) over the eval subsets of the train and
-test splits (held on the device; the stream itself is not). Before training (the untrained twin:
-same seed, same weights) and after each task, a within-task probe per task gives the task × task
-matrix; `evals_per_task` times per task, probes over all classes and over the classes seen so far
-give the accuracy-vs-samples curve. Results: RUN/stream.json (lab.train.stream_metrics) and
-RUN/plots/stream.png; the checkpoint is the usual one, so `lab eval RUN` also works.
+test splits (held on the device; the stream itself is not). With `eval_bn: reestimate` (the
+default) each evaluation probes a copy of the network whose BatchNorm statistics are re-estimated
+on sequences of the eval-train split, all tasks alike, no gradient step (lab.eval.controls) — so
+no arm is judged through the statistics of the last task it saw, and the untrained row is the
+fair twin. Before training (same seed, same weights) and after each task, a within-task probe per
+task gives the task × task matrix; `evals_per_task` times per task, probes over all classes and
+over the classes seen so far give the accuracy-vs-samples curve; `noise_evals` re-evaluations of
+the final network with other probe seeds give forgetting's noise floor. Results: RUN/stream.json
+(lab.train.stream_metrics) and RUN/plots/stream.png; the checkpoint is the usual one, so
+`lab eval RUN` also works.
 """
 
 from __future__ import annotations
@@ -28,7 +40,6 @@ import functools
 import json
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -36,12 +47,14 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from lab.build import autocast_for, build_parts, build_sampler, resolve_device
-from lab.config import ConfigError, RunConfig, save_config
+from lab.config import ConfigError, RunConfig, StreamConfig, save_config
 from lab.data.registry import load_dataset
-from lab.data.replay import BUFFERS
-from lab.data.stream import DeviceWindow, batches, class_incremental_order, drifted, task_classes, tint_tasks
+from lab.data.replay import BUFFERS, ReplayBuffer
+from lab.data.stream import (DeviceWindow, batches, class_incremental_order, drifted, iid_order, task_classes,
+                              tint_tasks)
+from lab.eval.controls import reestimate_on_training_sequences
 from lab.eval.probes import linear_probe_accuracy
-from lab.evaluate import extract
+from lab.eval.features import extract
 from lab.losses.jepa import cosine_loss
 from lab.losses.objective import objective
 from lab.provenance import code_version
@@ -50,7 +63,7 @@ from lab.train.logging import RunLogger
 from lab.train.loop import _progress, train_step
 from lab.train.optim import build_optimizer
 from lab.train.schedules import ema_tau, learning_rate
-from lab.train.stream_metrics import continual_summary, plot_continual
+from lab.train.stream_metrics import continual_summary, plot_continual, probe_noise
 
 
 class Distiller(nn.Module):
@@ -93,6 +106,39 @@ def _seen_accuracy(tr, te, m: int, classes: list[int], max_iter: int) -> float |
     return _subset_accuracy(tr, te, m, classes, max_iter) if len(classes) >= 2 else None
 
 
+def step_indices(incoming: torch.Tensor, buffer: ReplayBuffer | None, sc: StreamConfig,
+                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The samples of one optimiser step: (dataset indices (s,), buffer slots of the replayed ones).
+
+    s = incoming.numel() in every arm. No buffer: the incoming batch. MinRed: s samples drawn from
+    the buffer (which the incoming batch has already joined). FIFO / reservoir: r = replay_batch
+    (scaled by s / batch_size for a short batch, at most the buffer's size) buffered samples and
+    s − r incoming ones drawn at random (afresh at each iteration)."""
+    none = incoming[:0]
+    if buffer is None:
+        return incoming, none
+    s = incoming.numel()
+    if sc.replay == "minred":
+        slots, idx = buffer.sample(s)
+        return idx, slots
+    slots, replayed = buffer.sample(min(len(buffer), s * sc.replay_batch // sc.batch_size))
+    kept = incoming[torch.randperm(s, generator=gen)[: s - replayed.numel()]]
+    return torch.cat([kept, replayed]), slots
+
+
+@torch.no_grad()
+def eval_mode_features(encoder: nn.Module, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoder outputs of two views in eval mode (BatchNorm reads, never updates, its statistics).
+    views: (B, 2, 3, H, W) → z1, z2 (B, D); the encoder's mode is restored."""
+    was = encoder.training
+    encoder.eval()
+    try:
+        z = encoder(views.flatten(0, 1)).unflatten(0, views.shape[:2])
+    finally:
+        encoder.train(was)
+    return z[:, 0], z[:, 1]
+
+
 def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     """Run the stream described by cfg.stream into cfg.run_dir; returns the stream results."""
     sc = cfg.stream
@@ -115,18 +161,27 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
         host = tint(host)
     window = DeviceWindow(host, cfg.data.views, device)
     order = class_incremental_order(host.labels, groups, cfg.train.seed)
+    if sc.order == "iid":
+        order = iid_order(order, cfg.train.seed)
     model, target, probes = build_parts(cfg, window, device)
     distiller = Distiller(model.encoder.out_dim, cfg.train.probe_hidden, sc.distill).to(device) if sc.distill > 0 else None
     opt = build_optimizer(cfg.optim, nn.ModuleList([model] + ([distiller] if distiller else [])), probes)
     buffer = BUFFERS[sc.replay](sc.buffer_size, seed=cfg.train.seed) if sc.replay != "none" else None
+    draw = torch.Generator().manual_seed(cfg.train.seed + 7)  # which incoming samples a replay step keeps
     loss_fn, autocast, m = functools.partial(objective, cfg.objective), autocast_for(device, cfg.train.bf16), cfg.data.seq_len
     probe_tr, probe_te = build_sampler(cfg, "train", device, tint), build_sampler(cfg, "test", device, tint)
     max_iter = cfg.eval.probe_max_iter
 
-    def evaluate_now() -> tuple:
-        model.eval()
-        tr = extract(model, probe_tr, [m], cfg.eval.batch_size, cfg.eval.num_train, cfg.eval.seed)
-        te = extract(model, probe_te, [m], cfg.eval.batch_size, cfg.eval.num_test, cfg.eval.seed + 1)
+    def evaluate_now(shift: int = 0) -> tuple:
+        """Features of the eval splits (probe seeds shifted by `shift`) from a BN-fair copy of the model."""
+        net = model
+        if sc.eval_bn == "reestimate":
+            net = copy.deepcopy(model)
+            reestimate_on_training_sequences(net, probe_tr, m, cfg.eval.control_bn_sequences, cfg.eval.batch_size,
+                                             seed=cfg.eval.seed + 3 + shift)
+        net.eval()
+        tr = extract(net, probe_tr, [m], cfg.eval.batch_size, cfg.eval.num_train, cfg.eval.seed + shift)
+        te = extract(net, probe_te, [m], cfg.eval.batch_size, cfg.eval.num_test, cfg.eval.seed + 1 + shift)
         model.train()
         return tr, te
 
@@ -144,39 +199,41 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
         row, extra = _probe_row(tr, te, m, groups, max_iter)
     matrix, curve = [row], [{"seen": 0, "task": -1, "acc_all": extra["acc_all"],
                              "acc_seen": None, "task_end": False}]
-    t0, in_task = time.perf_counter(), 0
+    t0, in_task, trained = time.perf_counter(), 0, 0
     for module in (model, target, probes):
         module.train()
     def optimiser_step(batch, step: int, joins_buffer: bool) -> dict[str, Any]:
-        """One step on the incoming batch plus a replay draw; the logged record. The batch joins the
-        buffer only with `joins_buffer` (after its last step), so each sample enters it once."""
+        """One step on `step_indices`' samples; the logged record. FIFO and reservoir take the batch
+        in after its last step (`joins_buffer`), so each sample enters once and is not replayed
+        against itself; MinRed took it in on arrival."""
         lr = learning_rate(step, total, warmup, cfg.optim)
         for group in opt.param_groups:
             if group["role"] == "model":
                 group["lr"] = lr
         tau = ema_tau(step, total, cfg.objective.target.base, cfg.objective.target.final)
-        slots, replayed = buffer.sample(sc.replay_batch) if buffer is not None else (None, batch.idx[:0])
+        idx, slots = step_indices(batch.idx, buffer, sc, draw)
         views = drifted(cfg.data.views, sc.drift, batch.progress) if sc.drift else None
-        seq = window.sample(torch.cat([batch.idx, replayed]), m + 1, views)
+        seq = window.sample(idx, m + 1, views)
+        if sc.replay == "minred":
+            buffer.observe(slots, *eval_mode_features(model.encoder, seq.views[:, :2]))
         metrics = train_step(model, target, probes, opt, loss_fn, seq, tau, autocast, cfg.objective.rate.weight,
                              None, distiller)
         loss = metrics.pop("loss")
-        if buffer is not None:
-            with torch.no_grad():
-                feats = model.encoder(seq.views[:, 0]) if sc.replay == "minred" else None
-            if joins_buffer:
-                buffer.add(batch.idx, None if feats is None else feats[: batch.idx.numel()])
-            if feats is not None and slots.numel():
-                buffer.refresh(slots, feats[batch.idx.numel():])
+        if joins_buffer and sc.replay in ("fifo", "reservoir"):
+            buffer.add(batch.idx)
+        replayed = idx.numel() if sc.replay == "minred" else slots.numel()
         return {"step": step + 1, "seen": batch.seen + batch.idx.numel(), "task": batch.task, "lr": lr,
-                "tau": tau, "loss": loss, "replayed": int(replayed.numel())} | metrics
+                "tau": tau, "loss": loss, "step_samples": int(idx.numel()), "replayed": int(replayed)} | metrics
 
     with _progress(cfg.logging.progress) as progress:
         bar = progress.add_task(cfg.name, total=total, stats="")
         for index, batch in enumerate(stream):
+            if sc.replay == "minred":
+                buffer.add(batch.idx)  # every step of this batch is drawn from the buffer
             for repeat in range(sc.iterations):  # optimiser steps on this batch (new views, new replay draw each)
                 step = index * sc.iterations + repeat
                 record = optimiser_step(batch, step, joins_buffer=repeat == sc.iterations - 1)
+                trained += record["step_samples"]
                 if (step + 1) % cfg.train.log_every == 0:
                     logger.log(record)
                 progress.update(bar, advance=1, stats=f"task {batch.task}  loss {record['loss']:.3f}")
@@ -198,6 +255,8 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
                     if distiller is not None:
                         distiller.snapshot(model.encoder)
     train_seconds = time.perf_counter() - t0
+    with threadpool_limits(limits=1, user_api="blas"):
+        noise_rows = [_probe_row(*evaluate_now(shift=1000 * k), m, groups, max_iter)[0] for k in range(1, sc.noise_evals + 1)]
     save_checkpoint(cfg.run_dir, {
         "epoch": 0, "step": total, "train_seconds": train_seconds, "config_digest": cfg.digest(),
         "model": model.state_dict(), "target": target.state_dict(), "probes": probes.state_dict(),
@@ -207,11 +266,14 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     logger.finish()
 
     results: dict[str, Any] = continual_summary(matrix)
+    if noise_rows:
+        results |= probe_noise(matrix[-1], noise_rows) | {"noise.acc_matrix": noise_rows}
     results |= {"eval.acc_all": curve[-1]["acc_all"], "init.acc_all": curve[0]["acc_all"]}
     results["gain.acc_all"] = results["eval.acc_all"] - results["init.acc_all"]
     results |= {
         "stream.acc_matrix": matrix, "stream.task_classes": groups, "stream.curve": curve,
         "stream.samples": sum(b.idx.numel() for b in stream), "stream.steps": total, "stream.iterations": sc.iterations,
+        "stream.trained_samples": trained, "stream.order": sc.order, "stream.eval_bn": sc.eval_bn,
         "stream.replay": sc.replay, "stream.distill": sc.distill,
         "provenance.run": cfg.name, "provenance.seed": cfg.train.seed, "provenance.config_hash": cfg.digest(),
         "provenance.torch": torch.__version__, "provenance.train_wall_s": round(train_seconds, 2),
@@ -220,6 +282,7 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     text = json.dumps(results, indent=2)
     (cfg.run_dir / "stream.json").write_text(text)
     plot_continual(matrix, curve, cfg.run_dir / "plots" / "stream.png",
-                   f"{cfg.name}: replay {sc.replay}, distill {sc.distill}")
+                   f"{cfg.name}: {sc.order} stream, replay {sc.replay}, distill {sc.distill}, BN at eval: {sc.eval_bn}",
+                   host.num_classes)
     return results
 

@@ -17,7 +17,7 @@ from lab.data.embedded import make_shapes
 from lab.data.views import build_view_sampler
 from lab.losses.local import local_stage_loss, variance_covariance
 from lab.models.encoders import ConvNet, ResNet18
-from lab.train.local import BlockwiseEncoder, LocalObjective, stage_features
+from lab.models.blockwise import BlockwiseEncoder, LocalObjective, stage_features
 
 from .conftest import tiny_config
 

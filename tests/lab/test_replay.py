@@ -35,13 +35,24 @@ def test_reservoir_is_a_uniform_sample_of_the_stream() -> None:
     assert fifo.indices.min() == 180
 
 
+def _minred_with(features: torch.Tensor, capacity: int, first: int = 0) -> MinRedBuffer:
+    """A MinRed buffer holding len(features) samples (indices first, first+1, …), each trained on once."""
+    buf = MinRedBuffer(capacity)
+    idx = torch.arange(first, first + len(features))
+    buf.add(idx)
+    buf.observe(torch.arange(len(features)), features, features)  # normalise(z + z) = normalise(z)
+    return buf
+
+
 def test_minred_evicts_redundant_samples_first() -> None:
     torch.manual_seed(0)
     distinct = torch.eye(8)  # 8 orthogonal directions
-    buf = MinRedBuffer(8)
-    buf.add(torch.arange(8), distinct)
+    buf = _minred_with(distinct, capacity=16)
     near_copies = distinct[0].repeat(6, 1) + 0.01 * torch.randn(6, 8)  # 6 near-duplicates of sample 0
-    buf.add(torch.arange(100, 106), near_copies)
+    buf.add(torch.arange(100, 106))
+    buf.observe(torch.arange(8, 14), near_copies, near_copies)
+    buf.capacity = 8
+    buf.add(torch.arange(200, 200))  # an empty offer: shrink to the new capacity
     assert len(buf) == 8
     kept = set(buf.indices.tolist())
     assert set(range(1, 8)) <= kept  # every distinct direction survives
@@ -53,15 +64,43 @@ def test_minred_evicts_redundant_samples_first() -> None:
     assert len(set(fifo.indices.tolist()) & set(range(1, 8))) == 2
 
 
-def test_minred_refresh_changes_what_is_redundant() -> None:
-    buf = MinRedBuffer(3)
-    buf.add(torch.arange(3), torch.eye(3))
-    slots = torch.tensor([0])
-    buf.refresh(slots, torch.tensor([[0.0, 1.0, 0.0]]))  # sample 0 now duplicates sample 1
-    buf.add(torch.tensor([9]), torch.tensor([[0.0, 0.0, -1.0]]))
-    assert 9 in buf.indices.tolist() and len({0, 1} & set(buf.indices.tolist())) == 1
-    with pytest.raises(ValueError, match="features"):
-        buf.add(torch.tensor([1]))
+def test_minred_features_are_the_polyak_average_of_normalised_view_sums() -> None:
+    """Purushwalkam et al.: feature = normalise(z1 + z2) at the first visit, then
+    normalise((1 − γ)·old + γ·normalise(z1 + z2)), γ = 0.5 — not the last view-1 feature."""
+    buf = MinRedBuffer(4)
+    buf.add(torch.tensor([5, 6]))
+    assert not buf.has_feat.any()  # samples enter without a feature
+    z1, z2 = torch.tensor([[3.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.0, 4.0], [0.0, 2.0]])
+    buf.observe(torch.tensor([0, 1]), z1, z2)
+    torch.testing.assert_close(buf.feats, torch.tensor([[0.6, 0.8], [0.0, 1.0]]))
+    buf.observe(torch.tensor([0]), torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]]))
+    mixed = torch.nn.functional.normalize(torch.tensor([0.5 * 0.6 + 0.5, 0.5 * 0.8]), dim=0)
+    torch.testing.assert_close(buf.feats[0], mixed)
+    torch.testing.assert_close(buf.feats[1], torch.tensor([0.0, 1.0]))  # untouched
+    assert buf.has_feat.all()
+
+
+def test_minred_evicts_only_samples_with_features_and_the_oldest_while_too_few_have_one() -> None:
+    buf = MinRedBuffer(4)
+    buf.add(torch.arange(4))
+    buf.add(torch.arange(10, 12))  # nothing trained on yet: the two oldest go
+    assert buf.indices.tolist() == [2, 3, 10, 11]
+    same = torch.tensor([[1.0, 0.0]]).repeat(4, 1)
+    buf.observe(torch.arange(4), same, same)  # all four identical
+    buf.add(torch.tensor([20, 21]))  # 4 with features ≥ 2·2: redundancy decides, the new unseen stay
+    assert {20, 21} <= set(buf.indices.tolist()) and len(buf) == 4
+
+
+def test_minred_observe_changes_what_is_redundant() -> None:
+    buf = _minred_with(torch.eye(3), capacity=4)
+    buf.observe(torch.tensor([0]), torch.tensor([[0.0, 1.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0]]))
+    buf.observe(torch.tensor([0]), torch.tensor([[0.0, 1.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0]]))
+    buf.add(torch.tensor([9]))
+    buf.observe(torch.tensor([3]), torch.tensor([[0.0, 0.0, -1.0]]), torch.tensor([[0.0, 0.0, -1.0]]))
+    buf.capacity = 3
+    buf.add(torch.arange(0))
+    # sample 0 has drifted towards sample 1: one of the pair goes, the distinct ones stay
+    assert 9 in buf.indices.tolist() and 2 in buf.indices.tolist() and len({0, 1} & set(buf.indices.tolist())) == 1
 
 
 def test_registry_and_capacity_check() -> None:

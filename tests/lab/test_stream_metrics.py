@@ -40,5 +40,18 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     acc = [[0.5, 0.5], [0.8, 0.5], [0.7, 0.9]]
     curve = [{"seen": 0, "acc_all": 0.3, "acc_seen": 0.5}, {"seen": 64, "acc_all": 0.5, "acc_seen": 0.8, "task_end": True},
              {"seen": 128, "acc_all": 0.6, "acc_seen": 0.8, "task_end": True}]
-    plot_continual(acc, curve, tmp_path / "p" / "stream.png", "test")
+    plot_continual(acc, curve, tmp_path / "p" / "stream.png", "test", num_classes=8)
     assert (tmp_path / "p" / "stream.png").stat().st_size > 1000
+
+
+def test_probe_noise_is_the_forgetting_statistic_on_re_evaluations_of_one_network() -> None:
+    from lab.train.stream_metrics import probe_noise
+
+    final = [0.70, 0.80, 0.90]
+    reevals = [[0.74, 0.78, 0.92], [0.71, 0.83, 0.88]]
+    out = probe_noise(final, reevals)
+    # task 0: best of the first 2 re-evaluations (T−1−0 = 2) − final; task 1: the first one (T−1−1 = 1)
+    assert out["noise.forgetting"] == pytest.approx(((0.74 - 0.70) + (0.78 - 0.80)) / 2)
+    assert out["noise.evals"] == 2 and out["noise.acc_std"] > 0
+    with pytest.raises(ValueError, match="re-evaluation"):
+        probe_noise(final, [])

@@ -64,3 +64,32 @@ def test_llm_command_logs_results_and_figures(tmp_path: Path, plan_env: None) ->
     assert recorded["summary"]["val_loss"] == pytest.approx(results["val_loss"])
     assert recorded["summary"]["curve.tokens_per_s"] == pytest.approx(results["curve"]["tokens_per_s"])
     assert "plots/loss" in recorded["images"]
+
+
+def test_a_run_left_open_by_an_interrupted_command_does_not_capture_the_next_one(
+        tmp_path: Path, plan_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flaky pair of issue 22: a W&B test interrupted mid-training (pytest-timeout's signal, a
+    BaseException, escapes CliRunner) left its run open, and wandb.init then returned that open run
+    to the next W&B test in the same xdist worker — another run's id, folder and labels."""
+    from lab.config import parse_config
+    from lab.train import loop
+    from lab.train.logging import start_wandb
+
+    cfg = parse_config(tiny_config(tmp_path / "a", logging={"wandb": True}, eval={"at_end": False}))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # what a timeout or Ctrl-C does mid-step
+
+    monkeypatch.setattr(loop, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(cfg)
+    stale = (cfg.run_dir / "wandb_id").read_text()
+
+    other = parse_config(tiny_config(tmp_path / "b", logging={"wandb": True}, train={"seed": 5}) | {"name": "other-s5"})
+    other.run_dir.mkdir(parents=True)
+    run = start_wandb(other, other.run_dir, job_type="eval")
+    try:
+        assert run.id != stale and (other.run_dir / "wandb_id").read_text() == run.id
+        assert Path(run.dir).is_relative_to(other.run_dir / "wandb") and "seed:5" in run.tags
+    finally:
+        run.finish()

@@ -158,7 +158,8 @@ def test_collapse_reason_names_the_figure() -> None:
 def test_a_collapsed_aggregate_marks_the_run_collapsed_even_when_z_is_spread(tmp_path) -> None:
     """Issue 22, finding 6: `eval.collapsed` read z alone, so a run whose z_AGG was one point passed."""
     from lab.config import parse_config
-    from lab.evaluate import Features, compute_metrics
+    from lab.eval.features import Features
+    from lab.evaluate import compute_metrics
     from tests.lab.conftest import tiny_config
 
     cfg = parse_config(tiny_config(tmp_path))

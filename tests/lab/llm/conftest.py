@@ -39,3 +39,21 @@ def tiny_dir(tmp_path_factory) -> Path:
     result = invoke("base", "--out", out, *TINY)
     assert result.exit_code == 0, result.output
     return out
+
+
+def gate_keys(command: str) -> set[str]:
+    """Every key a phase-7 gate of PRD.json reads from runs/llm/<command>[-s{seed}]/results.json: the
+    tests check the command writes each of them (issue 22: committed results lacked keys their gates read)."""
+    import json
+    import re
+
+    prd = json.loads((Path(__file__).parents[3] / "PRD.json").read_text())
+    pattern = re.compile(rf"runs/llm/{re.escape(command)}(-s\{{seed\}})?/results\.json")
+    keys = set()
+    for feature in prd["features"]:
+        if feature["phase"] != 7:
+            continue
+        for check in feature["verify"]:
+            sides = [check["metric"]] if "metric" in check else list(check.get("compare", {}).get(k) for k in ("a", "b"))
+            keys |= {side["key"] for side in sides if side and pattern.fullmatch(side["file"])}
+    return keys

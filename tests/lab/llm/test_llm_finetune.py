@@ -10,6 +10,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from harness.judge.checks import lookup
+from tests.lab.llm.conftest import gate_keys
 from lab.llm.finetune import FinetuneSpec, domains, finetune, reload_adapter
 from lab.llm.train import eval_loss, unigram_loss
 
@@ -48,6 +50,7 @@ def test_lora_and_qlora_count_parameters_shrink_memory_and_reload(tiny_dir: Path
     assert lora["trainable_params"] == qlora["trainable_params"] == 2 * per_layer
     assert qlora["weights_bytes"] < 0.8 * lora["weights_bytes"]
     assert res["qlora_weights_ratio"] == qlora["weights_bytes"] / lora["weights_bytes"]
+    assert gate_keys("finetune") and all(lookup(res, key) is not None for key in gate_keys("finetune"))
     assert lora["val_loss_drop"] == pytest.approx(lora["val_loss_init"] - lora["val_loss"])
     assert len(lora["curve"]["train_loss"]) == 6 and (out / "loss.png").exists()
     for method in ("lora", "qlora"):
@@ -80,6 +83,10 @@ def test_lr_sweep_same_budget_and_a_higher_lr_moves_further(tiny_dir: Path, tmp_
     assert all(run["curve"]["steps"] == 8 for run in res["runs"])
     slow, fast = res["final_val_loss"]
     assert fast < slow and res["best_value"] == 1e-2
+    assert res["base_val_loss"] == res["runs"][0]["val_loss_init"] == res["runs"][1]["val_loss_init"]
+    assert res["best_val_loss_drop"] == pytest.approx(res["base_val_loss"] - fast)
+    assert res["val_loss_spread"] == pytest.approx(slow - fast)
+    assert gate_keys("sweep-lr") == {"best_val_loss_drop"} and lookup(res, "best_val_loss_drop") > 0
     assert "lr=0.01" in res["caption"] and (out / "sweep_lr.png").exists()
 
 
@@ -102,6 +109,11 @@ def test_forgetting_before_after(tiny_dir: Path, tmp_path: Path, llm):
     assert res["forgetting"] == pytest.approx(after["prose_loss"] - before["prose_loss"])
     assert all(0 <= before[k] <= 1 for k in before if k.endswith("_acc"))
     assert "prose_loss" in r.output and (out / "forgetting.png").exists()
+    control = res["control"]  # the same recipe fine-tuned on prose, the old domain itself
+    assert control["forgetting"] == pytest.approx(control["after"]["prose_loss"] - before["prose_loss"])
+    assert control["forgetting"] < res["forgetting"]  # training on prose does not raise prose loss as code does
+    assert res["forgetting_over_control"] == pytest.approx(res["forgetting"] - control["forgetting"])
+    assert gate_keys("forgetting") and all(lookup(res, key) is not None for key in gate_keys("forgetting"))
 
 
 def test_bad_input_gets_one_clear_line(tmp_path: Path, monkeypatch, llm):

@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lab.llm.activations import anisotropy, probe_accuracy, residual_stream, token_properties
+from harness.judge.checks import lookup
+from tests.lab.llm.conftest import gate_keys
+from lab.llm.activations import (anisotropy, chosen, control_task, probe_accuracy, residual_stream, split_blocks,
+                                 token_properties)
 from lab.llm.attention import attentions, captions, head_stats, js_divergence
 from lab.llm.loading import load_model, load_tokenizer
 
@@ -64,8 +67,33 @@ def test_anisotropy_and_probe_sanity():
     x = torch.randn(1, 40, 9, 8, generator=gen)  # [P, B, T, D]
     planted = (x[0, :, 1:, 0] > 0).numpy()
     noise = np.random.default_rng(0).random((40, 8)) > 0.5
-    assert probe_accuracy(x, planted)[0] > 0.9
-    assert abs(probe_accuracy(x, noise)[0] - 0.5) < 0.2
+    split = split_blocks(40, seed=0)
+    assert probe_accuracy(x, planted, split)["test"][0] > 0.9
+    assert abs(probe_accuracy(x, noise, split)["test"][0] - 0.5) < 0.2
+
+
+def test_the_probe_splits_are_disjoint_and_the_point_is_chosen_on_validation_not_test():
+    """Issue 22, finding 10: the best layer was chosen on the test split."""
+    split = split_blocks(50, seed=3)
+    parts = [set(split.train), set(split.val), set(split.test)]
+    assert sum(map(len, parts)) == 50 and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert len(parts[1]) == len(parts[2]) == 10
+    assert chosen({"val": [0.6, 0.9, 0.7], "test": [0.95, 0.7, 0.99]}) == (1, 0.7)  # not the test's best, 0.99
+    with pytest.raises(ValueError, match="at least 3 blocks"):
+        split_blocks(2, seed=0)
+
+
+def test_the_control_task_labels_each_token_type_once_at_the_propertys_rate():
+    """Hewitt & Liang: a control label is a fixed random function of the token the property reads."""
+    ids = torch.randint(0, 300, (40, 17), generator=torch.Generator().manual_seed(1))
+    labels = np.random.default_rng(2).random((40, 16)) < 0.3
+    control = control_task(ids, labels, np.arange(30), seed=0)
+    assert control.shape == labels.shape
+    prev = ids[:, :-1].numpy()
+    for token in np.unique(prev)[:50]:
+        assert len(set(control[prev == token].tolist())) == 1  # one label per previous-token type
+    assert abs(control.mean() - 0.3) < 0.1
+    assert not np.array_equal(control, control_task(ids, labels, np.arange(30), seed=1))
 
 
 def test_token_properties_describe_the_context(tiny_dir: Path):
@@ -106,13 +134,22 @@ def test_activations_command_and_random_control(tiny_dir: Path, tmp_path: Path, 
     res = json.loads((out / "results.json").read_text())
     assert len(res["norm"]) == 3 and len(res["attn_share"]) == 2
     assert all(0 < s < 1 for s in res["attn_share"])
-    for name, accs in res["probe_random_init"].items():
-        assert max(accs) <= res["probe_majority"][name] + 0.1, name  # the control stays near majority
-        assert res["probe_gain_over_random_init"][name] == max(res["probe_trained"][name]) - max(accs)
-        assert res["probe_gain_over_majority"][name] == max(res["probe_trained"][name]) - res["probe_majority"][name]
+    assert res["probe_split"] == {"train": 14, "val": 5, "test": 5}
+    for name, accs in res["probe_trained"].items():
+        point = res["probe_point"][name]
+        assert point == int(np.argmax(accs["val"])) and res["probe_test"][name] == accs["test"][point]
+        control = res["probe_random_init"][name]
+        assert max(control["test"]) <= res["probe_majority"][name] + 0.15, name  # the control stays near majority
+        assert res["probe_random_init_test"][name] == control["test"][int(np.argmax(control["val"]))]
+        assert res["probe_gain_over_random_init"][name] == res["probe_test"][name] - res["probe_random_init_test"][name]
+        assert res["probe_gain_over_majority"][name] == res["probe_test"][name] - res["probe_majority"][name]
+        assert res["probe_control_test"][name] == res["probe_control_task"][name]["test"][point]
+        assert res["probe_selectivity"][name] == res["probe_test"][name] - res["probe_control_test"][name]
     assert np.array(res["norm_by_position"]).shape == (3, 32)
     for name in ("residual_layers", "residual_positions", "probes"):
         assert (out / f"{name}.png").exists()
+    assert "selectivity" in res["captions"]["probes"] and "chosen on validation" in res["captions"]["probes"]
+    assert gate_keys("activations") and all(lookup(res, key) is not None for key in gate_keys("activations"))
 
 
 def test_minilm_encoder_when_installed(tmp_path: Path, llm):

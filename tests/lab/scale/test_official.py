@@ -19,7 +19,8 @@ from lab.data.actions import consecutive_diff
 from lab.data.embedded import make_shapes
 from lab.data.views import AugmentViews, build_view_sampler
 from lab.eval.fresh_probe import fresh_view_probe_accuracy
-from lab.evaluate import Features, compute_metrics, extract
+from lab.eval.features import Features, extract
+from lab.evaluate import compute_metrics
 from lab.losses.objective import objective
 from lab.train.loop import train_step
 from lab.train.optim import build_optimizer
