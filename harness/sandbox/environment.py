@@ -103,9 +103,14 @@ def resolve_sandbox(requested: str) -> tuple[SandboxKind, str | None]:
 def toolchains(repo: Path) -> list[Path]:
     """The Python installations whose code ralph or the checks run: this interpreter's prefixes, the
     activated virtual environment, and every virtual environment at the repository's top level (a
-    directory holding `pyvenv.cfg`). None of them is the agent's to change."""
+    directory holding `pyvenv.cfg`), and ralph's own source tree when it is installed editable (`pip install
+    -e`: its packages are imported from there, so a sandbox that hid it, under a private /tmp, would break
+    them). None of them is the agent's to change."""
     found = [Path(p) for p in (sys.prefix, sys.base_prefix, os.environ.get("VIRTUAL_ENV")) if p]
     found += [d for d in Path(repo).iterdir() if d.is_dir() and not d.is_symlink() and is_virtualenv(d)]
+    source = Path(__file__).resolve().parents[2]  # harness/sandbox/environment.py -> the tree holding harness/
+    if not any(part in ("site-packages", "dist-packages") for part in source.parts):
+        found.append(source)
     return [p.resolve() for p in dict.fromkeys(found) if p.exists()]
 
 
