@@ -109,7 +109,9 @@ def toolchains(repo: Path) -> list[Path]:
     found = [Path(p) for p in (sys.prefix, sys.base_prefix, os.environ.get("VIRTUAL_ENV")) if p]
     found += [d for d in Path(repo).iterdir() if d.is_dir() and not d.is_symlink() and is_virtualenv(d)]
     source = Path(__file__).resolve().parents[2]  # harness/sandbox/environment.py -> the tree holding harness/
-    if not any(part in ("site-packages", "dist-packages") for part in source.parts):
+    here = Path(repo).resolve()
+    if not any(part in ("site-packages", "dist-packages") for part in source.parts) and \
+            not (source.is_relative_to(here) or here.is_relative_to(source)):  # ralph's own repository: its work
         found.append(source)
     return [p.resolve() for p in dict.fromkeys(found) if p.exists()]
 
@@ -153,14 +155,17 @@ def wrap(
             if private and Path(private).is_dir():
                 argv += ["--tmpfs", str(Path(private).resolve())]
         argv += ["--setenv", "HOME", str(Path(home).resolve())]
-    for path in (repo, scratch, *(Path(p).expanduser().resolve() for p in writable)):
-        if path.exists():
-            argv += ["--bind", str(path), str(path)]
+    bound = [p for p in (repo, scratch, *(Path(p).expanduser().resolve() for p in writable)) if p.exists()]
+    for path in bound:
+        argv += ["--bind", str(path), str(path)]
     # After the writable binds, which would otherwise cover them: the interpreters and virtual
     # environments that ralph and the checks run, read-only wherever they live (the private /tmp
     # would also hide one under /tmp, a CI clone's .venv; a repository's own .venv is under `repo`).
+    # A toolchain holding a writable path (ralph's own source tree, holding the run outputs of ralph's
+    # own repository) would cover it: its parts that are toolchains are bound on their own.
     for path in toolchains(repo):
-        argv += ["--ro-bind", str(path), str(path)]
+        if not any(w.is_relative_to(path) for w in bound):
+            argv += ["--ro-bind", str(path), str(path)]
     for path in readonly:
         path = Path(path)
         if path.exists() or path.is_symlink():
@@ -210,8 +215,9 @@ def private_tmp(command: str | Sequence[str], cwd: Path, scratch: Path, *, writa
     for path in (*(Path(p).resolve() for p in writable), Path(cwd).resolve(), Path(scratch).resolve()):
         if path.is_relative_to(tmp) and path.exists():
             argv += ["--bind", str(path), str(path)]
+    bound = [Path(p).resolve() for p in (*writable, cwd, scratch)]
     for path in [*toolchains(Path(cwd)), *(Path(p).resolve() for p in readonly)]:
-        if path.is_relative_to(tmp) and path.exists():
+        if path.is_relative_to(tmp) and path.exists() and not any(w.is_relative_to(path) for w in bound):
             argv += ["--ro-bind", str(path), str(path)]
     argv += ["--die-with-parent", "--setenv", "TMPDIR", str(Path(scratch).resolve()), "--chdir", str(Path(cwd).resolve()),
              "--"]
