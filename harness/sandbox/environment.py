@@ -36,7 +36,7 @@ from harness.books.layout import RALPH_DIR
 from harness.fileio import is_virtualenv
 from harness.sandbox import SANDBOX_KINDS, SANDBOXES, SandboxKind, relay, seatbelt
 from harness.sandbox.network import PROXY_PORT, Egress, FilteringProxy, proxy_env
-from harness.sandbox.proc import ProcessResult, Reaper, run_in_group
+from harness.sandbox.proc import ProcessResult, Reaper, command_argv, run_in_group
 
 Network = bool | Egress  # True: the host's network; False: none; Egress: only its endpoints, through the proxy
 
@@ -116,6 +116,11 @@ def toolchains(repo: Path) -> list[Path]:
     return [p.resolve() for p in dict.fromkeys(found) if p.exists()]
 
 
+def _covers(path: Path, bound: Sequence[Path]) -> bool:
+    """True when a read-only mount of `path` would cover one of the writable `bound` paths."""
+    return any(w.is_relative_to(path) for w in bound)
+
+
 def wrap(
     command: str | Sequence[str],
     repo: Path,
@@ -164,7 +169,7 @@ def wrap(
     # A toolchain holding a writable path (ralph's own source tree, holding the run outputs of ralph's
     # own repository) would cover it: its parts that are toolchains are bound on their own.
     for path in toolchains(repo):
-        if not any(w.is_relative_to(path) for w in bound):
+        if not _covers(path, bound):
             argv += ["--ro-bind", str(path), str(path)]
     for path in readonly:
         path = Path(path)
@@ -189,8 +194,7 @@ def wrap(
     argv += ["--setenv", "TMPDIR", str(tmpdir), "--chdir", str(repo), "--"]
     if proxy is not None:
         argv += [sys.executable, "-I", "-S", "-c", relay_source(), str(proxy), str(PROXY_PORT)]
-    argv += ["bash", "-c", command] if isinstance(command, str) else list(command)
-    return argv
+    return argv + command_argv(command)
 
 
 @functools.cache
@@ -217,11 +221,11 @@ def private_tmp(command: str | Sequence[str], cwd: Path, scratch: Path, *, writa
             argv += ["--bind", str(path), str(path)]
     bound = [Path(p).resolve() for p in (*writable, cwd, scratch)]
     for path in [*toolchains(Path(cwd)), *(Path(p).resolve() for p in readonly)]:
-        if path.is_relative_to(tmp) and path.exists() and not any(w.is_relative_to(path) for w in bound):
+        if path.is_relative_to(tmp) and path.exists() and not _covers(path, bound):
             argv += ["--ro-bind", str(path), str(path)]
     argv += ["--die-with-parent", "--setenv", "TMPDIR", str(Path(scratch).resolve()), "--chdir", str(Path(cwd).resolve()),
              "--"]
-    return argv + (["bash", "-c", command] if isinstance(command, str) else list(command))
+    return argv + command_argv(command)
 
 
 def confine(
@@ -281,7 +285,7 @@ class Environment:
     ) -> list[str]:
         """What actually runs for `command`: itself (none), or its sandboxed form (`confine`)."""
         if not self.sandboxed:
-            return ["bash", "-c", command] if isinstance(command, str) else list(command)
+            return command_argv(command)
         assert scratch is not None, "a sandboxed command needs a scratch directory"
         return confine(self.kind, command, cwd, scratch, network=network, readonly=readonly, writable=writable,
                        home=home, proxy=proxy, hidden=hidden)

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -292,6 +292,11 @@ class OutputPump:
             self.log.write(bytes(self.log_tail))
             self.log.flush()
         return printable(bytes(self.tail).decode("utf-8", "replace")[-self.tail_bytes :])
+
+
+def command_argv(command: str | Sequence[str]) -> list[str]:
+    """`command` as an argv: a shell string runs in bash, an argv as it is."""
+    return ["bash", "-c", command] if isinstance(command, str) else list(command)
 
 
 def run_in_group(

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.books.layout import RALPH_DIR
+from harness.sandbox.proc import command_argv
 
 SANDBOX_EXEC = "/usr/bin/sandbox-exec"  # by its absolute path: PATH is not trusted to find the sandbox
 ENV = "/usr/bin/env"  # sets HOME and TMPDIR inside the sandbox (sandbox-exec has no --setenv)
@@ -248,5 +249,5 @@ def wrap(
     argv += ["-p", built.text, ENV, f"TMPDIR={Path(scratch).resolve()}"]
     if home is not None:
         argv.append(f"HOME={Path(home).resolve()}")
-    argv += ["bash", "-c", command] if isinstance(command, str) else list(command)
+    argv += command_argv(command)
     return argv
