@@ -123,13 +123,13 @@ def check_python(repo: Path, configured: str | None, environ: Mapping[str, str] 
         exe = _venv_python(Path(active))
         if exe is not None:
             return CheckPython(exe, "the activated virtual environment (VIRTUAL_ENV)", Path(active))
-    local = repo / VENV_DIR
+    local = Path(repo).absolute() / VENV_DIR  # absolute (not resolved): the checks and probes run elsewhere
     exe = _venv_python(local)
     if exe is not None:
         return CheckPython(exe, f"the repository's {VENV_DIR}", local)
     if configured:
         path = Path(configured).expanduser()
-        path = path if path.is_absolute() else repo / path
+        path = path if path.is_absolute() else Path(repo).absolute() / path
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise SettingsError(f"[tool.ralph] python = {configured!r}: {path} is not an executable file; "
                                 "point it at the project's interpreter (e.g. /path/to/env/bin/python), or "

@@ -303,11 +303,23 @@ UNWRITTEN_HINT = ("to fix: put the run that writes the file in the same feature'
                   "(judge/freshness.py)")
 
 
-def _names(command: str, path: str) -> bool:
-    """Whether `command` names `path` or a folder above it (`lab eval runs/x` writes runs/x/results.json)."""
-    parts = PurePosixPath(path).parts
-    return any("/".join(parts[:i]) in command for i in range(len(parts), 0, -1)
-               if "/".join(parts[:i]) not in (".", ""))
+def _words(command: str) -> set[str]:
+    """The words of a shell command, each `KEY=VALUE` also as its value, without a trailing slash or a leading `./`
+    (`--out=runs/x/`, `--set name=x`, `./runs`)."""
+    try:
+        tokens = shlex.split(command)
+    except ValueError:  # unbalanced quotes: the words as written
+        tokens = command.split()
+    return {w.rstrip("/").removeprefix("./") for t in tokens for w in (t, t.split("=")[-1])}
+
+
+def _names(command: str, path: str, *, closely: bool = False) -> bool:
+    """Whether `command` names `path`, the folder it sits in, or that folder's name (`lab eval runs/x` and
+    `lab train --set name=x` write runs/x/results.json); unless `closely`, a folder further up counts too
+    (`variants.sh crate 0 runs` writes runs/crate-s0/results.json)."""
+    parts, words = PurePosixPath(path).parts, _words(command)
+    ancestors = range(len(parts) - 1, len(parts) + 1) if closely else range(1, len(parts) + 1)
+    return any("/".join(parts[:i]) in words for i in ancestors) or (len(parts) > 1 and parts[-2] in words)
 
 
 def unwritten_findings(prd: PRD) -> list[Finding]:
@@ -323,7 +335,8 @@ def unwritten_findings(prd: PRD) -> list[Finding]:
             for path in dict.fromkeys(files):
                 if any(_names(cmd, path) for cmd in runs[f.id]):
                     continue
-                others = [g for g, cmds in runs.items() if g != f.id and any(_names(cmd, path) for cmd in cmds)]
+                others = [g for g, cmds in runs.items()
+                          if g != f.id and any(_names(cmd, path, closely=True) for cmd in cmds)]
                 why = (f"it is written by {', '.join(others)}'s checks, not {f.id}'s" if others else
                        f"none of {f.id}'s run checks names it or its folder" if runs[f.id] else
                        f"{f.id} has no run check to write it")

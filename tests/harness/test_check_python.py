@@ -62,6 +62,20 @@ def test_repository_venv_is_used_without_activation(project_repo: Path, monkeypa
     assert verdict(project_repo) == dict.fromkeys(["project package", "safe path kept", "venv named"], "pass")
 
 
+def test_validate_run_from_the_repository_asks_the_repositorys_venv(project_repo: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ralph validate` run in the repository (`-C .`, the default) asked a relative `.venv/bin/python` from a
+    neutral folder whether the checks can import the project's package: the probe failed, so validate warned that
+    an installed package could not be imported (this repository's S3-CRATE `params.py` and `lab`)."""
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    make_venv(project_repo / ".venv")
+    (project_repo / f"{MARKER}.py").write_text("")  # the package is the repository's own, and installed in .venv
+    monkeypatch.chdir(project_repo)
+    assert check_python(Path("."), None).executable.is_absolute()
+    result = CliRunner().invoke(app, ["validate"])
+    assert result.exit_code == 0 and "cannot import" not in result.output, result.output
+
+
 def test_order_and_sources(tmp_path: Path) -> None:
     repo = tmp_path / "r"
     repo.mkdir()

@@ -44,3 +44,38 @@ def test_a_run_that_names_the_gates_folder_counts_as_writing_it(tmp_path: Path, 
         {"name": "gate", "metric": {"file": "runs/x-s{seed}/results.json", "key": "acc", "op": ">=", "value": 0.4},
          "seeds": [0, 1]}]
     assert "reads runs/" not in validate_both_ways(tmp_path, prd_dict)[0].output
+
+
+def test_a_run_that_names_its_run_folder_by_name_writes_it_and_is_blamed_for_it(
+        tmp_path: Path, prd_dict: dict[str, Any]) -> None:
+    """This repository's S5 (issue 24 follow-up): `lab stream … --set name=step5-none-s{seed}` writes
+    runs/step5-none-s{seed}/stream.json without naming its path. Validate said S5's own gate was unwritten (and
+    blamed every feature whose command mentions the shared `runs` folder for writing it)."""
+    prd_dict["features"][0]["verify"] = [
+        {"name": "stream", "run": "lab stream s.yaml --set name=step5-none-s{seed}", "seeds": [0, 1]},
+        {"name": "gate", "metric": {"file": "runs/step5-none-s{seed}/stream.json", "key": "acc", "op": ">=",
+                                    "value": 0.4}, "seeds": [0, 1]}]
+    prd_dict["features"][1]["verify"] = [
+        {"name": "train", "run": "python train.py {seed}", "seeds": [0, 1]},
+        {"name": "reads the stream", "metric": {"file": "runs/step5-none-s{seed}/stream.json", "key": "acc",
+                                                "op": ">=", "value": 0.4}, "seeds": [0, 1]}]
+    out = " ".join(validate_both_ways(tmp_path, prd_dict)[0].output.split())
+    assert "FEAT-1 / gate" not in out, out
+    assert ("FEAT-2 / reads the stream: reads runs/step5-none-s{seed}/stream.json, and it is written by FEAT-1's "
+            "checks, not FEAT-2's") in out, out
+
+
+def test_a_shared_top_folder_is_no_proof_of_who_writes_a_file(tmp_path: Path, prd_dict: dict[str, Any]) -> None:
+    """`bash variants.sh crate 0 runs` may write anything under runs/, so it counts for its own feature's gates; it
+    is not named as the writer of another feature's file."""
+    prd_dict["features"][0]["verify"] = [
+        {"name": "train", "run": "bash variants.sh crate {seed} runs", "seeds": [0, 1]},
+        {"name": "gate", "metric": {"file": "runs/crate-s{seed}/results.json", "key": "acc", "op": ">=",
+                                    "value": 0.4}, "seeds": [0, 1]}]
+    prd_dict["features"][1]["verify"] = [
+        {"name": "train", "run": "python train.py {seed}", "seeds": [0, 1]},
+        {"name": "reads another run", "metric": {"file": "runs/other-s{seed}/results.json", "key": "acc",
+                                                 "op": ">=", "value": 0.4}, "seeds": [0, 1]}]
+    out = " ".join(validate_both_ways(tmp_path, prd_dict)[0].output.split())
+    assert "FEAT-1 / gate" not in out, out
+    assert "FEAT-2 / reads another run: reads runs/other-s{seed}/results.json, and none of FEAT-2's run checks" in out
