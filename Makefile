@@ -53,6 +53,7 @@ bench: setup
 	$(VENV)/bin/lab bench stream --threads 1 --batch-size 4 --steps 1
 	$(PY) scripts/bench_scale.py
 	unshare -n sh -c 'ip link set lo up && exec $(PY) scripts/bench_ray_seeds.py'
+	$(PY) scripts/bench_optimize.py --trials 4 --train-s 2
 	$(PY) scripts/bench_startup.py --runs 10 --max-ratio 2
 
 # The same on CUDA: bf16 autocast, channels_last, torch.compile (train.compile), views batched on the GPU.
