@@ -281,6 +281,20 @@ def test_a_reset_branch_is_tampering_and_put_back(judged: Path, tmp_path: Path) 
     assert "refs/heads/main" in (judged / "progress.txt").read_text()
 
 
+def test_a_rewritten_branch_is_put_back_and_the_rewrite_is_named(judged: Path, tmp_path: Path) -> None:
+    """An amended commit (or anyone's commit on another base) is undone like a reset, and the record names
+    the commit the branch was moved to, so whoever made it can get it back."""
+    start = git(judged, "rev-parse", "HEAD")
+    out = tmp_path / "rewritten.sha"
+    cmd = agent(tmp_path, "git -c user.name=a -c user.email=a@b commit -q --amend -m rewritten\n"
+                          f"git rev-parse HEAD > {out}\necho work > work.txt\n")
+    result = run(judged, cmd, "--phase", "2")
+    assert result.exit_code == ExitCode.BLOCKED, result.output
+    assert git(judged, "rev-parse", "HEAD") == start
+    rewritten = out.read_text().strip()
+    assert rewritten != start and f"git branch recovered {rewritten[:12]}" in (judged / "progress.txt").read_text()
+
+
 def test_a_moved_ralph_tag_is_tampering_and_put_back(judged: Path, tmp_path: Path) -> None:
     git(judged, "tag", "-a", "ralph/phase-1-approved", "-m", "approved")
     tagged = git(judged, "rev-parse", "ralph/phase-1-approved")

@@ -70,6 +70,9 @@ def check_refs(repo_path: Path | str, before: Refs) -> tuple[list[str], int]:
     if branch_now != before.sha:
         if before.sha and branch_now and _is_ancestor(repo, before.sha, branch_now):
             folded = int(repo.git.rev_list("--count", f"{before.sha}..{branch_now}"))
+        elif branch_now:  # a rewrite (an amend, a rebase, someone else's commit): say where it went, nothing is lost
+            moved.append(f"{before.head or 'HEAD'} (moved to {branch_now[:12]}, which git's reflog keeps: "
+                         f"`git branch recovered {branch_now[:12]}` gets it back)")
         else:
             moved.append(before.head or "HEAD")
         if before.sha:
