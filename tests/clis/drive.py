@@ -15,7 +15,8 @@ from tests.fakes.cli_apis import FakeChat, FakeMessages, FakeResponses
 
 FAKES = {"claude": FakeMessages, "codex": FakeResponses, "aider": FakeChat}
 KEY = "sk-ralph-test-0123456789"
-needs_bwrap = pytest.mark.skipif(not sandbox_module.bwrap_available(), reason="bubblewrap cannot create namespaces here")
+needs_bwrap = pytest.mark.skipif(not sandbox_module.bwrap_available(),
+                                 reason="bubblewrap cannot create namespaces here")
 
 
 def ralph_env(tmp_path: Path, exe: Path, api_env: dict[str, str]) -> dict[str, str]:

@@ -88,7 +88,8 @@ def test_real_cli_candidates_are_kept_and_discarded_as_the_harness_decides(tmp_p
     assert f'+{{"lr": {TRIALS[2][0]}}}' in (repo / noise["patch"]).read_text()
 
     # the end: the winner against the baseline on the fresh seeds; the tree is the winner's, nothing left over
-    assert confirm["seeds"] == [10, 11, 12, 13, 14] and confirm["p_value"] < 0.05 and confirm["commit"] == best["commit"]
+    assert confirm["seeds"] == [10, 11, 12, 13, 14] and sorted(map(int, confirm["versus"])) == confirm["seeds"]
+    assert confirm["p_value"] < 0.05 and confirm["commit"] == best["commit"]
     assert json.loads((repo / "config.json").read_text()) == {"lr": TRIALS[1][0]}
     assert not (repo / "hypothesis.txt").exists()
     assert json.loads((repo / "PRD.json").read_text())["features"][0]["passes"] is True
