@@ -43,7 +43,7 @@ def trial_work(repo: Path, n: int) -> Work:
                 summary=f"Set lr to {lr}.")
 
 
-@pytest.mark.parametrize("name", ["claude", "codex", "aider"])
+@pytest.mark.parametrize("name", ["aider", "claude", "codex"])  # aider first: the slowest (two runs of ~30 s)
 def test_real_cli_candidates_are_kept_and_discarded_as_the_harness_decides(tmp_path: Path, real_cli,
                                                                             name: str) -> None:
     exe = real_cli(name)
