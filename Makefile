@@ -37,8 +37,8 @@ test-ray: setup
 	@unshare -n sh -c 'ip link set lo up' 2>/dev/null || { echo "note: test-ray skipped: this machine does not allow a private network namespace (unshare -n; needs root or user namespaces, and iproute2)"; exit 0; }
 	unshare -n sh -c 'ip link set lo up && exec $(PY) -m pytest -q -n 0 --timeout 600 -m ray tests/ray'
 
-# The real agent CLIs (Claude Code, Codex, aider) end to end against local fake APIs. Installs the
-# pinned versions into ~/.cache/ralph-test-clis on first use (minutes), ~25 s once cached.
+# The real agent CLIs (Claude Code, Codex, aider) end to end against local fake APIs: a plain feature, and an
+# optimize search, with each. Installs the pinned versions into ~/.cache/ralph-test-clis on first use (minutes).
 test-clis: setup
 	$(PY) -m pytest -q -n 2 --timeout 1800 -m clis tests/clis
 

@@ -7,20 +7,15 @@ commits with its trailers and stops at the approval gate (exit 3).
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from harness.sandbox import environment as sandbox_module
-from tests.fakes.cli_apis import FakeChat, FakeMessages, FakeResponses, Work
+from tests.clis.drive import FAKES, KEY, assert_own_network, needs_bwrap, ralph_env, run_phase
+from tests.fakes.cli_apis import FakeMessages, Work, Write
+from tests.harness.conftest import commit_plan, git, init_repo
 
-FAKES = {"claude": FakeMessages, "codex": FakeResponses, "aider": FakeChat}
-KEY = "sk-ralph-test-0123456789"
 TITLE = "Write the greeting file"
 
 
@@ -43,42 +38,15 @@ def plan(name: str) -> dict:
     }
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
-
-
 def project(tmp_path: Path, name: str) -> Path:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "Test User")
-    git(repo, "config", "user.email", "test@example.com")
-    (repo / "PRD.json").write_text(json.dumps(plan(name), indent=2))
-    (repo / ".gitignore").write_text(".ralph/\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "plan")
-    return repo
+    return commit_plan(init_repo(tmp_path / "repo"), plan(name))
 
 
-def ralph_env(tmp_path: Path, exe: Path, api_env: dict[str, str]) -> dict[str, str]:
-    """A clean HOME, the CLI on PATH through a bin directory under /tmp, the fake API and its key."""
-    bindir, home = tmp_path / "bin", tmp_path / "home"
-    bindir.mkdir()
-    home.mkdir()
-    (bindir / exe.name).symlink_to(exe)
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM", "USER", "LOGNAME")}
-    return {**keep, "HOME": str(home), "PATH": f"{bindir}:{Path(sys.executable).parent}:{keep.get('PATH', '')}",
-            "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", **api_env}
+def greeting(repo: Path, name: str) -> Work:
+    return Work(str(repo), [Write("greeting.txt", f"hello from {name}\n")], when=TITLE)
 
 
-def ralph(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from harness.cli import main; main()", "run", "-C", str(repo), "--phase", "1",
-               "--no-input", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-
-
-SANDBOXES = ["none", pytest.param("bwrap", marks=pytest.mark.skipif(
-    not sandbox_module.bwrap_available(), reason="bubblewrap cannot create namespaces here"))]
+SANDBOXES = ["none", pytest.param("bwrap", marks=needs_bwrap)]
 
 
 @pytest.mark.parametrize("sandbox", SANDBOXES)
@@ -86,9 +54,9 @@ SANDBOXES = ["none", pytest.param("bwrap", marks=pytest.mark.skipif(
 def test_real_cli_runs_a_feature_to_the_approval_gate(tmp_path: Path, real_cli, name: str, sandbox: str) -> None:
     exe = real_cli(name)
     repo = project(tmp_path, name)
-    with FAKES[name](Work("greeting.txt", f"hello from {name}\n", str(repo))) as api:
+    with FAKES[name](greeting(repo, name)) as api:
         env = ralph_env(tmp_path, exe, api.env(KEY))
-        done = ralph(repo, env, "--agent", name, "--sandbox", sandbox, "--max-turns", "8")
+        done = run_phase(repo, env, "--agent", name, "--sandbox", sandbox, "--max-turns", "8")
     output = done.stdout + done.stderr
     assert done.returncode == 3, output  # awaiting approval: the feature passed, the phase is done
     assert api.keys() == {KEY}, "the CLI did not send the key ralph passed it"
@@ -109,21 +77,20 @@ def test_real_cli_runs_a_feature_to_the_approval_gate(tmp_path: Path, real_cli, 
     assert tokens > 0 and cost > 0 and turns >= 1, line
     print(f"\n{name} --sandbox {sandbox}: exit {done.returncode}; {line.strip()}")
     if sandbox == "bwrap":  # its own network namespace: the fake API (on the host's loopback) only through the proxy
-        transcript = next((repo / ".ralph" / "runs").glob("*/transcript.jsonl")).read_text()
-        api_endpoint = api.base_url.removeprefix("http://")
-        assert f"network: the agent reaches only {api_endpoint}," in transcript, transcript[-2000:]
-        print("\n".join(line for line in transcript.splitlines() if "network: refused" in line))
+        transcript = next((repo / ".ralph" / "runs").glob("*/transcript.jsonl"))
+        assert_own_network(transcript, api.base_url)
+        print("\n".join(line for line in transcript.read_text().splitlines() if "network: refused" in line))
 
 
 def test_claude_preflight_needs_the_key_and_a_turn_limit_is_a_turn_limit(tmp_path: Path, real_cli) -> None:
     exe = real_cli("claude")
     repo = project(tmp_path, "claude")
-    with FakeMessages(Work("greeting.txt", "hello from claude\n", str(repo))) as api:
+    with FakeMessages(greeting(repo, "claude")) as api:
         env = ralph_env(tmp_path, exe, api.env(KEY))
-        missing = ralph(repo, {k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"}, "--agent", "claude")
+        missing = run_phase(repo, {k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"}, "--agent", "claude")
         assert missing.returncode == 2 and "ANTHROPIC_API_KEY" in missing.stderr, missing.stderr
         assert not api.seen and not (repo / "progress.txt").exists()  # preflight: nothing run, nothing charged
-        limited = ralph(repo, env, "--agent", "claude", "--max-turns", "1")
+        limited = run_phase(repo, env, "--agent", "claude", "--max-turns", "1")
     # claude stops at --max-turns 1 with `subtype: error_max_turns` and exit 1: a turn limit, not an
     # error; the file it wrote in that turn is still judged by the checks, which pass
     assert limited.returncode == 3, limited.stdout + limited.stderr

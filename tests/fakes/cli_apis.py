@@ -5,16 +5,18 @@
 - `FakeResponses`: the OpenAI Responses API as Codex uses it (`GET /v1/models`, `POST /v1/responses`).
 - `FakeChat`: OpenAI chat completions as aider (through litellm) uses it, streaming with usage.
 
-Each is given an `Agent` script: the file to write and its content. The first request of the
-conversation gets a tool call (or SEARCH/REPLACE edit) that writes it, the next one a closing
-message. Every request body and its credential header are recorded, so a test can assert that
-the CLI forwarded ralph's prompt and the key. Servers stop when the `with` block ends.
+Each is given one `Work` per conversation it should answer (an agent run: a plain attempt, or one trial
+of an optimize search), picked by a marker in ralph's prompt: the files to write. The conversation's first
+requests get the tool calls (or SEARCH/REPLACE edits) that write them, the next one a closing message.
+Every request body and its credential header are recorded, so a test can assert that the CLI forwarded
+ralph's prompt and the key. Servers stop when the `with` block ends.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import shlex
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -26,12 +28,23 @@ _ids = itertools.count(1)
 
 
 @dataclass
-class Work:
-    """What the scripted agent does: write `content` to `path` (relative to the repository)."""
+class Write:
+    """One file the scripted model writes: `content` to `path` (relative to the repository). `before`: its content
+    when it exists already (Claude Code's Write tool refuses a file it has not Read; aider's SEARCH block is it)."""
 
     path: str
     content: str
+    before: str | None = None
+
+
+@dataclass
+class Work:
+    """What the scripted model does in one conversation: `writes`, then `summary`. It answers the conversation
+    whose prompt contains `when` (the first such Work, in the order given to the fake)."""
+
     repo: str  # absolute repository path (Claude's Write tool takes absolute paths)
+    writes: list[Write]
+    when: str
     summary: str = "Wrote the file the feature asks for."
 
 
@@ -50,10 +63,15 @@ class _FakeAPI(LocalServer):
 
     key_header = "authorization"
 
-    def __init__(self, work: Work) -> None:
-        self.work = work
+    def __init__(self, *works: Work) -> None:
+        self.works = works
         self.seen: list[Seen] = []
         super().__init__(self._handler())
+
+    def work_for(self, conversation: Any) -> Work | None:
+        """The Work whose marker the text of `conversation` (part of a request's body) contains."""
+        text = strings(conversation)
+        return next((w for w in self.works if w.when in text), None)
 
     # --- what tests assert on -----------------------------------------------------------
     def keys(self) -> set[str]:
@@ -63,6 +81,10 @@ class _FakeAPI(LocalServer):
     def prompts(self) -> str:
         """Every request body, as text: ralph's prompt must be somewhere in it."""
         return "\n".join(json.dumps(s.body) for s in self.seen)
+
+    def texts(self) -> str:
+        """Every string in every request body, one after another (newlines as sent)."""
+        return "\n".join(strings(s.body) for s in self.seen)
 
     # --- plumbing -------------------------------------------------------------------------
     def reply(self, seen: Seen, out: BaseHTTPRequestHandler) -> None:
@@ -94,6 +116,14 @@ class _FakeAPI(LocalServer):
         return Handler
 
 
+def strings(value: Any) -> str:
+    """The strings in a JSON value, joined by newlines (what a marker is looked for in)."""
+    if isinstance(value, str):
+        return value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return "\n".join(strings(v) for v in items)
+
+
 def send_json(out: BaseHTTPRequestHandler, value: Any, status: int = 200) -> None:
     data = json.dumps(value).encode()
     out.send_response(status)
@@ -123,7 +153,7 @@ def send_sse(out: BaseHTTPRequestHandler, events: list[tuple[str | None, Any]]) 
 
 
 class FakeMessages(_FakeAPI):
-    """The Messages API: turn 0 answers a `Write` tool call, later turns a closing text."""
+    """The Messages API: a tool call per turn (`Read` of a file that exists, then `Write`), then a closing text."""
 
     key_header = "x-api-key"
     usage = {"input_tokens": 1200, "cache_creation_input_tokens": 300, "cache_read_input_tokens": 2400}
@@ -142,13 +172,26 @@ class FakeMessages(_FakeAPI):
             return send_json(out, {"type": "error", "error": {"type": "not_found_error", "message": path}}, 404)
         model = seen.body.get("model", "claude-sonnet-5-5")
         tools = {t.get("name") for t in seen.body.get("tools", [])}
-        turn = sum(1 for m in seen.body.get("messages", []) if m.get("role") == "assistant")
-        if "Write" in tools and turn == 0:
-            block = {"type": "tool_use", "id": f"toolu_{next(_ids):04d}", "name": "Write",
-                     "input": {"file_path": f"{self.work.repo}/{self.work.path}", "content": self.work.content}}
+        messages = seen.body.get("messages", [])
+        turn = sum(1 for m in messages if m.get("role") == "assistant")
+        work = self.work_for(messages) if "Write" in tools else None
+        calls = self._calls(work) if work else []
+        if turn < len(calls):
+            name, tool_input = calls[turn]
+            block = {"type": "tool_use", "id": f"toolu_{next(_ids):04d}", "name": name, "input": tool_input}
             return send_sse(out, self._stream(model, block, "tool_use"))
-        text = self.work.summary if "Write" in tools else "Ralph task"
+        text = work.summary if work else "Ralph task"
         return send_sse(out, self._stream(model, {"type": "text", "text": text}, "end_turn"))
+
+    @staticmethod
+    def _calls(work: Work) -> list[tuple[str, dict[str, str]]]:
+        calls = []
+        for write in work.writes:
+            path = f"{work.repo}/{write.path}"
+            if write.before is not None:
+                calls.append(("Read", {"file_path": path}))
+            calls.append(("Write", {"file_path": path, "content": write.content}))
+        return calls
 
     def _stream(self, model: str, block: dict[str, Any], stop: str) -> list[tuple[str | None, Any]]:
         start = {"type": "text", "text": ""} if block["type"] == "text" else {**block, "input": {}}
@@ -176,7 +219,7 @@ class FakeMessages(_FakeAPI):
 
 
 class FakeResponses(_FakeAPI):
-    """The Responses API: turn 0 answers an `exec_command` call that writes the file, then a message."""
+    """The Responses API: an `exec_command` call per file, each writing it, then a message."""
 
     usage = {"input_tokens": 5000, "input_tokens_details": {"cached_tokens": 3000}, "output_tokens": 60,
              "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 5060}
@@ -193,16 +236,19 @@ class FakeResponses(_FakeAPI):
             return send_json(out, {"error": {"message": f"not served: {path}"}}, 404)
         inputs = seen.body.get("input", [])
         turn = sum(1 for item in inputs if isinstance(item, dict) and str(item.get("type", "")).endswith("_output"))
-        if turn == 0:
-            command = f"printf '%s\\n' {json.dumps(self.work.content.rstrip())} > {self.work.path}"
+        work = self.work_for(inputs)
+        writes = work.writes if work else []
+        if turn < len(writes):
+            command = f"printf %s {shlex.quote(writes[turn].content)} > {shlex.quote(writes[turn].path)}"
             item = {"type": "function_call", "id": f"fc_{next(_ids):04d}", "call_id": f"call_{next(_ids):04d}",
                     "name": "exec_command", "arguments": json.dumps({"cmd": command})}
             return send_sse(out, self._stream(seen.body.get("model", ""), item))
+        summary = work.summary if work else "Nothing to do."
         item = {"type": "message", "id": f"msg_{next(_ids):04d}", "role": "assistant", "status": "completed",
-                "content": [{"type": "output_text", "text": self.work.summary, "annotations": []}]}
-        return send_sse(out, self._stream(seen.body.get("model", ""), item))
+                "content": [{"type": "output_text", "text": summary, "annotations": []}]}
+        return send_sse(out, self._stream(seen.body.get("model", ""), item, summary))
 
-    def _stream(self, model: str, item: dict[str, Any]) -> list[tuple[str | None, Any]]:
+    def _stream(self, model: str, item: dict[str, Any], text: str = "") -> list[tuple[str | None, Any]]:
         rid = f"resp_{next(_ids):06d}"
         response = {"id": rid, "object": "response", "created_at": int(time.time()), "model": model,
                     "status": "in_progress", "output": []}
@@ -214,7 +260,7 @@ class FakeResponses(_FakeAPI):
         if item["type"] == "message":
             events.append(("response.output_text.delta", {"type": "response.output_text.delta", "item_id": item["id"],
                                                           "output_index": 0, "content_index": 0,
-                                                          "delta": self.work.summary}))
+                                                          "delta": text}))
         events += [
             ("response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": item}),
             ("response.completed", {"type": "response.completed",
@@ -228,11 +274,11 @@ class FakeResponses(_FakeAPI):
 
 
 class FakeChat(_FakeAPI):
-    """Chat completions: the first reply is a SEARCH/REPLACE block creating the file, later ones a note."""
+    """Chat completions: a reply to ralph's prompt carries a SEARCH/REPLACE block per file (aider's `diff` format:
+    `before`, or nothing for a new file), any later one (a reflection, a side call) a note."""
 
     prompt_tokens = 3400
     completion_tokens = 52
-    _replies = 0  # chat completions answered so far: the first one carries the edit
 
     def env(self, key: str) -> dict[str, str]:
         return {"OPENAI_API_BASE": f"{self.base_url}/v1", "OPENAI_API_KEY": key}
@@ -245,15 +291,11 @@ class FakeChat(_FakeAPI):
         if not path.endswith("/chat/completions"):
             return send_json(out, {"error": {"message": f"not served: {path}"}}, 404)
         model = seen.body.get("model", "gpt-4o")
-        with self._lock:
-            first = self._replies == 0
-            self._replies += 1
-        if first:
-            fence = "```"
-            text = (f"I will create {self.work.path}.\n\n{self.work.path}\n{fence}\n<<<<<<< SEARCH\n=======\n"
-                    f"{self.work.content.rstrip()}\n>>>>>>> REPLACE\n{fence}\n")
-        else:
-            text = self.work.summary
+        asked = [m.get("content") for m in seen.body.get("messages", []) if m.get("role") == "user"][-1:]
+        work = self.work_for(asked)  # ralph's prompt is the latest user message: edit; else a note
+        fence = "```"
+        text = "".join(f"{w.path}\n{fence}\n<<<<<<< SEARCH\n{_lines(w.before or '')}=======\n{_lines(w.content)}"
+                       f">>>>>>> REPLACE\n{fence}\n\n" for w in work.writes) if work else "Done."
         if not seen.body.get("stream"):
             return send_json(out, {"id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": 0,
                                    "model": model, "choices": [{"index": 0, "finish_reason": "stop",
@@ -277,3 +319,8 @@ class FakeChat(_FakeAPI):
     def _usage(self) -> dict[str, int]:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "total_tokens": self.prompt_tokens + self.completion_tokens}
+
+
+def _lines(text: str) -> str:
+    """`text` as whole lines (a SEARCH or REPLACE block's body)."""
+    return text if not text or text.endswith("\n") else text + "\n"

@@ -69,15 +69,19 @@ def validate_both_ways(tmp_path: Path, plan: dict[str, Any]) -> tuple[Any, Any]:
                  for flags in ([], ["--strict"]))
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """An empty git repository (no commits yet) with a committer identity."""
-    path = tmp_path / "repo"
+def init_repo(path: Path) -> Path:
+    """`path` made an empty git repository (no commits yet, branch main) with a committer identity."""
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.name", "Test User")
     git(path, "config", "user.email", "test@example.com")
     return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """An empty git repository (no commits yet) with a committer identity."""
+    return init_repo(tmp_path / "repo")
 
 
 @pytest.fixture
