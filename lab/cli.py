@@ -147,7 +147,7 @@ def train_cmd(
         if nproc > 1 or nnodes > 1:
             from lab.train.ddp import Rank, shard_batch
             from lab.train.launch import launch, torchrun_args
-            from lab.train.loop import prepare_run_dir
+            from lab.rundir.directory import prepare_run_dir
 
             try:
                 launcher = torchrun_args(nproc, nnodes, node_rank, rdzv_endpoint, rdzv_id)

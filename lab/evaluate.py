@@ -16,7 +16,6 @@ results.json says which control was used (`control`).
 from __future__ import annotations
 
 import itertools
-import json
 import platform
 import time
 from datetime import datetime, timezone
@@ -40,10 +39,12 @@ from lab.eval.probes import linear_probe_accuracy
 from lab.eval.rank import rankme
 from lab.eval.subspace import subspace_metrics
 from lab.models.seqjepa import SeqJEPA
-from lab.provenance import code_version
-from lab.train.checkpoint import load_checkpoint
 from lab.eval.stages import stage_metrics
-from lab.train.logging import publish_to_wandb, read_metrics, start_wandb
+from lab.rundir.checkpoint import load_checkpoint
+from lab.rundir.metrics import read_metrics
+from lab.rundir.provenance import flat, run_provenance
+from lab.rundir.results import write_results_file
+from lab.rundir.wandb_run import publish_to_wandb, start_wandb
 
 # eval.* keys that describe the data, not the model: no init.* / gain.* twin
 _REFERENCE_KEYS = {"chance"}
@@ -183,7 +184,7 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
     untrained, _, _ = build_parts(cfg, samplers[0], dev)  # seeded by train.seed: the run's initial weights
     control = calibrate_twin(untrained, samplers[0], cfg)
     model, _, _ = build_parts(cfg, samplers[0], dev)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state.model)
     feats = {"eval": _features(model, cfg, samplers, m_vals), "init": _features(untrained, cfg, samplers, m_vals)}
     # One BLAS thread for the scikit-learn probes: multi-threaded OpenBLAS spin-waits on a busy
     # machine and made lbfgs ~50× slower here (2.4 s vs 0.05 s for a 1024×256 probe on 2 cores).
@@ -203,28 +204,20 @@ def evaluate(run_dir: Path | str, device: str | None = None) -> dict[str, Any]:
     if history:  # the last logged training record: train.loss, train.step, …, online.<probe>
         for key, value in history[-1].items():
             results[f"online.{key[6:]}" if key.startswith("probe/") else f"train.{key}"] = value
-    results |= {
-        "provenance.run": cfg.name,
-        **{f"provenance.{k}": v for k, v in code_version().items()},
-        "provenance.seed": cfg.train.seed,
-        "provenance.config_hash": cfg.digest(),
-        "provenance.torch": torch.__version__,
-        "provenance.python": platform.python_version(),
-        "provenance.device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
-        "provenance.epochs_trained": state["epoch"] + 1,
-        "provenance.train_wall_s": round(state["train_seconds"], 2),
-        "provenance.eval_wall_s": round(time.perf_counter() - t0, 2),
-        "provenance.wandb_id": state.get("wandb_id"),
-        "provenance.evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    results |= flat(run_provenance(cfg, state.train_seconds, state.world_size) | {
+        "python": platform.python_version(),
+        "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
+        "epochs_trained": state.epoch + 1,
+        "eval_wall_s": round(time.perf_counter() - t0, 2),
+        "wandb_id": state.wandb_id,
+        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
     spectra = {k: {"z": subspace_metrics(f[0].z), "z_AGG": subspace_metrics(f[0].agg_single)} for k, f in feats.items()}
     figures = plot_run(run_dir, results, history, m_vals, samplers[0].action_names, spectra)
     if cfg.logging.wandb:  # the training run's W&B run gets the results as summary and the plots as images
         link = publish_to_wandb(start_wandb(cfg, run_dir, job_type="eval"), results, figures)
         results |= {f"provenance.{k}": v for k, v in link.items()}
-    text = json.dumps(results, indent=2)
-    (run_dir / "results.json").write_text(text)
+    write_results_file(run_dir / "results.json", results)
     if cfg.eval.copy_to is not None:
-        cfg.eval.copy_to.parent.mkdir(parents=True, exist_ok=True)
-        cfg.eval.copy_to.write_text(text)
+        write_results_file(cfg.eval.copy_to, results)
     return results

@@ -118,7 +118,7 @@ class Result:
     @property
     def group(self) -> str:
         """The name its seeds share: the run name without its seed suffix (`-s{seed}`, `_seed{seed}`), as
-        lab/train/logging.py names runs (this module imports nothing of the lab: lab/config.py reads gates here)."""
+        lab/rundir/wandb_run.py names runs (this module imports nothing of the lab: lab/config.py reads gates here)."""
         return self.name if self.seed is None else re.sub(rf"[-_]((s|seed)[-_]?)?{self.seed}$", "", self.name)
 
 

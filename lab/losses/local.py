@@ -11,12 +11,17 @@ the EMA target's stage s). Anti-collapse, on the context features h_s (n, C_s):
 - `varcov`: λ · (push + 10 · decorrelation), LPL's local surrogate (Halvagal & Zenke 2023):
             push = −mean_i log(Var_i + 1e-4) (variance per dimension, batch mean detached),
             decorrelation = Σ_{i≠j} Cov_ij² / (d² − d).
+Both are statistics of the batch: under data parallel they are computed on every rank's features,
+gathered (lab.losses.gather), so each rank's term is the one a single process computes on the whole
+batch, and DistributedDataParallel's average of the gradients is that process's gradient.
 """
 
 from __future__ import annotations
 
 import torch
 
+from lab.losses.coding_rate import coding_rate
+from lab.losses.gather import gather_rows
 from lab.losses.jepa import cosine_loss
 
 
@@ -37,11 +42,11 @@ def variance_covariance(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def local_stage_loss(pred: torch.Tensor, target: torch.Tensor, feats: torch.Tensor, anti_collapse: str,
                      weight: float, eps_sq: float) -> tuple[torch.Tensor, dict[str, float]]:
     """L_s for one stage. pred, target: (B, C) predicted and target pooled features; feats: (n, C)
-    the stage's context features for the anti-collapse term. Returns the loss and its terms."""
+    this rank's context features for the anti-collapse term (gathered over ranks under data parallel).
+    Returns the loss and its terms."""
     jepa = cosine_loss(pred, target)
+    feats = gather_rows(feats)
     if anti_collapse == "rate":
-        from lab.losses.coding_rate import coding_rate  # the M2 loss module (lab.losses.coding_rate)
-
         rate = coding_rate(feats, eps_sq)
         return jepa - weight * rate, {"jepa": jepa.item(), "rate": rate.item()}
     if anti_collapse == "varcov":

@@ -5,17 +5,16 @@
 R̃ is the coding rate divided by its largest value for the batch's shape (n rows, d dimensions;
 `max_coding_rate`), computed per context view over the batch and averaged over the M views; for
 z_AGG over the batch's aggregates. Under data parallel the rate is a statistic of the global
-batch: each rank's rows are gathered (n = world · B) before it is computed (`gather_rows`).
+batch: each rank's rows are gathered (n = world · B) before it is computed (lab.losses.gather).
 """
 
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
-import torch.distributed.nn.functional as dist_nn
 
 from lab.config import ObjectiveConfig
 from lab.losses.coding_rate import coding_rate, max_coding_rate
+from lab.losses.gather import gather_rows
 from lab.losses.jepa import cosine_loss, sharpened_loss
 
 
@@ -24,18 +23,6 @@ def prediction_loss(cfg: ObjectiveConfig, pred: torch.Tensor, target: torch.Tens
     if cfg.loss.kind == "sharpened":
         return sharpened_loss(pred, target, cfg.loss.student_temp, cfg.loss.target_temp)
     return cosine_loss(pred, target)
-
-
-def gather_rows(z: torch.Tensor) -> torch.Tensor:
-    """This rank's rows (B, …) → every rank's, (world·B, …) in rank order; z itself when not distributed.
-
-    The gather is differentiable (`torch.distributed.nn.functional.all_gather`): in backward each
-    rank's rows receive the sum over ranks of the gradients with respect to them, world × the
-    gradient of the (identical) global loss, which DistributedDataParallel's average over ranks
-    turns back into the single-process gradient."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return z
-    return torch.cat(dist_nn.all_gather(z))
 
 
 def normalised_rate(z: torch.Tensor, eps_sq: float) -> torch.Tensor:

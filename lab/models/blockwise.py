@@ -8,7 +8,8 @@ TMLR 2024; the local seq-JEPA recipe of the reference, §6.3); the training glue
   and the seq-JEPA loss train the top block exactly as end to end.
 - `LocalObjective` holds a light predictor per lower block b: [h_b(x_M); a_M] → ĥ_b(x_{M+1}), the
   target being the EMA target's own block b on x_{M+1} (optionally centred by its batch mean), plus an
-  anti-collapse term on h_b (`lab.losses.local`).
+  anti-collapse term on h_b (`lab.losses.local`). Under data parallel the batch mean and the
+  anti-collapse term are over the global batch (every rank's rows, lab.losses.gather).
 - `stage_features` gives the pooled features of every stage of any staged encoder, for the
   per-stage probes of blockwise and end-to-end runs alike (lab.eval.stages).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lab.losses.gather import gather_rows
 from lab.losses.local import local_stage_loss
 from lab.models.encoders import StagedEncoder
 
@@ -96,7 +98,7 @@ class LocalObjective(nn.Module):
             pred = head(torch.cat([feats[:, -1], action], dim=-1))
             # pooled ReLU features share a large mean direction, which alone makes 1 − cos small;
             # centred, the target is what sets one sample apart, and a collapsed block scores worst
-            goal = target[b] - target[b].mean(0) if self.center_target else target[b]
+            goal = target[b] - gather_rows(target[b]).mean(0) if self.center_target else target[b]
             loss, terms = local_stage_loss(pred, goal, online[b], self.anti_collapse, self.weight, self.eps_sq)
             total = total + loss
             metrics |= {f"local/block{b}_{k}": v for k, v in terms.items()}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,47 +22,23 @@ from torch import nn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from lab.build import accelerate, autocast_for, build_parts, build_sampler, resolve_device
-from lab.config import ConfigError, RunConfig, save_config
+from lab.config import ConfigError, RunConfig
 from lab.data.views import Sequence, ViewSampler
 from lab.data.actions import inverse_action_signs
-from lab.errors import LabError
 from lab.eval.controls import reestimate_on_training_sequences
 from lab.losses.objective import objective
 from lab.models.seqjepa import Forward, SeqJEPA
+from lab.rundir.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from lab.rundir.directory import RunStateError, open_run_dir, prepare_run_dir
+from lab.rundir.metrics import RunLogger
 from lab.train import ddp
-from lab.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from lab.train.local import local_loss
-from lab.train.logging import RunLogger
 from lab.train.optim import build_optimizer
 from lab.models.probes import OnlineProbes, ProbeInputs
 from lab.train.schedules import ema_tau, learning_rate
 
 
 ExtraLoss = Callable[[Forward, Sequence], tuple[torch.Tensor, dict]]
-
-
-class RunStateError(LabError, RuntimeError):
-    """The run directory does not fit the request (exists without --resume, or nothing to resume)."""
-
-
-def _check_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> None:
-    if resume and overwrite:
-        raise RunStateError("--resume continues a run and --overwrite replaces it: pass one of them")
-    has_ckpt = checkpoint_path(cfg.run_dir).is_file()
-    if has_ckpt and not (resume or overwrite):
-        raise RunStateError(
-            f"{cfg.run_dir} already holds a run; pass --resume to continue it, --overwrite to start it again, "
-            "or pick another name with --set name=NEW"
-        )
-    if resume and not has_ckpt:
-        raise RunStateError(f"--resume: no checkpoint in {cfg.run_dir}; start the run without --resume")
-
-
-def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> None:
-    """Check the run directory fits the request; with `overwrite`, delete it."""
-    _check_run_dir(cfg, resume, overwrite)
-    if overwrite and cfg.run_dir.exists():
-        shutil.rmtree(cfg.run_dir)
 
 
 def _progress(enabled: bool) -> Progress:
@@ -183,22 +158,20 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
     start_epoch, step, train_seconds = 0, 0, 0.0
     if resume:
         state = load_checkpoint(run_dir, device)
-        if state["config_digest"] != cfg.digest():
+        if state.config_digest != cfg.digest():
             raise RunStateError(f"--resume: the config differs from the one {run_dir} was trained with (see {run_dir}/config.yaml)")
-        for module, key in ((model, "model"), (target, "target"), (probes, "probes"), (opt, "optimizer")):
-            module.load_state_dict(state[key])
-        ranks_rng = state.get("rng_cpu_ranks") or [state["rng_cpu"]]
-        if len(ranks_rng) != rank.world:
-            raise RunStateError(f"--resume: {run_dir} was trained by {len(ranks_rng)} process(es); resume it with --nproc {len(ranks_rng)}")
-        torch.set_rng_state(ranks_rng[rank.rank])
-        sampler.generator.set_state(state["rng_views"].to(sampler.generator.get_state().device))
-        if cuda and state.get("rng_cuda") is not None and rank.world == 1:
-            torch.cuda.set_rng_state(state["rng_cuda"])
-        start_epoch, step, train_seconds = state["epoch"] + 1, state["step"], state["train_seconds"]
+        for module, part in ((model, state.model), (target, state.target), (probes, state.probes), (opt, state.optimizer)):
+            module.load_state_dict(part)
+        if state.world_size != rank.world:
+            raise RunStateError(f"--resume: {run_dir} was trained by {state.world_size} process(es); resume it with --nproc {state.world_size}")
+        torch.set_rng_state(state.cpu_rng_states[rank.rank])
+        sampler.generator.set_state(state.rng_views.to(sampler.generator.get_state().device))
+        if cuda and state.rng_cuda is not None and rank.world == 1:
+            torch.cuda.set_rng_state(state.rng_cuda)
+        start_epoch, step, train_seconds = state.epoch + 1, state.step, state.train_seconds
     logger = None
     if rank.main:  # logging, W&B and checkpoints: rank 0 only
-        run_dir.mkdir(parents=True, exist_ok=True)  # only once data and model are built
-        save_config(cfg, run_dir / "config.yaml")
+        open_run_dir(cfg)  # only once data and model are built
         logger = RunLogger(cfg, run_dir, resume_step=step if resume else None)
 
     for module in (model, target, probes):
@@ -246,14 +219,13 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
             if (epoch + 1) % cfg.train.ckpt_every == 0 or epoch == cfg.train.epochs - 1:
                 rng_ranks = ddp.gather_rng(rank)
                 if rank.main:
-                    save_checkpoint(run_dir, {
-                        "epoch": epoch, "step": step, "train_seconds": train_seconds, "config_digest": cfg.digest(),
-                        "model": model.state_dict(), "target": target.state_dict(), "probes": probes.state_dict(),
-                        "optimizer": opt.state_dict(), "rng_cpu": torch.get_rng_state(), "rng_cpu_ranks": rng_ranks,
-                        "rng_views": sampler.generator.get_state(),
-                        "rng_cuda": torch.cuda.get_rng_state() if cuda else None,
-                        "wandb_id": logger.wandb_id, "device": str(device),
-                    })
+                    save_checkpoint(run_dir, Checkpoint(
+                        epoch=epoch, step=step, train_seconds=train_seconds, config_digest=cfg.digest(),
+                        model=model.state_dict(), target=target.state_dict(), probes=probes.state_dict(),
+                        optimizer=opt.state_dict(), rng_cpu=torch.get_rng_state(), rng_cpu_ranks=rng_ranks,
+                        rng_views=sampler.generator.get_state(), rng_cuda=torch.cuda.get_rng_state() if cuda else None,
+                        wandb_id=logger.wandb_id, device=str(device),
+                    ))
     if rank.world > 1:
         ddp.write_summary(run_dir, rank, ddp.replica_spread(model, rank, device))
     if logger is not None:

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
-import shutil
 import time
 from typing import Any
 
@@ -47,7 +45,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from lab.build import autocast_for, build_parts, build_sampler, resolve_device
-from lab.config import ConfigError, RunConfig, StreamConfig, save_config
+from lab.config import ConfigError, RunConfig, StreamConfig
 from lab.data.registry import load_dataset
 from lab.data.replay import BUFFERS, ReplayBuffer
 from lab.data.stream import (DeviceWindow, batches, class_incremental_order, drifted, iid_order, task_classes,
@@ -57,9 +55,11 @@ from lab.eval.probes import linear_probe_accuracy
 from lab.eval.features import extract
 from lab.losses.jepa import cosine_loss
 from lab.losses.objective import objective
-from lab.provenance import code_version
-from lab.train.checkpoint import save_checkpoint
-from lab.train.logging import RunLogger
+from lab.rundir.checkpoint import Checkpoint, save_checkpoint
+from lab.rundir.directory import open_run_dir, replace_run_dir
+from lab.rundir.metrics import RunLogger
+from lab.rundir.provenance import flat, run_provenance
+from lab.rundir.results import write_results_file
 from lab.train.loop import _progress, train_step
 from lab.train.optim import build_optimizer
 from lab.train.schedules import ema_tau, learning_rate
@@ -144,10 +144,7 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     sc = cfg.stream
     if sc is None:
         raise ConfigError("lab stream needs a `stream:` section (tasks, batch_size, replay, …); see docs/streaming.md")
-    if cfg.run_dir.exists():
-        if not overwrite:
-            raise ConfigError(f"{cfg.run_dir} already holds a run; pass --overwrite or pick another name with --set name=NEW")
-        shutil.rmtree(cfg.run_dir)
+    replace_run_dir(cfg, overwrite)
     device = resolve_device(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -185,8 +182,7 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
         model.train()
         return tr, te
 
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, cfg.run_dir / "config.yaml")
+    open_run_dir(cfg)
     logger = RunLogger(cfg, cfg.run_dir, resume_step=None)
     stream = list(batches(order, sc.batch_size))
     total = len(stream) * sc.iterations  # optimiser steps
@@ -257,12 +253,12 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
     train_seconds = time.perf_counter() - t0
     with threadpool_limits(limits=1, user_api="blas"):
         noise_rows = [_probe_row(*evaluate_now(shift=1000 * k), m, groups, max_iter)[0] for k in range(1, sc.noise_evals + 1)]
-    save_checkpoint(cfg.run_dir, {
-        "epoch": 0, "step": total, "train_seconds": train_seconds, "config_digest": cfg.digest(),
-        "model": model.state_dict(), "target": target.state_dict(), "probes": probes.state_dict(),
-        "optimizer": opt.state_dict(), "rng_cpu": torch.get_rng_state(), "rng_cuda": None,
-        "wandb_id": logger.wandb_id, "device": str(device),
-    })
+    save_checkpoint(cfg.run_dir, Checkpoint(
+        epoch=0, step=total, train_seconds=train_seconds, config_digest=cfg.digest(),
+        model=model.state_dict(), target=target.state_dict(), probes=probes.state_dict(),
+        optimizer=opt.state_dict(), rng_cpu=torch.get_rng_state(), rng_cuda=None,
+        wandb_id=logger.wandb_id, device=str(device),
+    ))
     logger.finish()
 
     results: dict[str, Any] = continual_summary(matrix)
@@ -275,12 +271,9 @@ def train_stream(cfg: RunConfig, overwrite: bool = False) -> dict[str, Any]:
         "stream.samples": sum(b.idx.numel() for b in stream), "stream.steps": total, "stream.iterations": sc.iterations,
         "stream.trained_samples": trained, "stream.order": sc.order, "stream.eval_bn": sc.eval_bn,
         "stream.replay": sc.replay, "stream.distill": sc.distill,
-        "provenance.run": cfg.name, "provenance.seed": cfg.train.seed, "provenance.config_hash": cfg.digest(),
-        "provenance.torch": torch.__version__, "provenance.train_wall_s": round(train_seconds, 2),
-        **{f"provenance.{k}": v for k, v in code_version().items()},
+        **flat(run_provenance(cfg, train_seconds, world_size=1)),  # a stream runs in one process
     }
-    text = json.dumps(results, indent=2)
-    (cfg.run_dir / "stream.json").write_text(text)
+    write_results_file(cfg.run_dir / "stream.json", results)
     plot_continual(matrix, curve, cfg.run_dir / "plots" / "stream.png",
                    f"{cfg.name}: {sc.order} stream, replay {sc.replay}, distill {sc.distill}, BN at eval: {sc.eval_bn}",
                    host.num_classes)

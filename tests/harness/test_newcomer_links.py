@@ -52,7 +52,7 @@ def test_checks_are_told_which_code_they_run(prd_repo: Path, prd_dict: dict[str,
 
     prd_dict["features"][0]["verify"] = [
         {"name": "code", "run": 'echo "head=$RALPH_HEAD tree=$RALPH_TREE"; git rev-parse HEAD 2>/dev/null || echo no-git'},
-        {"name": "lab provenance", "run": "python -c 'from lab.provenance import code_version; print(code_version())'"},
+        {"name": "lab provenance", "run": "python -c 'from lab.rundir.provenance import code_version; print(code_version())'"},
     ]
     write_plan(prd_repo, prd_dict)
     repo = git.Repo(prd_repo)
@@ -96,7 +96,7 @@ from pathlib import Path
 
 import wandb
 
-from lab.train.logging import plan_labels, publish_to_wandb
+from lab.rundir.wandb_run import plan_labels, publish_to_wandb
 
 run = wandb.init(project="ralph-links", dir="runs/r", mode="offline", **plan_labels(0, "smoke"))
 print("group", run.group, "tags", ",".join(sorted(run.tags)))

@@ -17,7 +17,7 @@ from lab.eval.gates import GateConfigError
 from lab.llm.loading import ModelError
 from lab.results import ResultsError
 from lab.train.launch import TrainingProcessFailed
-from lab.train.loop import RunStateError
+from lab.rundir.directory import RunStateError
 
 
 @pytest.mark.parametrize("cls, builtin", [

@@ -16,7 +16,7 @@ from lab.config import ConfigError, parse_config
 from lab.train.stream import Distiller, train_stream
 
 from lab.data.embedded import make_shapes
-from lab.train.checkpoint import checkpoint_path
+from lab.rundir.checkpoint import checkpoint_path
 
 from .conftest import tiny_config
 
@@ -49,7 +49,7 @@ def test_stream_runs_once_over_the_data_and_reports_the_task_matrix(tmp_path: Pa
     assert res["init.avg_acc"] == pytest.approx(sum(matrix[0]) / 2)
     assert res["gain.avg_acc"] == pytest.approx(res["eval.avg_acc"] - res["init.avg_acc"])
     assert "eval.forgetting@task0" in res and res["stream.replay"] == replay
-    assert res["provenance.git_sha"] and "provenance.git_tree" in res  # which code made it (lab.provenance)
+    assert res["provenance.git_sha"] and "provenance.git_tree" in res  # which code made it (lab.rundir.provenance)
     run = cfg.run_dir
     assert json.loads((run / "stream.json").read_text())["stream.acc_matrix"] == matrix
     assert (run / "plots" / "stream.png").is_file() and checkpoint_path(run).is_file()

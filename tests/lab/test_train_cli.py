@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 import lab.train.loop as loop
 from lab.cli import app
 from lab.config import parse_config
-from lab.train.checkpoint import load_checkpoint
-from lab.train.logging import read_metrics
+from lab.rundir.checkpoint import load_checkpoint
+from lab.rundir.metrics import read_metrics
 from tests.lab.conftest import tiny_config
 
 runner = CliRunner()
@@ -88,14 +88,14 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path: Path, 
     monkeypatch.setattr(loop, "train_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
         loop.train(cfg)
-    assert load_checkpoint(cfg.run_dir)["epoch"] == 0
+    assert load_checkpoint(cfg.run_dir).epoch == 0
     monkeypatch.setattr(loop, "train_step", real_step)
     loop.train(cfg, resume=True)
 
     a, b = load_checkpoint(straight.run_dir), load_checkpoint(cfg.run_dir)
-    assert a["step"] == b["step"] == 6
-    for key, value in a["model"].items():
-        torch.testing.assert_close(b["model"][key], value, msg=key)
+    assert a.step == b.step == 6
+    for key, value in a.model.items():
+        torch.testing.assert_close(b.model[key], value, msg=key)
     assert [r["step"] for r in read_metrics(cfg.run_dir)] == [r["step"] for r in read_metrics(straight.run_dir)]
 
 
@@ -103,7 +103,7 @@ def test_wandb_offline_run_id_is_recorded(tmp_path: Path) -> None:
     cfg = parse_config(tiny_config(tmp_path, logging={"wandb": True, "project": "lab-tests"}, eval={"at_end": False}))
     loop.train(cfg)
     run_id = (cfg.run_dir / "wandb_id").read_text()
-    assert run_id and load_checkpoint(cfg.run_dir)["wandb_id"] == run_id
+    assert run_id and load_checkpoint(cfg.run_dir).wandb_id == run_id
     assert any(p.name.startswith("offline-run-") and p.name.endswith(run_id) for p in (cfg.run_dir / "wandb").iterdir())
 
 
@@ -180,7 +180,7 @@ def test_frozen_encoder_arm_keeps_the_fair_twins_encoder_and_trains_the_rest(tmp
                                    train={"freeze_encoder": True, "epochs": 2, "steps_per_epoch": 2},
                                    eval={"at_end": False, "control_bn_sequences": 32, "batch_size": 16}))
     loop.train(cfg)
-    trained = load_checkpoint(cfg.run_dir)["model"]
+    trained = load_checkpoint(cfg.run_dir).model
     init, _, _ = build_parts(cfg, build_sampler(cfg, "train", torch.device("cpu")), torch.device("cpu"))
     for key, value in init.state_dict().items():
         if key.startswith("encoder.") and "running" not in key and "num_batches" not in key:

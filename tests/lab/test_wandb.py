@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from lab.cli import app
-from lab.train.logging import plan_labels, strip_seed
+from lab.rundir.wandb_run import plan_labels, strip_seed
 from tests.lab.conftest import tiny_config
 from tests.lab.llm.conftest import TINY, invoke
 from tests.lab.wandb_records import offline_runs
@@ -73,7 +73,7 @@ def test_a_run_left_open_by_an_interrupted_command_does_not_capture_the_next_one
     to the next W&B test in the same xdist worker — another run's id, folder and labels."""
     from lab.config import parse_config
     from lab.train import loop
-    from lab.train.logging import start_wandb
+    from lab.rundir.wandb_run import start_wandb
 
     cfg = parse_config(tiny_config(tmp_path / "a", logging={"wandb": True}, eval={"at_end": False}))
 

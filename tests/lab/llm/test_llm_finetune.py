@@ -187,3 +187,4 @@ def test_a_diverged_run_is_named_and_stored_as_null(tmp_path: Path):
     assert caption(res).startswith("lr=0.01 reaches the lowest") and caption(res).endswith("diverged: 1")
     stored = json.loads(write_results(tmp_path, {"final_val_loss": res["final_val_loss"]}, seed=0, job="llm-sweep-lr").read_text())
     assert stored["final_val_loss"] == [5.2, 5.1, None] and stored["provenance"]["seed"] == 0
+    assert stored["provenance"]["world_size"] == 1  # every `lab llm` command runs in one process

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from lab.cli import app
 from lab.train.launch import torchrun_args
-from lab.train.logging import read_metrics
+from lab.rundir.metrics import read_metrics
 from tests.lab.conftest import tiny_config
 
 
@@ -58,6 +58,7 @@ def test_two_processes_on_half_batches_match_one_process_on_the_whole_batch(tmp_
     assert gap < 0.5 * control, (gap, control)
     results = {n: json.loads((runs / n / "results.json").read_text()) for n in ("ddp", "one")}
     assert set(results["ddp"]) == set(results["one"])  # the DDP run is evaluated like any other
+    assert (results["ddp"]["provenance.world_size"], results["one"]["provenance.world_size"]) == (2, 1)
     for key, sigma in SEED_SD.items():
         tolerance = 0.5 * sigma if key in TRAINED_STATS else 3 * 2**0.5 * sigma
         gap = abs(results["ddp"][key] - results["one"][key])

@@ -14,8 +14,8 @@ import torch
 from typer.testing import CliRunner
 
 from lab.cli import app
-from lab.train.checkpoint import load_checkpoint
-from lab.train.logging import read_metrics
+from lab.rundir.checkpoint import load_checkpoint
+from lab.rundir.metrics import read_metrics
 from tests.lab.scale.test_ddp import ddp_config
 
 # Imported by every Python process started with its folder on PYTHONPATH. In a torchrun worker (LOCAL_RANK
@@ -54,7 +54,7 @@ def test_a_resumed_two_process_run_continues_the_uninterrupted_schedule(tmp_path
     monkeypatch.setenv("LAB_FAIL_AT_STEP", str(2 * steps + 2))  # mid-way through the third epoch
     failed = CliRunner().invoke(app, ["train", str(broken), "--nproc", "2"])
     assert failed.exit_code != 0 and "a training process failed" in failed.output, failed.output
-    assert load_checkpoint(tmp_path / "runs" / "broken")["epoch"] == 1  # stopped after k = 2 epochs
+    assert load_checkpoint(tmp_path / "runs" / "broken").epoch == 1  # stopped after k = 2 epochs
     monkeypatch.delenv("LAB_FAIL_AT_STEP")
 
     one = CliRunner().invoke(app, ["train", str(broken), "--resume"])  # another process count is refused
@@ -69,10 +69,10 @@ def test_a_resumed_two_process_run_continues_the_uninterrupted_schedule(tmp_path
         assert rb["loss"] == pytest.approx(ra["loss"], abs=1e-6), rb["step"]
     assert len({r["lr"] for r in a}) > 2 and len({r["tau"] for r in a}) == epochs  # the schedules do move
     end_a, end_b = load_checkpoint(runs / "straight"), load_checkpoint(runs / "broken")
-    assert end_a["step"] == end_b["step"] == epochs * steps
+    assert end_a.step == end_b.step == epochs * steps
     for part in ("model", "target"):
-        for key, value in end_a[part].items():
-            torch.testing.assert_close(end_b[part][key], value, msg=f"{part}.{key}")
+        for key, value in getattr(end_a, part).items():
+            torch.testing.assert_close(getattr(end_b, part)[key], value, msg=f"{part}.{key}")
 
 
 def test_ctrl_c_stops_every_process_and_says_how_to_resume(tmp_path: Path) -> None:
@@ -93,4 +93,4 @@ def test_ctrl_c_stops_every_process_and_says_how_to_resume(tmp_path: Path) -> No
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, output
     assert "continue with --resume" in output and "Traceback" not in output, output
-    assert load_checkpoint(tmp_path / "runs" / "cut")["epoch"] < 49  # stopped early, a finished epoch kept
+    assert load_checkpoint(tmp_path / "runs" / "cut").epoch < 49  # stopped early, a finished epoch kept

@@ -1,47 +1,20 @@
-"""Run logging: one JSON line per record in RUN/metrics.jsonl, mirrored to W&B.
+"""The W&B side of a run: its mode, the labels linking it to the plan, start or resume, publish.
 
 W&B runs offline unless WANDB_API_KEY is set (or WANDB_MODE says otherwise; `disabled` turns it
-off); the W&B run id is kept in RUN/wandb_id so a resumed run, and `lab eval` afterwards, continue
-the same W&B run. The harness links runs to its plan through environment variables:
+off); a seq-JEPA run's W&B id is kept in RUN/wandb_id so a resumed run, and `lab eval` afterwards,
+continue the same W&B run. The harness links runs to its plan through environment variables:
 RALPH_FEATURE (the W&B group, and a tag) and RALPH_PHASE (a tag); the seed is a tag too.
+`publish_to_wandb` returns the link that results files record under `provenance`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from lab.config import RunConfig
-
-
-class RunLogger:
-    def __init__(self, cfg: RunConfig, run_dir: Path, resume_step: int | None = None) -> None:
-        """resume_step: the checkpoint's step when resuming; records logged after it are dropped."""
-        self.path = run_dir / "metrics.jsonl"
-        kept = [r for r in read_metrics(run_dir) if r["step"] <= resume_step] if resume_step is not None else []
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        self.wandb_run = self._init_wandb(cfg, run_dir) if cfg.logging.wandb else None
-
-    @staticmethod
-    def _init_wandb(cfg: RunConfig, run_dir: Path) -> Any:
-        return start_wandb(cfg, run_dir, job_type="train")
-
-    @property
-    def wandb_id(self) -> str | None:
-        return None if self.wandb_run is None else self.wandb_run.id
-
-    def log(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.wandb_run is not None:
-            self.wandb_run.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
-
-    def finish(self) -> None:
-        if self.wandb_run is not None:
-            self.wandb_run.finish()
 
 
 def wandb_mode() -> str:
@@ -102,9 +75,3 @@ def publish_to_wandb(run: Any, results: dict[str, Any], figures: list[Path]) -> 
             "wandb_dir": str(Path(run.dir).parents[1])}
     run.finish()
     return link
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """All records of RUN/metrics.jsonl, in order."""
-    path = run_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
