@@ -176,7 +176,7 @@ def run_in_check_tree(
         stash = log_dir / "set-aside"
         commands = [c for c in checks if c.run is not None]
         gates = [c for c in checks if c.run is None]
-        # the checkout has no .git: RALPH_HEAD and RALPH_TREE tell its commands which code they run (lab.provenance)
+        # the checkout has no .git: RALPH_HEAD and RALPH_TREE tell its commands which code they run (lab.rundir.provenance)
         code = {"RALPH_HEAD": commit or "", "RALPH_TREE": cand.tree,
                 **({PYTHON_VAR: str(python.executable)} if python else {})}
         common = dict(env_allow=env_allow, default_timeout_s=default_timeout_s, log_dir=log_dir, commit=commit,
