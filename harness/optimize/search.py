@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -215,6 +216,8 @@ class Search:
             snaps = [guards.snapshot(path, protected_patterns(feature, self.project)) for path in paths]
             self.view.say(f"{feature.id}: trials {ns[0]}-{ns[-1]} at once, each in its own worktree")
             started = time.monotonic()
+            resource_tracker.ensure_running()  # multiprocessing's helper, which the checks' pool needs too: not the
+            # agents', so started before the Reaper that kills what they leave
             try:
                 with Reaper():
                     results = run_agents(self.agent, tasks, self.agent_budget())

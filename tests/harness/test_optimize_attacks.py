@@ -114,10 +114,10 @@ def test_the_visible_checks_cannot_read_the_holdout(repo: Path, tmp_path: Path) 
 # ------------------------------------------------------------------ ralph killed mid-trial
 
 
-def _ralph(repo: Path, cmd: str, patch: str = "") -> subprocess.Popen:
+def _ralph(repo: Path, cmd: str, patch: str = "", *args: str) -> subprocess.Popen:
     code = f"{patch}\nfrom harness.cli import main; main()"
     argv = [sys.executable, "-c", code, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", "--sandbox", "none",
-            "-C", str(repo)]
+            *args, "-C", str(repo)]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -168,6 +168,32 @@ def test_kill_9_after_the_decision_records_the_trial_once(repo: Path, tmp_path: 
     subjects = git(repo, "log", "--format=%s").splitlines()
     assert sum(s.startswith("optimize(OPT-1): trial 1 kept") for s in subjects) == 1  # not committed again
     assert board.candidates[0].commit == git(repo, "rev-parse", "ralph/OPT-1/best")
+
+
+def test_kill_9_between_the_decisions_of_a_parallel_round_counts_its_undecided_trial_once(repo: Path,
+                                                                                        tmp_path: Path) -> None:
+    """A `--parallel 2` round, measured: ralph dies right after it committed the first candidate (kept), before the
+    second was decided. The first is recorded once; the second is not counted (its attempt given back) and runs
+    again."""
+    optimize_repo(repo, optimize_plan())
+    patch = ("import os, signal\nimport harness.optimize.search as s\nsave = s.save_board\n"
+             "def dying(repo, board):\n"
+             "    if any(t.verdict == 'keep' for t in board.candidates): os.kill(os.getpid(), signal.SIGKILL)\n"
+             "    return save(repo, board)\n"
+             "s.save_board = dying")
+    cmd = lr_agent(tmp_path, [0.3] * 5)
+    proc = _ralph(repo, cmd, patch, "--parallel", "2")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, out
+    assert git(repo, "log", "-1", "--format=%s").startswith("optimize(OPT-1): trial 1 kept")
+    rerun = search(repo, cmd, "--parallel", "2")
+    assert rerun.exit_code == ExitCode.OK, rerun.output
+    board = load_board(repo, "OPT-1")
+    assert [(t.n, t.verdict) for t in board.candidates] == [(1, "keep"), (2, "discard"), (3, "discard")]
+    subjects = git(repo, "log", "--format=%s").splitlines()
+    assert sum(s.startswith("optimize(OPT-1): trial 1 kept") for s in subjects) == 1
+    assert "| interrupted | OPT-1" in (repo / "progress.txt").read_text()
+    assert json.loads((repo / ".ralph" / "state.json").read_text())["features"]["OPT-1"]["attempts"] == 3
 
 
 def test_the_editor_tool_refuses_to_show_a_hidden_path(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def test_a_parallel_search_runs_each_seed_of_each_candidate_as_a_ray_job(cluster
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.name", "Test User")
     git(repo, "config", "user.email", "test@example.com")
-    optimize_repo(repo, plan)
+    optimize_repo(repo, plan, lr=0.9)  # far from the optimum: two seeds show the gain
     # unsandboxed: the agent's script lives under the host's /tmp
     done = ralph(repo, "run", "--agent", "command", "--agent-cmd", lr_agent(tmp_path, [0.3, 0.05]), "--no-input",
                  "--parallel", "2", "--sandbox", "none", timeout=480)
