@@ -12,7 +12,8 @@
 Crash safety: each trial's state (`trial.json`) is written before each step acts (agent, checks, decided), and
 the agent's in-flight record (`.ralph/attempt.json`, run/recovery.py) while the agent runs. A killed ralph
 resumes: a trial that had not been decided is not counted (its number is used again); a decided one is
-finished (commit, or discard) and recorded exactly once.
+finished (commit, or discard) and recorded exactly once. A `--parallel` round's candidates are measured at once and
+decided one after another; trial.json names those still undecided, so none of them is counted if ralph dies.
 """
 
 from __future__ import annotations

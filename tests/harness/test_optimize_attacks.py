@@ -114,6 +114,14 @@ def test_the_visible_checks_cannot_read_the_holdout(repo: Path, tmp_path: Path) 
 # ------------------------------------------------------------------ ralph killed mid-trial
 
 
+# ralph dies right after a kept trial's commit, before the leaderboard is written
+DIES_AFTER_A_KEEP = ("import os, signal\nimport harness.optimize.search as s\nsave = s.save_board\n"
+                     "def dying(repo, board):\n"
+                     "    if any(t.verdict == 'keep' for t in board.candidates): os.kill(os.getpid(), signal.SIGKILL)\n"
+                     "    return save(repo, board)\n"
+                     "s.save_board = dying")
+
+
 def _ralph(repo: Path, cmd: str, patch: str = "", *args: str) -> subprocess.Popen:
     code = f"{patch}\nfrom harness.cli import main; main()"
     argv = [sys.executable, "-c", code, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", "--sandbox", "none",
@@ -149,14 +157,8 @@ fi""")
 
 def test_kill_9_after_the_decision_records_the_trial_once(repo: Path, tmp_path: Path) -> None:
     optimize_repo(repo, optimize_plan())
-    # ralph dies right after the kept trial's commit, before the leaderboard is written
-    patch = ("import os, signal\nimport harness.optimize.search as s\nsave = s.save_board\n"
-             "def dying(repo, board):\n"
-             "    if any(t.verdict == 'keep' for t in board.candidates): os.kill(os.getpid(), signal.SIGKILL)\n"
-             "    return save(repo, board)\n"
-             "s.save_board = dying")
     cmd = lr_agent(tmp_path, [0.3, 0.05, 0.2])
-    proc = _ralph(repo, cmd, patch)
+    proc = _ralph(repo, cmd, DIES_AFTER_A_KEEP)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL, out
     kept = git(repo, "log", "--format=%s")
@@ -176,13 +178,8 @@ def test_kill_9_between_the_decisions_of_a_parallel_round_counts_its_undecided_t
     second was decided. The first is recorded once; the second is not counted (its attempt given back) and runs
     again."""
     optimize_repo(repo, optimize_plan())
-    patch = ("import os, signal\nimport harness.optimize.search as s\nsave = s.save_board\n"
-             "def dying(repo, board):\n"
-             "    if any(t.verdict == 'keep' for t in board.candidates): os.kill(os.getpid(), signal.SIGKILL)\n"
-             "    return save(repo, board)\n"
-             "s.save_board = dying")
     cmd = lr_agent(tmp_path, [0.3] * 5)
-    proc = _ralph(repo, cmd, patch, "--parallel", "2")
+    proc = _ralph(repo, cmd, DIES_AFTER_A_KEEP, "--parallel", "2")
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL, out
     assert git(repo, "log", "-1", "--format=%s").startswith("optimize(OPT-1): trial 1 kept")
