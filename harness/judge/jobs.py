@@ -351,7 +351,6 @@ def run_to_end(project: Project, feature: Feature, check: Check, tree: str, *, i
                 ray.stop(job.id)
         raise
     evidence, written = _job_evidence(project, feature, check, jobs, log_dir, into=into)
-    evidence.check_sha256 = check.digest
     return evidence, written, jobs
 
 

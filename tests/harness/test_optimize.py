@@ -300,3 +300,17 @@ def test_parallel_candidates_are_measured_at_once(repo: Path, tmp_path: Path) ->
     assert [t.verdict for t in board.candidates] == ["keep", "discard"]
     assert "its incumbent moved" in board.candidates[1].detail  # decided in order, against the new incumbent
     assert all(4 <= t.compute_hours * 3600 < 12 and t.gpu_hours == 0 for t in board.candidates)  # 2 runs of 2 s
+
+
+def test_a_trial_whose_run_exceeds_trial_hours_is_stopped_and_a_crash(repo: Path, tmp_path: Path) -> None:
+    """`budget.trial_hours` stops each of a trial's runs at it: a candidate that makes training slow is a crash
+    that says so, after trial_hours, not after the run's own end."""
+    plan = with_opt(seeds=[0, 1], confirm_seeds=[10, 11], budget={"attempts": 1, "hours": 1, "trial_hours": 0.001})
+    plan["features"][0]["verify"][0]["run"] = ("python -c \"import json, time; time.sleep(json.load(open("
+                                               "'config.json')).get('sleep', 0))\" && python train.py {seed}")
+    optimize_repo(repo, plan)
+    result = search(repo, lr_agent(tmp_path, [0.3], extra='echo \'{"lr": 0.3, "sleep": 60}\' > config.json'))
+    assert result.exit_code == ExitCode.BLOCKED, result.output
+    (trial,) = load_board(repo, "OPT-1").candidates
+    assert trial.verdict == "crash" and "timed out after 3.6s (seed 0)" in trial.detail
+    assert 3.6 <= trial.compute_hours * 3600 < 30

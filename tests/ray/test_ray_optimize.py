@@ -4,6 +4,7 @@ with the compute their jobs took."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.ray
 def test_a_parallel_search_runs_each_seed_of_each_candidate_as_a_ray_job(cluster, tmp_path: Path) -> None:
     plan = optimize_plan()
     plan["features"][0]["id"] = "OPT-RAY"
-    plan["features"][0]["optimize"].update(seeds=[0, 1], confirm_seeds=[10, 11], budget={"attempts": 2, "hours": 1})
+    budget = {"attempts": 2, "hours": 1, "trial_hours": 0.01}  # each run stopped at 36 s
+    plan["features"][0]["optimize"].update(seeds=[0, 1], confirm_seeds=[10, 11], budget=budget)
     plan["features"][0]["verify"] = [{"name": "train", "run": "python train.py {seed}", "seeds": [0, 1],
                                       "executor": "ray", "resources": {"cpus": 0.25, "gpus": 0.25}}]
     repo = tmp_path / "repo"
@@ -38,12 +40,13 @@ def test_a_parallel_search_runs_each_seed_of_each_candidate_as_a_ray_job(cluster
     assert board is not None and board.ending is not None
     base, first, second, confirmation = board.trials
     assert (first.verdict, second.verdict) == ("keep", "discard") and "its incumbent moved" in second.detail
-    # one job per seed of every measurement, each reserving its quarter GPU
+    # one job per seed of every measurement, each reserving its quarter GPU, each stopped at trial_hours
     jobs = submitted(cluster, "OPT-RAY")
     by_attempt: dict[str, list[str]] = {}
     for job in jobs:
         by_attempt.setdefault(job.metadata["ralph_attempt"], []).append(job.metadata["ralph_seed"])
-        assert job.status.value == "SUCCEEDED"
+        assert job.status.value == "SUCCEEDED" and job.entrypoint_num_gpus == 0.25
+        assert json.loads(base64.b64decode(job.entrypoint.split()[-1]))["timeout_s"] == 36
     assert sorted(by_attempt.pop("1")) == sorted(by_attempt.pop("2")) == ["0", "1"]  # the two candidates
     assert sorted(by_attempt["0"]) == ["0", "1", "10", "10", "11", "11"]  # baseline; winner and baseline confirmed
     assert len(jobs) == 10
