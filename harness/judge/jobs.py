@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from harness.books.attempts import PLOT_SUFFIXES
@@ -32,7 +32,7 @@ from harness.books.git.trees import TreeEntry, candidate, changes_between, workt
 from harness.books.layout import HARNESS_FILES
 from harness.books.ledger import Ledger
 from harness.books.progress import LogEntry
-from harness.books.records import Evidence, JobRecord, Pending, all_passed
+from harness.books.records import TERMINAL, Evidence, JobRecord, Pending, all_passed
 from harness.errors import RalphError
 from harness.judge.checks import Reporter, plan_labels, read_report, run_checks, with_report
 from harness.judge.checktree import check_candidate, withhold
@@ -328,14 +328,18 @@ def collect(project: Project, feature: Feature) -> FeatureVerdict:
 
 def run_to_end(project: Project, feature: Feature, check: Check, tree: str, *, into: Path,
                baseline: guards.Snapshot, attempt: int, log_dir: Path, labels: Mapping[str, str] | None = None,
-               withheld: Sequence[str] = ()) -> tuple[Evidence, list[str], list[JobRecord]]:
+               withheld: Sequence[str] = (), recorded: Callable[[list[JobRecord]], None] | None = None,
+               ) -> tuple[Evidence, list[str], list[JobRecord]]:
     """A Ray `check` run on the candidate `tree` and waited for, here and now (an optimize search's measurement):
     one job per seed, submitted at once, the job tree built from the working tree at `into` (its object store) with
     the protected paths from `baseline` and without the `withheld` paths; the files the jobs return are written
-    into `into`. Nothing goes in the ledger: an interrupted wait stops the jobs. Returns the check's evidence, the
-    files written and the jobs as they ended (their run times and GPU-hours)."""
+    into `into`. Nothing goes in the ledger: an interrupted wait stops the jobs, and `recorded` is told them before
+    they are submitted (so that the jobs of a ralph killed meanwhile can be stopped: `stop_jobs`). Returns the
+    check's evidence, the files written and the jobs as they ended (their run times and GPU-hours)."""
     ray = cluster(project)
     jobs = job_records(project, feature, check, attempt, labels)
+    if recorded is not None:
+        recorded(jobs)
     try:
         with tempfile.TemporaryDirectory(prefix="ralph-job-") as tmp:
             root = job_tree(into, tree, baseline, Path(tmp) / project.repo.name)
@@ -352,6 +356,17 @@ def run_to_end(project: Project, feature: Feature, check: Check, tree: str, *, i
         raise
     evidence, written = _job_evidence(project, feature, check, jobs, log_dir, into=into)
     return evidence, written, jobs
+
+
+def stop_jobs(project: Project, ids: Sequence[str]) -> list[str]:
+    """Stop the jobs named `ids` that the cluster still runs (those it does not know were never submitted); returns
+    the ids stopped."""
+    ray, stopped = cluster(project), []
+    for job_id in ids:
+        info = ray.info(job_id)
+        if info is not None and info.state not in TERMINAL and ray.stop(job_id):
+            stopped.append(job_id)
+    return stopped
 
 
 def resume(project: Project) -> list[str]:

@@ -22,6 +22,7 @@ from harness.books.records import Evidence, JobRecord
 from harness.judge.checks import MetricProblem, Reads, Reporter
 from harness.judge.checktree import run_in_check_tree
 from harness.judge.jobs import run_to_end
+from harness.optimize.board import optimize_dir
 from harness.plan.prd import Check, Feature, Optimize, Source, seeded
 from harness.project import Project
 from harness.sandbox import guards
@@ -42,10 +43,18 @@ class Measurement:
     gpu_hours: float = 0.0  # GPUs reserved by its Ray jobs × their run times
 
 
+def jobs_dir(repo: Path, feature_id: str) -> Path:
+    """`.ralph/optimize/<feature>/jobs/`: one empty file per Ray job of a measurement in flight, named by its id and
+    written before it is submitted, so that the jobs of a ralph killed meanwhile are stopped when the search
+    resumes."""
+    return optimize_dir(repo, feature_id) / "jobs"
+
+
 @dataclass
 class RayRuns:
     """The Ray checks of one measurement, each run to its end (jobs.run_to_end) on the candidate tree of the working
-    tree at `into`, their returned files written there; the jobs are kept for the compute they took."""
+    tree at `into`, their returned files written there; the jobs are kept for the compute they took, and named in
+    `jobs_dir` while they run."""
 
     project: Project
     feature: Feature
@@ -58,9 +67,22 @@ class RayRuns:
     jobs: list[JobRecord] = field(default_factory=list)
 
     def __call__(self, check: Check, tree: str) -> tuple[Evidence, list[str]]:
-        evidence, written, jobs = run_to_end(self.project, self.feature, check, tree, into=self.into,
-                                             baseline=self.baseline, attempt=self.attempt, log_dir=self.log_dir,
-                                             labels=self.labels, withheld=self.withheld)
+        marks = jobs_dir(self.project.repo, self.feature.id)
+        named: list[str] = []
+
+        def recorded(jobs: list[JobRecord]) -> None:
+            marks.mkdir(parents=True, exist_ok=True)
+            for job in jobs:
+                (marks / job.id).touch()
+                named.append(job.id)
+
+        try:
+            evidence, written, jobs = run_to_end(self.project, self.feature, check, tree, into=self.into,
+                                                 baseline=self.baseline, attempt=self.attempt, log_dir=self.log_dir,
+                                                 labels=self.labels, withheld=self.withheld, recorded=recorded)
+        finally:  # ended, or stopped by run_to_end: only a killed ralph leaves its jobs named
+            for job_id in named:
+                (marks / job_id).unlink(missing_ok=True)
         self.jobs += jobs
         return evidence, written
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from multiprocessing import resource_tracker
 from pathlib import Path
@@ -36,10 +37,11 @@ from harness.books.records import Evidence
 from harness.errors import ExitCode, RalphError
 from harness.fileio import atomic_write_text, clip, now_iso, printable, sha256_file
 from harness.judge.checks import Reporter, plan_labels
+from harness.judge.jobs import stop_jobs
 from harness.judge.verdict import Occasion, record_verdict, tampering
 from harness.optimize.board import Board, Ending, Trial, load_board, optimize_dir, save_board
 from harness.optimize.keep import Decision, decide
-from harness.optimize.measure import Measurement, holdout_figure, measure
+from harness.optimize.measure import Measurement, holdout_figure, jobs_dir, measure
 from harness.optimize.plot import plot_board
 from harness.optimize.prompt import HYPOTHESIS_FILE, trial_prompts
 from harness.optimize.refs import diff_from, save_discarded, tag_best
@@ -123,6 +125,7 @@ class Search:
                                                             direction=opt.direction, alpha=opt.alpha)
         if board.ending is not None:
             return
+        self.stop_jobs(feature)
         self.resume(feature, board)
         if board.baseline is None and not self.baseline(feature, board):
             return
@@ -279,6 +282,7 @@ class Search:
         opt = feature.optimize
         assert opt is not None
         self.write_state(feature, {"stage": "checks", "trials": ns, "incumbent": inc_sha, "attempts": numbers})
+        write_left_tree(self.repo, tree_fingerprint(self.repo))  # a candidate there is ralph's, should it stop now
         todo = [i for i, m in enumerate(moved) if not m]
         calls = [self.measure_args(feature, opt.seeds, f"trial-{ns[i]}", holdout=False, tree=roots[i],
                                    reporter=None if len(todo) > 1 else self.view, attempt=numbers[i]) for i in todo]
@@ -434,6 +438,16 @@ class Search:
                                               fields={"trial": ", ".join(map(str, ns)), "during": why,
                                                       "trials": "not counted"}, commit=head_sha(self.repo)))
 
+    def stop_jobs(self, feature: Feature) -> None:
+        """Stop the Ray jobs a killed ralph's measurements left running (measure.jobs_dir names them): their trials
+        are not counted, and run again."""
+        marks = jobs_dir(self.repo, feature.id)
+        left = sorted(p.name for p in marks.iterdir()) if marks.is_dir() else []
+        if left:
+            stopped = stop_jobs(self.project, left)
+            self.view.say(f"{feature.id}: stopped {len(stopped)} Ray job(s) left running by a ralph that stopped")
+            shutil.rmtree(marks)
+
     def resume(self, feature: Feature, board: Board) -> None:
         """Finish the books on a trial a killed ralph left: decided → carried out once; not decided → abandoned."""
         path = optimize_dir(self.repo, feature.id) / TRIAL_FILE
@@ -515,6 +529,7 @@ class Search:
         the incumbent put back (trial.json says so while it is out, so a killed ralph puts it back too)."""
         self.write_state(feature, {"stage": "confirm", "trials": []})
         checkout_tree(self.repo, sha)
+        write_left_tree(self.repo, tree_fingerprint(self.repo))  # the baseline's tree is ralph's, should it stop now
         try:
             return self.measure(feature, seeds, "confirm-baseline", holdout=False)
         finally:

@@ -155,6 +155,35 @@ fi""")
     assert "| interrupted | OPT-1" in (repo / "progress.txt").read_text()
 
 
+def test_kill_9_while_the_checks_run_resumes_without_counting_the_trial(repo: Path, tmp_path: Path) -> None:
+    """ralph killed while a trial's checks run, the candidate in the working tree: the next run takes that tree as
+    ralph's (not a dirty tree of the user's), puts the incumbent back and runs the trial again, counted once."""
+    plan = optimize_plan()
+    plan["features"][0]["optimize"]["budget"] = {"attempts": 1, "hours": 1}
+    plan["features"][0]["verify"][0]["run"] = ("python -c \"import json, time; time.sleep(json.load(open("
+                                               "'config.json')).get('sleep', 0))\" && python train.py {seed}")
+    optimize_repo(repo, plan)
+    first = tmp_path / "first"
+    cmd = lr_agent(tmp_path, [0.3, 0.3], extra=f"""
+if [ ! -e {first} ]; then touch {first}; echo '{{"lr": 0.3, "sleep": 60}}' > config.json; fi""")
+    proc = _ralph(repo, cmd)
+    state = repo / ".ralph" / "optimize" / "OPT-1" / "trial.json"
+    deadline = time.monotonic() + 120
+    while not (state.is_file() and '"stage": "checks"' in state.read_text()):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    rerun = search(repo, cmd)
+    assert rerun.exit_code == ExitCode.OK, rerun.output
+    board = load_board(repo, "OPT-1")
+    assert [(t.n, t.verdict) for t in board.candidates] == [(1, "keep")]
+    assert "| interrupted | OPT-1" in (repo / "progress.txt").read_text()
+    assert json.loads((repo / ".ralph" / "state.json").read_text())["features"]["OPT-1"]["attempts"] == 1
+
+
 def test_kill_9_after_the_decision_records_the_trial_once(repo: Path, tmp_path: Path) -> None:
     optimize_repo(repo, optimize_plan())
     cmd = lr_agent(tmp_path, [0.3, 0.05, 0.2])
