@@ -281,8 +281,8 @@ class Search:
         (an empty measurement). trial.json says they are in their checks: a killed ralph abandons them all."""
         opt = feature.optimize
         assert opt is not None
-        self.write_state(feature, {"stage": "checks", "trials": ns, "incumbent": inc_sha, "attempts": numbers})
         write_left_tree(self.repo, tree_fingerprint(self.repo))  # a candidate there is ralph's, should it stop now
+        self.write_state(feature, {"stage": "checks", "trials": ns, "incumbent": inc_sha, "attempts": numbers})
         todo = [i for i, m in enumerate(moved) if not m]
         calls = [self.measure_args(feature, opt.seeds, f"trial-{ns[i]}", holdout=False, tree=roots[i],
                                    reporter=None if len(todo) > 1 else self.view, attempt=numbers[i]) for i in todo]

@@ -18,7 +18,7 @@ from harness.optimize.keep import decide
 from harness.plan.prd import PRDError, json_schema, parse_prd
 from harness.project import Project
 from tests.harness.conftest import git
-from tests.harness.optimize_fixture import lr_agent, optimize_plan, optimize_repo
+from tests.harness.optimize_fixture import SLOW_TRAIN, lr_agent, optimize_plan, optimize_repo
 
 HOLDOUT = {"paths": ["holdout"], "run": "python eval_holdout.py {seed}",
            "metric": {"file": "out/h-s{seed}.json", "key": "score"}}
@@ -306,8 +306,7 @@ def test_a_trial_whose_run_exceeds_trial_hours_is_stopped_and_a_crash(repo: Path
     """`budget.trial_hours` stops each of a trial's runs at it: a candidate that makes training slow is a crash
     that says so, after trial_hours, not after the run's own end."""
     plan = with_opt(seeds=[0, 1], confirm_seeds=[10, 11], budget={"attempts": 1, "hours": 1, "trial_hours": 0.001})
-    plan["features"][0]["verify"][0]["run"] = ("python -c \"import json, time; time.sleep(json.load(open("
-                                               "'config.json')).get('sleep', 0))\" && python train.py {seed}")
+    plan["features"][0]["verify"][0]["run"] = SLOW_TRAIN
     optimize_repo(repo, plan)
     result = search(repo, lr_agent(tmp_path, [0.3], extra='echo \'{"lr": 0.3, "sleep": 60}\' > config.json'))
     assert result.exit_code == ExitCode.BLOCKED, result.output

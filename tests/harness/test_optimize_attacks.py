@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from harness.errors import ExitCode
 from harness.optimize.board import load_board
 from harness.sandbox.environment import bwrap_available
 from tests.harness.conftest import git
-from tests.harness.optimize_fixture import lr_agent, optimize_plan, optimize_repo
+from tests.harness.optimize_fixture import SLOW_TRAIN, lr_agent, optimize_plan, optimize_repo
 
 HOLDOUT = {"paths": ["holdout"], "run": "python eval_holdout.py {seed}",
            "metric": {"file": "out/h-s{seed}.json", "key": "score"}}
@@ -129,6 +130,17 @@ def _ralph(repo: Path, cmd: str, patch: str = "", *args: str) -> subprocess.Pope
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _kill_when(proc: subprocess.Popen, ready: Callable[[], bool]) -> None:
+    """SIGKILL `proc` (ralph) as soon as `ready()` holds."""
+    deadline = time.monotonic() + 120
+    while not ready():
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+
+
 def test_kill_9_while_the_agent_works_resumes_without_counting_the_trial(repo: Path, tmp_path: Path) -> None:
     plan = optimize_plan()
     optimize_repo(repo, plan)
@@ -138,14 +150,7 @@ def test_kill_9_while_the_agent_works_resumes_without_counting_the_trial(repo: P
 if [ "$lr" = "0.3" ] && [ ! -e {started} ]; then
   sed -i 's/"attempts": 3/"attempts": 30/' PRD.json; touch {started}; sleep 600
 fi""")
-    proc = _ralph(repo, cmd)
-    deadline = time.monotonic() + 120
-    while not started.exists():
-        assert proc.poll() is None, proc.communicate()[0]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=30)
+    _kill_when(_ralph(repo, cmd), started.exists)
     rerun = search(repo, cmd)
     assert rerun.exit_code == ExitCode.OK, rerun.output
     board = load_board(repo, "OPT-1")
@@ -160,22 +165,13 @@ def test_kill_9_while_the_checks_run_resumes_without_counting_the_trial(repo: Pa
     ralph's (not a dirty tree of the user's), puts the incumbent back and runs the trial again, counted once."""
     plan = optimize_plan()
     plan["features"][0]["optimize"]["budget"] = {"attempts": 1, "hours": 1}
-    plan["features"][0]["verify"][0]["run"] = ("python -c \"import json, time; time.sleep(json.load(open("
-                                               "'config.json')).get('sleep', 0))\" && python train.py {seed}")
+    plan["features"][0]["verify"][0]["run"] = SLOW_TRAIN
     optimize_repo(repo, plan)
     first = tmp_path / "first"
     cmd = lr_agent(tmp_path, [0.3, 0.3], extra=f"""
 if [ ! -e {first} ]; then touch {first}; echo '{{"lr": 0.3, "sleep": 60}}' > config.json; fi""")
-    proc = _ralph(repo, cmd)
     state = repo / ".ralph" / "optimize" / "OPT-1" / "trial.json"
-    deadline = time.monotonic() + 120
-    while not (state.is_file() and '"stage": "checks"' in state.read_text()):
-        assert proc.poll() is None, proc.communicate()[0]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(1)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=30)
+    _kill_when(_ralph(repo, cmd), lambda: state.is_file() and '"stage": "checks"' in state.read_text())
     rerun = search(repo, cmd)
     assert rerun.exit_code == ExitCode.OK, rerun.output
     board = load_board(repo, "OPT-1")

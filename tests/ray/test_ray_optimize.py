@@ -18,15 +18,10 @@ import pytest
 from harness.errors import ExitCode
 from harness.optimize.board import load_board
 from tests.harness.conftest import git
-from tests.harness.optimize_fixture import lr_agent, optimize_plan, optimize_repo
+from tests.harness.optimize_fixture import SLOW_TRAIN, lr_agent, optimize_plan, optimize_repo
 from tests.ray.conftest import ralph, submitted
 
 pytestmark = pytest.mark.ray
-
-
-# the seeded check: sleeps as long as config.json says (the agent's to set), then trains
-SLOW_TRAIN = ("python -c \"import json, time; time.sleep(json.load(open('config.json')).get('sleep', 0))\" && "
-              "python train.py {seed}")
 
 
 def ray_search_repo(tmp_path: Path, fid: str, budget: dict[str, Any], run: str = "python train.py {seed}") -> Path:
