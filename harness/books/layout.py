@@ -31,7 +31,7 @@ RUNS = "runs"  # runs/<timestamp>-<name>/: prompts, transcripts, check logs (Pro
 REPORT = "report/index.html"  # where `ralph report` writes the results page by default
 APPROVALS = "approvals"  # approvals/phase-<id>.request.json: a phase waiting for a person (run/approval.py)
 PREFLIGHT = "preflight.jsonl"  # the transcript of the agent CLI's preflight call (agents/command.py)
-OPTIMIZE = "optimize"  # optimize/<feature>/: leaderboard.json, the trial in flight, discarded patches, the plot
+OPTIMIZE = "optimize"  # optimize/<feature>/: leaderboard.json, the trial in flight, discarded patches, the plot, jobs/
 
 
 def ralph_dir(repo: Path | str) -> Path:

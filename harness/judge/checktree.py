@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,8 @@ from harness.sandbox import guards
 from harness.sandbox.environment import Environment
 from harness.settings import CheckPython, check_python, load_settings
 
+# Runs one Ray check of the candidate tree (its sha) to its end: (its evidence, the files its jobs returned)
+RayRunner = Callable[[Check, str], tuple[Evidence, list[str]]]
 NEVER_COPIED = (f"{GIT_DIR}/**", f"{RALPH_DIR}/**")
 WALK_LIMIT = 20_000  # entries of the shared directories looked at for the images the checks wrote
 
@@ -115,6 +117,16 @@ def _move_back(root: Path, repo: Path, before: dict[str, tuple[int, int, int]], 
     return moved
 
 
+def withhold(root: Path, withheld: Sequence[str]) -> None:
+    """Remove the `withheld` paths (an optimize search's holdout: files or folders) from the checkout at `root`."""
+    for rel in withheld:
+        gone = root / rel
+        if gone.is_dir() and not gone.is_symlink():
+            shutil.rmtree(gone)
+        else:
+            gone.unlink(missing_ok=True)
+
+
 def run_in_check_tree(
     repo: Path,
     checks: Sequence[Check],
@@ -135,6 +147,7 @@ def run_in_check_tree(
     outputs: Collection[str] = (),
     network: bool = False,
     withheld: Sequence[str] = (),
+    ray: RayRunner | None = None,
 ) -> CheckRun:
     """Run `checks` on a clean checkout of the candidate tree; see the module docstring.
 
@@ -149,7 +162,9 @@ def run_in_check_tree(
     shared directories a sandboxed check may write (the others are read-only to it). `network`: whether a
     sandboxed check reaches the network (`defaults.check_network`; without a sandbox it always does).
     `withheld` (an optimize search's holdout paths) are removed from the checkout, and under bwrap hidden in the
-    repository too, so the checks' code cannot read them.
+    repository too, so the checks' code cannot read them. `ray`: runs each Ray check (`"executor": "ray"`) to its
+    end after the local ones, its returned files written into `repo` (jobs.run_to_end); without it every run check
+    runs here.
     """
     cand = candidate(repo, held=held)
     commit = head_sha(repo)
@@ -158,12 +173,7 @@ def run_in_check_tree(
         root.mkdir()
         export_tree(repo, cand.tree, root, skip=guards.put_back_paths(baseline))
         guards.put_back(root, baseline)
-        for rel in withheld:
-            gone = root / rel
-            if gone.is_dir() and not gone.is_symlink():
-                shutil.rmtree(gone)
-            else:
-                gone.unlink(missing_ok=True)
+        withhold(root, withheld)
         for d in shared:
             if not (root / d).exists():
                 (root / d).symlink_to(repo / d, target_is_directory=True)
@@ -174,7 +184,8 @@ def run_in_check_tree(
         launch = functools.partial(environment.run, network=network, readonly=readonly, writable=writable, own_tmp=True,
                                    hidden=[repo / rel for rel in withheld])
         stash = log_dir / "set-aside"
-        commands = [c for c in checks if c.run is not None]
+        commands = [c for c in checks if c.run is not None and not (ray and c.on_ray)]
+        remote = [c for c in checks if c.run is not None and ray and c.on_ray]
         gates = [c for c in checks if c.run is None]
         # the checkout has no .git: RALPH_HEAD and RALPH_TREE tell its commands which code they run (lab.rundir.provenance)
         code = {"RALPH_HEAD": commit or "", "RALPH_TREE": cand.tree,
@@ -186,6 +197,12 @@ def run_in_check_tree(
             before = _signatures(root)
             ran = run_checks(commands, root, **common)
             outputs = _move_back(root, repo, before, protected)
+            far = []
+            for check in remote:
+                assert ray is not None
+                evidence, written = ray(check, cand.tree)
+                far.append(evidence)
+                outputs += written
             read = run_checks(gates, repo, **common)  # their files came back from the checkout with the outputs
             for i, gate in enumerate(gates):
                 if gate.compare is not None and gate.compare.confirm_seeds and read[i].passed:
@@ -194,7 +211,7 @@ def run_in_check_tree(
                     outputs += _move_back(root, repo, before, protected)
                     read[i] = confirm_comparison(gate, read[i], repo, again)
             figures = read_report(report, repo)
-    by_check = {id(c): e for c, e in [*zip(commands, ran), *zip(gates, read)]}
+    by_check = {id(c): e for c, e in [*zip(commands, ran), *zip(remote, far), *zip(gates, read)]}
     return CheckRun(with_report([by_check[id(c)] for c in checks], figures), cand, outputs,
                     written_images(repo, outputs, shared, started))
 

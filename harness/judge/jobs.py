@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from harness.books.attempts import PLOT_SUFFIXES
@@ -32,10 +32,10 @@ from harness.books.git.trees import TreeEntry, candidate, changes_between, workt
 from harness.books.layout import HARNESS_FILES
 from harness.books.ledger import Ledger
 from harness.books.progress import LogEntry
-from harness.books.records import Evidence, JobRecord, Pending, all_passed
+from harness.books.records import TERMINAL, Evidence, JobRecord, Pending, all_passed
 from harness.errors import RalphError
 from harness.judge.checks import Reporter, plan_labels, read_report, run_checks, with_report
-from harness.judge.checktree import check_candidate
+from harness.judge.checktree import check_candidate, withhold
 from harness.judge.executors import TAIL_BYTES, run_detail, seed_runs, slug
 from harness.judge.executors.ray import (
     ClusterError,
@@ -114,7 +114,10 @@ def own_paths(project: Project) -> set[str]:
 
 
 def _returns(feature: Feature, check: Check, seed: int | None) -> list[str]:
-    return [*metric_files(feature), *(seeded(a, seed) for a in check.artifacts or [])]
+    """The files a job of `check` sends back: what the feature's gates read, an optimize search's metric file for
+    its seed, and the check's `artifacts`."""
+    searched = [seeded(feature.optimize.metric.file, seed)] if feature.optimize else []
+    return [*metric_files(feature), *searched, *(seeded(a, seed) for a in check.artifacts or [])]
 
 
 def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, reporter: Reporter | None,
@@ -124,7 +127,7 @@ def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, re
     When a local check fails, nothing is submitted (no cluster time for a tree that already fails):
     the verdict is recorded at once and False returned."""
     repo, ledger = project.repo, project.ledger
-    settings = cluster(project).settings
+    cluster(project)  # no cluster configured: said before any check runs
     held = held_changes(ledger, but=feature.id)
     cand = candidate(repo, held=held)
     local = [c for c in feature.verify if c.run is not None and not c.on_ray]
@@ -135,22 +138,7 @@ def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, re
     base = head_sha(repo)
     changes = {p: e for p, e in changes_between(repo, f"{base}^{{tree}}" if base else None, cand.tree).items()
                if p not in HARNESS_FILES and p not in metric_files(feature)}  # the harness's, and regenerated
-    jobs = []
-    for check in job_checks(feature):
-        res = check.resources
-        for run in seed_runs(check, plan_labels(feature.phase, feature.id)):
-            seed = run.seed
-            nonce = secrets.token_hex(8)
-            timeout_s = check.timeout_s or project.prd.defaults.check_timeout_s
-            seed_part = "" if seed is None else f"s{seed}-"
-            jobs.append(JobRecord(
-                id=f"ralph-{feature.id}-a{attempt}-{slug(check.name)}-{seed_part}{nonce[:6]}", feature=feature.id,
-                check=check.name, seed=seed, attempt=attempt, nonce=nonce,
-                entrypoint=entrypoint(run.command, timeout_s=timeout_s, returns=_returns(feature, check, seed),
-                                      nonce=nonce, allow=project.prd.defaults.env_allow, env=run.env,
-                                      max_return_bytes=int(settings.max_return_mb * 2**20)),
-                gpus=res.gpus if res else 0.0, cpus=res.cpus if res else 1.0, memory_gb=res.memory_gb if res else None,
-                timeout_s=timeout_s, submitted_at=time.time()))
+    jobs = [j for check in job_checks(feature) for j in job_records(project, feature, check, attempt)]
     pending = Pending(attempt=attempt, base_commit=base, tree=cand.tree,
                       changes={p: None if e is None else list(e) for p, e in changes.items()},
                       baseline=baseline.to_json(), local_evidence=ran.evidence if ran else [],
@@ -162,6 +150,28 @@ def start(project: Project, feature: Feature, *, attempt: int, log_dir: Path, re
         **occasion.fields, "status": "running", "cluster": cluster(project).address,
         "jobs": ", ".join(_describe(j) for j in jobs)}, checks=pending.local_evidence, commit=base))
     return True
+
+
+def job_records(project: Project, feature: Feature, check: Check, attempt: int,
+                labels: Mapping[str, str] | None = None) -> list[JobRecord]:
+    """The jobs of a Ray `check` of `feature`'s attempt `attempt`, one per seed (executors.seed_runs, `labels` on
+    top of the plan's), not yet submitted: each under a submission id ralph chose, with its own result nonce."""
+    settings, res = cluster(project).settings, check.resources
+    jobs = []
+    for run in seed_runs(check, {**plan_labels(feature.phase, feature.id), **(labels or {})}):
+        seed = run.seed
+        nonce = secrets.token_hex(8)
+        timeout_s = check.timeout_s or project.prd.defaults.check_timeout_s
+        seed_part = "" if seed is None else f"s{seed}-"
+        jobs.append(JobRecord(
+            id=f"ralph-{feature.id}-a{attempt}-{slug(check.name)}-{seed_part}{nonce[:6]}", feature=feature.id,
+            check=check.name, seed=seed, attempt=attempt, nonce=nonce,
+            entrypoint=entrypoint(run.command, timeout_s=timeout_s, returns=_returns(feature, check, seed),
+                                  nonce=nonce, allow=project.prd.defaults.env_allow, env=run.env,
+                                  max_return_bytes=int(settings.max_return_mb * 2**20)),
+            gpus=res.gpus if res else 0.0, cpus=res.cpus if res else 1.0, memory_gb=res.memory_gb if res else None,
+            timeout_s=timeout_s, submitted_at=time.time()))
+    return jobs
 
 
 def _record_unsubmitted(project: Project, feature: Feature, local: list[Evidence], occasion: Occasion) -> None:
@@ -206,9 +216,16 @@ def submit_missing(project: Project, feature_id: str) -> int:
 
 def poll(project: Project, feature_id: str) -> bool:
     """Refresh the feature's jobs from the cluster; True when every one has ended."""
-    ray, fs = cluster(project), project.ledger.feature(feature_id)
+    fs = project.ledger.feature(feature_id)
+    done = refresh(cluster(project), fs.jobs)
+    project.ledger.save()
+    return done
+
+
+def refresh(ray: RayCluster, jobs: Sequence[JobRecord]) -> bool:
+    """Update `jobs` from the cluster (a job still running past its timeout is stopped); True when all have ended."""
     now = time.time()
-    for job in fs.jobs:
+    for job in jobs:
         if job.done:
             continue
         info = ray.info(job.id)
@@ -221,13 +238,13 @@ def poll(project: Project, feature_id: str) -> bool:
         if job.state == "RUNNING" and job.elapsed_s(now) > job.timeout_s + STOP_GRACE_S:
             ray.stop(job.id)  # its own timer should have fired: a node that hangs, say
             job.message = f"stopped by ralph: past its timeout_s of {job.timeout_s:g}s"
-    project.ledger.save()
-    return all(j.done for j in fs.jobs)
+    return all(j.done for j in jobs)
 
 
 def _job_evidence(project: Project, feature: Feature, check: Check, jobs: list[JobRecord],
-                  log_dir: Path) -> tuple[Evidence, list[str]]:
-    """The check's evidence from its jobs (all seeds), and the files they returned into the repository."""
+                  log_dir: Path, into: Path | None = None) -> tuple[Evidence, list[str]]:
+    """The check's evidence from its jobs (all seeds), and the files they returned into `into` (default: the
+    repository)."""
     ray = cluster(project)
     log_path = log_dir / f"{slug(check.name)}.log"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -261,7 +278,8 @@ def _job_evidence(project: Project, feature: Feature, check: Check, jobs: list[J
                     failures.append(("error", f"job {job.id}{where} returned no usable files: {p}", 0, tail))
                     continue
                 if data:
-                    written += apply_results(data, project.repo, _returns(feature, check, job.seed), project.protected)
+                    written += apply_results(data, into or project.repo, _returns(feature, check, job.seed),
+                                             project.protected)
     starts, ends = [j.started_at or j.submitted_at for j in jobs], [j.ended_at or time.time() for j in jobs]
     duration = max(ends) - min(starts)  # wall time from the first job's start to the last one's end
     ids = ", ".join(j.id for j in jobs)
@@ -306,6 +324,49 @@ def collect(project: Project, feature: Feature) -> FeatureVerdict:
                 "gpu-hours": f"{sum(j.gpu_hours for j in jobs):.4f}"},
         judged=Judged(pending.base_commit, pending.tree,
                       tuple(o for o in outputs if o.lower().endswith(PLOT_SUFFIXES))))
+
+
+def run_to_end(project: Project, feature: Feature, check: Check, tree: str, *, into: Path,
+               baseline: guards.Snapshot, attempt: int, log_dir: Path, labels: Mapping[str, str] | None = None,
+               withheld: Sequence[str] = (), recorded: Callable[[list[JobRecord]], None] | None = None,
+               ) -> tuple[Evidence, list[str], list[JobRecord]]:
+    """A Ray `check` run on the candidate `tree` and waited for, here and now (an optimize search's measurement):
+    one job per seed, submitted at once, the job tree built from the working tree at `into` (its object store) with
+    the protected paths from `baseline` and without the `withheld` paths; the files the jobs return are written
+    into `into`. Nothing goes in the ledger: an interrupted wait stops the jobs, and `recorded` is told them before
+    they are submitted (so that the jobs of a ralph killed meanwhile can be stopped: `stop_jobs`). Returns the
+    check's evidence, the files written and the jobs as they ended (their run times and GPU-hours)."""
+    ray = cluster(project)
+    jobs = job_records(project, feature, check, attempt, labels)
+    if recorded is not None:
+        recorded(jobs)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ralph-job-") as tmp:
+            root = job_tree(into, tree, baseline, Path(tmp) / project.repo.name)
+            withhold(root, withheld)
+            for job in jobs:
+                ray.submit(job, root)
+                job.state = "PENDING"
+        while not refresh(ray, jobs):
+            time.sleep(ray.settings.poll_s)
+    except BaseException:  # interrupted, or the cluster failed: nothing is left running for nobody
+        for job in jobs:
+            if job.state != "SUBMITTING" and not job.done:
+                ray.stop(job.id)
+        raise
+    evidence, written = _job_evidence(project, feature, check, jobs, log_dir, into=into)
+    return evidence, written, jobs
+
+
+def stop_jobs(project: Project, ids: Sequence[str]) -> list[str]:
+    """Stop the jobs named `ids` that the cluster still runs (those it does not know were never submitted); returns
+    the ids stopped."""
+    ray, stopped = cluster(project), []
+    for job_id in ids:
+        info = ray.info(job_id)
+        if info is not None and info.state not in TERMINAL and ray.stop(job_id):
+            stopped.append(job_id)
+    return stopped
 
 
 def resume(project: Project) -> list[str]:

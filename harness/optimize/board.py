@@ -51,6 +51,8 @@ class Trial(Record):
     tokens: int = 0
     cost_usd: float = 0.0
     wall_s: float = 0.0
+    compute_hours: float = Field(0.0, description="its checks' runs, summed over seeds (a Ray job: its run time)")
+    gpu_hours: float = Field(0.0, description="GPUs its Ray jobs reserved × their run times")
     holdout: float | None = Field(None, description="the holdout figure (mean over the seeds), harness-only")
     at: str = Field(default_factory=now_iso)
 

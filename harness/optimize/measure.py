@@ -3,22 +3,26 @@
 The judge does the work, by its own rules (judge/checktree.py: a clean checkout of the candidate tree, the
 protected paths from the baseline, the metric files set aside so only these runs can write them). What a
 search adds: the seeded checks run for the search's seeds (`reseeded`), each run stopped at the trial's
-compute budget, the holdout paths withheld from the visible checks, and then, apart, the holdout run.
+compute budget, the holdout paths withheld from the visible checks, and then, apart, the holdout run. A check with
+`"executor": "ray"` runs as one Ray job per seed, waited for (`RayRuns`); the compute the runs took is recorded.
 Anything that fails — a check, an unreadable metric, a holdout run — is a crash, never an exception
 (fails closed).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.books.git.repo import ignored_dirs
 from harness.books.git.trees import Candidate
-from harness.books.records import Evidence
+from harness.books.records import Evidence, JobRecord
 from harness.judge.checks import MetricProblem, Reads, Reporter
 from harness.judge.checktree import run_in_check_tree
+from harness.judge.jobs import run_to_end
+from harness.optimize.board import optimize_dir
 from harness.plan.prd import Check, Feature, Optimize, Source, seeded
 from harness.project import Project
 from harness.sandbox import guards
@@ -35,6 +39,52 @@ class Measurement:
     outputs: list[str] = field(default_factory=list)
     crash: str | None = None
     holdout: float | None = None
+    compute_hours: float = 0.0  # the visible runs' own time, summed over seeds (Ray: the jobs' run times)
+    gpu_hours: float = 0.0  # GPUs reserved by its Ray jobs × their run times
+
+
+def jobs_dir(repo: Path, feature_id: str) -> Path:
+    """`.ralph/optimize/<feature>/jobs/`: one empty file per Ray job of a measurement in flight, named by its id and
+    written before it is submitted, so that the jobs of a ralph killed meanwhile are stopped when the search
+    resumes."""
+    return optimize_dir(repo, feature_id) / "jobs"
+
+
+@dataclass
+class RayRuns:
+    """The Ray checks of one measurement, each run to its end (jobs.run_to_end) on the candidate tree of the working
+    tree at `into`, their returned files written there; the jobs are kept for the compute they took, and named in
+    `jobs_dir` while they run."""
+
+    project: Project
+    feature: Feature
+    into: Path
+    baseline: guards.Snapshot
+    attempt: int
+    log_dir: Path
+    labels: Mapping[str, str]
+    withheld: Sequence[str]
+    jobs: list[JobRecord] = field(default_factory=list)
+
+    def __call__(self, check: Check, tree: str) -> tuple[Evidence, list[str]]:
+        marks = jobs_dir(self.project.repo, self.feature.id)
+        named: list[str] = []
+
+        def recorded(jobs: list[JobRecord]) -> None:
+            marks.mkdir(parents=True, exist_ok=True)
+            for job in jobs:
+                (marks / job.id).touch()
+                named.append(job.id)
+
+        try:
+            evidence, written, jobs = run_to_end(self.project, self.feature, check, tree, into=self.into,
+                                                 baseline=self.baseline, attempt=self.attempt, log_dir=self.log_dir,
+                                                 labels=self.labels, withheld=self.withheld, recorded=recorded)
+        finally:  # ended, or stopped by run_to_end: only a killed ralph leaves its jobs named
+            for job_id in named:
+                (marks / job_id).unlink(missing_ok=True)
+        self.jobs += jobs
+        return evidence, written
 
 
 def reseeded(checks: Sequence[Check], seeds: Sequence[int], timeout_s: float | None) -> list[Check]:
@@ -76,10 +126,11 @@ def _common(project: Project, baseline: guards.Snapshot, shared: Sequence[str], 
 
 def measure(project: Project, feature: Feature, seeds: Sequence[int], *, tree: Path, baseline: guards.Snapshot,
             shared: Sequence[str], log_dir: Path, reporter: Reporter | None, labels: Mapping[str, str],
-            holdout: bool, protected: Sequence[str]) -> Measurement:
+            holdout: bool, protected: Sequence[str], attempt: int = 0) -> Measurement:
     """Run `feature`'s checks on the candidate tree of the working tree at `tree` for `seeds` (the holdout paths
-    withheld), read the search's metric per seed, and, with `holdout`, run the holdout and read its figure (the
-    mean over the seeds it ran for). `protected`: the search's protected globs (the plan's, the fixed paths)."""
+    withheld; Ray checks as jobs of `attempt`, 0 for the baseline and the confirmation), read the search's metric
+    per seed, and, with `holdout`, run the holdout and read its figure (the mean over the seeds it ran for).
+    `protected`: the search's protected globs (the plan's, the fixed paths)."""
     opt = feature.optimize
     assert opt is not None
     timeout = opt.budget.trial_hours * 3600 if opt.budget.trial_hours else None
@@ -87,8 +138,14 @@ def measure(project: Project, feature: Feature, seeds: Sequence[int], *, tree: P
     hidden = opt.holdout.paths if opt.holdout else []
     aside = list(dict.fromkeys([p for c in checks for p in c.read_files()] + metric_paths(opt.metric, seeds)))
     common = _common(project, baseline, shared, protected, reporter, labels)
-    run = run_in_check_tree(tree, checks, log_dir=log_dir, set_aside=aside, withheld=hidden, **common)  # type: ignore[arg-type]
-    found = Measurement(evidence=run.evidence, candidate=run.candidate, outputs=run.outputs)
+    ray = RayRuns(project, feature, tree, baseline, attempt, log_dir, labels, hidden)
+    run = run_in_check_tree(tree, checks, log_dir=log_dir, set_aside=aside, withheld=hidden, ray=ray,  # type: ignore[arg-type]
+                            **common)
+    here = sum(e.duration_s for c, e in zip(checks, run.evidence) if c.run is not None and not c.on_ray)
+    ended = time.time()
+    found = Measurement(evidence=run.evidence, candidate=run.candidate, outputs=run.outputs,
+                        compute_hours=(here + sum(j.elapsed_s(ended) for j in ray.jobs)) / 3600,
+                        gpu_hours=sum(j.gpu_hours for j in ray.jobs))
     found.crash = _failed(run.evidence)
     if found.crash:
         return found

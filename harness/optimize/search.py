@@ -12,16 +12,19 @@
 Crash safety: each trial's state (`trial.json`) is written before each step acts (agent, checks, decided), and
 the agent's in-flight record (`.ralph/attempt.json`, run/recovery.py) while the agent runs. A killed ralph
 resumes: a trial that had not been decided is not counted (its number is used again); a decided one is
-finished (commit, or discard) and recorded exactly once.
+finished (commit, or discard) and recorded exactly once. A `--parallel` round's candidates are measured at once and
+decided one after another; trial.json names those still undecided, so none of them is counted if ralph dies.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+from multiprocessing import resource_tracker
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
 from harness.books.git.commits import commit_feature
@@ -34,14 +37,15 @@ from harness.books.records import Evidence
 from harness.errors import ExitCode, RalphError
 from harness.fileio import atomic_write_text, clip, now_iso, printable, sha256_file
 from harness.judge.checks import Reporter, plan_labels
+from harness.judge.jobs import stop_jobs
 from harness.judge.verdict import Occasion, record_verdict, tampering
 from harness.optimize.board import Board, Ending, Trial, load_board, optimize_dir, save_board
 from harness.optimize.keep import Decision, decide
-from harness.optimize.measure import Measurement, holdout_figure, measure
+from harness.optimize.measure import Measurement, holdout_figure, jobs_dir, measure
 from harness.optimize.plot import plot_board
 from harness.optimize.prompt import HYPOTHESIS_FILE, trial_prompts
 from harness.optimize.refs import diff_from, save_discarded, tag_best
-from harness.optimize.worktrees import checkout_tree, fold, run_agents, worktrees
+from harness.optimize.worktrees import checkout_tree, fold, in_processes, run_agents, worktrees
 from harness.plan.prd import Feature, Optimize, unenforced_holdout
 from harness.project import Project
 from harness.sandbox import guards
@@ -60,6 +64,17 @@ class SearchStopped(RalphError):
 
 class SearchInterrupted(RalphError):
     exit_code = ExitCode.INTERRUPTED
+
+
+class Spending(Protocol):
+    """The run's own budget as the loop keeps it (run/loop.py's Spend): a search's trials are the run's attempts,
+    counted and capped by it like any other."""
+
+    def exhausted(self) -> str | None: ...
+
+    def attempt_budget(self, timeout_s: float) -> Budget: ...
+
+    def add(self, result: Result) -> None: ...
 
 
 class SearchView(Reporter, Protocol):
@@ -94,14 +109,14 @@ class Search:
         self.project, self.agent, self.settings, self.view = project, agent, settings, view
         self.parallel = parallel  # `--parallel N`: candidates at once, each in its own worktree
         self.repo = project.repo
-        self.started = time.monotonic()
-        self.trials_run = 0
         d = project.prd.defaults
         self.attempt_timeout_s = settings.attempt_timeout_s or d.attempt_timeout_s
 
     # ---------------------------------------------------------------- the search
 
-    def run(self, feature: Feature) -> None:
+    def run(self, feature: Feature, spend: Spending) -> None:
+        """The search of `feature` until its end, or until the run's budget `spend` (which its trials join) is out."""
+        self.spend = spend
         opt = feature.optimize
         assert opt is not None
         if problem := unenforced_holdout(feature, self.project.environment.kind):
@@ -110,6 +125,7 @@ class Search:
                                                             direction=opt.direction, alpha=opt.alpha)
         if board.ending is not None:
             return
+        self.stop_jobs(feature)
         self.resume(feature, board)
         if board.baseline is None and not self.baseline(feature, board):
             return
@@ -139,11 +155,7 @@ class Search:
 
     def run_budget(self) -> None:
         """Stop (resumably: the search is not over) when this run's own budgets are spent."""
-        s = self.settings
-        hours = (time.monotonic() - self.started) / 3600
-        reason = (f"--max-iterations {s.max_iterations} reached" if self.trials_run >= s.max_iterations
-                  else f"--max-hours {s.max_hours:g} reached" if hours >= s.max_hours else None)
-        if reason:
+        if reason := self.spend.exhausted():
             raise SearchStopped(f"budget exhausted: {reason}; the search is saved, `ralph run` resumes it")
 
     # ---------------------------------------------------------------- baseline
@@ -165,7 +177,8 @@ class Search:
             return False
         discard_changes(self.repo)  # outputs the checks left outside ignored folders are not the agent's work
         trial = Trial.measured(found.per_seed, n=0, kind="baseline", verdict="keep", commit=sha,
-                               holdout=found.holdout, wall_s=time.monotonic() - started)
+                               holdout=found.holdout, wall_s=time.monotonic() - started,
+                               compute_hours=found.compute_hours, gpu_hours=found.gpu_hours)
         board.trials.append(trial)
         save_board(self.repo, board)
         self.log("optimize-baseline", feature, trial)
@@ -184,17 +197,20 @@ class Search:
             moved = guards.check_and_restore(self.repo, snapshot) + check_refs(self.repo, refs)[0]
         finally:
             os.environ.pop(MARK, None)
-        self.trials_run += 1
+        self.spend.add(result)
         if result.status == "interrupted":
             self.abandon(feature, [n], "interrupted during the agent's turn")
             raise SearchInterrupted(f"interrupted during {feature.id} trial {n}; `ralph run` resumes the search")
         hypothesis = self.hypothesis(result, self.repo)
         clear_inflight(self.repo)  # the agent's part is over: from here trial.json alone says where we are
-        self.conclude(feature, board, n, number[0], self.repo, inc_sha, result, moved, hypothesis, started)
+        tree = candidate(self.repo).tree
+        (found,) = self.measure_candidates(feature, [n], number, inc_sha, [self.repo], [moved])
+        self.conclude(feature, board, n, number[0], self.repo, inc_sha, result, moved, found, tree, hypothesis, started)
 
     def round(self, feature: Feature, board: Board, count: int) -> None:
-        """`count` candidates at once (`--parallel`), each in its own worktree from the incumbent, then measured and
-        decided one after another: a candidate whose incumbent moved meanwhile is compared with the new one."""
+        """`count` candidates at once (`--parallel`), each in its own worktree from the incumbent; then their checks
+        at once, each on its own worktree; then decided one after another, in trial order: a candidate whose
+        incumbent moved meanwhile (an earlier one of the round was kept) is compared with the new one."""
         first = len(board.candidates) + 1
         ns = list(range(first, first + count))
         inc_sha = head_sha(self.repo)
@@ -204,19 +220,27 @@ class Search:
             snaps = [guards.snapshot(path, protected_patterns(feature, self.project)) for path in paths]
             self.view.say(f"{feature.id}: trials {ns[0]}-{ns[-1]} at once, each in its own worktree")
             started = time.monotonic()
+            resource_tracker.ensure_running()  # multiprocessing's helper, which the checks' pool needs too: not the
+            # agents', so started before the Reaper that kills what they leave
             try:
                 with Reaper():
                     results = run_agents(self.agent, tasks, self.agent_budget())
                 moved_here = guards.check_and_restore(self.repo, snapshot) + check_refs(self.repo, refs)[0]
             finally:
                 os.environ.pop(MARK, None)
-            self.trials_run += count
+            for result in results:
+                self.spend.add(result)
             clear_inflight(self.repo)
-            for n, number, path, snap, result in zip(ns, numbers, paths, snaps, results):
-                moved = moved_here + guards.check_and_restore(path, snap)
+            moved, hypotheses, trees = [], [], []
+            for path, snap, result in zip(paths, snaps, results):
+                moved.append(moved_here + guards.check_and_restore(path, snap))
                 fold(path, inc_sha)  # commits the agent made in its worktree: their changes stay, uncommitted
-                self.conclude(feature, board, n, number, path, inc_sha, result, moved,
-                              self.hypothesis(result, path), started)
+                hypotheses.append(self.hypothesis(result, path))
+                trees.append(candidate(path).tree)
+            found = self.measure_candidates(feature, ns, numbers, inc_sha, paths, moved)
+            for i, n in enumerate(ns):
+                self.conclude(feature, board, n, numbers[i], paths[i], inc_sha, results[i], moved[i], found[i],
+                              trees[i], hypotheses[i], started, rest=(ns[i + 1:], numbers[i + 1:]))
 
     def prepare(self, feature: Feature, board: Board, ns: list[int], roots: list[Path]
                 ) -> tuple[str, list[Task], list[int], guards.Snapshot, Refs]:
@@ -250,37 +274,60 @@ class Search:
         os.environ[MARK] = mark  # inherited by everything the agents start: recovery finds them by it
         return inc_sha, tasks, numbers, snapshot, refs
 
-    def conclude(self, feature: Feature, board: Board, n: int, number: int, root: Path, inc_sha: str,
-                 result: Result, moved: list[str], hypothesis: str, started: float) -> None:
-        """After the agent's turn: measure the candidate at `root` (unless it tampered), decide against the
-        incumbent as it is now, write the decision, then carry it out (`act`)."""
+    def measure_candidates(self, feature: Feature, ns: list[int], numbers: list[int], inc_sha: str,
+                           roots: list[Path], moved: list[list[str]]) -> list[Measurement]:
+        """The candidates at `roots` measured on `seeds`: several at once, each in a process of its own (their
+        checks run concurrently, each on its own worktree), one here. A candidate that tampered is not measured
+        (an empty measurement). trial.json says they are in their checks: a killed ralph abandons them all."""
+        opt = feature.optimize
+        assert opt is not None
+        write_left_tree(self.repo, tree_fingerprint(self.repo))  # a candidate there is ralph's, should it stop now
+        self.write_state(feature, {"stage": "checks", "trials": ns, "incumbent": inc_sha, "attempts": numbers})
+        todo = [i for i, m in enumerate(moved) if not m]
+        calls = [self.measure_args(feature, opt.seeds, f"trial-{ns[i]}", holdout=False, tree=roots[i],
+                                   reporter=None if len(todo) > 1 else self.view, attempt=numbers[i]) for i in todo]
+        try:
+            if len(calls) > 1:
+                self.view.say(f"{feature.id}: measuring trials {', '.join(str(ns[i]) for i in todo)} at once")
+                done: list[Measurement | Exception] = in_processes(measure, calls)
+            else:
+                done = []
+                for call in calls:
+                    try:
+                        done.append(measure(**call))
+                    except Exception as e:
+                        done.append(e)
+        except KeyboardInterrupt:
+            self.abandon(feature, ns, "interrupted while its checks ran")
+            raise SearchInterrupted(f"interrupted during {feature.id} trials {ns}; `ralph run` resumes") from None
+        found = [Measurement() for _ in ns]
+        for i, got in zip(todo, done):  # fails closed: judging a candidate broke, so its trial is a crash, on the record
+            found[i] = got if isinstance(got, Measurement) else Measurement(
+                crash=clip(f"ralph could not judge this trial ({type(got).__name__}: {got})", 500))
+        return found
+
+    def conclude(self, feature: Feature, board: Board, n: int, number: int, root: Path, inc_sha: str, result: Result,
+                 moved: list[str], found: Measurement, tree: str, hypothesis: str, started: float,
+                 rest: tuple[list[int], list[int]] = ([], [])) -> None:
+        """After its checks: decide the candidate at `root` (tree `tree`) against the incumbent as it is now, write
+        the decision, then carry it out (`act`). `rest`: the trials of its round still to be decided after it, and
+        their attempts (trial.json names them, so a killed ralph abandons them)."""
         opt = feature.optimize
         assert opt is not None
         incumbent = board.incumbent
         assert incumbent is not None
-        tree = candidate(root).tree
-        self.write_state(feature, {"stage": "checks", "trials": [n], "incumbent": inc_sha, "attempts": [number],
-                                   "tree": tree})
         usage = dict(hypothesis=hypothesis, tokens=result.usage.total_tokens, cost_usd=result.usage.cost_usd,
-                     incumbent=incumbent.n)
-        found = Measurement()
+                     incumbent=incumbent.n, compute_hours=found.compute_hours, gpu_hours=found.gpu_hours)
         if moved:
             trial = Trial(n=n, kind="candidate", verdict="crash", detail=tampering(moved, "by the agent").detail,
                           **usage)
         else:
-            try:
-                found = self.measure(feature, opt.seeds, f"trial-{n}", holdout=False, tree=root)
-            except KeyboardInterrupt:
-                self.abandon(feature, [n], "interrupted while its checks ran")
-                raise SearchInterrupted(f"interrupted during {feature.id} trial {n}; `ralph run` resumes") from None
-            except Exception as e:  # fails closed: judging the candidate broke, so the trial is a crash, on the record
-                found = Measurement(crash=clip(f"ralph could not judge this trial ({type(e).__name__}: {e})", 500))
             trial = self.judged(n, found, incumbent, opt, usage)
             if incumbent.commit != inc_sha and trial.verdict != "crash":
                 trial.detail = f"its incumbent moved while it ran: compared with trial {incumbent.n}; {trial.detail}"
         trial.wall_s = time.monotonic() - started
         state = {"stage": "decided", "trials": [n], "incumbent": inc_sha, "attempts": [number], "tree": tree,
-                 "root": str(root), "outputs": found.outputs,
+                 "root": str(root), "outputs": found.outputs, "rest": rest[0], "rest_attempts": rest[1],
                  "evidence": [e.model_dump(mode="json") for e in found.evidence], "trial": trial.model_dump(mode="json")}
         self.write_state(feature, state)
         self.view.attempt_finished(result.usage, trial.verdict)
@@ -295,9 +342,7 @@ class Search:
                               diff=decision.diff, p_value=decision.p_value, detail=decision.reason, **usage)
 
     def agent_budget(self) -> Budget:
-        s = self.settings
-        return Budget(timeout_s=self.attempt_timeout_s, max_turns=s.max_turns, max_cost_usd=s.max_cost_usd,
-                      max_tokens=s.max_tokens)
+        return self.spend.attempt_budget(self.attempt_timeout_s)
 
     def budget_attempts(self, feature: Feature) -> int:
         assert feature.optimize is not None
@@ -365,7 +410,11 @@ class Search:
             board.trials.append(trial)
             save_board(self.repo, board)
             self.log("optimize-trial", feature, trial)
-        self.clear_state(feature)
+        if state.get("rest"):  # the round's later trials, measured, wait for their decision
+            self.write_state(feature, {"stage": "checks", "trials": state["rest"], "incumbent": inc_sha,
+                                       "attempts": state["rest_attempts"]})
+        else:
+            self.clear_state(feature)
 
     def holdout(self, feature: Feature, seeds: list[int], name: str, root: Path) -> tuple[float | None, str | None]:
         try:
@@ -389,6 +438,16 @@ class Search:
                                               fields={"trial": ", ".join(map(str, ns)), "during": why,
                                                       "trials": "not counted"}, commit=head_sha(self.repo)))
 
+    def stop_jobs(self, feature: Feature) -> None:
+        """Stop the Ray jobs a killed ralph's measurements left running (measure.jobs_dir names them): their trials
+        are not counted, and run again."""
+        marks = jobs_dir(self.repo, feature.id)
+        left = sorted(p.name for p in marks.iterdir()) if marks.is_dir() else []
+        if left:
+            stopped = stop_jobs(self.project, left)
+            self.view.say(f"{feature.id}: stopped {len(stopped)} Ray job(s) left running by a ralph that stopped")
+            shutil.rmtree(marks)
+
     def resume(self, feature: Feature, board: Board) -> None:
         """Finish the books on a trial a killed ralph left: decided → carried out once; not decided → abandoned."""
         path = optimize_dir(self.repo, feature.id) / TRIAL_FILE
@@ -399,6 +458,7 @@ class Search:
         if state["stage"] == "decided":
             self.view.say(f"{feature.id}: finishing trial {state['trials'][0]}, decided before ralph stopped")
             self.act(feature, board, state)
+            self.resume(feature, board)  # the rest of its round, if any, was not decided
         elif state["stage"] == "confirm":  # the baseline's tree was out for the confirmation: the incumbent comes back
             checkout_tree(self.repo, "HEAD")
             discard_changes(self.repo)
@@ -439,7 +499,8 @@ class Search:
                 trial = Trial.measured(winner.per_seed, n=n, kind="confirmation", incumbent=0,
                                        verdict="keep" if confirmed else "discard", diff=decision.diff,
                                        p_value=decision.p_value, detail=detail, commit=best.commit,
-                                       versus=against.per_seed)
+                                       versus=against.per_seed, compute_hours=winner.compute_hours +
+                                       against.compute_hours, gpu_hours=winner.gpu_hours + against.gpu_hours)
         trial.wall_s = time.monotonic() - started
         board.trials.append(trial)
         tag = tag_best(self.repo, feature.id, best.commit) if best.kind == "candidate" and best.commit else None
@@ -468,6 +529,7 @@ class Search:
         the incumbent put back (trial.json says so while it is out, so a killed ralph puts it back too)."""
         self.write_state(feature, {"stage": "confirm", "trials": []})
         checkout_tree(self.repo, sha)
+        write_left_tree(self.repo, tree_fingerprint(self.repo))  # the baseline's tree is ralph's, should it stop now
         try:
             return self.measure(feature, seeds, "confirm-baseline", holdout=False)
         finally:
@@ -482,14 +544,20 @@ class Search:
 
     def measure(self, feature: Feature, seeds: list[int], name: str, *, holdout: bool,
                 tree: Path | None = None) -> Measurement:
-        """The feature's checks on the candidate at `tree` (default: the repository's working tree); a worktree's
-        checks see its own ignored folders only (the repository's datasets are not linked in yet)."""
-        tree = tree or self.repo
+        """The feature's checks on the candidate at `tree` (default: the repository's working tree), shown live."""
+        return measure(**self.measure_args(feature, seeds, name, holdout=holdout, tree=tree or self.repo,
+                                           reporter=self.view))
+
+    def measure_args(self, feature: Feature, seeds: list[int], name: str, *, holdout: bool, tree: Path,
+                     reporter: Reporter | None, attempt: int = 0) -> dict[str, Any]:
+        """measure.py's `measure` arguments for the candidate at `tree` (its Ray jobs named after `attempt`); a
+        worktree's checks see its own ignored folders only (the repository's datasets are not linked in yet)."""
         patterns = protected_patterns(feature, self.project)
-        return measure(self.project, feature, seeds, tree=tree, baseline=guards.snapshot(tree, patterns),
-                       shared=ignored_dirs(tree), log_dir=self.project.log_dir(f"{feature.id}-{name}"),
-                       reporter=self.view, labels=plan_labels(feature.phase, feature.id), holdout=holdout,
-                       protected=self.protected(feature))
+        return dict(project=self.project, feature=feature, seeds=seeds, tree=tree,
+                    baseline=guards.snapshot(tree, patterns), shared=ignored_dirs(tree),
+                    log_dir=self.project.log_dir(f"{feature.id}-{name}"), reporter=reporter,
+                    labels=plan_labels(feature.phase, feature.id), holdout=holdout, protected=self.protected(feature),
+                    attempt=attempt)
 
     def steer(self, feature: Feature, board: Board) -> str:
         """The steering text for the next trial; a change since the last trial is logged in progress.txt."""

@@ -402,7 +402,7 @@ class Optimize(_Strict):
 
 def _optimizable(checks: list[Check]) -> None:
     """An optimize feature's checks: at least one seeded run check (it writes the metric), no comparison (the
-    search is the comparison), nothing on Ray yet; ValueError otherwise."""
+    search is the comparison); ValueError otherwise."""
     if not any(c.run is not None and c.seeds for c in checks):
         raise ValueError("optimize: the feature needs a seeded run check that writes the metric, e.g. {\"name\": "
                          "\"train\", \"run\": \"python train.py {seed}\", \"seeds\": [0, 1]} (it runs for the "
@@ -410,9 +410,6 @@ def _optimizable(checks: list[Check]) -> None:
     if compared := [c.name for c in checks if c.compare is not None]:
         raise ValueError(f"optimize: {', '.join(compared)} is a 'compare' check; in a search the keep rule is the "
                          "comparison (candidate against incumbent), so drop it")
-    if ray := [c.name for c in checks if c.on_ray]:
-        raise ValueError(f"optimize: {', '.join(ray)} has \"executor\": \"ray\", which a search does not support "
-                         "yet; run it locally")
 
 
 class Phase(_Strict):

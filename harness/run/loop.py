@@ -202,7 +202,7 @@ class PhaseRunner:
         auto_approve: bool = False,
         allow_dirty: bool = False,
         wait: bool = True,
-        search: Callable[[Feature], None] | None = None,
+        search: Callable[[Feature, Spend], None] | None = None,
     ):
         self.project = project
         self.phase = project.prd.phase(phase_id)
@@ -216,7 +216,8 @@ class PhaseRunner:
         self.auto_approve = auto_approve
         self.allow_dirty = allow_dirty
         self.wait = wait  # at the end, follow the jobs still running (False: `--no-wait`, exit 7)
-        self.search = search  # runs an optimize feature's search (harness/optimize/search.py), given by the CLI
+        self.search = search  # runs an optimize feature's search (harness/optimize/search.py), given by the CLI;
+        # its trials are this run's attempts: they spend `self.spend`
         self.spend = Spend(settings)
         self.entered = False  # past the entry checks: from then on a summary of the run means something
         self.halt: str | None = None  # why the run must stop after the attempt that set it (recorded first)
@@ -387,7 +388,7 @@ class PhaseRunner:
         if feature.optimize is not None:  # a search, not attempts to pass: trials until its budget ends it
             if self.search is None:
                 raise RalphError(f"{feature.id} is an optimize feature, and this run has no search to run it")
-            self.search(feature)
+            self.search(feature, self.spend)
             return
         last_failure = describe_failure(ledger.feature(feature.id).last_evidence)
         rechecked = self.recheck(feature)

@@ -25,6 +25,10 @@ os.makedirs("out", exist_ok=True)
 json.dump({"score": score - truth}, open(f"out/h-s{seed}.json", "w"))
 """
 
+# a seeded check that first sleeps as long as config.json's "sleep" says (the agent's to set), then trains
+SLOW_TRAIN = ("python -c \"import json, time; time.sleep(json.load(open('config.json')).get('sleep', 0))\" && "
+              "python train.py {seed}")
+
 
 def optimize_plan(**extra: Any) -> dict[str, Any]:
     opt = {"metric": {"file": "runs/opt-s{seed}/results.json", "key": "score"}, "direction": "max",

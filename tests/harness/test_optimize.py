@@ -18,7 +18,7 @@ from harness.optimize.keep import decide
 from harness.plan.prd import PRDError, json_schema, parse_prd
 from harness.project import Project
 from tests.harness.conftest import git
-from tests.harness.optimize_fixture import lr_agent, optimize_plan, optimize_repo
+from tests.harness.optimize_fixture import SLOW_TRAIN, lr_agent, optimize_plan, optimize_repo
 
 HOLDOUT = {"paths": ["holdout"], "run": "python eval_holdout.py {seed}",
            "metric": {"file": "out/h-s{seed}.json", "key": "score"}}
@@ -263,3 +263,53 @@ touch {repo}/intruder-in-repo.txt 2>/dev/null; true""")
     assert board.candidates[0].verdict == "keep"
     assert all("its incumbent moved" in t.detail for t in board.candidates[1:])
     assert git(repo, "worktree", "list").count("\n") == 0  # the worktrees are gone
+
+
+def test_the_run_summary_counts_the_search_trials_as_its_attempts(repo: Path, tmp_path: Path) -> None:
+    """The search's trials are the run's attempts: `--max-iterations` stops it between trials (resumably) and the
+    summary at the end of `ralph run` counts them."""
+    optimize_repo(repo)
+    result = search(repo, lr_agent(tmp_path, [0.05, 0.3, 0.31]), "--max-iterations", "2")
+    assert result.exit_code == ExitCode.BUDGET_EXHAUSTED, result.output
+    assert "This run: 2 attempt(s)" in result.output
+    assert [t.n for t in load_board(repo, "OPT-1").candidates] == [1, 2]
+
+
+def test_parallel_candidates_are_measured_at_once(repo: Path, tmp_path: Path) -> None:
+    """Two candidates whose checks take T (2 seeds x 2 s) each: their checks run at the same time, each on its own
+    worktree, so the round's checks take about T, not 2 T (read from the times the runs print in their logs); then
+    they are decided in order, the second against the first, kept."""
+    plan = with_opt(seeds=[0, 1], confirm_seeds=[10, 11], budget={"attempts": 2, "hours": 1})
+    stamp = "python -c 'import time; print(\"{0}\", time.time())'"
+    plan["features"][0]["verify"] = [{"name": "train", "seeds": [0, 1], "run": " && ".join(
+        [stamp.format("start"), "sleep 2", "python train.py {seed}", stamp.format("end")])}]
+    optimize_repo(repo, plan, lr=0.9)  # far from the optimum: two seeds show the gain
+    result = search(repo, lr_agent(tmp_path, [0.3, 0.3]), "--parallel", "2")
+    assert result.exit_code == ExitCode.OK, result.output
+    spans = []  # (first start, last end) of each candidate's runs
+    for log in repo.glob(".ralph/runs/*OPT-1-trial-*/train.log"):
+        times = {kind: [float(line.split()[1]) for line in log.read_text().splitlines() if line.startswith(kind)]
+                 for kind in ("start ", "end ")}
+        assert len(times["start "]) == len(times["end "]) == 2
+        spans.append((min(times["start "]), max(times["end "])))
+    assert len(spans) == 2
+    each = max(end - start for start, end in spans)
+    both = max(end for _, end in spans) - min(start for start, _ in spans)
+    assert both < 1.5 * each, f"a candidate's checks took {each:.1f}s, the two's {both:.1f}s: not at once"
+    board = load_board(repo, "OPT-1")
+    assert [t.verdict for t in board.candidates] == ["keep", "discard"]
+    assert "its incumbent moved" in board.candidates[1].detail  # decided in order, against the new incumbent
+    assert all(4 <= t.compute_hours * 3600 < 12 and t.gpu_hours == 0 for t in board.candidates)  # 2 runs of 2 s
+
+
+def test_a_trial_whose_run_exceeds_trial_hours_is_stopped_and_a_crash(repo: Path, tmp_path: Path) -> None:
+    """`budget.trial_hours` stops each of a trial's runs at it: a candidate that makes training slow is a crash
+    that says so, after trial_hours, not after the run's own end."""
+    plan = with_opt(seeds=[0, 1], confirm_seeds=[10, 11], budget={"attempts": 1, "hours": 1, "trial_hours": 0.001})
+    plan["features"][0]["verify"][0]["run"] = SLOW_TRAIN
+    optimize_repo(repo, plan)
+    result = search(repo, lr_agent(tmp_path, [0.3], extra='echo \'{"lr": 0.3, "sleep": 60}\' > config.json'))
+    assert result.exit_code == ExitCode.BLOCKED, result.output
+    (trial,) = load_board(repo, "OPT-1").candidates
+    assert trial.verdict == "crash" and "timed out after 3.6s (seed 0)" in trial.detail
+    assert 3.6 <= trial.compute_hours * 3600 < 30

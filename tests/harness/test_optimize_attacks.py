@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from harness.errors import ExitCode
 from harness.optimize.board import load_board
 from harness.sandbox.environment import bwrap_available
 from tests.harness.conftest import git
-from tests.harness.optimize_fixture import lr_agent, optimize_plan, optimize_repo
+from tests.harness.optimize_fixture import SLOW_TRAIN, lr_agent, optimize_plan, optimize_repo
 
 HOLDOUT = {"paths": ["holdout"], "run": "python eval_holdout.py {seed}",
            "metric": {"file": "out/h-s{seed}.json", "key": "score"}}
@@ -114,11 +115,30 @@ def test_the_visible_checks_cannot_read_the_holdout(repo: Path, tmp_path: Path) 
 # ------------------------------------------------------------------ ralph killed mid-trial
 
 
-def _ralph(repo: Path, cmd: str, patch: str = "") -> subprocess.Popen:
+# ralph dies right after a kept trial's commit, before the leaderboard is written
+DIES_AFTER_A_KEEP = ("import os, signal\nimport harness.optimize.search as s\nsave = s.save_board\n"
+                     "def dying(repo, board):\n"
+                     "    if any(t.verdict == 'keep' for t in board.candidates): os.kill(os.getpid(), signal.SIGKILL)\n"
+                     "    return save(repo, board)\n"
+                     "s.save_board = dying")
+
+
+def _ralph(repo: Path, cmd: str, patch: str = "", *args: str) -> subprocess.Popen:
     code = f"{patch}\nfrom harness.cli import main; main()"
     argv = [sys.executable, "-c", code, "run", "--agent", "command", "--agent-cmd", cmd, "--no-input", "--sandbox", "none",
-            "-C", str(repo)]
+            *args, "-C", str(repo)]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _kill_when(proc: subprocess.Popen, ready: Callable[[], bool]) -> None:
+    """SIGKILL `proc` (ralph) as soon as `ready()` holds."""
+    deadline = time.monotonic() + 120
+    while not ready():
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
 
 
 def test_kill_9_while_the_agent_works_resumes_without_counting_the_trial(repo: Path, tmp_path: Path) -> None:
@@ -130,14 +150,7 @@ def test_kill_9_while_the_agent_works_resumes_without_counting_the_trial(repo: P
 if [ "$lr" = "0.3" ] && [ ! -e {started} ]; then
   sed -i 's/"attempts": 3/"attempts": 30/' PRD.json; touch {started}; sleep 600
 fi""")
-    proc = _ralph(repo, cmd)
-    deadline = time.monotonic() + 120
-    while not started.exists():
-        assert proc.poll() is None, proc.communicate()[0]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=30)
+    _kill_when(_ralph(repo, cmd), started.exists)
     rerun = search(repo, cmd)
     assert rerun.exit_code == ExitCode.OK, rerun.output
     board = load_board(repo, "OPT-1")
@@ -147,16 +160,30 @@ fi""")
     assert "| interrupted | OPT-1" in (repo / "progress.txt").read_text()
 
 
+def test_kill_9_while_the_checks_run_resumes_without_counting_the_trial(repo: Path, tmp_path: Path) -> None:
+    """ralph killed while a trial's checks run, the candidate in the working tree: the next run takes that tree as
+    ralph's (not a dirty tree of the user's), puts the incumbent back and runs the trial again, counted once."""
+    plan = optimize_plan()
+    plan["features"][0]["optimize"]["budget"] = {"attempts": 1, "hours": 1}
+    plan["features"][0]["verify"][0]["run"] = SLOW_TRAIN
+    optimize_repo(repo, plan)
+    first = tmp_path / "first"
+    cmd = lr_agent(tmp_path, [0.3, 0.3], extra=f"""
+if [ ! -e {first} ]; then touch {first}; echo '{{"lr": 0.3, "sleep": 60}}' > config.json; fi""")
+    state = repo / ".ralph" / "optimize" / "OPT-1" / "trial.json"
+    _kill_when(_ralph(repo, cmd), lambda: state.is_file() and '"stage": "checks"' in state.read_text())
+    rerun = search(repo, cmd)
+    assert rerun.exit_code == ExitCode.OK, rerun.output
+    board = load_board(repo, "OPT-1")
+    assert [(t.n, t.verdict) for t in board.candidates] == [(1, "keep")]
+    assert "| interrupted | OPT-1" in (repo / "progress.txt").read_text()
+    assert json.loads((repo / ".ralph" / "state.json").read_text())["features"]["OPT-1"]["attempts"] == 1
+
+
 def test_kill_9_after_the_decision_records_the_trial_once(repo: Path, tmp_path: Path) -> None:
     optimize_repo(repo, optimize_plan())
-    # ralph dies right after the kept trial's commit, before the leaderboard is written
-    patch = ("import os, signal\nimport harness.optimize.search as s\nsave = s.save_board\n"
-             "def dying(repo, board):\n"
-             "    if any(t.verdict == 'keep' for t in board.candidates): os.kill(os.getpid(), signal.SIGKILL)\n"
-             "    return save(repo, board)\n"
-             "s.save_board = dying")
     cmd = lr_agent(tmp_path, [0.3, 0.05, 0.2])
-    proc = _ralph(repo, cmd, patch)
+    proc = _ralph(repo, cmd, DIES_AFTER_A_KEEP)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL, out
     kept = git(repo, "log", "--format=%s")
@@ -168,6 +195,27 @@ def test_kill_9_after_the_decision_records_the_trial_once(repo: Path, tmp_path: 
     subjects = git(repo, "log", "--format=%s").splitlines()
     assert sum(s.startswith("optimize(OPT-1): trial 1 kept") for s in subjects) == 1  # not committed again
     assert board.candidates[0].commit == git(repo, "rev-parse", "ralph/OPT-1/best")
+
+
+def test_kill_9_between_the_decisions_of_a_parallel_round_counts_its_undecided_trial_once(repo: Path,
+                                                                                        tmp_path: Path) -> None:
+    """A `--parallel 2` round, measured: ralph dies right after it committed the first candidate (kept), before the
+    second was decided. The first is recorded once; the second is not counted (its attempt given back) and runs
+    again."""
+    optimize_repo(repo, optimize_plan())
+    cmd = lr_agent(tmp_path, [0.3] * 5)
+    proc = _ralph(repo, cmd, DIES_AFTER_A_KEEP, "--parallel", "2")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, out
+    assert git(repo, "log", "-1", "--format=%s").startswith("optimize(OPT-1): trial 1 kept")
+    rerun = search(repo, cmd, "--parallel", "2")
+    assert rerun.exit_code == ExitCode.OK, rerun.output
+    board = load_board(repo, "OPT-1")
+    assert [(t.n, t.verdict) for t in board.candidates] == [(1, "keep"), (2, "discard"), (3, "discard")]
+    subjects = git(repo, "log", "--format=%s").splitlines()
+    assert sum(s.startswith("optimize(OPT-1): trial 1 kept") for s in subjects) == 1
+    assert "| interrupted | OPT-1" in (repo / "progress.txt").read_text()
+    assert json.loads((repo / ".ralph" / "state.json").read_text())["features"]["OPT-1"]["attempts"] == 3
 
 
 def test_the_editor_tool_refuses_to_show_a_hidden_path(tmp_path: Path) -> None:
