@@ -10,8 +10,10 @@ works on it again and approval waits for it. Evidence recorded before checks wer
 "legacy": kept passing only while its check names, commands and thresholds still match the plan.
 
 The lock is an advisory `flock` on the repository's root directory, which nothing inside the
-repository can unlink or replace; the kernel drops it when its process dies, so a dead holder
-never blocks anyone. `.ralph/lock` only names the live holder (pid, host, command) for the message.
+repository can unlink or replace, and on git's common directory, which every worktree of the
+repository shares (with its refs: one ralph's refs/ralph/ updates would be tampering to another's
+guards); the kernel drops it when its process dies, so a dead holder never blocks anyone.
+`.ralph/lock` only names the live holder (pid, host, command) for the message.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ import json
 import os
 import re
 import socket
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError
 
+from harness.books.git.repo import safe_git_env
 from harness.books.layout import IN_FLIGHT, LEFT_TREE, LOCK, STATE, UNVERIFIED, ralph_dir
 from harness.books.records import Evidence, JobRecord, Pending, Record, all_passed
 from harness.errors import RalphError
@@ -346,36 +351,36 @@ def take_unverified(repo: Path | str) -> dict[str, str] | None:
 
 
 class RepoLock:
-    """`with RepoLock(repo, "ralph run"):` — one ralph process per repository at a time.
+    """`with RepoLock(repo, "ralph run"):` — one ralph process per repository at a time, in any of its worktrees.
 
-    The flock is taken on the repository's root directory (POSIX only, as is the rest of the
-    process handling), not on a file inside it: deleting or replacing `.ralph/lock` cannot let a
-    second writer in, and the kernel releases the lock when the holder exits or dies.
+    The flocks are taken on the repository's root directory and on git's common directory (POSIX only, as
+    is the rest of the process handling), not on files inside them: deleting or replacing `.ralph/lock`
+    cannot let a second writer in, and the kernel releases the locks when the holder exits or dies. The
+    common directory is shared by the worktrees of one repository, and so are the refs ralph writes and
+    guards (kept attempts, discarded candidates, approval tags): a ralph in another worktree would move
+    them under this one's guards, which would read that as tampering and undo it.
     """
 
     def __init__(self, repo: Path | str, command: str = "ralph"):
         self.root = Path(repo).resolve()
         self.path = ralph_dir(self.root) / LOCK  # who holds it, for the message; not the lock itself
         self.command = command
-        self._fd: int | None = None
+        self._fds: list[int] = []
 
     def __enter__(self) -> RepoLock:
         try:
-            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as e:
-            raise RalphError(f"cannot lock the repository {self.root}: {e.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            try:
-                holder = self.path.read_text(encoding="utf-8").strip()
-            except OSError:
-                holder = ""
-            raise RepoLockedError(f"another ralph process is working in this repository: {_describe(holder)}. "
-                                  f"Wait for it to finish or stop it; the lock (on {self.root}) frees itself "
-                                  "when that process exits.") from None
-        self._fd = fd
+            self._take(self.root, lambda: f"another ralph process is working in this repository: "
+                                          f"{_describe(_read_holder(self.path))}. Wait for it to finish or stop "
+                                          f"it; the lock (on {self.root}) frees itself when that process exits.")
+            common = git_common_dir(self.root)
+            if common is not None and common != self.root:
+                self._take(common, lambda: "another ralph process is working in another worktree of this "
+                                           f"repository: {_worktree_holders(self.root)}. Its updates to the refs "
+                                           "all worktrees share (refs/ralph/, ralph's tags) would read as tampering "
+                                           "here; wait for it to finish, or work in a separate clone.")
+        except BaseException:
+            self.__exit__()
+            raise
         try:
             atomic_write_text(self.path, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                                      "command": self.command, "since": now_iso()}))
@@ -383,11 +388,63 @@ class RepoLock:
             pass  # only the message's details are lost; the lock itself holds
         return self
 
+    def _take(self, directory: Path, message: Callable[[], str]) -> None:
+        """flock `directory`, or raise RepoLockedError with `message()`."""
+        try:
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise RalphError(f"cannot lock the repository {directory}: {e.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RepoLockedError(message()) from None
+        self._fds.append(fd)
+
     def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        while self._fds:
+            fd = self._fds.pop()
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def git_common_dir(root: Path) -> Path | None:
+    """The git directory every worktree of the repository at `root` shares, or None outside a repository."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                              capture_output=True, text=True, timeout=30, env=safe_git_env())
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return Path(done.stdout.strip()).resolve() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def _worktree_holders(root: Path) -> str:
+    """The live ralph processes named by the `.ralph/lock` of the repository's other worktrees."""
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "worktree", "list", "--porcelain"], capture_output=True,
+                                text=True, timeout=30, env=safe_git_env()).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        listed = ""
+    found = []
+    for line in listed.splitlines():
+        tree = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
+        if tree is None or tree.resolve() == root:
+            continue
+        holder = _read_holder(ralph_dir(tree) / LOCK)
+        try:
+            alive = os.kill(int(json.loads(holder)["pid"]), 0) is None
+        except (ValueError, KeyError, TypeError, OSError):
+            alive = False
+        if alive:
+            found.append(f"{tree}: {_describe(holder)}")
+    return "; ".join(found) or "holder unknown"
 
 
 def legacy_evidence_matches(evidence: list[Evidence], checks: list[Check]) -> bool:

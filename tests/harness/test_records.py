@@ -81,6 +81,33 @@ def test_lock_blocks_a_second_process_and_recovers_after_kill(tmp_path: Path):
         assert info["pid"] == os.getpid() and info["command"] == "ralph verify"
 
 
+def test_lock_holds_across_the_worktrees_of_one_repository(tmp_path: Path):
+    """Two ralphs in two worktrees share the repository's refs: one's discarded-candidate ref appeared under
+    the other's guards, which judged it tampering and deleted it (this repository, issue 22/23 runs). The
+    second is refused, naming the first, until the first exits."""
+    main, other = tmp_path / "main", tmp_path / "other"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(main)], check=True)
+    subprocess.run(["git", "-C", str(main), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q",
+                    "--allow-empty", "-m", "start"], check=True)
+    subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", "-b", "other", str(other)], check=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(main)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RepoLockedError, match=rf"another worktree of this repository: {main}: pid {holder.pid}"):
+            with RepoLock(other):
+                pass
+        with pytest.raises(RepoLockedError):  # a refusal leaves no lock behind: still refused, not wedged
+            with RepoLock(other):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with RepoLock(other, "ralph verify"):  # the first is gone
+        with pytest.raises(RepoLockedError, match=f"{other}"):  # and now the other way round
+            with RepoLock(main):
+                pass
+
+
 def test_progress_blocks_and_tail(tmp_path: Path):
     log = ProgressLog(tmp_path)
     log.append(LogEntry(kind="init", subject="demo"))
