@@ -278,8 +278,9 @@ class CommandAgent:
         self.private_state(scratch / "home")
         readonly = [*readonly_paths(root, task.protected), *task.inputs]
         if executable is not None:  # its install tree stays visible even under the private /tmp
-            keep = [root, scratch.resolve(), *writable]
-            readonly += [p for p in install_mounts(executable) if not any(_contains(p, k) for k in keep)]
+            keep = [root, scratch.resolve(), *writable]  # visible and writable already: neither covered nor re-bound
+            readonly += [p for p in install_mounts(executable) if not any(_contains(p, k) or _contains(k, p)
+                                                                          for k in keep)]
         return readonly, writable
 
     def state_dirs(self, extra_env: dict[str, str], scratch: Path) -> list[Path]:

@@ -281,3 +281,18 @@ def test_prices_come_from_the_dated_file_and_the_default_model_from_the_sdk() ->
     table = PriceTable.default()
     assert table.unpriced_warning(model) is None, "the default model must have a price"
     assert "no price for model 'claude-nova-9'" in (table.unpriced_warning("claude-nova-9") or "")
+
+
+@bwrap_only
+def test_an_agent_script_in_a_repository_folder_can_write_beside_itself(
+    repo: Path, make_task: Callable[..., Task]
+) -> None:
+    """Issue 23: `--agent-cmd experiments/x/agent.sh` under bwrap. The install-tree mounts (which keep a CLI visible
+    under the private /tmp) bound the script's own folder read-only, so the scripted optimize agent could not write
+    the recipe beside it (`sed -i`: Read-only file system). A folder inside the repository is visible already."""
+    folder = repo / "experiments" / "x"
+    agent = script(folder / "agent.sh", "echo changed > experiments/x/recipe.txt\n", shebang="/bin/bash")
+    result = CommandAgent(str(agent)).run(make_task(sandbox="bwrap"), Budget(timeout_s=60))
+    assert result.status == "completed", result.error
+    assert (folder / "recipe.txt").read_text() == "changed\n"
+    assert agent.is_file()
