@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from harness.agents.base import Agent, AgentEvent, Budget, Result, Task, Usage
 from harness.books.git.commits import commit_feature
 from harness.books.git.refs import Refs, check_refs, read_refs
-from harness.books.git.repo import discard_changes, head_sha, ignored_dirs, open_repo, tree_fingerprint
+from harness.books.git.repo import discard_changes, head_sha, ignored_dirs, open_repo, tree_fingerprint, uncommitted
 from harness.books.git.trees import Candidate, candidate
 from harness.books.ledger import MARK, clear_inflight, write_inflight, write_left_tree
 from harness.books.progress import LogEntry
@@ -87,6 +87,9 @@ class SearchView(Reporter, Protocol):
     def agent_event(self, event: AgentEvent) -> None: ...
 
     def attempt_finished(self, usage: Usage, verdict: str) -> None: ...
+
+
+UNCHANGED = "the agent changed nothing (besides its hypothesis): there is no candidate to measure"
 
 
 def steer_path(repo: Path, feature_id: str) -> Path:
@@ -276,14 +279,16 @@ class Search:
 
     def measure_candidates(self, feature: Feature, ns: list[int], numbers: list[int], inc_sha: str,
                            roots: list[Path], moved: list[list[str]]) -> list[Measurement]:
-        """The candidates at `roots` measured on `seeds`: several at once, each in a process of its own (their
-        checks run concurrently, each on its own worktree), one here. A candidate that tampered is not measured
-        (an empty measurement). trial.json says they are in their checks: a killed ralph abandons them all."""
+        """The candidates at `roots` (each checked out at the incumbent) measured on `seeds`: several at once, each
+        in a process of its own (their checks run concurrently, each on its own worktree), one here. A candidate
+        that tampered is not measured (an empty measurement), nor one where the agent changed nothing (a crash, as
+        the loop's attempt that changes nothing is, not a full measurement of the incumbent again). trial.json
+        says they are in their checks: a killed ralph abandons them all."""
         opt = feature.optimize
         assert opt is not None
         write_left_tree(self.repo, tree_fingerprint(self.repo))  # a candidate there is ralph's, should it stop now
         self.write_state(feature, {"stage": "checks", "trials": ns, "incumbent": inc_sha, "attempts": numbers})
-        todo = [i for i, m in enumerate(moved) if not m]
+        todo = [i for i, m in enumerate(moved) if not m and uncommitted(roots[i])]
         calls = [self.measure_args(feature, opt.seeds, f"trial-{ns[i]}", holdout=False, tree=roots[i],
                                    reporter=None if len(todo) > 1 else self.view, attempt=numbers[i]) for i in todo]
         try:
@@ -300,7 +305,7 @@ class Search:
         except KeyboardInterrupt:
             self.abandon(feature, ns, "interrupted while its checks ran")
             raise SearchInterrupted(f"interrupted during {feature.id} trials {ns}; `ralph run` resumes") from None
-        found = [Measurement() for _ in ns]
+        found = [Measurement(crash=None if moved[i] else UNCHANGED) for i in range(len(ns))]
         for i, got in zip(todo, done):  # fails closed: judging a candidate broke, so its trial is a crash, on the record
             found[i] = got if isinstance(got, Measurement) else Measurement(
                 crash=clip(f"ralph could not judge this trial ({type(got).__name__}: {got})", 500))

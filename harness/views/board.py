@@ -33,6 +33,8 @@ def ending_lines(board: Board) -> list[str]:
     if e is None:
         kept = sum(t.verdict == "keep" for t in board.candidates)
         return [f"searching: {len(board.candidates)} trial(s), {kept} kept"]
+    if not any(t.verdict == "keep" for t in board.candidates):
+        return [f"ended: {e.stopped}; no candidate beat the baseline, so there was nothing to confirm"]
     lines = [f"ended: {e.stopped}; the winner {'was' if e.confirmed else 'was NOT'} confirmed on fresh seeds"]
     if e.tag:
         lines.append(f"best: {e.best_commit} (tag {e.tag})")

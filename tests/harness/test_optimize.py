@@ -203,6 +203,21 @@ def test_a_search_where_nothing_beats_the_baseline_is_not_passed(repo: Path, tmp
     assert "2 trials in a row not kept" in board.ending.stopped
     assert Project.open(repo).ledger.feature("OPT-1").status == "blocked"
     assert json.loads((repo / "PRD.json").read_text())["features"][0].get("passes", False) is False
+    shown = ralph(repo, "leaderboard", "OPT-1").output
+    assert "no candidate beat the baseline, so there was nothing to confirm" in shown and "was NOT" not in shown
+
+
+def test_a_trial_that_changes_nothing_is_a_crash_and_is_not_measured(repo: Path, tmp_path: Path) -> None:
+    """The agent rewrites config.json as it was (only its hypothesis is new): measuring the incumbent again would
+    cost a whole trial's runs for nothing (this repository's seq-JEPA search: about 13 minutes a trial)."""
+    optimize_repo(repo, with_opt(budget={"attempts": 2, "hours": 1}))
+    (repo / "config.json").write_text('{"lr": 0.1}\n')  # byte for byte what the agent writes for lr 0.1
+    git(repo, "commit", "-qam", "config as the agent writes it")
+    result = search(repo, lr_agent(tmp_path, [0.1, 0.3]))
+    assert result.exit_code == ExitCode.OK, result.output
+    same, better = load_board(repo, "OPT-1").candidates
+    assert (same.verdict, same.per_seed) == ("crash", {}) and "the agent changed nothing" in same.detail
+    assert better.verdict == "keep" and better.incumbent == 0
 
 
 def test_the_steer_file_reaches_the_next_prompt_and_each_change_is_logged(repo: Path, tmp_path: Path) -> None:
