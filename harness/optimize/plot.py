@@ -1,5 +1,6 @@
-"""The leaderboard's plot: every trial a dot (kept, discarded, crashed), the kept ones joined by the running best,
-the baseline as a line, the holdout figures beside, the confirmation on fresh seeds at the end.
+"""The leaderboard's plot: every trial a dot (kept, discarded, crashed) over its per-seed values (small and faint:
+the noise the keep rule weighs), the kept ones joined by the running best, the baseline as a line, the holdout
+figures beside, the confirmation on fresh seeds at the end.
 
 matplotlib is imported inside `plot_board` (the Agg backend: no display needed): the light commands never
 load it.
@@ -26,6 +27,9 @@ def plot_board(board: Board, out: Path) -> Path:
         ax.axhline(base.mean, color="grey", linestyle="--", linewidth=1, label=f"baseline {base.mean:.4g}")
     style = {"keep": ("o", "tab:green", "kept"), "discard": ("o", "tab:grey", "discarded"),
              "crash": ("x", "tab:red", "crashed")}
+    seeds = [(t.n, v) for t in board.trials if t.kind != "confirmation" for v in t.per_seed.values()]
+    if seeds:
+        ax.scatter(*zip(*seeds), s=9, color="black", alpha=0.25, linewidths=0, label="per seed", zorder=2)
     crash_y = min((t.mean for t in board.trials if t.mean is not None), default=0.0)
     for verdict, (marker, colour, label) in style.items():
         points = [(t.n, t.mean if t.mean is not None else crash_y) for t in board.trials
