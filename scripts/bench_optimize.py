@@ -74,7 +74,9 @@ def main() -> int:
         bare = git_repo(tmp_path / "bare")
         optimize_repo(bare, plan)
         slow(bare, args.train_s)
-        measurements = args.trials + 3  # the trials, the baseline, and the confirmation's two sides
+        # what ralph measured: the baseline, each measured candidate, and (when one was kept) the confirmation's
+        # two sides on fresh seeds; a crashed or unchanged trial runs nothing
+        measurements = sum(bool(t.per_seed) + bool(t.versus) for t in board.trials)
         start = time.perf_counter()
         for k in range(measurements):
             (bare / "config.json").write_text(json.dumps({"lr": lrs[k % len(lrs)]}))
