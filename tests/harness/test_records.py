@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,16 +68,23 @@ HOLD = "import sys, time; from harness.books.ledger import RepoLock\nwith RepoLo
        "    print('held', flush=True); time.sleep(60)\n"
 
 
-def test_lock_blocks_a_second_process_and_recovers_after_kill(tmp_path: Path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+@contextlib.contextmanager
+def held_elsewhere(repo: Path) -> Iterator[subprocess.Popen]:
+    """Another process holding `repo`'s lock, killed (SIGKILL) on the way out."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(repo)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(RepoLockedError, match=rf"pid {holder.pid} .* `ralph run`"):
-            with RepoLock(tmp_path):
-                pass
+        yield holder
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+
+
+def test_lock_blocks_a_second_process_and_recovers_after_kill(tmp_path: Path):
+    with held_elsewhere(tmp_path) as holder:
+        with pytest.raises(RepoLockedError, match=rf"pid {holder.pid} .* `ralph run`"):
+            with RepoLock(tmp_path):
+                pass
     with RepoLock(tmp_path, "ralph verify"):  # the dead holder's lock is gone
         info = json.loads((tmp_path / ".ralph" / "lock").read_text())
         assert info["pid"] == os.getpid() and info["command"] == "ralph verify"
@@ -90,18 +99,13 @@ def test_lock_holds_across_the_worktrees_of_one_repository(tmp_path: Path):
     subprocess.run(["git", "-C", str(main), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q",
                     "--allow-empty", "-m", "start"], check=True)
     subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", "-b", "other", str(other)], check=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(main)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_elsewhere(main) as holder:
         with pytest.raises(RepoLockedError, match=rf"another worktree of this repository: {main}: pid {holder.pid}"):
             with RepoLock(other):
                 pass
         with pytest.raises(RepoLockedError):  # a refusal leaves no lock behind: still refused, not wedged
             with RepoLock(other):
                 pass
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
     with RepoLock(other, "ralph verify"):  # the first is gone
         with pytest.raises(RepoLockedError, match=f"{other}"):  # and now the other way round
             with RepoLock(main):
