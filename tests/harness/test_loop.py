@@ -285,6 +285,19 @@ def test_dry_run_prints_prompts_and_runs_nothing(plan_repo: Path) -> None:
 # ------------------------------------------------------------------ Ctrl-C and resume
 
 
+def interrupted_when(cmd: list[str], marker: Path, *, wait_s: float, env: dict[str, str] | None = None) -> str:
+    """Run `cmd`, send it SIGINT once `marker` exists (or after `wait_s`), and return its output; it must exit
+    as interrupted."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.monotonic() + wait_s
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.INTERRUPTED, out
+    return out
+
+
 def test_sigint_mid_attempt_then_resume_without_duplicates(plan_repo: Path) -> None:
     resumed = plan_repo.parent / "resumed"
     script = _replay(plan_repo, {
@@ -294,13 +307,7 @@ def test_sigint_mid_attempt_then_resume_without_duplicates(plan_repo: Path) -> N
     cmd = [sys.executable, "-c", "from harness.cli import main; main()", "run", "--phase", "1",
            "--agent", "replay", "--agent-cmd", str(script), "--no-input", "--sandbox", "none",  # `resumed` is
            "-C", str(plan_repo)]  # outside the repository, where a sandboxed command cannot see it
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 30
-    while not (plan_repo / "started").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == ExitCode.INTERRUPTED, out
+    interrupted_when(cmd, plan_repo / "started", wait_s=30)
     assert progress_kinds(plan_repo)[-1] == "interrupted"
     assert commits(plan_repo) == ["plan"]
 
@@ -331,13 +338,7 @@ def test_sigint_during_the_checks_then_the_rerun_checks_the_kept_tree_first(plan
     # one: environment.private_tmp) is put elsewhere, so the check sees them
     env = {**os.environ, "TMPDIR": str(parent / "ralph-tmp")}
     (parent / "ralph-tmp").mkdir()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    deadline = time.monotonic() + 60
-    while not (parent / "checking").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == ExitCode.INTERRUPTED, out
+    out = interrupted_when(cmd, parent / "checking", wait_s=60, env=env)
     assert "checks the tree it kept again" in out
     resumed.touch()
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
