@@ -17,10 +17,8 @@ normalises over its B / world samples (docs/scale.md says what that changes).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -109,8 +107,7 @@ def replica_spread(module: nn.Module, rank: Rank, device: torch.device) -> float
     return float((high - low).max())
 
 
-def write_summary(run_dir: Path, rank: Rank, spread: float) -> None:
-    """RUN/ddp.json: world size, backend and the replicas' parameter spread at the end."""
-    if rank.main:
-        backend = dist.get_backend() if rank.world > 1 else "none"
-        (run_dir / "ddp.json").write_text(json.dumps({"world": rank.world, "backend": backend, "param_spread": spread}))
+def summary(rank: Rank, spread: float) -> dict[str, object]:
+    """What RUN/ddp.json records: world size, backend and the replicas' parameter spread at the end."""
+    backend = dist.get_backend() if rank.world > 1 else "none"
+    return {"world": rank.world, "backend": backend, "param_spread": spread}

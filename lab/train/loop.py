@@ -31,6 +31,7 @@ from lab.models.seqjepa import Forward, SeqJEPA
 from lab.rundir.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from lab.rundir.directory import RunStateError, open_run_dir, prepare_run_dir
 from lab.rundir.metrics import RunLogger
+from lab.rundir.results import write_results_file
 from lab.train import ddp
 from lab.train.local import local_loss
 from lab.train.optim import build_optimizer
@@ -227,7 +228,9 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path
                         wandb_id=logger.wandb_id, device=str(device),
                     ))
     if rank.world > 1:
-        ddp.write_summary(run_dir, rank, ddp.replica_spread(model, rank, device))
+        spread = ddp.replica_spread(model, rank, device)  # a collective: every rank takes part
+        if rank.main:
+            write_results_file(run_dir / "ddp.json", ddp.summary(rank, spread))
     if logger is not None:
         logger.finish()
     return run_dir

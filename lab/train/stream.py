@@ -53,7 +53,7 @@ from lab.data.stream import (DeviceWindow, batches, class_incremental_order, dri
 from lab.eval.controls import reestimate_on_training_sequences
 from lab.eval.probes import linear_probe_accuracy
 from lab.eval.features import extract
-from lab.losses.jepa import cosine_loss
+from lab.models.distiller import Distiller
 from lab.losses.objective import objective
 from lab.rundir.checkpoint import Checkpoint, save_checkpoint
 from lab.rundir.directory import open_run_dir, replace_run_dir
@@ -64,28 +64,6 @@ from lab.train.loop import _progress, train_step
 from lab.train.optim import build_optimizer
 from lab.train.schedules import ema_tau, learning_rate
 from lab.train.stream_metrics import continual_summary, plot_continual, probe_noise
-
-
-class Distiller(nn.Module):
-    """CaSSLe through the JEPA loss: g(z) predicts the previous task's frozen encoder output.
-    `previous` is None during the first task (nothing to distil from)."""
-
-    def __init__(self, dim: int, hidden: int, weight: float) -> None:
-        super().__init__()
-        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Linear(hidden, dim))
-        self.weight, self.previous = weight, None
-
-    def snapshot(self, encoder: nn.Module) -> None:
-        self.previous = copy.deepcopy(encoder).requires_grad_(False)
-
-    def __call__(self, out, seq) -> tuple[torch.Tensor, dict[str, float]]:
-        if self.previous is None:
-            return out.pred.new_zeros(()), {}
-        m = out.z.shape[1]
-        with torch.no_grad():
-            z_prev = self.previous(seq.views[:, :m].flatten(0, 1))
-        loss = cosine_loss(self.head(out.z.flatten(0, 1)), z_prev)
-        return self.weight * loss, {"distill/loss": loss.item()}
 
 
 def _subset_accuracy(tr, te, m: int, classes: list[int], max_iter: int) -> float:

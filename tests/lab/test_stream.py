@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from lab.build import build_sampler
 from lab.cli import app
 from lab.config import ConfigError, parse_config
-from lab.train.stream import Distiller, train_stream
+from lab.models.distiller import Distiller
+from lab.train.stream import train_stream
 
 from lab.data.embedded import make_shapes
 from lab.rundir.checkpoint import checkpoint_path
