@@ -13,7 +13,6 @@ Usage: python experiments/split/analyse.py [RUNS_DIR]   (default runs/split)
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from lab.compare import Run, load_run  # noqa: E402
+from lab.rundir.results import write_results_file  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 STEPS_PER_EPOCH = 16  # base.yaml: 1024 training samples, batch 64
@@ -134,11 +134,10 @@ def plot(result: dict, path: Path) -> None:
 
 def main(argv: list[str]) -> None:
     result = analyse(load(Path(argv[0] if argv else "runs/split")))
-    table = markdown(result)
-    (HERE / "table.md").write_text(table)
-    (HERE / "split.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_results_file(HERE / "split.json", result)
     plot(result, HERE / "split.png")
-    print(table)
+    print(table := markdown(result))
+    (HERE / "table.md").write_text(table)
 
 
 if __name__ == "__main__":
