@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from lab.compare import load_run, summarize  # noqa: E402
+from lab.eval.plots import seeds_and_means, steps_axis  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 METRICS = {"gain.linacc_enc": "encoder z (view 1) → class", "gain.linacc_agg": "z_AGG (M_tr = 3) → class",
@@ -69,18 +70,10 @@ def plot(arms: dict[str, list[dict]], path: Path) -> None:
     for ax, (metric, title) in zip(axes, METRICS.items(), strict=True):
         for i, (arm, rows) in enumerate(arms.items()):
             shift = 1.06 ** (i - (len(arms) - 1) / 2)  # arms side by side on the log axis
-            steps = [r["steps"] * shift for r in rows]
-            means = [r[metric]["mean"] for r in rows]
-            err = [[m - r[metric]["ci95"][0] for m, r in zip(means, rows)],
-                   [r[metric]["ci95"][1] - m for m, r in zip(means, rows)]]
-            for x, r in zip(steps, rows):
-                ax.scatter([x] * r["n"], r[metric]["values"], s=10, color=f"C{i}", alpha=0.45, zorder=2)
-            ax.errorbar(steps, means, yerr=err, marker="D", color=f"C{i}", capsize=3, label=f"{arm}: mean, 95 % CI", zorder=3)
+            seeds_and_means(ax, [r["steps"] * shift for r in rows], [r[metric]["values"] for r in rows],
+                            [r[metric]["ci95"] for r in rows], f"C{i}", f"{arm}: mean, 95 % CI")
         ax.axhline(0.0, color="k", lw=1, ls="--", label="no gain over the twin")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(all_steps, [str(s) for s in all_steps])
-        ax.minorticks_off()
-        ax.set_xlabel("training steps (batch 64)")
+        steps_axis(ax, all_steps)
         ax.set_ylabel(f"{metric}: trained − twin")
         ax.set_title(title, fontsize=10)
     axes[0].legend(fontsize=7, loc="upper left")

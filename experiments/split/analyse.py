@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from lab.compare import Run, load_run  # noqa: E402
+from lab.eval.plots import seeds_and_means, steps_axis  # noqa: E402
 from lab.rundir.results import write_results_file  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -109,20 +110,10 @@ def plot(result: dict, path: Path) -> None:
     for ax, split in zip(axes, SPLITS, strict=True):
         right, wrong = SPLITS[split]
         for i, (prefix, label) in enumerate((("eval", "trained"), ("init", "untrained twin (control)"))):
-            shift = 1.04 ** (i - 0.5)
-            for r in rows:
-                ax.scatter([r["steps"] * shift] * r[f"{prefix}.{split}"]["n"], r[f"{prefix}.{split}"]["values"],
-                           s=12, color=f"C{i}", alpha=0.5, zorder=2)
-            means = [r[f"{prefix}.{split}"]["mean"] for r in rows]
-            err = [[m - r[f"{prefix}.{split}"]["ci90"][0] for m, r in zip(means, rows)],
-                   [r[f"{prefix}.{split}"]["ci90"][1] - m for m, r in zip(means, rows)]]
-            ax.errorbar([s * shift for s in steps], means, yerr=err, marker="D", color=f"C{i}", capsize=3,
-                        label=f"{label}: mean, 90 % CI", zorder=3)
+            seeds_and_means(ax, [s * 1.04 ** (i - 0.5) for s in steps], [r[f"{prefix}.{split}"]["values"] for r in rows],
+                            [r[f"{prefix}.{split}"]["ci90"] for r in rows], f"C{i}", f"{label}: mean, 90 % CI")
         ax.axhline(0.0, color="k", lw=1, ls="--", label="no split (paper's direction is > 0)")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(steps, [str(s) for s in steps])
-        ax.minorticks_off()
-        ax.set_xlabel("training steps (batch 64)")
+        steps_axis(ax, steps)
         ax.set_ylabel(f"{right} − {wrong}")
         ax.set_title(TITLES[split], fontsize=10)
     axes[0].legend(fontsize=7, loc="best")

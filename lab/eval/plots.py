@@ -1,7 +1,9 @@
 """PNG plots of a run: training curves (the total loss and each of its terms on its own axes), z_AGG
 accuracy vs M_val, R² per action dimension, representation health (trained vs untrained twin), subspace
 spectra, and `lab compare`'s groups with the difference it reports. Every axis is labelled; chance and the
-untrained twin (the control) are drawn where the results hold them."""
+untrained twin (the control) are drawn where the results hold them. `seeds_and_means` and `steps_axis` draw
+a figure over training budgets (every seed and the mean with its interval, a log2 axis at the budgets run),
+shared by the experiments' analyses (experiments/learning-curve, experiments/split)."""
 
 from __future__ import annotations
 
@@ -242,3 +244,24 @@ def _difference_panel(ax: plt.Axes, values: dict[str, dict[str, list[float]]], g
     ax.title.set_fontsize(9)
     ax.legend(fontsize=6)
     ax.grid(alpha=0.3, axis="y")
+
+
+def seeds_and_means(ax: plt.Axes, xs: list[float], seed_values: list[list[float]],
+                    intervals: list[tuple[float, float]], color: str, label: str) -> None:
+    """A series over budgets: at each x every seed's value as a dot and the mean with its interval.
+
+    xs: one position per budget; seed_values: per budget, one value per seed; intervals: per budget, the
+    (low, high) confidence interval drawn around the mean (its level belongs in `label`)."""
+    means = [statistics.fmean(v) for v in seed_values]
+    for x, values in zip(xs, seed_values, strict=True):
+        ax.scatter([x] * len(values), values, s=10, color=color, alpha=0.45, zorder=2)
+    err = [[m - low for m, (low, _) in zip(means, intervals)], [high - m for m, (_, high) in zip(means, intervals)]]
+    ax.errorbar(xs, means, yerr=err, marker="D", color=color, capsize=3, label=label, zorder=3)
+
+
+def steps_axis(ax: plt.Axes, steps: list[int], label: str = "training steps (batch 64)") -> None:
+    """A log2 x axis ticked at exactly the training budgets run."""
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(steps, [str(s) for s in steps])
+    ax.minorticks_off()
+    ax.set_xlabel(label)

@@ -102,3 +102,21 @@ def test_llm_forgetting_and_sweep_plots_draw_their_controls(tmp_path: Path, save
         _assert_labelled(fig)
     assert any(p.get_label() == "control: same recipe on prose" for p in _data_axes(forget)[0].containers)
     assert all(5.0 in _hlines(ax) for ax in _data_axes(sweep))  # the base model's loss: every run's control
+
+
+def test_a_series_over_budgets_draws_every_seed_and_the_mean_on_the_budgets_axis() -> None:
+    """The learning-curve and split figures: each seed a dot, the mean with its interval, ticks at the budgets run."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection
+
+    fig, ax = plt.subplots()
+    seeds = [[0.1, 0.2, 0.3], [0.5, 0.7]]
+    eval_plots.seeds_and_means(ax, [96, 384], seeds, [(0.0, 0.4), (0.4, 0.8)], "C0", "trained: mean, 90 % CI")
+    eval_plots.steps_axis(ax, [96, 384])
+    dots = [tuple(p) for c in ax.collections if isinstance(c, PathCollection) for p in c.get_offsets()]
+    assert sorted(dots) == sorted((x, y) for x, ys in zip([96, 384], seeds) for y in ys)
+    (mean_line,) = [line for line in ax.lines if line.get_marker() == "D"]
+    assert list(mean_line.get_xdata()) == [96, 384] and list(mean_line.get_ydata()) == pytest.approx([0.2, 0.6])
+    assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == ["96", "384"]
+    assert ax.get_xlabel() == "training steps (batch 64)"
+    plt.close(fig)
