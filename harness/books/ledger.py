@@ -23,14 +23,13 @@ import json
 import os
 import re
 import socket
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from harness.books.git.repo import safe_git_env
+from harness.books.git.repo import git_common_dir, worktrees
 from harness.books.layout import IN_FLIGHT, LEFT_TREE, LOCK, STATE, UNVERIFIED, ralph_dir
 from harness.books.records import Evidence, JobRecord, Pending, Record, all_passed
 from harness.errors import RalphError
@@ -408,16 +407,6 @@ class RepoLock:
             os.close(fd)
 
 
-def git_common_dir(root: Path) -> Path | None:
-    """The git directory every worktree of the repository at `root` shares, or None outside a repository."""
-    try:
-        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-                              capture_output=True, text=True, timeout=30, env=safe_git_env())
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return Path(done.stdout.strip()).resolve() if done.returncode == 0 and done.stdout.strip() else None
-
-
 def _read_holder(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8").strip()
@@ -427,15 +416,9 @@ def _read_holder(path: Path) -> str:
 
 def _worktree_holders(root: Path) -> str:
     """The live ralph processes named by the `.ralph/lock` of the repository's other worktrees."""
-    try:
-        listed = subprocess.run(["git", "-C", str(root), "worktree", "list", "--porcelain"], capture_output=True,
-                                text=True, timeout=30, env=safe_git_env()).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        listed = ""
     found = []
-    for line in listed.splitlines():
-        tree = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
-        if tree is None or tree.resolve() == root:
+    for tree in worktrees(root):
+        if tree.resolve() == root:
             continue
         holder = _read_holder(ralph_dir(tree) / LOCK)
         try:

@@ -73,6 +73,22 @@ def _rev_parse(repo_path: Path | str, *args: str) -> subprocess.CompletedProcess
         return subprocess.CompletedProcess(args, 128, "", "")
 
 
+def git_common_dir(root: Path | str) -> Path | None:
+    """The git directory every worktree of the repository at `root` shares, or None outside a repository."""
+    done = _rev_parse(root, "--path-format=absolute", "--git-common-dir")
+    return Path(done.stdout.strip()).resolve() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def worktrees(root: Path | str) -> list[Path]:
+    """Every worktree of the repository at `root` (`git worktree list`), itself included; [] when git cannot say."""
+    try:
+        done = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=root, capture_output=True, text=True,
+                              env={**os.environ, **safe_git_env()}, check=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [Path(line.removeprefix("worktree ")) for line in done.stdout.splitlines() if line.startswith("worktree ")]
+
+
 def require_repository(path: Path | str) -> None:
     """Raise `VCSError` unless `path` is the top of a git work tree (what `open_repo` accepts), without loading
     GitPython: the read-only commands start in a fraction of the time (scripts/bench_startup.py)."""
