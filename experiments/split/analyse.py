@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from lab.compare import Run, load_run  # noqa: E402
+from lab.compare import CompareError, Run, load_run  # noqa: E402
 from lab.eval.plots import seeds_and_means, steps_axis  # noqa: E402
 from lab.rundir.results import write_results_file  # noqa: E402
 
@@ -124,7 +124,12 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-    result = analyse(load(Path(argv[0] if argv else "runs/split")))
+    try:
+        result = analyse(load(Path(argv[0] if argv else "runs/split")))
+    except CompareError as e:  # an unreadable results.json: say which, no traceback
+        raise SystemExit(str(e)) from None
+    except KeyError as e:
+        raise SystemExit(f"a split run's results.json lacks {e}: evaluate it with this lab's `lab eval RUN`") from None
     write_results_file(HERE / "split.json", result)
     plot(result, HERE / "split.png")
     print(table := markdown(result))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from scipy import stats
 
-from lab.compare import load_run, paired_differences
+from lab.compare import CompareError, load_run, paired_differences
 
 HERE = Path(__file__).resolve().parent
 SEEDS = range(20, 25)
@@ -23,7 +23,10 @@ METRICS = ["gain.linacc_enc", "gain.r2_equi", "gain.linacc_agg"]
 
 def main(argv: list[str]) -> None:
     runs_dir = Path(argv[0] if argv else "runs")
-    runs = [load_run(runs_dir / f"{name}-s{seed}") for name in ("step4-tost", "step4-tost-drop") for seed in SEEDS]
+    try:
+        runs = [load_run(runs_dir / f"{name}-s{seed}") for name in ("step4-tost", "step4-tost-drop") for seed in SEEDS]
+    except CompareError as e:  # a missing or unreadable run: say which, no traceback
+        raise SystemExit(f"{e} (README: train and evaluate both arms first)") from None
     diffs = paired_differences(runs, ["step4-tost", "step4-tost-drop"], METRICS)
     lines = ["| metric | dropout 0.1 − dropout 0 (per seed 20–24) | mean [90 % CI] | p (paired, two-sided) |",
              "|---|---|---|---|"]
